@@ -1,0 +1,10 @@
+include(GoogleTest)
+# esflow_add_test(NAME SOURCES a.cc b.cc LIBS x y LABELS unit|integration|contract)
+function(esflow_add_test name)
+  cmake_parse_arguments(T "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} esflow_options GTest::gtest GTest::gtest_main)
+  target_compile_definitions(${name} PRIVATE
+    ESFLOW_SOURCE_DIR="${PROJECT_SOURCE_DIR}" ESFLOW_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  gtest_discover_tests(${name} PROPERTIES LABELS "${T_LABELS}" TIMEOUT 300 DISCOVERY_TIMEOUT 60)
+endfunction()

@@ -1,0 +1,29 @@
+#pragma once
+// An expected failure as a value: a CONTRACT code, a human message and the
+// context that says where it happened. Expected failures never throw: an
+// exception escaping a flow-graph node cancels the whole graph.
+#include <source_location>
+#include <string>
+#include <utility>
+
+#include "common/errc.h"
+
+namespace esflow {
+
+struct error {
+  errc code = errc::internal;
+  // The wire code: to_string(code), or the program's own code for domain_rejection.
+  std::string code_text;
+  std::string message;
+  // "tenant=acme aggregate=Account/acc-1 stage=decide at graph/builder.cc:42"
+  std::string context;
+
+  static error make(errc c, std::string msg, std::string ctx = {},
+                    std::source_location loc = std::source_location::current());
+  static error domain(std::string program_code, std::string msg);
+
+  // "code: message (context)"
+  std::string to_string() const;
+};
+
+}  // namespace esflow
