@@ -1,0 +1,70 @@
+#include "graph/admission_gate.h"
+
+#include <thread>
+
+#include "graph/message.h"
+
+namespace esflow::graph {
+
+void admission_gate::note_peak(std::int64_t now) {
+  auto peak = _peak.load(std::memory_order_relaxed);
+  while (now > peak && !_peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+}
+
+bool admission_gate::try_acquire() {
+  auto cur = _in_flight.load(std::memory_order_relaxed);
+  while (cur < _capacity) {
+    if (_in_flight.compare_exchange_weak(cur, cur + 1, std::memory_order_acq_rel)) {
+      note_peak(cur + 1);
+      return true;
+    }
+  }
+  return false;
+}
+
+bool admission_gate::acquire(const std::stop_token& stop) {
+  while (!stop.stop_requested()) {
+    // Read the epoch first: a release between the failed try and the wait
+    // changes it, so the wait returns at once instead of missing the wake-up.
+    auto epoch = _epoch.load(std::memory_order_acquire);
+    if (try_acquire()) return true;
+    _epoch.wait(epoch, std::memory_order_acquire);
+  }
+  return false;
+}
+
+void admission_gate::force_acquire() { note_peak(_in_flight.fetch_add(1, std::memory_order_acq_rel) + 1); }
+
+void admission_gate::release() {
+  // Only a release from "full" can unblock an acquirer; skip the futex wake otherwise.
+  if (_in_flight.fetch_sub(1, std::memory_order_acq_rel) >= _capacity) notify_all();
+}
+
+bool admission_gate::wait_empty(std::chrono::steady_clock::time_point deadline) {
+  // Drain is rare and not latency-critical: a short poll keeps release() wait-free.
+  while (_in_flight.load(std::memory_order_acquire) > 0) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+message::message(const message& other)
+    : key(other.key),
+      body(other.body),
+      seq(other.seq),
+      ingest_time(other.ingest_time),
+      error(other.error),
+      error_stage(other.error_stage),
+      context(other.context),
+      reply(other.reply),
+      gate(other.gate) {
+  if (gate) gate->force_acquire();
+}
+
+message::~message() {
+  if (gate) gate->release();
+}
+
+}  // namespace esflow::graph

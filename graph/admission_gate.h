@@ -1,0 +1,51 @@
+#pragma once
+// Bounds the number of messages alive in one pipeline. A source takes a token
+// per message it admits (blocking its own thread, never a TBB worker); the
+// token returns when the message and every copy made from it are destroyed.
+// Queues between stages therefore never hold more than `capacity` messages.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <stop_token>
+
+namespace esflow::graph {
+
+class admission_gate {
+ public:
+  explicit admission_gate(std::int64_t capacity) : _capacity(capacity) {}
+
+  // Blocks until a token is free or `stop` is requested; false when stopped.
+  bool acquire(const std::stop_token& stop);
+  // Non-blocking: false when no token is free.
+  bool try_acquire();
+  // Fan-out copies take a token unconditionally: they are made on TBB workers
+  // that must not block. This can exceed the capacity by the fan-out width.
+  void force_acquire();
+  void release();
+
+  // Blocks until nothing is in flight or the deadline passes; true if empty.
+  bool wait_empty(std::chrono::steady_clock::time_point deadline);
+  // Wakes acquirers blocked in acquire() (used when a stop is requested).
+  void notify_all() {
+    _epoch.fetch_add(1, std::memory_order_acq_rel);
+    _epoch.notify_all();
+  }
+
+  std::int64_t in_flight() const { return _in_flight.load(std::memory_order_relaxed); }
+  std::int64_t peak() const { return _peak.load(std::memory_order_relaxed); }
+  std::int64_t capacity() const { return _capacity; }
+
+ private:
+  void note_peak(std::int64_t now);
+
+  const std::int64_t _capacity;
+  // Lock-free: release() runs once per message on TBB workers; waiters use
+  // std::atomic::wait (a futex), woken only when a token returns.
+  std::atomic<std::int64_t> _in_flight{0};
+  std::atomic<std::int64_t> _peak{0};
+  // Bumped whenever a blocked acquirer may proceed (a token returned at
+  // capacity, or a stop); acquirers futex-wait on it.
+  std::atomic<std::uint32_t> _epoch{0};
+};
+
+}  // namespace esflow::graph

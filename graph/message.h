@@ -1,0 +1,63 @@
+#pragma once
+// The unit that flows through every esflow graph.
+//
+// NOTE: a message is owned by exactly one stage at a time (the one processing
+// it, or the queue in front of it). Fan-out to several successors copies it.
+// Destroying a message returns its admission token, so "in flight" is exactly
+// the number of live messages that entered through a source.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/error.h"
+
+namespace esflow::graph {
+
+class admission_gate;
+
+// Where a message's outcome goes once the pipeline is done with it (an HTTP
+// request waiting on its answer, a NATS reply subject, an ack). Implemented by
+// ingest stages; completed by terminal stages (publish, ack, sinks).
+class reply_handle {
+ public:
+  virtual ~reply_handle() = default;
+  // Called at most once per message by the stage that answers it.
+  virtual void complete(const struct message& m) = 0;
+};
+
+struct message {
+  message() = default;
+  message(const message& other);  // copies payload, takes a fresh admission token
+  message& operator=(const message&) = delete;
+  ~message();
+
+  std::string key;   // lane key (tenant/type/id for aggregates); set by a source or a stage
+  std::string body;  // the payload as received or produced (JSON text for most stages)
+  std::uint64_t seq = 0;  // ingest order within its source
+  std::chrono::steady_clock::time_point ingest_time{};
+
+  // Set when the message travels on an error port.
+  std::optional<esflow::error> error;
+  std::string error_stage;
+
+  // Typed per-message state of a node's domain (e.g. the decoded command and
+  // its events in an aggregate pipeline). Stages of one pipeline agree on T.
+  std::shared_ptr<void> context;
+  template <typename T>
+  T* context_as() const noexcept {
+    return static_cast<T*>(context.get());
+  }
+
+  std::shared_ptr<reply_handle> reply;
+
+  // Admission bookkeeping (set by the engine).
+  admission_gate* gate = nullptr;
+};
+
+using message_ptr = std::unique_ptr<message>;
+inline message_ptr make_message() { return std::make_unique<message>(); }
+
+}  // namespace esflow::graph

@@ -1,0 +1,140 @@
+#include "graph/node.h"
+
+#include <algorithm>
+
+#include "common/log.h"
+#include "graph/stage_descriptor.h"
+
+namespace esflow::graph {
+
+std::string_view to_string(lifecycle s) noexcept {
+  switch (s) {
+    case lifecycle::created: return "created";
+    case lifecycle::running: return "running";
+    case lifecycle::draining: return "draining";
+    case lifecycle::stopped: return "stopped";
+  }
+  return "?";
+}
+
+node::node(pipeline_spec spec)
+    : _spec(std::move(spec)), _gate(_spec.settings.integer("max_in_flight")) {}
+
+node::~node() {
+  if (_state.load() == lifecycle::running) ignore(drain(std::chrono::milliseconds(1000)));
+  for (auto& t : _sources) t.request_stop();
+  _gate.notify_all();
+  _sources.clear();  // joins
+  _graph.wait_for_all();
+}
+
+result<std::unique_ptr<node>> node::build(pipeline_spec spec, service_registry& services) {
+  std::unique_ptr<node> n(new node(std::move(spec)));
+  for (const auto& s : n->_spec.stages) {
+    auto made = s.descriptor->make(stage_init{s, n->_spec, services});
+    if (!made.ok()) {
+      auto e = std::move(made).err();
+      e.message = s.at.to_string() + ": stage '" + s.name + "' (" + s.kind + "): " + e.message;
+      return e;
+    }
+    n->_stages.push_back(std::make_unique<stage_runtime>(n->_graph, s, n->_spec.name, std::move(made).value()));
+  }
+  for (const auto& e : n->_spec.edges) {
+    auto* from = n->find_stage(e.from);
+    auto* to = n->find_stage(e.to);
+    const auto& ports = from->spec().ports;
+    const auto port = static_cast<std::size_t>(std::find(ports.begin(), ports.end(), e.port) - ports.begin());
+    from->connect(port, to);
+  }
+  return n;
+}
+
+stage_runtime* node::find_stage(const std::string& name) const {
+  for (const auto& s : _stages)
+    if (s->name() == name) return s.get();
+  return nullptr;
+}
+
+void node::start() {
+  auto expected = lifecycle::created;
+  if (!_state.compare_exchange_strong(expected, lifecycle::running)) return;
+  std::vector<stage_runtime*> sources;
+  for (auto& s : _stages)
+    if (s->spec().descriptor->role == stage_role::source) sources.push_back(s.get());
+  {
+    std::lock_guard lock(_mu);
+    _sources_running = sources.size();
+  }
+  for (auto* rt : sources) {
+    _sources.emplace_back([this, rt](std::stop_token stop) {
+      source_output out(rt, &_gate, stop);
+      try {
+        rt->impl().run(out);
+      } catch (const std::exception& e) {
+        ESFLOW_ERROR("graph", "pipeline '{}' source '{}' ({}) stopped: {}", _spec.name, rt->name(),
+                     rt->spec().kind, e.what());
+      }
+      on_source_done();
+    });
+  }
+  ESFLOW_INFO("graph", "pipeline '{}' running: {} stages, {} sources, max_in_flight {}", _spec.name,
+              _stages.size(), sources.size(), _gate.capacity());
+}
+
+void node::on_source_done() {
+  std::lock_guard lock(_mu);
+  --_sources_running;
+  _cv.notify_all();
+}
+
+bool node::wait_finished(std::chrono::steady_clock::time_point deadline) {
+  {
+    std::unique_lock lock(_mu);
+    if (!_cv.wait_until(lock, deadline, [&] { return _sources_running == 0 || _drain_requested; })) return false;
+    if (_drain_requested) return false;
+  }
+  if (!_gate.wait_empty(deadline)) return false;
+  _graph.wait_for_all();
+  flush_stages();
+  _state.store(lifecycle::stopped);
+  return true;
+}
+
+void node::flush_stages() {
+  {
+    std::lock_guard lock(_mu);
+    if (_flushed) return;
+    _flushed = true;
+  }
+  for (auto& s : _stages) s->impl().drain();
+}
+
+status node::drain(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  {
+    std::lock_guard lock(_mu);
+    if (_drain_requested) return {};
+    _drain_requested = true;
+    _cv.notify_all();
+  }
+  if (_state.load() == lifecycle::stopped) return {};
+  _state.store(lifecycle::draining);
+  for (auto& t : _sources) t.request_stop();
+  _gate.notify_all();
+  for (auto& t : _sources)
+    if (t.joinable()) t.join();
+  const bool empty = _gate.wait_empty(deadline);
+  const auto left = _gate.in_flight();
+  if (empty) _graph.wait_for_all();
+  flush_stages();
+  _state.store(lifecycle::stopped);
+  if (!empty) {
+    return error::make(errc::unavailable, "drain deadline passed with " + std::to_string(left) +
+                                              " messages in flight",
+                       "pipeline=" + _spec.name);
+  }
+  ESFLOW_INFO("graph", "pipeline '{}' drained", _spec.name);
+  return {};
+}
+
+}  // namespace esflow::graph

@@ -1,0 +1,11 @@
+#pragma once
+// Every key of a pipeline file's `settings:` block, declared once.
+#include <vector>
+
+#include "graph/params.h"
+
+namespace esflow::graph {
+
+const std::vector<param_spec>& pipeline_settings_schema();
+
+}  // namespace esflow::graph

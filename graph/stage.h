@@ -1,0 +1,87 @@
+#pragma once
+// The interface every stage kind implements, and the handles the engine gives it.
+//
+// Concurrency contract (every stage header restates its own):
+// - process() runs on TBB workers, up to the stage's concurrency at once; a
+//   keyed stage never runs two messages of the same key at once, and sees
+//   them in arrival order.
+// - process() must not block on I/O: a stage that waits on the outside world
+//   is `async` (descriptor), returns at once, and finishes the message later
+//   from its own thread through a copy of the emitter.
+// - run() (sources only) runs on a dedicated thread, not a TBB worker; it may
+//   block, and returns when its input ends or a stop is requested.
+// - drain() runs once, single-threaded, after nothing is in flight.
+#include <atomic>
+#include <memory>
+#include <stop_token>
+#include <string>
+
+#include "common/error.h"
+#include "graph/message.h"
+
+namespace esflow::graph {
+
+class stage_runtime;
+class admission_gate;
+
+// Sends a stage's results on. Cheap to copy; an async stage keeps a copy
+// until it finishes the message.
+class emitter {
+ public:
+  emitter(stage_runtime* rt, std::int64_t start_ns, std::string park_key)
+      : _rt(rt), _start_ns(start_ns), _park_key(std::move(park_key)) {}
+
+  // Emits on an output port (0 = the first declared port, usually "out").
+  void emit(message_ptr m, std::size_t port = 0) const;
+  // Emits on the stage's `error` port with the error attached.
+  void fail(message_ptr m, esflow::error e) const;
+  // Async stages only: the message begun in process() is done (call exactly
+  // once, after its emit/fail). Sync stages never call it.
+  void finish() const;
+
+  const std::string& stage_name() const;
+
+ private:
+  stage_runtime* _rt;
+  std::int64_t _start_ns;
+  std::string _park_key;
+};
+
+// The door through which a source admits messages.
+class source_output {
+ public:
+  source_output(stage_runtime* rt, admission_gate* gate, std::stop_token stop)
+      : _rt(rt), _gate(gate), _stop(std::move(stop)) {}
+
+  // Blocks until the pipeline has room; false (message dropped) when stopping.
+  bool put(message_ptr m);
+  // Never blocks: false when the pipeline is full or stopping (e.g. HTTP answers 503).
+  bool try_put(message_ptr& m);
+  const std::stop_token& stop_token() const { return _stop; }
+  bool stopping() const { return _stop.stop_requested(); }
+
+ private:
+  void admit(message_ptr m);
+
+  stage_runtime* _rt;
+  admission_gate* _gate;
+  std::stop_token _stop;
+  std::atomic<std::uint64_t> _next_seq{0};  // HTTP sources admit from many threads
+};
+
+class stage {
+ public:
+  virtual ~stage() = default;
+  stage() = default;
+  stage(const stage&) = delete;
+  stage& operator=(const stage&) = delete;
+
+  // Transforms and sinks.
+  virtual void process(message_ptr m, const emitter& out);
+  // Sources: produce until the input ends or out.stopping().
+  virtual void run(source_output& out);
+  // Flush buffered output; called once after in-flight reached zero.
+  virtual void drain() {}
+};
+
+}  // namespace esflow::graph

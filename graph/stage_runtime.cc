@@ -1,0 +1,208 @@
+#include "graph/stage_runtime.h"
+
+#include <simdjson.h>
+
+#include <functional>
+
+#include "common/log.h"
+#include "graph/admission_gate.h"
+#include "graph/stage_descriptor.h"
+
+namespace esflow::graph {
+namespace {
+
+// "a.b.c" into the body's JSON; "" when absent or not a scalar.
+std::string json_field(const std::string& body, const std::string& path) {
+  thread_local simdjson::ondemand::parser parser;
+  simdjson::padded_string padded(body);
+  auto doc = parser.iterate(padded);
+  if (doc.error()) return {};
+  simdjson::ondemand::value v;
+  std::string pointer = "/";
+  for (char c : path) pointer += c == '.' ? '/' : c;
+  if (doc.at_pointer(pointer).get(v)) return {};
+  switch (v.type().value_unsafe()) {
+    case simdjson::ondemand::json_type::string: {
+      std::string_view s;
+      if (v.get_string().get(s)) return {};
+      return std::string(s);
+    }
+    case simdjson::ondemand::json_type::number:
+    case simdjson::ondemand::json_type::boolean: {
+      std::string_view raw = v.raw_json_token();
+      while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\t' || raw.back() == '\r'))
+        raw.remove_suffix(1);
+      return std::string(raw);
+    }
+    default: return {};
+  }
+}
+
+}  // namespace
+
+stage_runtime::stage_runtime(tbb::flow::graph& g, const stage_spec& spec, const std::string& pipeline,
+                             std::unique_ptr<stage> impl)
+    : _spec(spec), _pipeline(pipeline), _impl(std::move(impl)), _ports(spec.ports.size()) {
+  _max_in_flight = spec.max_in_flight;
+  _async = spec.descriptor->async;
+  if (spec.descriptor->role == stage_role::source) return;  // sources run on their own thread
+  auto body = [this](message* m) {
+    this->body(m);
+    return tbb::flow::continue_msg();
+  };
+  const bool keyed_lanes = !spec.key.empty() && !is_async();
+  if (keyed_lanes) {
+    // One serial lane per unit of concurrency: a key always maps to the same
+    // lane, so its messages run one at a time in arrival order.
+    for (std::size_t i = 0; i < std::max<std::size_t>(1, spec.conc.limit); ++i)
+      _lanes.push_back(std::make_unique<tbb_node>(g, tbb::flow::serial, body));
+  } else {
+    const std::size_t limit =
+        spec.conc.kind == concurrency::mode::unlimited ? std::size_t(tbb::flow::unlimited) : spec.conc.limit;
+    _lanes.push_back(std::make_unique<tbb_node>(g, limit, body));
+  }
+}
+
+stage_runtime::~stage_runtime() = default;
+
+std::size_t stage_runtime::lane_of(const std::string& key) const {
+  return std::hash<std::string>{}(key) % _lanes.size();
+}
+
+void stage_runtime::deliver(message_ptr m) {
+  _stats.queued.fetch_add(1, std::memory_order_relaxed);
+  if (!_spec.key.empty() && _spec.key != "message") m->key = json_field(m->body, _spec.key);
+  if (is_async()) {
+    std::unique_lock lock(_park_mu);
+    if (!_spec.key.empty()) {
+      auto [it, idle] = _parked.try_emplace(m->key);
+      if (!idle) {
+        it->second.push_back(std::move(m));
+        return;
+      }
+    } else if (_max_in_flight > 0) {
+      if (_async_started >= _max_in_flight) {
+        _parked[std::string()].push_back(std::move(m));
+        return;
+      }
+      ++_async_started;
+    }
+  }
+  dispatch(std::move(m));
+}
+
+void stage_runtime::dispatch(message_ptr m) {
+  auto& lane = _lanes.size() == 1 ? *_lanes[0] : *_lanes[lane_of(m->key)];
+  lane.try_put(m.release());  // queueing policy: never rejected; ownership passes to body()
+}
+
+void stage_runtime::body(message* raw) {
+  message_ptr m(raw);
+  const auto start = monotonic_ns();
+  _stats.note_start(start);
+  const bool async = is_async();
+  std::string park_key = async && !_spec.key.empty() ? m->key : std::string();
+  try {
+    _impl->process(std::move(m), emitter(this, start, std::move(park_key)));
+  } catch (const std::exception& e) {
+    // The message went down with the exception; its reply handle answers
+    // `internal`. Counted so it shows in the figures.
+    _stats.errors.fetch_add(1, std::memory_order_relaxed);
+    ESFLOW_ERROR("graph", "pipeline '{}' stage '{}' ({}): process threw: {}", _pipeline, _spec.name, _spec.kind,
+                 e.what());
+  }
+  if (!async) {
+    const auto end = monotonic_ns();
+    _stats.latency.record(static_cast<std::uint64_t>(end - start));
+    _stats.note_finish(end);
+  }
+}
+
+void stage_runtime::finish(std::int64_t start_ns, const std::string& park_key) {
+  const auto end = monotonic_ns();
+  _stats.latency.record(static_cast<std::uint64_t>(end - start_ns));
+  _stats.note_finish(end);
+  message_ptr next;
+  {
+    std::lock_guard lock(_park_mu);
+    if (!_spec.key.empty()) {
+      auto it = _parked.find(park_key);
+      if (it != _parked.end()) {
+        if (it->second.empty()) {
+          _parked.erase(it);
+        } else {
+          next = std::move(it->second.front());
+          it->second.pop_front();
+        }
+      }
+    } else if (_max_in_flight > 0) {
+      auto it = _parked.find(std::string());
+      if (it != _parked.end() && !it->second.empty()) {
+        next = std::move(it->second.front());
+        it->second.pop_front();
+      } else {
+        --_async_started;
+      }
+    }
+  }
+  if (next) dispatch(std::move(next));
+}
+
+void stage_runtime::emit(message_ptr m, std::size_t port) {
+  _stats.out.fetch_add(1, std::memory_order_relaxed);
+  const auto& targets = _ports[port];
+  if (targets.empty()) return;  // an unconnected port drops (validated: only optional ports)
+  for (std::size_t i = 0; i + 1 < targets.size(); ++i) targets[i]->deliver(std::make_unique<message>(*m));
+  targets.back()->deliver(std::move(m));
+}
+
+void stage_runtime::fail(message_ptr m, esflow::error e) {
+  _stats.errors.fetch_add(1, std::memory_order_relaxed);
+  m->error = std::move(e);
+  m->error_stage = _spec.name;
+  const auto& targets = _ports[error_port()];
+  if (targets.empty()) {
+    report_unrouted_error(std::move(m));
+    return;
+  }
+  for (std::size_t i = 0; i + 1 < targets.size(); ++i) targets[i]->deliver(std::make_unique<message>(*m));
+  targets.back()->deliver(std::move(m));
+}
+
+void stage_runtime::report_unrouted_error(message_ptr m) {
+  ESFLOW_WARN("graph", "pipeline '{}' stage '{}' ({}): {} [key={} seq={}]", _pipeline, _spec.name, _spec.kind,
+              m->error->to_string(), m->key, m->seq);
+  if (m->reply) m->reply->complete(*m);
+}
+
+// --- emitter / source_output / stage defaults ---------------------------------
+
+void emitter::emit(message_ptr m, std::size_t port) const { _rt->emit(std::move(m), port); }
+void emitter::fail(message_ptr m, esflow::error e) const { _rt->fail(std::move(m), std::move(e)); }
+void emitter::finish() const { _rt->finish(_start_ns, _park_key); }
+const std::string& emitter::stage_name() const { return _rt->name(); }
+
+void source_output::admit(message_ptr m) {
+  m->gate = _gate;
+  m->seq = _next_seq++;
+  if (m->ingest_time == std::chrono::steady_clock::time_point{}) m->ingest_time = std::chrono::steady_clock::now();
+  _rt->stats().in.fetch_add(1, std::memory_order_relaxed);
+  _rt->emit(std::move(m), 0);
+}
+
+bool source_output::put(message_ptr m) {
+  if (!_gate->acquire(_stop)) return false;
+  admit(std::move(m));
+  return true;
+}
+
+bool source_output::try_put(message_ptr& m) {
+  if (_stop.stop_requested() || !_gate->try_acquire()) return false;
+  admit(std::move(m));
+  return true;
+}
+
+void stage::process(message_ptr, const emitter&) {}
+void stage::run(source_output&) {}
+
+}  // namespace esflow::graph

@@ -1,0 +1,75 @@
+#pragma once
+// The engine's wrapper around one stage instance: its TBB nodes (one, or one
+// serial lane per unit of concurrency when keyed), its successors per port,
+// its figures, and the parking of keyed async work.
+//
+// Concurrency contract: deliver() may be called from any thread (workers,
+// source threads, async completion threads). Parking state is guarded by a
+// mutex taken only by keyed async stages; everything else is lock-free.
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <oneapi/tbb/flow_graph.h>
+
+#include "graph/pipeline_spec.h"
+#include "graph/stage.h"
+#include "graph/stage_stats.h"
+
+namespace esflow::graph {
+
+class stage_runtime {
+ public:
+  using tbb_node = tbb::flow::function_node<message*, tbb::flow::continue_msg, tbb::flow::queueing>;
+
+  stage_runtime(tbb::flow::graph& g, const stage_spec& spec, const std::string& pipeline,
+                std::unique_ptr<stage> impl);
+  ~stage_runtime();
+  stage_runtime(const stage_runtime&) = delete;
+  stage_runtime& operator=(const stage_runtime&) = delete;
+
+  void connect(std::size_t port, stage_runtime* target) { _ports[port].push_back(target); }
+  // Hands a message to this stage (queues it behind the stage's concurrency).
+  void deliver(message_ptr m);
+
+  // From emitter.
+  void emit(message_ptr m, std::size_t port);
+  void fail(message_ptr m, esflow::error e);
+  void finish(std::int64_t start_ns, const std::string& park_key);
+
+  const stage_spec& spec() const { return _spec; }
+  const std::string& name() const { return _spec.name; }
+  const std::string& pipeline() const { return _pipeline; }
+  stage& impl() { return *_impl; }
+  stage_stats& stats() { return _stats; }
+  std::size_t error_port() const { return _ports.size() - 1; }
+  bool is_async() const { return _async; }
+
+ private:
+  void body(message* raw);
+  void dispatch(message_ptr m);
+  std::string key_of(const message& m) const;
+  std::size_t lane_of(const std::string& key) const;
+  void report_unrouted_error(message_ptr m);
+
+  const stage_spec& _spec;
+  std::string _pipeline;
+  std::unique_ptr<stage> _impl;
+  stage_stats _stats;
+  std::vector<std::vector<stage_runtime*>> _ports;  // by port index; last = error
+  std::vector<std::unique_ptr<tbb_node>> _lanes;    // 1 unless keyed sync stage
+  bool _async = false;
+
+  // Keyed async stages: one message per key in process() -> finish(); later
+  // ones wait here in arrival order. Unkeyed async stages with max_in_flight
+  // park here under the empty key when the bound is reached.
+  std::mutex _park_mu;
+  std::unordered_map<std::string, std::deque<message_ptr>> _parked;
+  std::int64_t _async_started = 0;  // guarded by _park_mu
+  std::int64_t _max_in_flight = 0;  // 0 = unbounded (the pipeline's gate still bounds it)
+};
+
+}  // namespace esflow::graph
