@@ -20,28 +20,28 @@ struct trace_context {
 };
 
 struct command {
-  std::string tenant_id;       // "" in single-tenant mode
+  std::string tenant_id;  // "" in single-tenant mode
   std::string command_id;
   std::string aggregate_type;
   std::string aggregate_id;
-  std::string payload_type;    // payload.type
-  std::string payload_json;    // the payload object, JSON text
+  std::string payload_type;  // payload.type
+  std::string payload_json;  // the payload object, JSON text
   std::string metadata_json = "{}";
   trace_context trace;
 };
 
 struct event {
   std::string tenant_id;
-  std::string event_id;        // UUID v7
+  std::string event_id;  // UUID v7
   std::string aggregate_type;
   std::string aggregate_id;
   version_t version = 0;
-  std::string event_type;      // == payload.type
-  std::string payload_json;    // JSON object text
+  std::string event_type;    // == payload.type
+  std::string payload_json;  // JSON object text
   std::string command_id;
   std::string correlation_id;
   std::string trace_id;
-  std::string timestamp;       // RFC 3339 UTC with milliseconds
+  std::string timestamp;  // RFC 3339 UTC with milliseconds
 };
 
 // One committed command: contiguous versions first_version .. first_version+events.size()-1.
