@@ -1,0 +1,147 @@
+#include "storage/db.h"
+
+#include "common/log.h"
+#include "storage/keys.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/compaction_filter.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <chrono>
+#include <vector>
+
+namespace esflow::storage {
+namespace {
+
+constexpr std::array<std::string_view, cf_count> cf_names = {
+    "snapshots", "dedupe",     "saga",       "checkpoints", "outbox",
+    "schedules", "quarantine", "readmodels", "events",      "event_index",
+};
+
+error unavailable(const rocksdb::Status& s, const std::string& path, std::string_view what,
+                  std::string_view family = {}) {
+  std::string ctx = "path=" + path;
+  if (!family.empty()) ctx += " cf=" + std::string(family);
+  return error::make(errc::unavailable, std::string(what) + ": " + s.ToString(), std::move(ctx));
+}
+
+// Drops dedupe entries whose expiry (the value's first 8 bytes) has passed.
+// Lookups ignore expired entries anyway; this only reclaims space.
+class dedupe_expiry_filter final : public rocksdb::CompactionFilter {
+ public:
+  bool Filter(int /*level*/, const rocksdb::Slice& /*key*/, const rocksdb::Slice& value,
+              std::string* /*new_value*/, bool* /*value_changed*/) const override {
+    if (value.size() < dedupe_expiry_bytes) return false;
+    auto expiry = keys::get_u64_be(std::string_view(value.data(), dedupe_expiry_bytes));
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    return expiry < static_cast<std::uint64_t>(now);
+  }
+  const char* Name() const override { return "esflow.dedupe_expiry"; }
+};
+
+const dedupe_expiry_filter& dedupe_filter() {
+  static const dedupe_expiry_filter filter;
+  return filter;
+}
+
+}  // namespace
+
+std::string_view to_string(cf family) noexcept { return cf_names[static_cast<std::size_t>(family)]; }
+
+result<std::unique_ptr<db>> db::open(db_options options) {
+  std::unique_ptr<db> self(new db(std::move(options)));
+  const auto& o = self->_options;
+
+  rocksdb::DBOptions dbo;
+  dbo.create_if_missing = o.create_if_missing;
+  dbo.create_missing_column_families = true;
+  dbo.max_background_jobs = o.max_background_jobs;
+  dbo.max_open_files = o.max_open_files;
+  dbo.keep_log_file_num = 4;
+  dbo.max_total_wal_size = 4 * o.write_buffer_bytes * cf_count;
+  // All memtables together stay under this; one busy family cannot starve the box.
+  dbo.db_write_buffer_size = 4 * o.write_buffer_bytes;
+
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(o.block_cache_bytes);
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.cache_index_and_filter_blocks = true;
+  auto table_factory = std::shared_ptr<rocksdb::TableFactory>(rocksdb::NewBlockBasedTableFactory(table));
+
+  rocksdb::ColumnFamilyOptions base;
+  base.write_buffer_size = o.write_buffer_bytes;
+  base.max_write_buffer_number = 2;
+  base.table_factory = table_factory;
+  base.level_compaction_dynamic_level_bytes = true;
+
+  // RocksDB must open every existing family, including ones we do not know.
+  std::vector<std::string> existing;
+  if (auto s = rocksdb::DB::ListColumnFamilies(dbo, o.path, &existing); !s.ok()) existing.clear();
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (auto name : cf_names) {
+    auto cfo = base;
+    if (name == "dedupe") cfo.compaction_filter = &dedupe_filter();
+    descriptors.emplace_back(std::string(name), cfo);
+  }
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, base);
+  for (const auto& name : existing) {
+    bool known = name == rocksdb::kDefaultColumnFamilyName;
+    for (auto n : cf_names) known = known || name == n;
+    if (!known) descriptors.emplace_back(name, base);
+  }
+
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  auto s = rocksdb::DB::Open(dbo, o.path, descriptors, &handles, &self->_db);
+  if (!s.ok()) return unavailable(s, o.path, "rocksdb open failed");
+  for (std::size_t i = 0; i < cf_count; ++i) self->_handles[i] = handles[i];
+  // Only our families are kept; the default and unknown ones are released now.
+  for (std::size_t i = cf_count; i < handles.size(); ++i) {
+    self->_db->DestroyColumnFamilyHandle(handles[i]).PermitUncheckedError();
+  }
+  ESFLOW_INFO("storage", "opened rocksdb at {} ({} durability)", o.path,
+              o.mode == durability::fsync ? "fsync" : "relaxed");
+  return self;
+}
+
+db::~db() { esflow::ignore(close()); }
+
+status db::write_with(rocksdb::WriteBatch& batch, bool sync) {
+  if (_db == nullptr) {
+    return error::make(errc::unavailable, "database is closed", "path=" + _options.path);
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  auto s = _db->Write(wo, &batch);
+  if (!s.ok()) return unavailable(s, _options.path, "rocksdb write failed");
+  return {};
+}
+
+status db::write(rocksdb::WriteBatch& batch) { return write_with(batch, _options.mode == durability::fsync); }
+
+status db::write_unsynced(rocksdb::WriteBatch& batch) { return write_with(batch, false); }
+
+status db::close() {
+  if (_db == nullptr) return {};
+  status out;
+  // A clean close keeps everything written so far, also in relaxed mode.
+  if (auto s = _db->FlushWAL(true); !s.ok()) out = unavailable(s, _options.path, "wal sync on close failed");
+  for (std::size_t i = 0; i < cf_count; ++i) {
+    if (_handles[i] == nullptr) continue;
+    auto s = _db->DestroyColumnFamilyHandle(_handles[i]);
+    if (!s.ok() && out.ok())
+      out = unavailable(s, _options.path, "releasing column family failed", cf_names[i]);
+    _handles[i] = nullptr;
+  }
+  if (auto s = _db->Close(); !s.ok() && out.ok()) out = unavailable(s, _options.path, "rocksdb close failed");
+  delete _db;
+  _db = nullptr;
+  return out;
+}
+
+}  // namespace esflow::storage
