@@ -1,44 +1,13 @@
 #include "graph/stage_runtime.h"
 
-#include <simdjson.h>
-
 #include <functional>
 
 #include "common/log.h"
 #include "graph/admission_gate.h"
+#include "graph/json_field.h"
 #include "graph/stage_descriptor.h"
 
 namespace esflow::graph {
-namespace {
-
-// "a.b.c" into the body's JSON; "" when absent or not a scalar.
-std::string json_field(const std::string& body, const std::string& path) {
-  thread_local simdjson::ondemand::parser parser;
-  simdjson::padded_string padded(body);
-  auto doc = parser.iterate(padded);
-  if (doc.error()) return {};
-  simdjson::ondemand::value v;
-  std::string pointer = "/";
-  for (char c : path) pointer += c == '.' ? '/' : c;
-  if (doc.at_pointer(pointer).get(v)) return {};
-  switch (v.type().value_unsafe()) {
-    case simdjson::ondemand::json_type::string: {
-      std::string_view s;
-      if (v.get_string().get(s)) return {};
-      return std::string(s);
-    }
-    case simdjson::ondemand::json_type::number:
-    case simdjson::ondemand::json_type::boolean: {
-      std::string_view raw = v.raw_json_token();
-      while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\t' || raw.back() == '\r'))
-        raw.remove_suffix(1);
-      return std::string(raw);
-    }
-    default: return {};
-  }
-}
-
-}  // namespace
 
 stage_runtime::stage_runtime(tbb::flow::graph& g, const stage_spec& spec, const std::string& pipeline,
                              std::unique_ptr<stage> impl)
@@ -71,7 +40,7 @@ std::size_t stage_runtime::lane_of(const std::string& key) const {
 
 void stage_runtime::deliver(message_ptr m) {
   _stats.queued.fetch_add(1, std::memory_order_relaxed);
-  if (!_spec.key.empty() && _spec.key != "message") m->key = json_field(m->body, _spec.key);
+  if (!_spec.key.empty() && _spec.key != "message") m->key = json_field(m->body, _spec.key).value_or("");
   if (is_async()) {
     std::unique_lock lock(_park_mu);
     if (!_spec.key.empty()) {

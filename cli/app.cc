@@ -1,0 +1,251 @@
+#include "cli/app.h"
+
+#include <csignal>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "common/log.h"
+#include "graph/graph_dump.h"
+#include "graph/node.h"
+#include "graph/pipeline_loader.h"
+#include "stages/builtin.h"
+#include "transport/node_host.h"
+
+namespace esflow::cli {
+namespace {
+
+std::atomic<int> g_signal{0};
+extern "C" void on_signal(int sig) { g_signal.store(sig); }
+
+result<graph::pipeline_spec> load(const std::string& file) {
+  return graph::load_pipeline_file(file, builtin_registry());
+}
+
+}  // namespace
+
+const graph::stage_registry& builtin_registry() {
+  static const graph::stage_registry registry = [] {
+    graph::stage_registry r;
+    stages::register_builtin_stages(r);
+    return r;
+  }();
+  return registry;
+}
+
+int validate_command(const std::vector<std::string>& files, std::ostream& out, std::ostream& err) {
+  int code = k_ok;
+  for (const auto& f : files) {
+    auto spec = load(f);
+    if (!spec.ok()) {
+      err << spec.err().message << "\n";
+      code = k_usage;
+      continue;
+    }
+    out << f << ": ok (pipeline '" << spec->name << "', " << spec->stages.size() << " stages, "
+        << spec->edges.size() << " edges)\n";
+  }
+  return code;
+}
+
+int graph_command(const std::string& file, const std::string& format, std::ostream& out, std::ostream& err) {
+  auto spec = load(file);
+  if (!spec.ok()) {
+    err << spec.err().message << "\n";
+    return k_usage;
+  }
+  if (format == "dot") out << graph::graph_dot(*spec);
+  else if (format == "mermaid") out << graph::graph_mermaid(*spec);
+  else out << graph::graph_json(*spec).dump(2) << "\n";
+  return k_ok;
+}
+
+int stages_command(const std::string& format, std::ostream& out) {
+  const auto all = builtin_registry().all();
+  if (format == "json") {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto* d : all) {
+      nlohmann::json params = nlohmann::json::array();
+      for (const auto& p : d->params) {
+        nlohmann::json jp = {{"name", p.name}, {"type", std::string(graph::to_string(p.type))},
+                             {"required", p.required()}, {"doc", p.doc}};
+        if (p.default_value) jp["default"] = graph::render(*p.default_value);
+        if (!p.choices.empty()) jp["choices"] = p.choices;
+        params.push_back(jp);
+      }
+      std::vector<std::string> ports = d->output_ports;
+      if (d->ports_from_params) ports = {"<from params>"};
+      ports.push_back("error");
+      list.push_back({{"kind", d->kind}, {"description", d->description},
+                      {"role", std::string(graph::to_string(d->role))}, {"async", d->async},
+                      {"default_concurrency", d->default_concurrency.to_string()}, {"ports", ports},
+                      {"params", params}});
+    }
+    out << list.dump(2) << "\n";
+    return k_ok;
+  }
+  for (const auto* d : all) {
+    out << d->kind << " (" << graph::to_string(d->role) << (d->async ? ", async" : "") << ")\n    "
+        << d->description << "\n";
+    for (const auto& p : d->params) {
+      out << "    " << std::left << std::setw(16) << p.name << std::setw(9) << graph::to_string(p.type);
+      out << (p.required() ? "required" : "default " + graph::render(*p.default_value)) << "  " << p.doc << "\n";
+    }
+  }
+  return k_ok;
+}
+
+int run_command(const std::vector<std::string>& files, const run_options& options, std::ostream& err) {
+  std::vector<graph::pipeline_spec> specs;
+  for (const auto& f : files) {
+    auto spec = load(f);
+    if (!spec.ok()) {
+      err << spec.err().message << "\n";
+      return k_usage;
+    }
+    specs.push_back(std::move(spec).value());
+  }
+  if (specs.empty()) {
+    err << "no pipeline files given\n";
+    return k_usage;
+  }
+  const auto listen = options.http_explicit ? options.http : specs.front().settings.str("http");
+  auto http = std::make_shared<transport::http_server>(listen);
+  graph::service_registry services;
+  services.put<transport::http_server>("", http);
+  transport::node_host host(http);
+  services.put<transport::node_host>("", std::shared_ptr<transport::node_host>(&host, [](auto*) {}));
+
+  for (auto& spec : specs) {
+    auto n = graph::node::build(std::move(spec), services);
+    if (!n.ok()) {
+      err << n.err().message << "\n";
+      return k_failure;
+    }
+    host.add_node(std::shared_ptr<graph::node>(std::move(n).value()));
+  }
+  host.install_routes();
+  if (auto started = http->start(); !started.ok()) {
+    err << started.err().to_string() << "\n";
+    return k_failure;
+  }
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  for (const auto& n : host.nodes()) n->start();
+
+  // Finite pipelines end by themselves; servers run until a signal or POST /admin/drain.
+  bool all_finished = false;
+  while (!all_finished && g_signal.load() == 0 && !host.drain_requested()) {
+    all_finished = true;
+    for (const auto& n : host.nodes())
+      if (!n->wait_finished(std::chrono::steady_clock::now() + std::chrono::milliseconds(50))) all_finished = false;
+  }
+  int code = k_ok;
+  if (!all_finished) {
+    host.request_drain();
+    ESFLOW_INFO("cli", "draining ({})", g_signal.load() ? "signal" : "admin request");
+    for (const auto& n : host.nodes()) {
+      if (auto drained = n->drain(); !drained.ok()) {
+        err << drained.err().to_string() << "\n";
+        code = k_failure;
+      }
+    }
+  }
+  http->stop();
+  return code;
+}
+
+int bench_command(const std::string& file, const bench_options& options, std::ostream& out, std::ostream& err) {
+  auto spec = load(file);
+  if (!spec.ok()) {
+    err << spec.err().message << "\n";
+    return k_usage;
+  }
+  for (auto& s : spec->stages) {
+    if (s.kind == "source.generator" && options.messages) s.params.set("count", *options.messages);
+    if (s.descriptor->role == graph::stage_role::source && s.kind != "source.generator" && s.kind != "source.file") {
+      err << "bench drives pipelines whose sources end (source.generator, source.file); '" << s.name << "' is "
+          << s.kind << "\n";
+      return k_usage;
+    }
+  }
+  if (!options.stage.empty() && !spec->find_stage(options.stage)) {
+    err << "no stage named '" << options.stage << "' in " << file << "\n";
+    return k_usage;
+  }
+  graph::service_registry services;
+  auto built = graph::node::build(std::move(spec).value(), services);
+  if (!built.ok()) {
+    err << built.err().message << "\n";
+    return k_failure;
+  }
+  auto& n = *built.value();
+  const auto start = std::chrono::steady_clock::now();
+  n.start();
+  if (!n.wait_finished(start + std::chrono::minutes(30))) {
+    err << "bench did not finish within 30 minutes\n";
+    return k_failure;
+  }
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  nlohmann::json rows = nlohmann::json::array();
+  const double cores = std::max(1U, std::thread::hardware_concurrency());
+  for (const auto& rt : n.stages()) {
+    if (!options.stage.empty() && rt->name() != options.stage) continue;
+    auto& s = rt->stats();
+    const auto h = s.latency.read();
+    const double in = static_cast<double>(rt->spec().descriptor->role == graph::stage_role::source ? s.out.load()
+                                                                                                 : s.in.load());
+    // Capacity: what the stage alone could sustain with its concurrency on this machine,
+    // from the time its bodies took (async stages: time to completion).
+    const double lanes = rt->spec().conc.kind == graph::concurrency::mode::unlimited
+                             ? cores
+                             : std::min<double>(cores, static_cast<double>(rt->spec().conc.limit));
+    const double busy_s = static_cast<double>(h.sum_ns) / 1e9;
+    rows.push_back({{"stage", rt->name()},
+                    {"kind", rt->spec().kind},
+                    {"messages", in},
+                    {"errors", s.errors.load()},
+                    {"msgs_per_s", wall > 0 ? in / wall : 0.0},
+                    {"capacity_msgs_per_s", busy_s > 0 ? in * lanes / busy_s : 0.0},
+                    {"p50_us", h.quantile_ns(0.5) / 1000.0},
+                    {"p99_us", h.quantile_ns(0.99) / 1000.0}});
+  }
+  if (options.format == "json") {
+    out << nlohmann::json{{"pipeline", n.spec().name}, {"wall_s", wall}, {"stages", rows}}.dump(2) << "\n";
+    return k_ok;
+  }
+  out << "pipeline '" << n.spec().name << "': " << std::fixed << std::setprecision(3) << wall << " s\n";
+  out << std::left << std::setw(16) << "stage" << std::setw(18) << "kind" << std::right << std::setw(10)
+      << "messages" << std::setw(8) << "errors" << std::setw(13) << "msgs/s" << std::setw(15) << "capacity/s"
+      << std::setw(10) << "p50 us" << std::setw(10) << "p99 us" << "\n";
+  for (const auto& r : rows) {
+    out << std::left << std::setw(16) << r["stage"].get<std::string>() << std::setw(18)
+        << r["kind"].get<std::string>() << std::right << std::setprecision(0) << std::setw(10)
+        << r["messages"].get<double>() << std::setw(8) << r["errors"].get<std::uint64_t>() << std::setw(13)
+        << r["msgs_per_s"].get<double>() << std::setw(15) << r["capacity_msgs_per_s"].get<double>()
+        << std::setprecision(1) << std::setw(10) << r["p50_us"].get<double>() << std::setw(10)
+        << r["p99_us"].get<double>() << "\n";
+  }
+  return k_ok;
+}
+
+std::optional<std::string> find_pipelines_dir(const std::string& argv0) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> candidates;
+  if (const char* env = std::getenv("ESFLOW_PIPELINES_DIR")) candidates.emplace_back(env);
+  candidates.emplace_back("pipelines");
+  std::error_code ec;
+  auto exe = fs::canonical("/proc/self/exe", ec);
+  if (ec) exe = fs::absolute(argv0);
+  candidates.push_back(exe.parent_path() / ".." / "pipelines");
+  candidates.push_back(exe.parent_path() / ".." / ".." / "pipelines");
+  candidates.emplace_back("/usr/share/esflow/pipelines");
+  for (const auto& c : candidates)
+    if (fs::is_directory(c, ec)) return fs::weakly_canonical(c, ec).string();
+  return std::nullopt;
+}
+
+}  // namespace esflow::cli

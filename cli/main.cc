@@ -1,0 +1,114 @@
+// esflow: one binary for every node kind. See `esflow --help`.
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "cli/app.h"
+#include "common/log.h"
+
+namespace {
+
+// The pipelines `esflow dev` runs together, from the shipped pipelines folder.
+const std::vector<std::string> k_dev_pipelines = {"demo.yaml"};
+
+struct node_flags {
+  std::string http;
+  std::string data_dir;
+  std::string nats;
+  void add_to(CLI::App* cmd) {
+    cmd->add_option("--http", http, "HTTP listen address [default: 127.0.0.1:8080 or the file's settings.http]")
+        ->envname("ESFLOW_HTTP_ADDR");
+    cmd->add_option("--data-dir", data_dir, "RocksDB data directory [default: ./data]")->envname("ESFLOW_DATA_DIR");
+    cmd->add_option("--nats", nats, "NATS URL: use the JetStream event log [default: embedded log]")
+        ->envname("ESFLOW_NATS_URL");
+  }
+  // Pipeline files read these through ${ESFLOW_DATA_DIR:-...} and friends.
+  esflow::cli::run_options apply() const {
+    if (!data_dir.empty()) setenv("ESFLOW_DATA_DIR", data_dir.c_str(), 1);
+    if (!nats.empty()) {
+      setenv("ESFLOW_NATS_URL", nats.c_str(), 1);
+      setenv("ESFLOW_EVENT_LOG", "jetstream", 1);
+    }
+    esflow::cli::run_options o;
+    if (!http.empty()) {
+      o.http = http;
+      o.http_explicit = true;
+    }
+    return o;
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"esflow: event-sourcing nodes built as flow graphs of declarative stages"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")
+      ->envname("ESFLOW_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+
+  std::vector<std::string> files;
+  node_flags run_flags, dev_flags;
+  auto* run = app.add_subcommand("run", "run the pipelines of FILE... until their sources end or SIGTERM (drains)");
+  run->add_option("files", files, "pipeline files")->required()->check(CLI::ExistingFile);
+  run_flags.add_to(run);
+
+  auto* dev = app.add_subcommand("dev", "run the shipped example pipelines in one process (embedded log, HTTP)");
+  dev_flags.add_to(dev);
+
+  std::vector<std::string> validate_files;
+  auto* validate = app.add_subcommand("validate", "check pipeline files; print every problem as file:line");
+  validate->add_option("files", validate_files, "pipeline files")->required();
+
+  std::string graph_file, graph_format = "dot";
+  auto* graph = app.add_subcommand("graph", "print a pipeline's graph");
+  graph->add_option("file", graph_file, "pipeline file")->required();
+  graph->add_option("--format", graph_format, "dot|mermaid|json")->check(CLI::IsMember({"dot", "mermaid", "json"}));
+
+  std::string stages_format = "text";
+  auto* stages = app.add_subcommand("stages", "list the stage kinds with their parameters and ports");
+  stages->add_option("--format", stages_format, "text|json")->check(CLI::IsMember({"text", "json"}));
+
+  std::string bench_file;
+  esflow::cli::bench_options bench_opts;
+  std::int64_t bench_messages = -1;
+  auto* bench = app.add_subcommand("bench", "drive messages through a pipeline; print msgs/s and p50/p99 per stage");
+  bench->add_option("file", bench_file, "pipeline file (sources: source.generator or source.file)")->required();
+  bench->add_option("--stage", bench_opts.stage, "report only this stage");
+  bench->add_option("--messages", bench_messages, "messages per source.generator")->check(CLI::Range(1, 1 << 30));
+  bench->add_option("--format", bench_opts.format, "text|json")->check(CLI::IsMember({"text", "json"}));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return esflow::cli::k_usage;
+  }
+  spdlog::set_level(spdlog::level::from_str(log_level));
+
+  if (*run) return esflow::cli::run_command(files, run_flags.apply(), std::cerr);
+  if (*dev) {
+    auto dir = esflow::cli::find_pipelines_dir(argv[0]);
+    if (!dir) {
+      std::cerr << "cannot find the pipelines folder (set ESFLOW_PIPELINES_DIR)\n";
+      return esflow::cli::k_failure;
+    }
+    std::vector<std::string> dev_files;
+    for (const auto& f : k_dev_pipelines) dev_files.push_back(*dir + "/" + f);
+    return esflow::cli::run_command(dev_files, dev_flags.apply(), std::cerr);
+  }
+  if (*validate) return esflow::cli::validate_command(validate_files, std::cout, std::cerr);
+  if (*graph) return esflow::cli::graph_command(graph_file, graph_format, std::cout, std::cerr);
+  if (*stages) return esflow::cli::stages_command(stages_format, std::cout);
+  if (*bench) {
+    if (bench_messages > 0) bench_opts.messages = bench_messages;
+    return esflow::cli::bench_command(bench_file, bench_opts, std::cout, std::cerr);
+  }
+  return esflow::cli::k_usage;
+}

@@ -1,0 +1,16 @@
+#pragma once
+#include <filesystem>
+#include <string>
+
+#include "graph/pipeline_spec.h"
+
+namespace esflow::stages {
+
+// Paths in a pipeline file are relative to that file's directory.
+inline std::string resolve_path(const graph::pipeline_spec& p, const std::string& path) {
+  std::filesystem::path fp(path);
+  if (fp.is_absolute() || p.base_dir.empty()) return path;
+  return (std::filesystem::path(p.base_dir) / fp).lexically_normal().string();
+}
+
+}  // namespace esflow::stages

@@ -1,0 +1,47 @@
+#include "transport/http_server.h"
+
+#include "common/log.h"
+#include "graph/params.h"
+
+namespace esflow::transport {
+
+std::optional<std::pair<std::string, int>> parse_listen_address(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) return std::nullopt;
+  auto port = graph::parse_integer(listen.substr(colon + 1));
+  if (!port || *port < 0 || *port > 65535) return std::nullopt;
+  return std::make_pair(listen.substr(0, colon), static_cast<int>(*port));
+}
+
+http_server::http_server(std::string listen) : _listen(std::move(listen)) {
+  _server.set_keep_alive_max_count(1000);
+  _server.set_read_timeout(5, 0);
+  _server.set_write_timeout(5, 0);
+}
+
+http_server::~http_server() { stop(); }
+
+status http_server::start() {
+  auto addr = parse_listen_address(_listen);
+  if (!addr) return error::make(errc::invalid_config, "bad listen address '" + _listen + "' (want host:port)");
+  _host = addr->first;
+  if (addr->second == 0) {
+    _port = _server.bind_to_any_port(_host);
+  } else {
+    _port = _server.bind_to_port(_host, addr->second) ? addr->second : -1;
+  }
+  if (_port <= 0)
+    return error::make(errc::unavailable, "cannot listen on " + _listen + " (address in use or not local)");
+  _thread = std::thread([this] { _server.listen_after_bind(); });
+  ESFLOW_INFO("http", "listening on {}", url());
+  return {};
+}
+
+void http_server::stop() {
+  if (_thread.joinable()) {
+    _server.stop();
+    _thread.join();
+  }
+}
+
+}  // namespace esflow::transport

@@ -1,0 +1,142 @@
+#include "transport/node_host.h"
+
+#include <prometheus/text_serializer.h>
+
+#include "graph/graph_dump.h"
+
+namespace esflow::transport {
+namespace {
+void reply_json(httplib::Response& res, int status, const nlohmann::json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+}  // namespace
+
+node_host::node_host(std::shared_ptr<http_server> http)
+    : _http(std::move(http)),
+      _registry(std::make_shared<prometheus::Registry>()),
+      _stage_metrics(std::make_shared<graph::stage_metrics>()) {
+  set_info("build", [] {
+    return nlohmann::json{{"name", "esflow"}, {"version", "0.1.0"}, {"compiler", __VERSION__},
+                          {"built", __DATE__ " " __TIME__}};
+  });
+  set_info("pipeline", [this] {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& n : _nodes)
+      out.push_back({{"name", n->spec().name},
+                     {"file", n->spec().file},
+                     {"state", std::string(graph::to_string(n->state()))},
+                     {"stages", n->stages().size()}});
+    return out;
+  });
+  set_info("streams", [] { return nlohmann::json::array(); });
+  set_info("consumers", [] { return nlohmann::json::array(); });
+  set_info("programs", [] { return nlohmann::json::array(); });
+}
+
+void node_host::add_node(std::shared_ptr<graph::node> n) {
+  _stage_metrics->add(n);
+  _nodes.push_back(std::move(n));
+}
+
+void node_host::add_health_check(std::string name, std::function<check_result()> check) {
+  std::lock_guard lock(_mu);
+  _health.emplace_back(std::move(name), std::move(check));
+}
+
+void node_host::add_ready_check(std::string name, std::function<check_result()> check) {
+  std::lock_guard lock(_mu);
+  _ready.emplace_back(std::move(name), std::move(check));
+}
+
+void node_host::set_info(const std::string& key, std::function<nlohmann::json()> provider) {
+  std::lock_guard lock(_mu);
+  _info[key] = std::move(provider);
+}
+
+std::string node_host::metrics_text() const {
+  auto families = _registry->Collect();
+  auto stage = _stage_metrics->Collect();
+  families.insert(families.end(), stage.begin(), stage.end());
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+nlohmann::json node_host::info() const {
+  std::lock_guard lock(_mu);
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [key, provider] : _info) out[key] = provider();
+  return out;
+}
+
+check_result node_host::health() const {
+  std::lock_guard lock(_mu);
+  for (const auto& [name, check] : _health) {
+    auto r = check();
+    if (!r.ok) return {false, name + ": " + r.detail};
+  }
+  return {true, "ok"};
+}
+
+check_result node_host::ready() const {
+  if (_drain_requested.load()) return {false, "draining"};
+  for (const auto& n : _nodes) {
+    if (n->state() != graph::lifecycle::running)
+      return {false, "pipeline '" + n->spec().name + "' is " + std::string(graph::to_string(n->state()))};
+  }
+  std::lock_guard lock(_mu);
+  for (const auto& [name, check] : _ready) {
+    auto r = check();
+    if (!r.ok) return {false, name + ": " + r.detail};
+  }
+  return {true, "ready"};
+}
+
+void node_host::install_routes() {
+  auto& s = _http->routes();
+  s.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    auto h = health();
+    reply_json(res, h.ok ? 200 : 503, {{"status", h.ok ? "ok" : "failing"}, {"detail", h.detail}});
+  });
+  s.Get("/ready", [this](const httplib::Request&, httplib::Response& res) {
+    auto r = ready();
+    reply_json(res, r.ok ? 200 : 503, {{"status", r.ok ? "ready" : "not_ready"}, {"detail", r.detail}});
+  });
+  s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics_text(), "text/plain; version=0.0.4");
+  });
+  s.Get("/info", [this](const httplib::Request&, httplib::Response& res) { reply_json(res, 200, info()); });
+  s.Get("/admin/graph", [this](const httplib::Request& req, httplib::Response& res) {
+    // One node: its graph. Several (esflow dev): ?pipeline=<name>, default the first.
+    const auto wanted = req.get_param_value("pipeline");
+    const graph::node* n = nullptr;
+    for (const auto& candidate : _nodes)
+      if (wanted.empty() || candidate->spec().name == wanted) {
+        n = candidate.get();
+        break;
+      }
+    if (!n) {
+      reply_json(res, 404, {{"status", "rejected"}, {"code", "not_found"},
+                            {"message", "no pipeline named '" + wanted + "'"}, {"retryable", false}});
+      return;
+    }
+    if (req.get_param_value("format") == "dot") {
+      res.set_content(graph::graph_dot(n->spec(), n), "text/vnd.graphviz");
+      return;
+    }
+    auto body = graph::graph_json(n->spec(), n);
+    nlohmann::json names = nlohmann::json::array();
+    for (const auto& c : _nodes) names.push_back(c->spec().name);
+    body["pipelines"] = names;
+    reply_json(res, 200, body);
+  });
+  s.Post("/admin/drain", [this](const httplib::Request&, httplib::Response& res) {
+    request_drain();
+    reply_json(res, 202, {{"status", "draining"}});
+  });
+  s.Get("/admin/tenants", [this](const httplib::Request&, httplib::Response& res) {
+    // Placement is not configured in this build: every node serves every tenant.
+    reply_json(res, 200, {{"placement", "off"}, {"hosted", "all"}, {"draining", drain_requested()}});
+  });
+}
+
+}  // namespace esflow::transport

@@ -1,0 +1,67 @@
+#pragma once
+// Everything one esflow process serves about itself: its running nodes, the
+// admin endpoints (/health, /ready, /metrics, /info, /admin/graph,
+// /admin/drain, /admin/tenants) and the Prometheus registry that domain
+// metrics join.
+//
+// NOTE: the host owns the nodes; add them before start(). Ready/health checks
+// and /info sections may be added by node kinds (storage, NATS).
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <prometheus/registry.h>
+
+#include "graph/node.h"
+#include "graph/stage_metrics.h"
+#include "transport/http_server.h"
+
+namespace esflow::transport {
+
+struct check_result {
+  bool ok = true;
+  std::string detail;
+};
+
+class node_host {
+ public:
+  explicit node_host(std::shared_ptr<http_server> http);
+
+  void add_node(std::shared_ptr<graph::node> n);
+  // /health: the process and its local storage work (never NATS).
+  void add_health_check(std::string name, std::function<check_result()> check);
+  // /ready: started, consumers bound, NATS reachable where used, not draining.
+  void add_ready_check(std::string name, std::function<check_result()> check);
+  // A key of /info (build, pipeline, streams, consumers, programs, ...).
+  void set_info(const std::string& key, std::function<nlohmann::json()> provider);
+
+  prometheus::Registry& metrics() { return *_registry; }
+  std::string metrics_text() const;
+  nlohmann::json info() const;
+  check_result ready() const;
+  check_result health() const;
+
+  // Registers the admin routes on the HTTP server.
+  void install_routes();
+  // Set by POST /admin/drain and by signals; the run loop drains the nodes.
+  bool drain_requested() const { return _drain_requested.load(); }
+  void request_drain() { _drain_requested.store(true); }
+
+  const std::vector<std::shared_ptr<graph::node>>& nodes() const { return _nodes; }
+  http_server& http() { return *_http; }
+
+ private:
+  std::shared_ptr<http_server> _http;
+  std::shared_ptr<prometheus::Registry> _registry;
+  std::shared_ptr<graph::stage_metrics> _stage_metrics;
+  std::vector<std::shared_ptr<graph::node>> _nodes;
+  mutable std::mutex _mu;
+  std::vector<std::pair<std::string, std::function<check_result()>>> _health, _ready;
+  std::map<std::string, std::function<nlohmann::json()>> _info;
+  std::atomic<bool> _drain_requested{false};
+};
+
+}  // namespace esflow::transport
