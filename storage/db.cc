@@ -86,7 +86,13 @@ result<std::unique_ptr<db>> db::open(db_options options) {
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (auto name : cf_names) {
     auto cfo = base;
-    if (name == "dedupe") cfo.compaction_filter = &dedupe_filter();
+    if (name == "dedupe") {
+      cfo.compaction_filter = &dedupe_filter();
+      // Most lookups are misses (new command ids): a memtable bloom filter
+      // answers them without walking the skiplist.
+      cfo.memtable_prefix_bloom_size_ratio = 0.05;
+      cfo.memtable_whole_key_filtering = true;
+    }
     descriptors.emplace_back(std::string(name), cfo);
   }
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, base);

@@ -9,6 +9,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -156,6 +157,29 @@ struct staged_command {
 
 using outcome_list = std::vector<std::optional<result<append_result>>>;
 
+// The puts of one group commit. Each family's puts are written in key order:
+// the memtable skiplist then reuses its insert position from one key to the
+// next instead of searching from the top for every key.
+struct batch_puts {
+  using kv = std::pair<std::string, std::string>;
+  std::vector<kv> events, index, dedupe;  // events are already ascending (positions)
+
+  void clear() {
+    events.clear();
+    index.clear();
+    dedupe.clear();
+  }
+  void write_to(rocksdb::WriteBatch& wb, rocksdb::ColumnFamilyHandle* events_cf,
+                rocksdb::ColumnFamilyHandle* index_cf, rocksdb::ColumnFamilyHandle* dedupe_cf) {
+    auto by_key = [](const kv& a, const kv& b) { return a.first < b.first; };
+    std::sort(index.begin(), index.end(), by_key);
+    std::sort(dedupe.begin(), dedupe.end(), by_key);
+    for (const auto& [k, v] : events) wb.Put(events_cf, k, v);
+    for (const auto& [k, v] : index) wb.Put(index_cf, k, v);
+    for (const auto& [k, v] : dedupe) wb.Put(dedupe_cf, k, v);
+  }
+};
+
 }  // namespace
 
 struct embedded_event_log::impl {
@@ -175,6 +199,7 @@ struct embedded_event_log::impl {
 
   // Commit thread only.
   position_t _next_position = 1;
+  batch_puts _puts;
   std::unordered_map<std::string, version_t> _versions;
 
   std::atomic<position_t> _last_position{0};
@@ -293,7 +318,7 @@ struct embedded_event_log::impl {
   // stored ones in one WriteBatch, then completes all of them.
   void commit_batch(std::vector<pending>& batch) {
     _stats.appends += batch.size();
-    rocksdb::WriteBatch wb;
+    _puts.clear();
     outcome_list outcomes(batch.size());
     std::unordered_map<std::string, version_t> staged_versions;
     std::unordered_map<std::string, staged_command> staged_commands;
@@ -302,14 +327,15 @@ struct embedded_event_log::impl {
     std::uint64_t stored = 0;
 
     for (std::size_t i = 0; i < batch.size(); ++i) {
-      outcomes[i] =
-          decide(batch[i].request, i, outcomes, wb, staged_versions, staged_commands, next, expires);
+      outcomes[i] = decide(batch[i].request, i, outcomes, staged_versions, staged_commands, next, expires);
       if (outcomes[i]->ok() && !(*outcomes[i])->duplicate && (*outcomes[i])->position != 0) ++stored;
     }
 
     bool write_failed = false;
     error write_error;
     if (stored > 0) {
+      rocksdb::WriteBatch wb;
+      _puts.write_to(wb, handle(cf::events), handle(cf::event_index), handle(cf::dedupe));
       auto s = _db.write(wb);
       ++_stats.batches;
       if (!s.ok()) {
@@ -337,7 +363,6 @@ struct embedded_event_log::impl {
   }
 
   result<append_result> decide(append_request& r, std::size_t index, const outcome_list& outcomes,
-                               rocksdb::WriteBatch& wb,
                                std::unordered_map<std::string, version_t>& staged_versions,
                                std::unordered_map<std::string, staged_command>& staged_commands,
                                position_t& next, std::uint64_t expires) {
@@ -403,12 +428,12 @@ struct embedded_event_log::impl {
       e.version = out.first_version + i;
     }
     auto pkey = keys::position(out.position);
-    wb.Put(handle(cf::events), pkey, encode_commit(r, out.first_version));
     auto ikey = akey;
     keys::put_u64_be(ikey, out.last_version);
-    wb.Put(handle(cf::event_index), ikey, pkey);
-    wb.Put(handle(cf::dedupe), dkey,
-           encode_dedupe({expires, r.request_hash, out.position, out.first_version, out.last_version}));
+    _puts.index.emplace_back(std::move(ikey), pkey);
+    _puts.events.emplace_back(std::move(pkey), encode_commit(r, out.first_version));
+    _puts.dedupe.emplace_back(
+        dkey, encode_dedupe({expires, r.request_hash, out.position, out.first_version, out.last_version}));
     staged_versions[std::move(akey)] = out.last_version;
     out.events = std::move(r.events);
     staged_commands.emplace(std::move(dkey), staged_command{r.request_hash, index});
