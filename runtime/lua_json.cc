@@ -12,6 +12,13 @@ const char k_array_mt_key = 0;
 
 namespace {
 constexpr int k_max_depth = 256;  // also stops cycles
+
+// Short keys and values are mostly ASCII: skip the UTF-8 validator's dispatch for them.
+bool is_ascii(const char* s, std::size_t len) noexcept {
+  unsigned char bits = 0;
+  for (std::size_t i = 0; i < len; ++i) bits |= static_cast<unsigned char>(s[i]);
+  return bits < 0x80;
+}
 }  // namespace
 
 // --- JSON -> Lua -------------------------------------------------------------
@@ -160,8 +167,9 @@ bool json_writer::value(int idx, std::string& out, int depth) {
     case LUA_TSTRING: {
       std::size_t len = 0;
       const char* s = lua_tolstring(_L, idx, &len);
-      if (!simdjson::validate_utf8(s, len))
+      if (!is_ascii(s, len) && !simdjson::validate_utf8(s, len)) {
         return fail("cannot encode a string that is not valid UTF-8 as JSON");
+      }
       append_json_string(out, std::string_view(s, len));
       return true;
     }
@@ -187,7 +195,7 @@ bool json_writer::table(int idx, std::string& out, int depth) {
     marked = lua_rawequal(_L, -1, _array_mt);
     lua_pop(_L, 1);
   }
-  if (!lua_checkstack(_L, 4)) return fail("Lua stack exhausted while encoding JSON");
+  if (!lua_checkstack(_L, 20)) return fail("Lua stack exhausted while encoding JSON");
 
   if (marked) {  // an array: elements 1..#t
     lua_Integer n = static_cast<lua_Integer>(lua_rawlen(_L, idx));
@@ -232,7 +240,8 @@ bool json_writer::table(int idx, std::string& out, int depth) {
     lua_insert(_L, -2);  // [.., value, key]: the value stays parked below
     e.slot = lua_gettop(_L) - 1;
     _scratch.push_back(e);
-    if (!lua_checkstack(_L, 3)) {
+    // Room for the next key/value pair plus a margin, asked for in batches.
+    if ((_scratch.size() - first) % 16 == 0 && !lua_checkstack(_L, 20)) {
       lua_settop(_L, base);
       _scratch.resize(first);
       return fail("table too large to encode as JSON");

@@ -304,15 +304,24 @@ bool encode_decision(lua_State* L, int idx, call_ctx& ctx, json_writer& writer) 
     return false;
   }
   lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, idx));
-  lua_Integer keys = 0;
-  lua_pushnil(L);
-  while (lua_next(L, idx) != 0) {
-    ++keys;
-    lua_pop(L, 1);
+  // A proper list has no key after n (one lua_next); otherwise count them all.
+  if (n == 0) {
+    lua_pushnil(L);
+  } else {
+    lua_pushinteger(L, n);
   }
-  if (keys != n) {
-    ctx.fail = "decide must return a list (array) of events, got a table with non-array keys";
-    return false;
+  if (lua_next(L, idx) != 0) {
+    lua_pop(L, 2);
+    lua_Integer keys = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+      ++keys;
+      lua_pop(L, 1);
+    }
+    if (keys != n) {
+      ctx.fail = "decide must return a list (array) of events, got a table with non-array keys";
+      return false;
+    }
   }
   decision& out = *ctx.out;
   if (out.size() > static_cast<std::size_t>(n)) out.resize(static_cast<std::size_t>(n));
@@ -326,7 +335,7 @@ bool encode_decision(lua_State* L, int idx, call_ctx& ctx, json_writer& writer) 
       lua_pop(L, 1);
       return false;
     }
-    lua_pushliteral(L, "type");  // an interned short string that always exists: no allocation
+    lua_pushvalue(L, lua_upvalueindex(2));  // "type"
     lua_rawget(L, e);
     std::size_t len = 0;
     const char* type = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : nullptr;
@@ -634,7 +643,8 @@ sandbox::sandbox(sandbox_options options) : _impl(std::make_unique<impl>()) {
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &detail::k_array_mt_key);
   lua_pushvalue(L, k_slot_array_mt);
-  lua_pushcclosure(L, trampoline, 1);  // k_slot_trampoline
+  lua_pushliteral(L, "type");
+  lua_pushcclosure(L, trampoline, 2);  // k_slot_trampoline
   build_template(L);
   assert(lua_gettop(L) == k_base);
 }
