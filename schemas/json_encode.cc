@@ -80,11 +80,46 @@ void write_events(json_writer& w, const std::vector<event>& events) {
 
 }  // namespace
 
-void append_json_string(std::string& out, std::string_view s) {
-  out.push_back('"');
-  std::size_t run_start = 0;
+namespace {
+// Index of the first byte that is not copied verbatim, or s.size().
+inline std::size_t plain_prefix(std::string_view s) noexcept {
   std::size_t i = 0;
   const std::size_t n = s.size();
+  // Eight bytes at a time: stop at a word holding a byte < 0x20, '"', '\\' or >= 0x80.
+  constexpr std::uint64_t ones = 0x0101010101010101ULL;
+  constexpr std::uint64_t highs = 0x8080808080808080ULL;
+  while (i + 8 <= n) {
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    const std::uint64_t ctrl = (w - ones * 0x20) & ~w;  // high bit set where byte < 0x20 (or >= 0x80)
+    const std::uint64_t q = w ^ (ones * '"');
+    const std::uint64_t bs = w ^ (ones * '\\');
+    const std::uint64_t quote = (q - ones) & ~q;
+    const std::uint64_t backslash = (bs - ones) & ~bs;
+    if (((ctrl | quote | backslash | w) & highs) != 0) break;
+    i += 8;
+  }
+  while (i < n && k_escape[static_cast<unsigned char>(s[i])] == 0) ++i;
+  return i;
+}
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view s) {
+  std::size_t i = plain_prefix(s);
+  const std::size_t n = s.size();
+  if (i == n) {  // the common case: nothing to escape
+    const std::size_t old = out.size();
+    out.resize(old + n + 2);
+    char* p = out.data() + old;
+    p[0] = '"';
+    std::memcpy(p + 1, s.data(), n);
+    p[n + 1] = '"';
+    return;
+  }
+  out.reserve(out.size() + n + 8);
+  out.push_back('"');
+  out.append(s.data(), i);
+  std::size_t run_start = i;
   while (i < n) {
     const auto c = static_cast<unsigned char>(s[i]);
     const std::uint8_t kind = k_escape[c];
@@ -106,25 +141,25 @@ void append_json_string(std::string& out, std::string_view s) {
     out.append(s.data() + run_start, i - run_start);
     switch (c) {
       case '"':
-        out.append("\\\"");
+        out.append("\\\"", 2);
         break;
       case '\\':
-        out.append("\\\\");
+        out.append("\\\\", 2);
         break;
       case '\b':
-        out.append("\\b");
+        out.append("\\b", 2);
         break;
       case '\f':
-        out.append("\\f");
+        out.append("\\f", 2);
         break;
       case '\n':
-        out.append("\\n");
+        out.append("\\n", 2);
         break;
       case '\r':
-        out.append("\\r");
+        out.append("\\r", 2);
         break;
       case '\t':
-        out.append("\\t");
+        out.append("\\t", 2);
         break;
       default: {
         const char esc[6] = {'\\', 'u', '0', '0', k_hex[c >> 4], k_hex[c & 0x0f]};
@@ -181,8 +216,18 @@ json_writer& json_writer::end_array() {
 
 json_writer& json_writer::key(std::string_view name) {
   before_value();
-  append_json_string(_out, name);
-  _out.push_back(':');
+  if (plain_prefix(name) == name.size()) {
+    const std::size_t old = _out.size();
+    _out.resize(old + name.size() + 3);
+    char* p = _out.data() + old;
+    p[0] = '"';
+    std::memcpy(p + 1, name.data(), name.size());
+    p[name.size() + 1] = '"';
+    p[name.size() + 2] = ':';
+  } else {
+    append_json_string(_out, name);
+    _out.push_back(':');
+  }
   _after_key = true;
   return *this;
 }

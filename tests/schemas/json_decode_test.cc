@@ -106,6 +106,14 @@ TEST(decode_command, unescapes_strings_and_keeps_payload_escapes_raw) {
   EXPECT_EQ(t->cmd.payload_type, "deposit");
 }
 
+TEST(decode_command, recognises_keys_written_with_escapes) {
+  auto r = decode_command(R"({"aggregate\u005ftype":"Account","p\u0061yload":{"\u0074ype":"deposit"}})");
+  ASSERT_TRUE(r.ok()) << r.err().to_string();
+  EXPECT_EQ(r->cmd.aggregate_type, "Account");
+  EXPECT_EQ(r->cmd.payload_type, "deposit");
+  EXPECT_EQ(r->cmd.payload_json, R"({"\u0074ype":"deposit"})");
+}
+
 TEST(decode_command, uses_readable_bytes_without_copy) {
   std::string body(k_typical);
   body.reserve(body.size() + 128);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <string>
 
 namespace esflow::schemas {
@@ -38,6 +39,69 @@ TEST(json_string, replaces_invalid_utf8_with_replacement_char) {
   EXPECT_EQ(json_quoted("\xED\xA0\x80"), "\"" + r + r + r + "\"");          // surrogate D800
   EXPECT_EQ(json_quoted("\xF4\x90\x80\x80"), "\"" + r + r + r + r + "\"");  // > U+10FFFF
   EXPECT_EQ(json_quoted("\xFF"), "\"" + r + "\"");
+}
+
+// A byte-at-a-time reference for ASCII input, to check the word-at-a-time scan.
+std::string reference_escape(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+TEST(json_string, matches_reference_for_every_special_byte_at_every_position) {
+  const std::string specials = std::string("\"\\\b\f\n\r\t\x01\x1f", 9) + std::string(1, '\0');
+  for (std::size_t len = 1; len <= 40; ++len) {
+    for (std::size_t pos = 0; pos < len; ++pos) {
+      for (char sp : specials) {
+        std::string s(len, 'a');
+        s[pos] = sp;
+        ASSERT_EQ(json_quoted(s), reference_escape(s))
+            << "len " << len << " pos " << pos << " byte " << static_cast<int>(sp);
+      }
+    }
+  }
+  // Bytes just around the class boundaries never trigger escapes.
+  const std::string edge = "\x20\x21\x23\x5b\x5d\x7e\x7f abcdefghijklmnop";
+  EXPECT_EQ(json_quoted(edge), "\"" + edge + "\"");
+}
+
+TEST(json_string, non_ascii_after_a_long_plain_run) {
+  const std::string s = std::string(19, 'x') + "\xC3\xA9" + std::string(9, 'y') + "\x80";
+  EXPECT_EQ(json_quoted(s),
+            "\"" + std::string(19, 'x') + "\xC3\xA9" + std::string(9, 'y') + "\xEF\xBF\xBD\"");
 }
 
 TEST(json_writer, places_commas_in_nested_containers) {
