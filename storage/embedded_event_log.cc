@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <pthread.h>
 #include <thread>
 #include <unordered_map>
 
@@ -453,7 +454,10 @@ result<std::unique_ptr<embedded_event_log>> embedded_event_log::open(db& databas
   if (auto s = p->recover(); !s.ok()) return std::move(s).err();
   auto* raw = p.get();
   std::unique_ptr<embedded_event_log> log(new embedded_event_log(std::move(p)));
-  raw->_thread = std::thread([raw] { raw->run(); });
+  raw->_thread = std::thread([raw] {
+    pthread_setname_np(pthread_self(), "esflow-commit");
+    raw->run();
+  });
   ESFLOW_INFO("storage", "embedded event log open at position {}", raw->_last_position.load());
   return log;
 }
