@@ -194,10 +194,9 @@ int bench_command(const std::string& file, const bench_options& options, std::os
   const double cores = std::max(1U, std::thread::hardware_concurrency());
   for (const auto& rt : n.stages()) {
     if (!options.stage.empty() && rt->name() != options.stage) continue;
-    auto& s = rt->stats();
-    const auto h = s.latency.read();
-    const double in = static_cast<double>(rt->spec().descriptor->role == graph::stage_role::source ? s.out.load()
-                                                                                                 : s.in.load());
+    const auto t = rt->stats().read();
+    const auto& h = t.latency;
+    const double in = static_cast<double>(rt->spec().descriptor->role == graph::stage_role::source ? t.out : t.in);
     // Capacity: what the stage alone could sustain with its concurrency on this machine,
     // from the time its bodies took (async stages: time to completion).
     const double lanes = rt->spec().conc.kind == graph::concurrency::mode::unlimited
@@ -207,7 +206,7 @@ int bench_command(const std::string& file, const bench_options& options, std::os
     rows.push_back({{"stage", rt->name()},
                     {"kind", rt->spec().kind},
                     {"messages", in},
-                    {"errors", s.errors.load()},
+                    {"errors", t.errors},
                     {"msgs_per_s", wall > 0 ? in / wall : 0.0},
                     {"capacity_msgs_per_s", busy_s > 0 ? in * lanes / busy_s : 0.0},
                     {"p50_us", h.quantile_ns(0.5) / 1000.0},

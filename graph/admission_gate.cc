@@ -13,9 +13,9 @@ void admission_gate::note_peak(std::int64_t now) {
 }
 
 bool admission_gate::try_acquire() {
-  auto cur = _in_flight.load(std::memory_order_relaxed);
+  auto cur = _in_flight.load(std::memory_order_seq_cst);
   while (cur < _capacity) {
-    if (_in_flight.compare_exchange_weak(cur, cur + 1, std::memory_order_acq_rel)) {
+    if (_in_flight.compare_exchange_weak(cur, cur + 1, std::memory_order_seq_cst)) {
       note_peak(cur + 1);
       return true;
     }
@@ -27,9 +27,16 @@ bool admission_gate::acquire(const std::stop_token& stop) {
   while (!stop.stop_requested()) {
     // Read the epoch first: a release between the failed try and the wait
     // changes it, so the wait returns at once instead of missing the wake-up.
-    auto epoch = _epoch.load(std::memory_order_acquire);
-    if (try_acquire()) return true;
-    _epoch.wait(epoch, std::memory_order_acquire);
+    auto epoch = _epoch.load(std::memory_order_seq_cst);
+    _waiters.fetch_add(1, std::memory_order_seq_cst);
+    // Registered as a waiter before this last try: a release that did not see
+    // us left room that this try finds.
+    if (try_acquire()) {
+      _waiters.fetch_sub(1, std::memory_order_seq_cst);
+      return true;
+    }
+    _epoch.wait(epoch, std::memory_order_seq_cst);
+    _waiters.fetch_sub(1, std::memory_order_seq_cst);
   }
   return false;
 }
@@ -37,8 +44,9 @@ bool admission_gate::acquire(const std::stop_token& stop) {
 void admission_gate::force_acquire() { note_peak(_in_flight.fetch_add(1, std::memory_order_acq_rel) + 1); }
 
 void admission_gate::release() {
-  // Only a release from "full" can unblock an acquirer; skip the futex wake otherwise.
-  if (_in_flight.fetch_sub(1, std::memory_order_acq_rel) >= _capacity) notify_all();
+  // Wake blocked acquirers only at the low-water mark, and only if there are any.
+  const auto now = _in_flight.fetch_sub(1, std::memory_order_seq_cst) - 1;
+  if (now <= _resume_below && _waiters.load(std::memory_order_seq_cst) > 0) notify_all();
 }
 
 bool admission_gate::wait_empty(std::chrono::steady_clock::time_point deadline) {

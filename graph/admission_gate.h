@@ -3,6 +3,7 @@
 // per message it admits (blocking its own thread, never a TBB worker); the
 // token returns when the message and every copy made from it are destroyed.
 // Queues between stages therefore never hold more than `capacity` messages.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -12,7 +13,8 @@ namespace esflow::graph {
 
 class admission_gate {
  public:
-  explicit admission_gate(std::int64_t capacity) : _capacity(capacity) {}
+  explicit admission_gate(std::int64_t capacity)
+      : _capacity(capacity), _resume_below(std::max<std::int64_t>(0, capacity / 2)) {}
 
   // Blocks until a token is free or `stop` is requested; false when stopped.
   bool acquire(const std::stop_token& stop);
@@ -39,6 +41,10 @@ class admission_gate {
   void note_peak(std::int64_t now);
 
   const std::int64_t _capacity;
+  // A blocked acquirer is woken once in-flight falls to this mark, not on
+  // every release: one wake-up admits a batch instead of one message.
+  const std::int64_t _resume_below;
+  std::atomic<std::int64_t> _waiters{0};
   // Lock-free: release() runs once per message on TBB workers; waiters use
   // std::atomic::wait (a futex), woken only when a token returns.
   std::atomic<std::int64_t> _in_flight{0};

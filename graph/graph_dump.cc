@@ -27,15 +27,15 @@ std::string dot_escape(const std::string& s) {
 
 }  // namespace
 
-nlohmann::json stats_json(stage_stats& s) {
-  const auto h = s.latency.read();
-  return {{"in", s.in.load()},
-          {"out", s.out.load()},
-          {"errors", s.errors.load()},
-          {"in_flight", std::max<std::int64_t>(0, s.in_flight.load())},
-          {"queued", std::max<std::int64_t>(0, s.queued.load())},
-          {"p50_us", h.quantile_ns(0.50) / 1000.0},
-          {"p99_us", h.quantile_ns(0.99) / 1000.0}};
+nlohmann::json stats_json(const stage_stats& s) {
+  const auto t = s.read();
+  return {{"in", t.in},
+          {"out", t.out},
+          {"errors", t.errors},
+          {"in_flight", std::max<std::int64_t>(0, t.in_flight())},
+          {"queued", std::max<std::int64_t>(0, t.queued())},
+          {"p50_us", t.latency.quantile_ns(0.50) / 1000.0},
+          {"p99_us", t.latency.quantile_ns(0.99) / 1000.0}};
 }
 
 nlohmann::json graph_json(const pipeline_spec& spec, const node* live) {

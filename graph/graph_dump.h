@@ -15,6 +15,6 @@ nlohmann::json graph_json(const pipeline_spec& spec, const node* live = nullptr)
 std::string graph_dot(const pipeline_spec& spec, const node* live = nullptr);
 std::string graph_mermaid(const pipeline_spec& spec);
 
-nlohmann::json stats_json(stage_stats& stats);
+nlohmann::json stats_json(const stage_stats& stats);
 
 }  // namespace esflow::graph

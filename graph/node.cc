@@ -1,6 +1,10 @@
 #include "graph/node.h"
 
+#include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/task_arena.h>
+
 #include <algorithm>
+#include <thread>
 
 #include "common/log.h"
 #include "graph/stage_descriptor.h"
@@ -17,15 +21,33 @@ std::string_view to_string(lifecycle s) noexcept {
   return "?";
 }
 
-node::node(pipeline_spec spec)
-    : _spec(std::move(spec)), _gate(_spec.settings.integer("max_in_flight")) {}
+namespace {
+
+// Messages enter graphs from source and HTTP threads that never execute TBB
+// tasks themselves. oneTBB's defaults keep a slot (and a core) for such a
+// "master" thread, which would leave one of two cores without a worker; the
+// graphs therefore live in an arena with every slot open to workers.
+tbb::task_arena& graph_arena() {
+  static const unsigned cores = std::max(1U, std::thread::hardware_concurrency());
+  static tbb::global_control workers(tbb::global_control::max_allowed_parallelism, cores + 1);
+  static tbb::task_arena arena(static_cast<int>(cores), 0);
+  return arena;
+}
+
+}  // namespace
+
+node::node(pipeline_spec spec) : _spec(std::move(spec)), _gate(_spec.settings.integer("max_in_flight")) {
+  // A graph runs its tasks in the arena it was constructed in.
+  graph_arena().execute([this] { _graph = std::make_unique<tbb::flow::graph>(); });
+}
 
 node::~node() {
   if (_state.load() == lifecycle::running) ignore(drain(std::chrono::milliseconds(1000)));
   for (auto& t : _sources) t.request_stop();
   _gate.notify_all();
   _sources.clear();  // joins
-  _graph.wait_for_all();
+  _graph->wait_for_all();
+  _stages.clear();  // before the graph their nodes belong to
 }
 
 result<std::unique_ptr<node>> node::build(pipeline_spec spec, service_registry& services) {
@@ -37,7 +59,7 @@ result<std::unique_ptr<node>> node::build(pipeline_spec spec, service_registry& 
       e.message = s.at.to_string() + ": stage '" + s.name + "' (" + s.kind + "): " + e.message;
       return e;
     }
-    n->_stages.push_back(std::make_unique<stage_runtime>(n->_graph, s, n->_spec.name, std::move(made).value()));
+    n->_stages.push_back(std::make_unique<stage_runtime>(*n->_graph, s, n->_spec.name, std::move(made).value()));
   }
   for (const auto& e : n->_spec.edges) {
     auto* from = n->find_stage(e.from);
@@ -46,6 +68,7 @@ result<std::unique_ptr<node>> node::build(pipeline_spec spec, service_registry& 
     const auto port = static_cast<std::size_t>(std::find(ports.begin(), ports.end(), e.port) - ports.begin());
     from->connect(port, to);
   }
+  for (auto& s : n->_stages) s->finalize();
   return n;
 }
 
@@ -94,7 +117,7 @@ bool node::wait_finished(std::chrono::steady_clock::time_point deadline) {
     if (_drain_requested) return false;
   }
   if (!_gate.wait_empty(deadline)) return false;
-  _graph.wait_for_all();
+  _graph->wait_for_all();
   flush_stages();
   _state.store(lifecycle::stopped);
   return true;
@@ -125,7 +148,7 @@ status node::drain(std::chrono::milliseconds timeout) {
     if (t.joinable()) t.join();
   const bool empty = _gate.wait_empty(deadline);
   const auto left = _gate.in_flight();
-  if (empty) _graph.wait_for_all();
+  if (empty) _graph->wait_for_all();
   flush_stages();
   _state.store(lifecycle::stopped);
   if (!empty) {

@@ -58,7 +58,7 @@ class node {
 
   pipeline_spec _spec;
   admission_gate _gate;  // outlives the graph and every message
-  tbb::flow::graph _graph;
+  std::unique_ptr<tbb::flow::graph> _graph;
   std::vector<std::unique_ptr<stage_runtime>> _stages;  // in spec order (flow order for drain)
   std::vector<std::jthread> _sources;
   std::atomic<lifecycle> _state{lifecycle::created};

@@ -28,8 +28,8 @@ class admission_gate;
 // until it finishes the message.
 class emitter {
  public:
-  emitter(stage_runtime* rt, std::int64_t start_ns, std::string park_key)
-      : _rt(rt), _start_ns(start_ns), _park_key(std::move(park_key)) {}
+  emitter(stage_runtime* rt, std::int64_t start_ns, std::string park_key, message_ptr* edge_slot = nullptr)
+      : _rt(rt), _start_ns(start_ns), _park_key(std::move(park_key)), _edge_slot(edge_slot) {}
 
   // Emits on an output port (0 = the first declared port, usually "out").
   void emit(message_ptr m, std::size_t port = 0) const;
@@ -45,6 +45,7 @@ class emitter {
   stage_runtime* _rt;
   std::int64_t _start_ns;
   std::string _park_key;
+  message_ptr* _edge_slot;  // sync stages: where process() leaves the message for the TBB edge
 };
 
 // The door through which a source admits messages.

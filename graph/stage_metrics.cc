@@ -43,7 +43,7 @@ std::vector<prometheus::MetricFamily> stage_metrics::Collect() const {
     pm.gauge.value = static_cast<double>(n->gate().in_flight());
     pipeline_in_flight.metric.push_back(pm);
     for (const auto& rt : n->stages()) {
-      auto& s = rt->stats();
+      const auto t = rt->stats().read();
       std::vector<prometheus::ClientMetric::Label> labels = {
           {"kind", rt->spec().kind}, {"pipeline", n->spec().name}, {"stage", rt->name()}};
       auto counter = [&](prometheus::MetricFamily& f, double v) {
@@ -58,13 +58,13 @@ std::vector<prometheus::MetricFamily> stage_metrics::Collect() const {
         m.gauge.value = v;
         f.metric.push_back(m);
       };
-      counter(in, static_cast<double>(s.in.load()));
-      counter(out, static_cast<double>(s.out.load()));
-      counter(errors, static_cast<double>(s.errors.load()));
-      gauge(in_flight, static_cast<double>(std::max<std::int64_t>(0, s.in_flight.load())));
-      gauge(queued, static_cast<double>(std::max<std::int64_t>(0, s.queued.load())));
+      counter(in, static_cast<double>(t.in));
+      counter(out, static_cast<double>(t.out));
+      counter(errors, static_cast<double>(t.errors));
+      gauge(in_flight, static_cast<double>(std::max<std::int64_t>(0, t.in_flight())));
+      gauge(queued, static_cast<double>(std::max<std::int64_t>(0, t.queued())));
 
-      const auto h = s.latency.read();
+      const auto& h = t.latency;
       prometheus::ClientMetric m;
       m.label = labels;
       m.histogram.sample_count = h.count;

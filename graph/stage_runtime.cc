@@ -15,10 +15,7 @@ stage_runtime::stage_runtime(tbb::flow::graph& g, const stage_spec& spec, const 
   _max_in_flight = spec.max_in_flight;
   _async = spec.descriptor->async;
   if (spec.descriptor->role == stage_role::source) return;  // sources run on their own thread
-  auto body = [this](message* m) {
-    this->body(m);
-    return tbb::flow::continue_msg();
-  };
+  auto body = [this](message* m) { return this->body(m); };
   const bool keyed_lanes = !spec.key.empty() && !is_async();
   if (keyed_lanes) {
     // One serial lane per unit of concurrency: a key always maps to the same
@@ -39,7 +36,7 @@ std::size_t stage_runtime::lane_of(const std::string& key) const {
 }
 
 void stage_runtime::deliver(message_ptr m) {
-  _stats.queued.fetch_add(1, std::memory_order_relaxed);
+  _stats.on_deliver();
   if (!_spec.key.empty() && _spec.key != "message") m->key = json_field(m->body, _spec.key).value_or("");
   if (is_async()) {
     std::unique_lock lock(_park_mu);
@@ -65,32 +62,41 @@ void stage_runtime::dispatch(message_ptr m) {
   lane.try_put(m.release());  // queueing policy: never rejected; ownership passes to body()
 }
 
-void stage_runtime::body(message* raw) {
+bool stage_runtime::accepts_by_edge() const {
+  return _lanes.size() == 1 && _spec.key.empty() && !(is_async() && _max_in_flight > 0);
+}
+
+void stage_runtime::finalize() {
+  if (_ports.empty() || _ports[0].size() != 1 || _lanes.empty() || is_async()) return;
+  auto* target = _ports[0][0];
+  if (!target->accepts_by_edge()) return;
+  _edge_target = target;
+  for (auto& lane : _lanes) tbb::flow::make_edge(*lane, *target->_lanes[0]);
+}
+
+message* stage_runtime::body(message* raw) {
+  if (!raw) return nullptr;  // the predecessor sent its message elsewhere
   message_ptr m(raw);
   const auto start = monotonic_ns();
-  _stats.note_start(start);
+  _stats.on_start();
   const bool async = is_async();
   std::string park_key = async && !_spec.key.empty() ? m->key : std::string();
+  message_ptr forwarded;
   try {
-    _impl->process(std::move(m), emitter(this, start, std::move(park_key)));
+    _impl->process(std::move(m), emitter(this, start, std::move(park_key), _edge_target ? &forwarded : nullptr));
   } catch (const std::exception& e) {
     // The message went down with the exception; its reply handle answers
     // `internal`. Counted so it shows in the figures.
-    _stats.errors.fetch_add(1, std::memory_order_relaxed);
+    _stats.on_error();
     ESFLOW_ERROR("graph", "pipeline '{}' stage '{}' ({}): process threw: {}", _pipeline, _spec.name, _spec.kind,
                  e.what());
   }
-  if (!async) {
-    const auto end = monotonic_ns();
-    _stats.latency.record(static_cast<std::uint64_t>(end - start));
-    _stats.note_finish(end);
-  }
+  if (!async) _stats.on_finish(static_cast<std::uint64_t>(monotonic_ns() - start));
+  return forwarded.release();
 }
 
 void stage_runtime::finish(std::int64_t start_ns, const std::string& park_key) {
-  const auto end = monotonic_ns();
-  _stats.latency.record(static_cast<std::uint64_t>(end - start_ns));
-  _stats.note_finish(end);
+  _stats.on_finish(static_cast<std::uint64_t>(monotonic_ns() - start_ns));
   message_ptr next;
   {
     std::lock_guard lock(_park_mu);
@@ -117,8 +123,13 @@ void stage_runtime::finish(std::int64_t start_ns, const std::string& park_key) {
   if (next) dispatch(std::move(next));
 }
 
-void stage_runtime::emit(message_ptr m, std::size_t port) {
-  _stats.out.fetch_add(1, std::memory_order_relaxed);
+void stage_runtime::emit(message_ptr m, std::size_t port, message_ptr* edge_slot) {
+  _stats.on_out();
+  if (port == 0 && edge_slot && !*edge_slot) {
+    _edge_target->_stats.on_deliver();
+    *edge_slot = std::move(m);
+    return;
+  }
   const auto& targets = _ports[port];
   if (targets.empty()) return;  // an unconnected port drops (validated: only optional ports)
   for (std::size_t i = 0; i + 1 < targets.size(); ++i) targets[i]->deliver(std::make_unique<message>(*m));
@@ -126,7 +137,7 @@ void stage_runtime::emit(message_ptr m, std::size_t port) {
 }
 
 void stage_runtime::fail(message_ptr m, esflow::error e) {
-  _stats.errors.fetch_add(1, std::memory_order_relaxed);
+  _stats.on_error();
   m->error = std::move(e);
   m->error_stage = _spec.name;
   const auto& targets = _ports[error_port()];
@@ -146,7 +157,7 @@ void stage_runtime::report_unrouted_error(message_ptr m) {
 
 // --- emitter / source_output / stage defaults ---------------------------------
 
-void emitter::emit(message_ptr m, std::size_t port) const { _rt->emit(std::move(m), port); }
+void emitter::emit(message_ptr m, std::size_t port) const { _rt->emit(std::move(m), port, _edge_slot); }
 void emitter::fail(message_ptr m, esflow::error e) const { _rt->fail(std::move(m), std::move(e)); }
 void emitter::finish() const { _rt->finish(_start_ns, _park_key); }
 const std::string& emitter::stage_name() const { return _rt->name(); }
@@ -155,7 +166,6 @@ void source_output::admit(message_ptr m) {
   m->gate = _gate;
   m->seq = _next_seq++;
   if (m->ingest_time == std::chrono::steady_clock::time_point{}) m->ingest_time = std::chrono::steady_clock::now();
-  _rt->stats().in.fetch_add(1, std::memory_order_relaxed);
   _rt->emit(std::move(m), 0);
 }
 

@@ -23,7 +23,9 @@ namespace esflow::graph {
 
 class stage_runtime {
  public:
-  using tbb_node = tbb::flow::function_node<message*, tbb::flow::continue_msg, tbb::flow::queueing>;
+  // A body returns the message it hands on through a TBB edge (or nullptr):
+  // TBB then runs the successor on the same worker without spawning a task.
+  using tbb_node = tbb::flow::function_node<message*, message*, tbb::flow::queueing>;
 
   stage_runtime(tbb::flow::graph& g, const stage_spec& spec, const std::string& pipeline,
                 std::unique_ptr<stage> impl);
@@ -32,11 +34,14 @@ class stage_runtime {
   stage_runtime& operator=(const stage_runtime&) = delete;
 
   void connect(std::size_t port, stage_runtime* target) { _ports[port].push_back(target); }
+  // After every connect(): joins this stage's `out` to its single successor by
+  // a TBB edge where that successor needs no routing (one lane, no parking).
+  void finalize();
   // Hands a message to this stage (queues it behind the stage's concurrency).
   void deliver(message_ptr m);
 
   // From emitter.
-  void emit(message_ptr m, std::size_t port);
+  void emit(message_ptr m, std::size_t port, message_ptr* edge_slot = nullptr);
   void fail(message_ptr m, esflow::error e);
   void finish(std::int64_t start_ns, const std::string& park_key);
 
@@ -49,7 +54,8 @@ class stage_runtime {
   bool is_async() const { return _async; }
 
  private:
-  void body(message* raw);
+  message* body(message* raw);
+  bool accepts_by_edge() const;
   void dispatch(message_ptr m);
   std::string key_of(const message& m) const;
   std::size_t lane_of(const std::string& key) const;
@@ -62,6 +68,7 @@ class stage_runtime {
   std::vector<std::vector<stage_runtime*>> _ports;  // by port index; last = error
   std::vector<std::unique_ptr<tbb_node>> _lanes;    // 1 unless keyed sync stage
   bool _async = false;
+  stage_runtime* _edge_target = nullptr;  // set by finalize(): `out` travels by TBB edge
 
   // Keyed async stages: one message per key in process() -> finish(); later
   // ones wait here in arrival order. Unkeyed async stages with max_in_flight

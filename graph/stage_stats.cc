@@ -2,23 +2,28 @@
 
 namespace esflow::graph {
 
-void stage_stats::note_start(std::int64_t now_ns) noexcept {
-  std::int64_t zero = 0;
-  if (first_start_ns.load(std::memory_order_relaxed) == 0)
-    first_start_ns.compare_exchange_strong(zero, now_ns, std::memory_order_relaxed);
-  in.fetch_add(1, std::memory_order_relaxed);
-  queued.fetch_sub(1, std::memory_order_relaxed);
-  const auto now = in_flight.fetch_add(1, std::memory_order_relaxed) + 1;
-  auto peak = peak_in_flight.load(std::memory_order_relaxed);
-  while (now > peak && !peak_in_flight.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
-  }
+stage_stats::slot& stage_stats::local() noexcept {
+  static std::atomic<std::size_t> next{0};
+  thread_local const std::size_t index = next.fetch_add(1, std::memory_order_relaxed) % k_slots;
+  return _slots[index];
 }
 
-void stage_stats::note_finish(std::int64_t now_ns) noexcept {
-  in_flight.fetch_sub(1, std::memory_order_relaxed);
-  auto last = last_finish_ns.load(std::memory_order_relaxed);
-  while (now_ns > last && !last_finish_ns.compare_exchange_weak(last, now_ns, std::memory_order_relaxed)) {
+stage_stats::totals stage_stats::read() const noexcept {
+  totals t;
+  for (const auto& s : _slots) {
+    t.delivered += s.delivered.load(std::memory_order_relaxed);
+    t.in += s.started.load(std::memory_order_relaxed);
+    t.out += s.out.load(std::memory_order_relaxed);
+    t.errors += s.errors.load(std::memory_order_relaxed);
+    const auto h = s.latency.read();
+    for (std::size_t i = 0; i < h.counts.size(); ++i) t.latency.counts[i] += h.counts[i];
+    t.latency.count += h.count;
+    t.latency.sum_ns += h.sum_ns;
   }
+  // A reader can see a start before its delivery (different slots): clamp.
+  if (t.in > t.delivered) t.delivered = t.in;
+  if (t.finished = t.latency.count; t.finished > t.in) t.in = t.finished;
+  return t;
 }
 
 }  // namespace esflow::graph

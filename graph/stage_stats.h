@@ -1,6 +1,12 @@
 #pragma once
 // Per-stage figures kept by the engine around every stage body, so stage code
 // does nothing to be measured. Read by /metrics, /admin/graph and `esflow bench`.
+//
+// Writers touch only their thread's slot (one cache line of counters plus its
+// histogram), so unlimited stages on every worker do not contend; readers sum
+// the slots. Gauges are derived: in_flight = started - finished,
+// queued = delivered - started.
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -9,22 +15,32 @@
 
 namespace esflow::graph {
 
-struct stage_stats {
-  // Counters sit on their own cache lines: unlimited stages update them from
-  // every worker at once.
-  alignas(64) std::atomic<std::uint64_t> in{0};         // messages that started processing
-  alignas(64) std::atomic<std::uint64_t> out{0};        // messages emitted on non-error ports
-  alignas(64) std::atomic<std::uint64_t> errors{0};     // messages emitted on the error port
-  alignas(64) std::atomic<std::int64_t> in_flight{0};   // started, not yet finished
-  alignas(64) std::atomic<std::int64_t> queued{0};      // delivered, not yet started
-  alignas(64) std::atomic<std::int64_t> peak_in_flight{0};
-  latency_histogram latency;  // start -> finish (async stages: until completion)
-  // First start and last finish, for rates over the stage's active window.
-  std::atomic<std::int64_t> first_start_ns{0};
-  std::atomic<std::int64_t> last_finish_ns{0};
+class stage_stats {
+ public:
+  struct totals {
+    std::uint64_t delivered = 0, in = 0, out = 0, errors = 0, finished = 0;
+    std::int64_t in_flight() const { return static_cast<std::int64_t>(in - finished); }
+    std::int64_t queued() const { return static_cast<std::int64_t>(delivered - in); }
+    latency_histogram::snapshot latency;
+  };
 
-  void note_start(std::int64_t now_ns) noexcept;
-  void note_finish(std::int64_t now_ns) noexcept;
+  void on_deliver() noexcept { local().delivered.fetch_add(1, std::memory_order_relaxed); }
+  void on_start() noexcept { local().started.fetch_add(1, std::memory_order_relaxed); }
+  void on_finish(std::uint64_t latency_ns) noexcept { local().latency.record(latency_ns); }
+  void on_out() noexcept { local().out.fetch_add(1, std::memory_order_relaxed); }
+  void on_error() noexcept { local().errors.fetch_add(1, std::memory_order_relaxed); }
+
+  totals read() const noexcept;
+
+ private:
+  struct alignas(64) slot {
+    std::atomic<std::uint64_t> delivered{0}, started{0}, out{0}, errors{0};
+    latency_histogram latency;  // its count is "finished"
+  };
+  static constexpr std::size_t k_slots = 8;
+  slot& local() noexcept;
+
+  std::array<slot, k_slots> _slots;
 };
 
 inline std::int64_t monotonic_ns() noexcept {
