@@ -28,8 +28,9 @@ class admission_gate;
 // until it finishes the message.
 class emitter {
  public:
-  emitter(stage_runtime* rt, std::int64_t start_ns, std::string park_key, message_ptr* edge_slot = nullptr)
-      : _rt(rt), _start_ns(start_ns), _park_key(std::move(park_key)), _edge_slot(edge_slot) {}
+  emitter(stage_runtime* rt, std::int64_t start_ns, std::string park_key, message_ptr* edge_slot = nullptr,
+          std::size_t lane = 0)
+      : _rt(rt), _start_ns(start_ns), _park_key(std::move(park_key)), _edge_slot(edge_slot), _lane(lane) {}
 
   // Emits on an output port (0 = the first declared port, usually "out").
   void emit(message_ptr m, std::size_t port = 0) const;
@@ -38,6 +39,13 @@ class emitter {
   // Async stages only: the message begun in process() is done (call exactly
   // once, after its emit/fail). Sync stages never call it.
   void finish() const;
+  // Async stages only, instead of finish(): runs process() again for this
+  // message on a TBB worker, keeping its key's turn (bounded retries, e.g. a
+  // commit that met a version conflict). The new call gets its own emitter.
+  void redo(message_ptr m) const;
+  // Keyed sync stages: which of the stage's lanes (0..concurrency-1) runs this
+  // call. Lanes are serial, so per-lane state needs no lock.
+  std::size_t lane() const { return _lane; }
 
   const std::string& stage_name() const;
 
@@ -46,6 +54,7 @@ class emitter {
   std::int64_t _start_ns;
   std::string _park_key;
   message_ptr* _edge_slot;  // sync stages: where process() leaves the message for the TBB edge
+  std::size_t _lane;
 };
 
 // The door through which a source admits messages.

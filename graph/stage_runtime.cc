@@ -15,17 +15,16 @@ stage_runtime::stage_runtime(tbb::flow::graph& g, const stage_spec& spec, const 
   _max_in_flight = spec.max_in_flight;
   _async = spec.descriptor->async;
   if (spec.descriptor->role == stage_role::source) return;  // sources run on their own thread
-  auto body = [this](message* m) { return this->body(m); };
   const bool keyed_lanes = !spec.key.empty() && !is_async();
   if (keyed_lanes) {
     // One serial lane per unit of concurrency: a key always maps to the same
     // lane, so its messages run one at a time in arrival order.
     for (std::size_t i = 0; i < std::max<std::size_t>(1, spec.conc.limit); ++i)
-      _lanes.push_back(std::make_unique<tbb_node>(g, tbb::flow::serial, body));
+      _lanes.push_back(std::make_unique<tbb_node>(g, tbb::flow::serial, [this, i](message* m) { return body(m, i); }));
   } else {
     const std::size_t limit =
         spec.conc.kind == concurrency::mode::unlimited ? std::size_t(tbb::flow::unlimited) : spec.conc.limit;
-    _lanes.push_back(std::make_unique<tbb_node>(g, limit, body));
+    _lanes.push_back(std::make_unique<tbb_node>(g, limit, [this](message* m) { return body(m, 0); }));
   }
 }
 
@@ -74,7 +73,7 @@ void stage_runtime::finalize() {
   for (auto& lane : _lanes) tbb::flow::make_edge(*lane, *target->_lanes[0]);
 }
 
-message* stage_runtime::body(message* raw) {
+message* stage_runtime::body(message* raw, std::size_t lane) {
   if (!raw) return nullptr;  // the predecessor sent its message elsewhere
   message_ptr m(raw);
   const auto start = monotonic_ns();
@@ -83,7 +82,8 @@ message* stage_runtime::body(message* raw) {
   std::string park_key = async && !_spec.key.empty() ? m->key : std::string();
   message_ptr forwarded;
   try {
-    _impl->process(std::move(m), emitter(this, start, std::move(park_key), _edge_target ? &forwarded : nullptr));
+    _impl->process(std::move(m),
+                   emitter(this, start, std::move(park_key), _edge_target ? &forwarded : nullptr, lane));
   } catch (const std::exception& e) {
     // The message went down with the exception; its reply handle answers
     // `internal`. Counted so it shows in the figures.
@@ -123,6 +123,13 @@ void stage_runtime::finish(std::int64_t start_ns, const std::string& park_key) {
   if (next) dispatch(std::move(next));
 }
 
+void stage_runtime::redo(message_ptr m) {
+  // The key stays parked (no finish); the retry counts as a new start.
+  _stats.on_finish(0);
+  _stats.on_deliver();
+  dispatch(std::move(m));
+}
+
 void stage_runtime::emit(message_ptr m, std::size_t port, message_ptr* edge_slot) {
   _stats.on_out();
   if (port == 0 && edge_slot && !*edge_slot) {
@@ -160,6 +167,7 @@ void stage_runtime::report_unrouted_error(message_ptr m) {
 void emitter::emit(message_ptr m, std::size_t port) const { _rt->emit(std::move(m), port, _edge_slot); }
 void emitter::fail(message_ptr m, esflow::error e) const { _rt->fail(std::move(m), std::move(e)); }
 void emitter::finish() const { _rt->finish(_start_ns, _park_key); }
+void emitter::redo(message_ptr m) const { _rt->redo(std::move(m)); }
 const std::string& emitter::stage_name() const { return _rt->name(); }
 
 void source_output::admit(message_ptr m) {

@@ -44,6 +44,7 @@ class stage_runtime {
   void emit(message_ptr m, std::size_t port, message_ptr* edge_slot = nullptr);
   void fail(message_ptr m, esflow::error e);
   void finish(std::int64_t start_ns, const std::string& park_key);
+  void redo(message_ptr m);
 
   const stage_spec& spec() const { return _spec; }
   const std::string& name() const { return _spec.name; }
@@ -54,7 +55,7 @@ class stage_runtime {
   bool is_async() const { return _async; }
 
  private:
-  message* body(message* raw);
+  message* body(message* raw, std::size_t lane);
   bool accepts_by_edge() const;
   void dispatch(message_ptr m);
   std::string key_of(const message& m) const;
