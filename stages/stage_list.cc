@@ -1,5 +1,8 @@
 #include "stages/builtin.h"
 
+#include "stages/aggregate/register.h"
+#include "stages/ingest/register.h"
+
 #include <stdexcept>
 
 namespace esflow::stages {
@@ -12,6 +15,8 @@ void register_builtin_stages(graph::stage_registry& registry) {
     // Two kinds with one name is a build mistake, not a runtime condition.
     if (!added.ok()) throw std::logic_error(added.err().to_string());
   }
+  register_aggregate_stages(registry);
+  register_ingest_stages(registry);
 }
 
 }  // namespace esflow::stages
