@@ -1,13 +1,19 @@
 #pragma once
 // The esflow commands as functions, so tests drive them in-process with the
 // same code paths as the binary.
+#include "common/result.h"
+#include "graph/stage_registry.h"
+
 #include <cstdint>
 #include <iosfwd>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "graph/stage_registry.h"
+namespace esflow::transport {
+class node_host;
+}
 
 namespace esflow::cli {
 
@@ -32,7 +38,26 @@ struct bench_options {
   std::string stage;                     // report only this stage
   std::string format = "text";           // text | json
 };
-int bench_command(const std::string& file, const bench_options& options, std::ostream& out, std::ostream& err);
+int bench_command(const std::string& file, const bench_options& options, std::ostream& out,
+                  std::ostream& err);
+
+// Node(s) of pipeline files served in-process exactly as run_command wires them
+// (one HTTP server and service registry shared by every node, the admin routes,
+// then start): for tests and benches. NOTE: the destructor drains every node,
+// then stops the server.
+class served_nodes;
+struct serve_options {
+  std::string http = "127.0.0.1:0";                 // port 0 picks a free one
+  const graph::stage_registry* registry = nullptr;  // builtin_registry() when null
+};
+result<std::shared_ptr<served_nodes>> serve_nodes(const std::vector<std::string>& files,
+                                                  const serve_options& options = {});
+// Base URL ("http://127.0.0.1:port") of served nodes.
+std::string served_url(const served_nodes& nodes);
+// The host of served nodes (its nodes, health checks, metrics).
+transport::node_host& served_host(served_nodes& nodes);
+// Drains every node (in-flight messages finish) and stops the server; idempotent.
+status stop_served(served_nodes& nodes);
 
 // Where shipped pipeline files live: $ESFLOW_PIPELINES_DIR, ./pipelines, or
 // next to the binary (../pipelines, ../../pipelines).

@@ -1,0 +1,42 @@
+#pragma once
+// http.commands: the HTTP ingest of an aggregate node (CONTRACT.md "HTTP").
+//
+//   POST /v1/commands                                  -> CommandResult
+//   GET  /v1/aggregates/<type>/<id>                    -> {"aggregate_type","aggregate_id","version","state"}
+//   GET  /v1/aggregates/<type>/<id>/events?after&limit -> {"events":[...],"next_after":N|null}
+//
+// Concurrency contract:
+// - Routes are added by the factory (before the shared server starts); their
+//   handlers run on cpp-httplib's pool, never on TBB workers, and block there
+//   until the pipeline answers or `timeout` passes.
+// - run() (the source thread) only opens the door: it publishes its
+//   source_output to the handlers, waits for the stop, and closes the door.
+//   Handlers admit with source_output::try_put (thread-safe), never put():
+//   a full pipeline answers 503 at once instead of queueing sockets.
+// - Before run() and after the stop every route answers 503 unavailable.
+//
+// How the answer travels (agreed with the aggregate stages):
+// - the message carries an aggregate::command_context (transport "http",
+//   tenant_given/transport_tenant from x-tenant-id, idempotency_key,
+//   request_id, incoming_traceparent, incoming_correlation_id) and a
+//   reply_handle;
+// - the terminal stage (publish) calls message.reply->complete(message) once;
+//   the handle reads message.error (rejection: status per CONTRACT table, body
+//   make_rejection) or else context.result (accepted: 200), ctx.trace for the
+//   trace headers, ctx.tenant for `tenant-id`, and encodes the JSON itself;
+// - NOTE: a handle destroyed without complete() (the message was dropped)
+//   answers 500 `internal`; no answer within `timeout` answers 503
+//   `unavailable` (the command may or may not have been committed).
+#include "common/result.h"
+#include "graph/stage_descriptor.h"
+#include "schemas/envelopes.h"
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace esflow::stages {
+
+graph::stage_descriptor http_commands_descriptor();
+
+}  // namespace esflow::stages

@@ -1,0 +1,62 @@
+#pragma once
+// Helpers of the HTTP tests: temp dirs, pipeline files, JSON answers.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+
+namespace esflow::http_test {
+
+class temp_dir {
+ public:
+  temp_dir() {
+    std::random_device rd;
+    _path = std::filesystem::temp_directory_path() /
+            ("esflow-http-" + std::to_string(rd()) + std::to_string(rd()));
+    std::filesystem::create_directories(_path);
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(_path, ec);
+  }
+  const std::filesystem::path& path() const { return _path; }
+  std::string write(const std::string& name, const std::string& text) const {
+    auto p = _path / name;
+    std::ofstream(p) << text;
+    return p.string();
+  }
+
+ private:
+  std::filesystem::path _path;
+};
+
+inline nlohmann::json json_of(const httplib::Result& r) {
+  if (!r) return nullptr;
+  return nlohmann::json::parse(r->body, nullptr, false);
+}
+
+// The rejected CommandResult shape of CONTRACT.md, exactly.
+inline void expect_rejection(const httplib::Result& r, int status, const std::string& code,
+                             const std::string& what = {}) {
+  ASSERT_TRUE(r) << what << ": no answer (" << httplib::to_string(r.error()) << ")";
+  EXPECT_EQ(r->status, status) << what << ": " << r->body;
+  const auto j = json_of(r);
+  ASSERT_TRUE(j.is_object()) << what << ": " << r->body;
+  EXPECT_EQ(j.size(), 4U) << what << ": " << r->body;
+  EXPECT_EQ(j.value("status", ""), "rejected") << what;
+  EXPECT_EQ(j.value("code", ""), code) << what << ": " << r->body;
+  ASSERT_TRUE(j.contains("message") && j["message"].is_string()) << what;
+  EXPECT_FALSE(j["message"].get<std::string>().empty()) << what;
+  ASSERT_TRUE(j.contains("retryable") && j["retryable"].is_boolean()) << what;
+  EXPECT_EQ(j["retryable"].get<bool>(), code == "version_conflict" || code == "unavailable") << what;
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/json") << what;
+  EXPECT_TRUE(r->has_header("x-correlation-id")) << what;
+  EXPECT_TRUE(r->has_header("traceparent")) << what;
+  EXPECT_TRUE(r->has_header("tenant-id")) << what;
+}
+
+}  // namespace esflow::http_test

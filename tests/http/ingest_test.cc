@@ -1,0 +1,234 @@
+// http.commands against a test pipeline whose one stage answers as publish
+// would: the ingest's own rules (body limit, admission, timeouts, headers,
+// dropped messages) without the aggregate stages.
+#include "cli/app.h"
+#include "schemas/ids.h"
+#include "stages/aggregate/command_context.h"
+#include "stages/builtin.h"
+#include "tests/http/http_util.h"
+#include "transport/node_host.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace esflow {
+namespace {
+
+using http_test::expect_rejection;
+using http_test::json_of;
+
+// Messages a test holds unanswered (released at the end of each test).
+std::mutex g_held_mu;
+std::vector<graph::message_ptr> g_held;
+
+// Answers like publish: "reject" -> a domain rejection, "drop" -> no answer
+// (the message dies), "hold" -> kept unanswered, else accepted with the
+// context the ingest filled echoed in an event payload.
+class test_answer final : public graph::stage {
+ public:
+  void process(graph::message_ptr m, const graph::emitter&) override {
+    auto& ctx = aggregate::context_of(*m);
+    if (m->body == "drop") return;
+    if (m->body == "hold") {
+      std::lock_guard lock(g_held_mu);
+      g_held.push_back(std::move(m));
+      return;
+    }
+    ctx.trace = schemas::make_trace_context(ctx.incoming_traceparent, ctx.incoming_correlation_id);
+    if (m->body == "reject") {
+      m->error = error::domain("insufficient_funds", "balance 10 < 100");
+    } else {
+      ctx.tenant = ctx.transport_tenant;
+      ctx.result.accepted = true;
+      ctx.result.aggregate_id = "acc-1";
+      ctx.result.version = 1;
+      schemas::event e;
+      e.event_type = "echo";
+      e.payload_json =
+          nlohmann::json{{"transport", ctx.transport},     {"tenant_given", ctx.tenant_given},
+                         {"tenant", ctx.transport_tenant}, {"idempotency_key", ctx.idempotency_key},
+                         {"request_id", ctx.request_id},   {"body", m->body}}
+              .dump();
+      ctx.result.events.push_back(e);
+    }
+    m->reply->complete(*m);
+  }
+};
+
+const graph::stage_registry& test_registry() {
+  static const graph::stage_registry r = [] {
+    graph::stage_registry reg;
+    stages::register_builtin_stages(reg);
+    graph::stage_descriptor d;
+    d.kind = "test.answer";
+    d.description = "answers like publish";
+    d.output_ports = {};
+    d.role = graph::stage_role::sink;
+    d.make = [](const graph::stage_init&) -> result<std::unique_ptr<graph::stage>> {
+      return std::unique_ptr<graph::stage>(new test_answer());
+    };
+    ignore(reg.add(std::move(d)));
+    return reg;
+  }();
+  return r;
+}
+
+constexpr auto k_pipeline = R"(pipeline: ingest_test
+settings:
+  max_in_flight: 4
+stages:
+  http: { kind: http.commands, timeout: 400ms, max_body: 1KiB }
+  answer: { kind: test.answer }
+flow:
+  - http -> answer
+)";
+
+class http_ingest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto file = _dir.write("ingest.yaml", k_pipeline);
+    auto served = cli::serve_nodes({file}, {.http = "127.0.0.1:0", .registry = &test_registry()});
+    ASSERT_TRUE(served.ok()) << served.err().to_string();
+    _served = std::move(served).value();
+    _url = cli::served_url(*_served);
+  }
+  void TearDown() override {
+    {
+      std::lock_guard lock(g_held_mu);
+      g_held.clear();
+    }
+    _served.reset();
+  }
+  httplib::Client client() const {
+    httplib::Client c(_url);
+    c.set_read_timeout(10, 0);
+    return c;
+  }
+  httplib::Result post(const std::string& body, httplib::Headers h = {{"x-tenant-id", "acme"}}) const {
+    auto c = client();
+    return c.Post("/v1/commands", h, body, "application/json");
+  }
+
+  http_test::temp_dir _dir;
+  std::shared_ptr<cli::served_nodes> _served;
+  std::string _url;
+};
+
+TEST_F(http_ingest, fills_the_command_context_from_headers) {
+  auto r = post("hello", {{"x-tenant-id", "acme"},
+                          {"Idempotency-Key", "key-1"},
+                          {"x-request-id", "req-42"},
+                          {"x-correlation-id", "corr-1"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/json");
+  EXPECT_EQ(r->get_header_value("x-request-id"), "req-42");
+  EXPECT_EQ(r->get_header_value("x-correlation-id"), "corr-1");
+  EXPECT_EQ(r->get_header_value("tenant-id"), "acme");
+  EXPECT_TRUE(schemas::parse_traceparent(r->get_header_value("traceparent")));
+  const auto j = json_of(r);
+  EXPECT_EQ(j["status"], "accepted");
+  const auto echo = j["events"][0]["payload"];
+  EXPECT_EQ(echo["transport"], "http");
+  EXPECT_EQ(echo["tenant_given"], true);
+  EXPECT_EQ(echo["tenant"], "acme");
+  EXPECT_EQ(echo["idempotency_key"], "key-1");
+  EXPECT_EQ(echo["request_id"], "req-42");
+  EXPECT_EQ(echo["body"], "hello");
+}
+
+TEST_F(http_ingest, missing_tenant_header_is_not_given) {
+  auto r = post("x", {});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(json_of(r)["events"][0]["payload"]["tenant_given"], false);
+  EXPECT_EQ(r->get_header_value("tenant-id"), "_");
+}
+
+TEST_F(http_ingest, domain_rejection_is_422_with_the_programs_code) {
+  auto r = post("reject");
+  expect_rejection(r, 422, "insufficient_funds");
+  EXPECT_EQ(json_of(r)["message"], "balance 10 < 100");
+}
+
+TEST_F(http_ingest, dropped_message_answers_internal_instead_of_hanging) {
+  auto r = post("drop");
+  expect_rejection(r, 500, "internal");
+}
+
+TEST_F(http_ingest, no_answer_within_timeout_is_503_unavailable) {
+  const auto start = std::chrono::steady_clock::now();
+  auto r = post("hold");
+  expect_rejection(r, 503, "unavailable");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST_F(http_ingest, full_pipeline_is_503_at_once) {
+  std::vector<std::future<httplib::Result>> held;
+  for (int i = 0; i < 4; ++i) held.push_back(std::async(std::launch::async, [&] { return post("hold"); }));
+  for (int i = 0; i < 200; ++i) {
+    {
+      std::lock_guard lock(g_held_mu);
+      if (g_held.size() == 4) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  auto r = post("hello");
+  expect_rejection(r, 503, "unavailable");
+  EXPECT_NE(json_of(r)["message"].get<std::string>().find("full"), std::string::npos);
+  for (auto& f : held) expect_rejection(f.get(), 503, "unavailable");
+}
+
+TEST_F(http_ingest, body_over_max_body_is_413_without_reading_it) {
+  auto r = post(std::string(1025, 'x'));
+  expect_rejection(r, 413, "payload_too_large");
+  auto ok = post(std::string(1024, 'x'));
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+}
+
+TEST_F(http_ingest, chunked_body_over_max_body_is_413) {
+  auto c = client();
+  std::size_t sent = 0;
+  auto r = c.Post(
+      "/v1/commands", {{"x-tenant-id", "acme"}},
+      [&](size_t, httplib::DataSink& sink) {
+        if (sent >= 4096) {
+          sink.done();
+          return true;
+        }
+        std::string chunk(512, 'y');
+        sent += chunk.size();
+        return sink.write(chunk.data(), chunk.size());
+      },
+      "application/json");
+  expect_rejection(r, 413, "payload_too_large");
+}
+
+TEST_F(http_ingest, keep_alive_connection_survives_a_413) {
+  auto c = client();
+  c.set_keep_alive(true);
+  for (int i = 0; i < 3; ++i) {
+    auto big = c.Post("/v1/commands", {{"x-tenant-id", "acme"}}, std::string(5000, 'z'), "application/json");
+    expect_rejection(big, 413, "payload_too_large");
+    auto ok = c.Post("/v1/commands", {{"x-tenant-id", "acme"}}, "small", "application/json");
+    ASSERT_TRUE(ok) << httplib::to_string(ok.error());
+    EXPECT_EQ(ok->status, 200);
+  }
+}
+
+TEST_F(http_ingest, after_drain_commands_are_503) {
+  for (const auto& n : cli::served_host(*_served).nodes()) ASSERT_TRUE(n->drain().ok());
+  auto r = post("hello");
+  expect_rejection(r, 503, "unavailable");
+  EXPECT_EQ(r->get_header_value("tenant-id"), "acme");
+}
+
+}  // namespace
+}  // namespace esflow
