@@ -28,6 +28,12 @@ void latency_histogram::record(std::uint64_t ns) noexcept {
   _sum_ns.fetch_add(ns, std::memory_order_relaxed);
 }
 
+void latency_histogram::record_exclusive(std::uint64_t ns) noexcept {
+  auto& c = _counts[static_cast<std::size_t>(bucket_of(ns))];
+  c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  _sum_ns.store(_sum_ns.load(std::memory_order_relaxed) + ns, std::memory_order_relaxed);
+}
+
 latency_histogram::snapshot latency_histogram::read() const noexcept {
   snapshot s;
   for (int i = 0; i < k_buckets; ++i) {

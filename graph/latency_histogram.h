@@ -18,6 +18,8 @@ class latency_histogram {
   static constexpr int k_buckets = 1 + k_octaves * k_sub_buckets + 1;  // + overflow
 
   void record(std::uint64_t ns) noexcept;
+  // For a histogram only one thread writes: plain load/store, no locked add.
+  void record_exclusive(std::uint64_t ns) noexcept;
 
   struct snapshot {
     std::array<std::uint64_t, k_buckets> counts{};

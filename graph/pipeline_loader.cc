@@ -87,6 +87,7 @@ class loader {
       _problems.add(file, root, "a pipeline file is a YAML mapping with 'pipeline', 'stages' and 'flow'");
       return;
     }
+    check_unique_keys(file, root);
     std::vector<std::string> known = {"pipeline", "include", "settings", "stages", "flow"};
     known.insert(known.end(), _options.sections.begin(), _options.sections.end());
     include_chain.push_back(file);
@@ -132,6 +133,7 @@ class loader {
           _problems.add(file, value, "'settings' must be a mapping");
           continue;
         }
+        check_unique_keys(file, value);
         for (const auto& s : value) doc.settings.push_back({file, {s.first, s.second}});
       } else if (key == "stages") {
         if (!value.IsMap()) {
@@ -155,6 +157,21 @@ class loader {
       }
     }
     if (depth == 0 && doc.name.empty()) _problems.add(file_position{file, 1}, "missing 'pipeline: <name>'");
+  }
+
+  // yaml-cpp 0.7 keeps both entries of a repeated mapping key (iteration sees
+  // both, operator[] only the first): report it instead of letting one win.
+  // Stage names and stage parameters have their own, more specific checks.
+  void check_unique_keys(const std::string& file, const YAML::Node& map) {
+    std::map<std::string, YAML::Node> seen;
+    for (const auto& entry : map) {
+      if (!entry.first.IsScalar()) continue;
+      auto [it, inserted] = seen.emplace(entry.first.Scalar(), entry.first);
+      if (!inserted)
+        _problems.add(file, entry.first,
+                      "duplicate key '" + entry.first.Scalar() + "' (first at " + pos_of(file, it->second).to_string() +
+                          ")");
+    }
   }
 
   std::optional<std::string> scalar(const std::string& file, const YAML::Node& n, const std::string& what) {
@@ -190,6 +207,7 @@ class loader {
       }
       case param_type::string_map: {
         if (!n.IsMap()) return bad("must be a mapping");
+        check_unique_keys(file, n);
         std::map<std::string, std::string> out;
         for (const auto& item : n) {
           auto v = scalar(file, item.second, p.name + "." + item.first.as<std::string>());
@@ -288,6 +306,7 @@ class loader {
         _problems.add(raw.file, raw.body, who + "a stage is a mapping with at least 'kind'");
         continue;
       }
+      const auto problems_before = _problems.lines.size();
       stage_spec s;
       s.name = raw.name;
       s.at = at;
@@ -353,7 +372,7 @@ class loader {
         if (auto v = convert(*pit, entry.second, raw.file, who)) s.params.set(pname, *v);
       }
       for (const auto& p : s.descriptor->params) {
-        if (s.params.has(p.name)) continue;
+        if (s.params.has(p.name) || given.count(p.name)) continue;  // given but invalid: reported above
         if (p.required())
           _problems.add(at, who + "missing required parameter '" + p.name + "' (" + p.doc + ")");
         else
@@ -365,6 +384,8 @@ class loader {
       if (s.descriptor->role == stage_role::source && !s.key.empty()) {
         _problems.add(at, who + "a source takes no 'key'");
       }
+      // ports_from_params reads the parameters: only once they are all valid.
+      if (_problems.lines.size() != problems_before) continue;
       s.ports = s.descriptor->ports_from_params ? s.descriptor->ports_from_params(s.params)
                                                 : s.descriptor->output_ports;
       s.ports.push_back("error");

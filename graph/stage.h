@@ -28,9 +28,9 @@ class admission_gate;
 // until it finishes the message.
 class emitter {
  public:
-  emitter(stage_runtime* rt, std::int64_t start_ns, std::string park_key, message_ptr* edge_slot = nullptr,
+  emitter(stage_runtime* rt, std::int64_t start_cycles, std::string park_key, message_ptr* edge_slot = nullptr,
           std::size_t lane = 0)
-      : _rt(rt), _start_ns(start_ns), _park_key(std::move(park_key)), _edge_slot(edge_slot), _lane(lane) {}
+      : _rt(rt), _start_cycles(start_cycles), _park_key(std::move(park_key)), _edge_slot(edge_slot), _lane(lane) {}
 
   // Emits on an output port (0 = the first declared port, usually "out").
   void emit(message_ptr m, std::size_t port = 0) const;
@@ -51,7 +51,7 @@ class emitter {
 
  private:
   stage_runtime* _rt;
-  std::int64_t _start_ns;
+  std::int64_t _start_cycles;
   std::string _park_key;
   message_ptr* _edge_slot;  // sync stages: where process() leaves the message for the TBB edge
   std::size_t _lane;

@@ -4,6 +4,7 @@
 
 #include "common/log.h"
 #include "graph/admission_gate.h"
+#include "graph/cycle_clock.h"
 #include "graph/json_field.h"
 #include "graph/stage_descriptor.h"
 
@@ -13,6 +14,7 @@ stage_runtime::stage_runtime(tbb::flow::graph& g, const stage_spec& spec, const 
                              std::unique_ptr<stage> impl)
     : _spec(spec), _pipeline(pipeline), _impl(std::move(impl)), _ports(spec.ports.size()) {
   _max_in_flight = spec.max_in_flight;
+  cycle_clock::ns_per_cycle();  // calibrate before messages flow
   _async = spec.descriptor->async;
   if (spec.descriptor->role == stage_role::source) return;  // sources run on their own thread
   const bool keyed_lanes = !spec.key.empty() && !is_async();
@@ -76,7 +78,7 @@ void stage_runtime::finalize() {
 message* stage_runtime::body(message* raw, std::size_t lane) {
   if (!raw) return nullptr;  // the predecessor sent its message elsewhere
   message_ptr m(raw);
-  const auto start = monotonic_ns();
+  const auto start = static_cast<std::int64_t>(cycle_clock::now());
   _stats.on_start();
   const bool async = is_async();
   std::string park_key = async && !_spec.key.empty() ? m->key : std::string();
@@ -91,12 +93,12 @@ message* stage_runtime::body(message* raw, std::size_t lane) {
     ESFLOW_ERROR("graph", "pipeline '{}' stage '{}' ({}): process threw: {}", _pipeline, _spec.name, _spec.kind,
                  e.what());
   }
-  if (!async) _stats.on_finish(static_cast<std::uint64_t>(monotonic_ns() - start));
+  if (!async) _stats.on_finish(cycle_clock::to_ns(cycle_clock::now() - static_cast<std::uint64_t>(start)));
   return forwarded.release();
 }
 
-void stage_runtime::finish(std::int64_t start_ns, const std::string& park_key) {
-  _stats.on_finish(static_cast<std::uint64_t>(monotonic_ns() - start_ns));
+void stage_runtime::finish(std::int64_t start_cycles, const std::string& park_key) {
+  _stats.on_finish(cycle_clock::to_ns(cycle_clock::now() - static_cast<std::uint64_t>(start_cycles)));
   message_ptr next;
   {
     std::lock_guard lock(_park_mu);
@@ -166,7 +168,7 @@ void stage_runtime::report_unrouted_error(message_ptr m) {
 
 void emitter::emit(message_ptr m, std::size_t port) const { _rt->emit(std::move(m), port, _edge_slot); }
 void emitter::fail(message_ptr m, esflow::error e) const { _rt->fail(std::move(m), std::move(e)); }
-void emitter::finish() const { _rt->finish(_start_ns, _park_key); }
+void emitter::finish() const { _rt->finish(_start_cycles, _park_key); }
 void emitter::redo(message_ptr m) const { _rt->redo(std::move(m)); }
 const std::string& emitter::stage_name() const { return _rt->name(); }
 

@@ -43,7 +43,7 @@ class stage_runtime {
   // From emitter.
   void emit(message_ptr m, std::size_t port, message_ptr* edge_slot = nullptr);
   void fail(message_ptr m, esflow::error e);
-  void finish(std::int64_t start_ns, const std::string& park_key);
+  void finish(std::int64_t start_cycles, const std::string& park_key);
   void redo(message_ptr m);
 
   const stage_spec& spec() const { return _spec; }

@@ -1,11 +1,13 @@
 #include "graph/stage_stats.h"
 
+#include <algorithm>
+
 namespace esflow::graph {
 
-stage_stats::slot& stage_stats::local() noexcept {
+std::size_t stage_stats::thread_slot() noexcept {
   static std::atomic<std::size_t> next{0};
-  thread_local const std::size_t index = next.fetch_add(1, std::memory_order_relaxed) % k_slots;
-  return _slots[index];
+  thread_local const std::size_t index = std::min(next.fetch_add(1, std::memory_order_relaxed), k_slots - 1);
+  return index;
 }
 
 stage_stats::totals stage_stats::read() const noexcept {

@@ -4,7 +4,9 @@
 //
 // Writers touch only their thread's slot (one cache line of counters plus its
 // histogram), so unlimited stages on every worker do not contend; readers sum
-// the slots. Gauges are derived: in_flight = started - finished,
+// the slots. The first k_slots-1 threads of the process own a slot each and
+// update it without locked instructions; later threads share the last slot
+// with atomic adds. Gauges are derived: in_flight = started - finished,
 // queued = delivered - started.
 #include <array>
 #include <atomic>
@@ -24,11 +26,17 @@ class stage_stats {
     latency_histogram::snapshot latency;
   };
 
-  void on_deliver() noexcept { local().delivered.fetch_add(1, std::memory_order_relaxed); }
-  void on_start() noexcept { local().started.fetch_add(1, std::memory_order_relaxed); }
-  void on_finish(std::uint64_t latency_ns) noexcept { local().latency.record(latency_ns); }
-  void on_out() noexcept { local().out.fetch_add(1, std::memory_order_relaxed); }
-  void on_error() noexcept { local().errors.fetch_add(1, std::memory_order_relaxed); }
+  void on_deliver() noexcept { bump(&slot::delivered); }
+  void on_start() noexcept { bump(&slot::started); }
+  void on_out() noexcept { bump(&slot::out); }
+  void on_error() noexcept { bump(&slot::errors); }
+  void on_finish(std::uint64_t latency_ns) noexcept {
+    const auto i = thread_slot();
+    if (i + 1 < k_slots)
+      _slots[i].latency.record_exclusive(latency_ns);
+    else
+      _slots[i].latency.record(latency_ns);
+  }
 
   totals read() const noexcept;
 
@@ -37,8 +45,17 @@ class stage_stats {
     std::atomic<std::uint64_t> delivered{0}, started{0}, out{0}, errors{0};
     latency_histogram latency;  // its count is "finished"
   };
-  static constexpr std::size_t k_slots = 8;
-  slot& local() noexcept;
+  static constexpr std::size_t k_slots = 32;
+  static std::size_t thread_slot() noexcept;
+
+  void bump(std::atomic<std::uint64_t> slot::*counter) noexcept {
+    const auto i = thread_slot();
+    auto& c = _slots[i].*counter;
+    if (i + 1 < k_slots)
+      c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    else
+      c.fetch_add(1, std::memory_order_relaxed);
+  }
 
   std::array<slot, k_slots> _slots;
 };
