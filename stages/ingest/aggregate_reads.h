@@ -3,16 +3,16 @@
 // stored events of one aggregate, keyed by (tenant, type, id).
 //
 // NOTE: thread-safe; called from HTTP handler threads. An aggregate with no
-// events (also one only another tenant has) is version 0 / an empty list, never
-// an error: the caller turns it into not_found so both cases answer alike.
+// events (also one only another tenant has) is not_found with a message that
+// names only what the caller gave, so both cases answer alike.
 #include "common/result.h"
 #include "graph/services.h"
 #include "schemas/envelopes.h"
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 namespace esflow::stages {
@@ -22,21 +22,27 @@ struct aggregate_state_view {
   std::string state_json = "{}";
 };
 
+struct aggregate_event_page {
+  std::vector<schemas::event> events;
+  std::optional<schemas::version_t> next_after;  // set when more may follow
+};
+
 class aggregate_reads {
  public:
   virtual ~aggregate_reads() = default;
-  // unknown aggregate type: invalid_command.
-  virtual result<aggregate_state_view> state(std::string_view tenant, std::string_view type,
-                                             std::string_view id) = 0;
-  virtual result<std::vector<schemas::event>> events(std::string_view tenant, std::string_view type,
-                                                     std::string_view id, schemas::version_t after,
-                                                     std::size_t limit) = 0;
-  virtual result<schemas::version_t> version(std::string_view tenant, std::string_view type,
-                                             std::string_view id) = 0;
+  // unknown aggregate type: invalid_command; no events: not_found.
+  virtual result<aggregate_state_view> state(const std::string& tenant, const std::string& type,
+                                             const std::string& id) = 0;
+  // Events with version > after, at most limit (1..1000); no events at all: not_found.
+  virtual result<aggregate_event_page> events(const std::string& tenant, const std::string& type,
+                                              const std::string& id, schemas::version_t after,
+                                              std::size_t limit) = 0;
 };
 
-// The node's reads: an aggregate_reads put in the services (tests), else an
-// adapter over the aggregate stages' service; null when the node has neither.
-std::shared_ptr<aggregate_reads> find_aggregate_reads(graph::service_registry& services);
+// The reads of the node whose pipeline has data directory `data_dir`: an
+// aggregate_reads put in the services (tests), else an adapter over the
+// aggregate stages' aggregate_service; null when the node has neither.
+std::shared_ptr<aggregate_reads> find_aggregate_reads(graph::service_registry& services,
+                                                      const std::string& data_dir);
 
 }  // namespace esflow::stages

@@ -304,10 +304,6 @@ status validate_read(const settings& s, const request_info& info, const std::str
   return schemas::validate_aggregate_id(id);
 }
 
-error no_events(const std::string& type, const std::string& id) {
-  return error::make(errc::not_found, "aggregate " + type + "/" + id + " has no events");
-}
-
 void handle_read(ingest_door& door, const settings& s, const httplib::Request& req, httplib::Response& res,
                  bool events) {
   const request_info info(req);
@@ -330,7 +326,6 @@ void handle_read(ingest_door& door, const settings& s, const httplib::Request& r
   if (!events) {
     auto st = reads->state(tenant, type, id);
     if (!st.ok()) return fail(st.err());
-    if (st->version == 0) return fail(no_events(type, id));
     schemas::json_writer w(a.body);
     w.begin_object().key("aggregate_type").value(type).key("aggregate_id").value(id);
     w.key("version").value(st->version).key("state").raw(st->state_json).end_object();
@@ -352,25 +347,15 @@ void handle_read(ingest_door& door, const settings& s, const httplib::Request& r
       return fail(error::make(errc::invalid_command, "query parameter 'limit' must be a positive integer"));
     limit = static_cast<std::size_t>(std::min<std::uint64_t>(*v, k_max_limit));
   }
-  // One more than asked tells whether more follow.
-  auto list = reads->events(tenant, type, id, after, limit + 1);
-  if (!list.ok()) return fail(list.err());
-  if (list->empty()) {
-    // Past the end of a known aggregate is an empty page; an unknown one is 404.
-    if (after == 0) return fail(no_events(type, id));
-    auto v = reads->version(tenant, type, id);
-    if (!v.ok()) return fail(v.err());
-    if (*v == 0) return fail(no_events(type, id));
-  }
-  const bool more = list->size() > limit;
-  if (more) list->resize(limit);
+  auto page = reads->events(tenant, type, id, after, limit);
+  if (!page.ok()) return fail(page.err());
   a.body = R"({"events":[)";
-  for (std::size_t i = 0; i < list->size(); ++i) {
+  for (std::size_t i = 0; i < page->events.size(); ++i) {
     if (i) a.body += ',';
-    schemas::append_event(a.body, (*list)[i]);
+    schemas::append_event(a.body, page->events[i]);
   }
   a.body += R"(],"next_after":)";
-  a.body += more ? std::to_string(list->back().version) : std::string("null");
+  a.body += page->next_after ? std::to_string(*page->next_after) : std::string("null");
   a.body += '}';
   a.status = 200;
   send(res, info, std::move(a));
@@ -380,12 +365,13 @@ void handle_read(ingest_door& door, const settings& s, const httplib::Request& r
 
 class http_commands final : public graph::stage {
  public:
-  http_commands(std::shared_ptr<ingest_door> door, graph::service_registry& services)
-      : _door(std::move(door)), _services(services) {}
+  http_commands(std::shared_ptr<ingest_door> door, graph::service_registry& services, std::string data_dir)
+      : _door(std::move(door)), _services(services), _data_dir(std::move(data_dir)) {}
   ~http_commands() override { _door->close(); }
 
   void run(graph::source_output& out) override {
-    _door->open(&out, find_aggregate_reads(_services));
+    // Every stage of the node is built by now: the aggregate stages' service exists.
+    _door->open(&out, find_aggregate_reads(_services, _data_dir));
     std::mutex mu;
     std::condition_variable_any cv;
     std::unique_lock lock(mu);
@@ -396,6 +382,7 @@ class http_commands final : public graph::stage {
  private:
   std::shared_ptr<ingest_door> _door;
   graph::service_registry& _services;
+  std::string _data_dir;
 };
 
 // Routes are server-wide: two stages may not claim one path.
@@ -458,7 +445,8 @@ result<std::unique_ptr<graph::stage>> make_http_commands(const graph::stage_init
                  handle_read(*door, *s, req, res, false);
                });
   }
-  return std::unique_ptr<graph::stage>(new http_commands(std::move(door), init.services));
+  return std::unique_ptr<graph::stage>(
+      new http_commands(std::move(door), init.services, init.pipeline.settings.str("data_dir")));
 }
 
 }  // namespace
