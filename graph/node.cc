@@ -47,6 +47,22 @@ node::~node() {
   _gate.notify_all();
   _sources.clear();  // joins
   _graph->wait_for_all();
+  // Upstream first, letting the graph settle after each: a stage with threads
+  // of its own (an async stage after a drain that timed out) may hand messages
+  // downstream until it is destroyed. The flow has no cycles.
+  std::vector<std::size_t> inputs(_spec.stages.size(), 0);
+  for (const auto& e : _spec.edges) ++inputs[_spec.index_of(e.to)];
+  std::vector<std::size_t> ready;
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    if (inputs[i] == 0) ready.push_back(i);
+  while (!ready.empty()) {
+    const auto i = ready.back();
+    ready.pop_back();
+    if (i < _stages.size()) _stages[i].reset();  // fewer when build() failed midway
+    _graph->wait_for_all();
+    for (const auto& e : _spec.edges)
+      if (_spec.index_of(e.from) == i && --inputs[_spec.index_of(e.to)] == 0) ready.push_back(_spec.index_of(e.to));
+  }
   _stages.clear();  // before the graph their nodes belong to
 }
 

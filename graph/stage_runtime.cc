@@ -30,7 +30,9 @@ stage_runtime::stage_runtime(tbb::flow::graph& g, const stage_spec& spec, const 
   }
 }
 
-stage_runtime::~stage_runtime() = default;
+// The stage first: its own threads (async completions) stop while the lanes,
+// ports and parking they call back into still exist.
+stage_runtime::~stage_runtime() { _impl.reset(); }
 
 std::size_t stage_runtime::lane_of(const std::string& key) const {
   return std::hash<std::string>{}(key) % _lanes.size();

@@ -41,14 +41,16 @@ class delay final : public graph::stage {
   void loop(const std::stop_token& st) {
     std::unique_lock lock(_mu);
     while (true) {
+      // A stop comes only from the destructor, when the graph is being torn
+      // down: what is left is dropped with the queue (returning its admission
+      // tokens), never emitted into stages that may already be gone.
+      if (st.stop_requested()) return;
       if (_due.empty()) {
-        if (st.stop_requested()) return;
         _cv.wait(lock, st, [&] { return !_due.empty(); });
         continue;
       }
       const auto due = _due.top().due;
-      // On stop, release what is left at once rather than dropping it.
-      if (!st.stop_requested() && std::chrono::steady_clock::now() < due) {
+      if (std::chrono::steady_clock::now() < due) {
         _cv.wait_until(lock, st, due, [&] { return !_due.empty() && _due.top().due < due; });
         continue;
       }
