@@ -1,1 +1,224 @@
+// The esflow commands in-process (validate, graph, stages, bench) and the real
+// binary for its exit codes.
+#include "cli/app.h"
+#include "graph_test_util.h"
+
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+#include <sstream>
+#include <sys/wait.h>
+
+namespace esflow::graph::testing {
+namespace {
+
+const char* k_good =
+    "pipeline: small\n"
+    "stages:\n"
+    "  gen: {kind: source.generator, count: 500}\n"
+    "  tag: {kind: json.set, field: seen, value: 'true'}\n"
+    "  out: {kind: sink.null}\n"
+    "flow:\n"
+    "  - gen -> tag -> out\n";
+
+const char* k_bad =
+    "pipeline: broken\n"
+    "stages:\n"
+    "  gen: {kind: source.generator}\n"
+    "  out: {kind: sink.nul}\n"
+    "flow:\n"
+    "  - gen -> out\n";
+
+class cli_test : public ::testing::Test {
+ protected:
+  temp_dir dir;
+};
+
+TEST_F(cli_test, validate_returns_0_and_summarises_a_good_file) {
+  const auto f = dir.write("good.yaml", k_good);
+  std::ostringstream out, err;
+  EXPECT_EQ(cli::validate_command({f}, out, err), cli::k_ok);
+  EXPECT_EQ(out.str(), f + ": ok (pipeline 'small', 3 stages, 2 edges)\n");
+  EXPECT_EQ(err.str(), "");
+}
+
+TEST_F(cli_test, validate_returns_2_with_file_and_line_for_a_bad_file) {
+  const auto good = dir.write("good.yaml", k_good);
+  const auto bad = dir.write("bad.yaml", k_bad);
+  std::ostringstream out, err;
+  EXPECT_EQ(cli::validate_command({bad, good}, out, err), cli::k_usage);
+  EXPECT_EQ(err.str(), bad + ":4: stage 'out': unknown kind 'sink.nul' (did you mean 'sink.null'?)\n");
+  EXPECT_EQ(out.str(),
+            good + ": ok (pipeline 'small', 3 stages, 2 edges)\n");  // the others are still checked
+}
+
+TEST_F(cli_test, validate_returns_2_for_a_missing_file) {
+  std::ostringstream out, err;
+  EXPECT_EQ(cli::validate_command({dir.file("absent.yaml")}, out, err), cli::k_usage);
+  EXPECT_EQ(err.str(), "cannot read pipeline file '" + dir.file("absent.yaml") + "'\n");
+}
+
+TEST_F(cli_test, graph_prints_dot_mermaid_and_json) {
+  const auto f = dir.write("good.yaml", k_good);
+  std::ostringstream dot, mermaid, json, err;
+  EXPECT_EQ(cli::graph_command(f, "dot", dot, err), cli::k_ok);
+  EXPECT_EQ(dot.str().rfind("digraph \"small\" {", 0), 0u) << dot.str();
+  EXPECT_NE(dot.str().find("\"gen\" -> \"tag\";"), std::string::npos);
+  EXPECT_EQ(cli::graph_command(f, "mermaid", mermaid, err), cli::k_ok);
+  EXPECT_EQ(mermaid.str().rfind("flowchart LR\n", 0), 0u);
+  EXPECT_NE(mermaid.str().find("s0 --> s1"), std::string::npos) << mermaid.str();
+  EXPECT_EQ(cli::graph_command(f, "json", json, err), cli::k_ok);
+  auto j = nlohmann::json::parse(json.str(), nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << json.str();
+  EXPECT_EQ(j.at("pipeline"), "small");
+  EXPECT_EQ(j.at("stages").size(), 3u);
+  EXPECT_EQ(j.at("edges").size(), 2u);
+  EXPECT_EQ(err.str(), "");
+
+  std::ostringstream none, bad_err;
+  EXPECT_EQ(cli::graph_command(dir.write("bad.yaml", k_bad), "dot", none, bad_err), cli::k_usage);
+  EXPECT_EQ(none.str(), "");
+  EXPECT_NE(bad_err.str().find("bad.yaml:4: "), std::string::npos) << bad_err.str();
+}
+
+TEST_F(cli_test, stages_json_lists_every_kind_with_its_params) {
+  std::ostringstream out;
+  EXPECT_EQ(cli::stages_command("json", out), cli::k_ok);
+  auto j = nlohmann::json::parse(out.str(), nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << out.str();
+  ASSERT_TRUE(j.is_array());
+  std::set<std::string> kinds;
+  for (const auto& k : j) {
+    kinds.insert(k.at("kind").get<std::string>());
+    EXPECT_TRUE(k.at("params").is_array()) << k.at("kind");
+    EXPECT_TRUE(k.at("ports").is_array()) << k.at("kind");
+    EXPECT_TRUE(k.at("description").is_string()) << k.at("kind");
+    for (const auto& p : k.at("params")) {
+      for (const char* key : {"name", "type", "required", "doc"})
+        EXPECT_TRUE(p.contains(key)) << k.at("kind");
+      EXPECT_EQ(p.at("required").get<bool>(), !p.contains("default")) << k.at("kind") << "." << p.at("name");
+    }
+  }
+  std::set<std::string> registered;
+  for (const auto* d : cli::builtin_registry().all()) registered.insert(d->kind);
+  EXPECT_EQ(kinds, registered);
+  for (const char* k : {"source.file", "source.generator", "sink.file", "sink.null", "sink.error_log",
+                        "route", "noop", "json.set", "json.require", "delay"})
+    EXPECT_TRUE(kinds.count(k)) << k;
+  const auto gen =
+      std::find_if(j.begin(), j.end(), [](const auto& k) { return k.at("kind") == "source.generator"; });
+  ASSERT_NE(gen, j.end());
+  EXPECT_EQ(gen->at("params").size(), 4u);
+  EXPECT_EQ(gen->at("params")[0].at("name"), "count");
+  EXPECT_EQ(gen->at("params")[0].at("default"), "1000");
+}
+
+TEST_F(cli_test, stages_text_names_every_kind) {
+  std::ostringstream out;
+  EXPECT_EQ(cli::stages_command("text", out), cli::k_ok);
+  for (const auto* d : cli::builtin_registry().all())
+    EXPECT_NE(out.str().find(d->kind + " ("), std::string::npos) << d->kind;
+}
+
+TEST_F(cli_test, bench_prints_a_row_per_stage) {
+  const auto f = dir.write("good.yaml", k_good);
+  std::ostringstream out, err;
+  cli::bench_options opts;
+  opts.messages = 2000;
+  ASSERT_EQ(cli::bench_command(f, opts, out, err), cli::k_ok) << err.str();
+  const auto lines = [&] {
+    std::vector<std::string> v;
+    std::istringstream in(out.str());
+    for (std::string l; std::getline(in, l);) v.push_back(l);
+    return v;
+  }();
+  ASSERT_EQ(lines.size(), 5u) << out.str();  // title, header, 3 stages
+  EXPECT_EQ(lines[0].rfind("pipeline 'small': ", 0), 0u);
+  EXPECT_NE(lines[1].find("msgs/s"), std::string::npos);
+  for (std::size_t i = 0; i < 3; ++i) {
+    const std::string stage[] = {"gen", "tag", "out"};
+    EXPECT_EQ(lines[2 + i].rfind(stage[i] + " ", 0), 0u) << lines[2 + i];
+    std::istringstream row(lines[2 + i]);
+    std::string name, kind;
+    double messages = -1;
+    row >> name >> kind >> messages;
+    EXPECT_EQ(messages, 2000) << lines[2 + i];
+  }
+
+  std::ostringstream json;
+  opts.format = "json";
+  opts.stage = "tag";
+  ASSERT_EQ(cli::bench_command(f, opts, json, err), cli::k_ok) << err.str();
+  auto j = nlohmann::json::parse(json.str());
+  ASSERT_EQ(j.at("stages").size(), 1u);
+  EXPECT_EQ(j.at("stages")[0].at("stage"), "tag");
+  EXPECT_EQ(j.at("stages")[0].at("messages"), 2000);
+}
+
+TEST_F(cli_test, bench_rejects_unknown_stage_with_2) {
+  const auto f = dir.write("good.yaml", k_good);
+  std::ostringstream out, err;
+  cli::bench_options opts;
+  opts.stage = "nope";
+  EXPECT_EQ(cli::bench_command(f, opts, out, err), cli::k_usage);
+  EXPECT_EQ(err.str(), "no stage named 'nope' in " + f + "\n");
+}
+
+// --- the real binary -------------------------------------------------------------
+
+struct run_result {
+  int code = -1;
+  std::string out, err;
+};
+
+run_result run_esflow(const temp_dir& dir, const std::string& args) {
+  const std::string bin = std::string(ESFLOW_BINARY_DIR) + "/esflow";
+  const auto out = dir.file("stdout.txt"), err = dir.file("stderr.txt");
+  const auto cmd = "timeout 30 " + bin + " " + args + " >" + out + " 2>" + err + " </dev/null";
+  const int status = std::system(cmd.c_str());
+  run_result r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = read_file(out);
+  r.err = read_file(err);
+  return r;
+}
+
+TEST_F(cli_test, binary_help_exits_0) {
+  auto r = run_esflow(dir, "--help");
+  EXPECT_EQ(r.code, 0) << r.err;
+  for (const char* cmd : {"run", "validate", "graph", "stages", "bench"})
+    EXPECT_NE(r.out.find(cmd), std::string::npos) << cmd << " not in help:\n" << r.out;
+}
+
+TEST_F(cli_test, binary_unknown_subcommand_exits_2) {
+  auto r = run_esflow(dir, "frobnicate");
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  // CLI11 2.1 reports an unknown word in subcommand position as a missing subcommand.
+  EXPECT_EQ(r.err, "A subcommand is required\nRun with --help for more information.\n");
+}
+
+TEST_F(cli_test, binary_unknown_option_exits_2_naming_it) {
+  auto r = run_esflow(dir, "validate --bogus x.yaml");
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("--bogus"), std::string::npos) << r.err;
+}
+
+TEST_F(cli_test, binary_missing_subcommand_exits_2) {
+  auto r = run_esflow(dir, "");
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+}
+
+TEST_F(cli_test, binary_validate_bad_file_exits_2_with_file_and_line) {
+  const auto bad = dir.write("bad.yaml", k_bad);
+  auto r = run_esflow(dir, "validate " + bad);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, bad + ":4: stage 'out': unknown kind 'sink.nul' (did you mean 'sink.null'?)\n");
+  auto ok = run_esflow(dir, "validate " + dir.write("good.yaml", k_good));
+  EXPECT_EQ(ok.code, 0) << ok.err;
+}
+
+}  // namespace
+}  // namespace esflow::graph::testing
