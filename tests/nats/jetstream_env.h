@@ -1,0 +1,108 @@
+#pragma once
+// A JetStream event log on a real nats-server plus a temp-dir RocksDB (for
+// the dedupe CF): what the node wires when --nats is given.
+#include "storage/db.h"
+#include "tests/nats/nats_server_fixture.h"
+#include "tests/storage/temp_dir.h"
+#include "transport/nats/jetstream_event_log.h"
+#include "transport/nats/nats_connection.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+
+namespace esflow::nats::testing {
+
+// One server for the whole test binary (started on first use, stopped at exit).
+inline nats_server_fixture& shared_server() {
+  static nats_server_fixture* server = [] {
+    auto* s = new nats_server_fixture();
+    if (!s->start())
+      ADD_FAILURE() << "nats-server did not start (binary: '" << nats_server_fixture::binary() << "')";
+    std::atexit([] { delete server; });
+    return s;
+  }();
+  return *server;
+}
+
+inline connection_options test_connection_options(const std::string& url) {
+  connection_options o;
+  o.url = url;
+  o.name = "esflow-test";
+  o.reconnect_wait_min = std::chrono::milliseconds(20);
+  o.reconnect_wait_max = std::chrono::milliseconds(200);
+  o.breaker_open_after = std::chrono::milliseconds(300);
+  o.ping_interval = std::chrono::milliseconds(500);
+  o.drain_timeout = std::chrono::milliseconds(1000);
+  return o;
+}
+
+// Deletes a stream if present (fresh state for a test).
+inline void delete_stream(nats_connection& c, const char* name) {
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  auto js = c.jetstream(jo);
+  ASSERT_TRUE(js.ok());
+  auto s = js_DeleteStream(*js, name, nullptr, nullptr);
+  EXPECT_TRUE(s == NATS_OK || s == NATS_NOT_FOUND) << natsStatus_GetText(s);
+  jsCtx_Destroy(*js);
+}
+
+class jetstream_env {
+ public:
+  explicit jetstream_env(nats_server_fixture& server, jetstream_options options = {}, bool fresh = true)
+      : _server(server), _options(std::move(options)) {
+    open_connection();
+    if (fresh && _conn) delete_stream(*_conn, _options.stream.c_str());
+    open_log();
+  }
+  ~jetstream_env() { close(); }
+
+  storage::event_log& log() { return *_log; }
+  jetstream_event_log& jetstream() { return *_log; }
+  nats_connection& connection() { return *_conn; }
+  storage::db& database() { return *_db; }
+
+  void open_connection() {
+    auto c = nats_connection::connect(test_connection_options(_server.url()));
+    if (!c.ok()) FAIL() << c.err().to_string();
+    _conn = std::move(c).value();
+  }
+  void open_log() {
+    storage::db_options o;
+    o.path = _dir.str();
+    o.mode = storage::durability::relaxed;
+    auto d = storage::db::open(o);
+    if (!d.ok()) FAIL() << d.err().to_string();
+    _db = std::move(d).value();
+    auto l = jetstream_event_log::open(*_conn, *_db, _options);
+    if (!l.ok()) FAIL() << l.err().to_string();
+    _log = std::move(l).value();
+  }
+  void close() {
+    if (_log) {
+      EXPECT_TRUE(_log->close().ok());
+    }
+    _log.reset();
+    if (_db) {
+      EXPECT_TRUE(_db->close().ok());
+    }
+    _db.reset();
+    _conn.reset();
+  }
+  void reopen() {
+    close();
+    open_connection();
+    open_log();
+  }
+
+ private:
+  nats_server_fixture& _server;
+  jetstream_options _options;
+  storage::testing::temp_dir _dir;
+  std::unique_ptr<nats_connection> _conn;
+  std::unique_ptr<storage::db> _db;
+  std::unique_ptr<jetstream_event_log> _log;
+};
+
+}  // namespace esflow::nats::testing
