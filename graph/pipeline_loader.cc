@@ -489,8 +489,16 @@ class loader {
       }
     }
     for (const auto& [target, at] : wildcard_error_targets) {
+      // Stages downstream of the target (e.g. `ack` after `publish`) keep their
+      // error port to themselves: wiring it back to the target would be a cycle.
+      std::set<std::string> downstream = {target};
+      for (bool grew = true; grew;) {
+        grew = false;
+        for (const auto& e : spec.edges)
+          if (downstream.count(e.from) && downstream.insert(e.to).second) grew = true;
+      }
       for (const auto& s : spec.stages) {
-        if (s.name == target) continue;
+        if (downstream.count(s.name)) continue;
         const bool connected = std::any_of(spec.edges.begin(), spec.edges.end(), [&](const edge_spec& e) {
           return e.from == s.name && e.port == "error";
         });

@@ -4,16 +4,19 @@
 // -> aggregate.decide -> aggregate.commit -> publish -> ack.
 //
 // NOTE: one stage at a time owns the message, so fields need no locking.
+#include "common/error.h"
+#include "graph/message.h"
+#include "schemas/envelopes.h"
+
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "graph/message.h"
-#include "schemas/envelopes.h"
-
 namespace esflow::aggregate {
+
+struct aggregate_type_config;
 
 // Acknowledges the ingest message after the durable commit (JetStream ack,
 // NATS reply is the publish step). Ingests without acks leave it null.
@@ -26,35 +29,43 @@ class ingest_ack {
 
 struct command_context {
   // --- set by the ingest ---------------------------------------------------
-  std::string transport;            // "http", "nats", "file"
-  bool tenant_given = false;        // a transport tenant exists (x-tenant-id header, subject token)
-  std::string transport_tenant;     // its value (raw: tenant.gate validates it)
-  std::string subject_type;         // NATS subject's type/id, which win over the body's
+  std::string transport;         // "http", "nats", "file"
+  bool tenant_given = false;     // a transport tenant exists (x-tenant-id header, subject token)
+  std::string transport_tenant;  // its value (raw: tenant.gate validates it)
+  std::string subject_type;      // NATS subject's type/id, which win over the body's
   std::string subject_id;
-  std::string idempotency_key;      // HTTP Idempotency-Key
-  std::string request_id;           // HTTP x-request-id, echoed
+  std::string idempotency_key;  // HTTP Idempotency-Key
+  std::string request_id;       // HTTP x-request-id, echoed
   std::string incoming_traceparent;
   std::string incoming_correlation_id;
   std::shared_ptr<ingest_ack> ack;
 
   // --- tenant.gate ------------------------------------------------------------
-  std::string tenant;               // validated; "" in single-tenant mode
-  schemas::trace_context trace;     // validated or generated
+  std::string tenant;            // validated; "" in single-tenant mode
+  schemas::trace_context trace;  // validated or generated
 
   // --- decode.command -----------------------------------------------------------
-  schemas::command cmd;             // complete: ids generated where allowed
-  std::uint64_t request_hash = 0;   // storage::request_hash(type, id, payload)
+  schemas::command cmd;                         // complete: ids generated where allowed
+  std::uint64_t request_hash = 0;               // storage::request_hash(type, id, payload)
+  const aggregate_type_config* type = nullptr;  // the `aggregates:` entry of cmd.aggregate_type
 
   // --- aggregate.rehydrate / decide ---------------------------------------------
-  schemas::version_t version = 0;   // the aggregate's version the decision was made on
-  std::string state_json;           // state at `version`
+  schemas::version_t version = 0;      // the aggregate's version the decision was made on
+  std::string state_json;              // state at `version`
   std::vector<schemas::event> events;  // decided events (version/ids stamped by commit)
-  std::string new_state_json;       // state after applying `events`
+  std::string new_state_json;          // state after applying `events`
   bool cache_hit = false;
   std::uint32_t attempts = 0;       // commit attempts (bounded retries on conflict)
+  std::uint64_t base_token = 0;     // state_cache token of the head decided on
+  std::uint64_t decided_token = 0;  // token of the head the decision leaves (== base when no events)
+  bool known_command = false;       // decide found the command id in the log: commit's append answers it
+  // decide's rejection (program's code, program_error): final only once commit,
+  // in the key's turn, confirms the state it was decided on was the latest.
+  std::optional<esflow::error> rejection;
+  bool retry = false;  // commit: re-rehydrate and re-decide before appending
 
   // --- aggregate.commit -------------------------------------------------------------
-  schemas::command_result result;   // accepted answer (rejections travel as message::error)
+  schemas::command_result result;  // accepted answer (rejections travel as message::error)
 };
 
 // The message's context, created on first use (file ingest has none).

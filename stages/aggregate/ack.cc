@@ -1,0 +1,40 @@
+// ack: acknowledges the ingest message (ctx.ack) once the command is answered.
+// It is downstream of commit and publish, so an accepted command is acked only
+// after its durable commit. Rejections are final answers and are acked too,
+// except `unavailable`, which is nak'ed so the transport may redeliver it.
+// Messages without an ack handle (HTTP, file) pass through silently.
+//
+// Concurrency: unlimited; the ack handles are the transport's (thread-safe).
+#include "graph/pipeline_spec.h"
+#include "stages/aggregate/command_context.h"
+#include "stages/aggregate/stages.h"
+
+namespace esflow::aggregate {
+namespace {
+
+class ack final : public graph::stage {
+ public:
+  void process(graph::message_ptr m, const graph::emitter&) override {
+    auto* ctx = m->context_as<command_context>();
+    if (!ctx || !ctx->ack) return;
+    if (m->error && m->error->code == errc::unavailable)
+      ctx->ack->nak();
+    else
+      ctx->ack->ack();
+  }
+};
+
+}  // namespace
+
+graph::stage_descriptor ack_descriptor() {
+  graph::stage_descriptor d;
+  d.kind = "ack";
+  d.description = "acknowledges the ingest message after the answer (nak for unavailable: redelivery)";
+  d.role = graph::stage_role::sink;
+  d.make = [](const graph::stage_init&) -> result<std::unique_ptr<graph::stage>> {
+    return std::unique_ptr<graph::stage>(new ack());
+  };
+  return d;
+}
+
+}  // namespace esflow::aggregate

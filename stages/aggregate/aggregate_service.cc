@@ -1,0 +1,393 @@
+#include "stages/aggregate/aggregate_service.h"
+
+#include "graph/did_you_mean.h"
+#include "graph/pipeline_spec.h"
+#include "graph/services.h"
+#include "schemas/ids.h"
+#include "transport/node_host.h"
+
+#include <filesystem>
+#include <set>
+
+namespace esflow::aggregate {
+
+namespace {
+
+constexpr std::size_t k_replay_page = 1000;
+constexpr std::size_t k_max_read_limit = 1000;
+constexpr std::size_t k_default_read_limit = 100;
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string where(const std::string& file, const YAML::Node& n) {
+  return file + ":" + std::to_string(n.Mark().line >= 0 ? n.Mark().line + 1 : 0);
+}
+
+}  // namespace
+
+// --- aggregates: section ----------------------------------------------------------
+
+result<std::vector<aggregate_type_config>> parse_aggregates(const YAML::Node& section,
+                                                            const std::string& file,
+                                                            const std::string& base_dir,
+                                                            runtime::program_cache& programs) {
+  std::vector<std::string> problems;
+  std::vector<aggregate_type_config> out;
+  auto fail = [&](const YAML::Node& n, const std::string& what) {
+    problems.push_back(where(file, n) + ": " + what);
+  };
+  if (!section || section.IsNull()) {
+    return error::make(
+        errc::invalid_config,
+        file + ":1: an aggregate pipeline needs an 'aggregates:' section (type -> { program: ... })");
+  }
+  if (!section.IsMap()) {
+    fail(section,
+         "'aggregates' must be a mapping of aggregate type to { program, snapshot_every, gas, memory }");
+  } else {
+    static const std::vector<std::string> known = {"program", "snapshot_every", "gas", "memory"};
+    for (const auto& item : section) {
+      const auto name = item.first.as<std::string>();
+      const auto owner = "aggregates: '" + name + "': ";
+      if (!schemas::is_valid_aggregate_type(name)) {
+        fail(item.first, owner + "an aggregate type must match [A-Za-z][A-Za-z0-9_]{0,63}");
+        continue;
+      }
+      const auto& body = item.second;
+      if (!body.IsMap()) {
+        fail(body,
+             owner + "must be a mapping { program: <file.lua>, snapshot_every: N, gas: N, memory: <size> }");
+        continue;
+      }
+      aggregate_type_config cfg;
+      cfg.name = name;
+      bool ok = true;
+      for (const auto& kv : body) {
+        const auto key = kv.first.as<std::string>();
+        const auto& v = kv.second;
+        if (std::find(known.begin(), known.end(), key) == known.end()) {
+          fail(kv.first, owner + "unknown key '" + key + "'" + graph::did_you_mean(key, known));
+          ok = false;
+          continue;
+        }
+        if (!v.IsScalar()) {
+          fail(v, owner + "'" + key + "' must be a single value");
+          ok = false;
+          continue;
+        }
+        const auto text = v.Scalar();
+        if (key == "program") {
+          cfg.program_path = text;
+        } else if (key == "snapshot_every") {
+          auto n = graph::parse_integer(text);
+          if (!n || *n < 0) {
+            fail(v, owner + "'snapshot_every' must be an integer >= 0 (0: never), got '" + text + "'");
+            ok = false;
+          } else {
+            cfg.snapshot_every = *n;
+          }
+        } else if (key == "gas") {
+          auto n = graph::parse_integer(text);
+          if (!n || *n < 1000) {
+            fail(v, owner + "'gas' must be an integer >= 1000 (instructions per call), got '" + text + "'");
+            ok = false;
+          } else {
+            cfg.gas = static_cast<std::uint64_t>(*n);
+          }
+        } else if (key == "memory") {
+          auto n = graph::parse_size(text);
+          if (!n || *n < (1 << 20)) {
+            fail(v, owner + "'memory' must be a size >= 1MiB (e.g. 64MiB), got '" + text + "'");
+            ok = false;
+          } else {
+            cfg.memory = static_cast<std::size_t>(*n);
+          }
+        }
+      }
+      if (cfg.program_path.empty()) {
+        if (ok) fail(body, owner + "missing 'program' (a .lua file, relative to the pipeline file)");
+        continue;
+      }
+      if (!ok) continue;
+      std::filesystem::path p(cfg.program_path);
+      if (p.is_relative() && !base_dir.empty()) p = std::filesystem::path(base_dir) / p;
+      cfg.program_path = p.lexically_normal().string();
+      auto loaded = programs.get(cfg.program_path);
+      if (!loaded.ok()) {
+        fail(body["program"], owner + "program '" + cfg.program_path + "': " + loaded.err().message);
+        continue;
+      }
+      cfg.program = loaded.value();
+      out.push_back(std::move(cfg));
+    }
+    if (problems.empty() && out.empty()) fail(section, "'aggregates' names no aggregate type");
+  }
+  if (!problems.empty()) {
+    std::string all;
+    for (const auto& p : problems) all += (all.empty() ? "" : "\n") + p;
+    return error{errc::invalid_config, "invalid_config", all, {}};
+  }
+  return out;
+}
+
+// --- sandboxes ------------------------------------------------------------------------
+
+runtime::sandbox& sandbox_set::get(const aggregate_type_config& type) {
+  auto it = _by_type.find(type.name);
+  if (it == _by_type.end()) {
+    runtime::sandbox_options o;
+    o.gas_per_call = type.gas;
+    o.memory_limit_bytes = type.memory;
+    it = _by_type.emplace(type.name, std::make_unique<runtime::sandbox>(o)).first;
+  }
+  return *it->second;
+}
+
+sandbox_set& thread_sandboxes() {
+  thread_local sandbox_set set;
+  return set;
+}
+
+// --- lifecycle --------------------------------------------------------------------------
+
+result<std::shared_ptr<aggregate_service>> aggregate_service::open(aggregate_service_options options) {
+  std::shared_ptr<aggregate_service> s(new aggregate_service(options.cache_bytes));
+  s->_options = std::move(options);
+  const auto& o = s->_options;
+  auto types = parse_aggregates(o.aggregates, o.pipeline_file, o.base_dir, s->_programs);
+  if (!types.ok()) return std::move(types).err();
+  s->_types = std::move(types).value();
+
+  storage::db_options dbo;
+  dbo.path = o.data_dir;
+  dbo.mode = o.durability;
+  auto db = storage::db::open(dbo);
+  if (!db.ok()) return std::move(db).err();
+  s->_db = std::move(db).value();
+  storage::embedded_options lo;
+  lo.dedupe_ttl = o.dedupe_ttl;
+  auto log = storage::embedded_event_log::open(*s->_db, lo);
+  if (!log.ok()) return std::move(log).err();
+  s->_log = std::move(log).value();
+  s->_snapshots = std::make_unique<storage::snapshot_store>(*s->_db);
+  s->_metrics =
+      std::make_unique<aggregate_metrics>(o.host ? &o.host->metrics() : nullptr, o.metrics_tenant_cap);
+
+  if (o.host) {
+    std::weak_ptr<aggregate_service> weak = s;
+    o.host->set_info("programs", [weak] {
+      auto out = nlohmann::json::array();
+      if (auto self = weak.lock()) {
+        for (const auto& t : self->_types)
+          out.push_back({{"name", t.name}, {"path", t.program_path}, {"hash", t.program->hash().to_hex()}});
+      }
+      return out;
+    });
+    o.host->set_info("storage", [weak] {
+      nlohmann::json out = nlohmann::json::object();
+      if (auto self = weak.lock()) {
+        out["data_dir"] = self->_options.data_dir;
+        out["durability"] = self->_db->mode() == storage::durability::fsync ? "fsync" : "relaxed";
+        out["event_log"] = "embedded";
+      }
+      return out;
+    });
+  }
+  return s;
+}
+
+result<std::shared_ptr<aggregate_service>> aggregate_service::for_stage(const graph::stage_init& init) {
+  const auto& settings = init.pipeline.settings;
+  aggregate_service_options o;
+  o.data_dir = std::filesystem::path(settings.str("data_dir")).lexically_normal().string();
+  o.durability =
+      settings.str("durability") == "relaxed" ? storage::durability::relaxed : storage::durability::fsync;
+  o.dedupe_ttl = std::chrono::milliseconds(settings.integer("dedupe_ttl"));
+  o.metrics_tenant_cap = static_cast<std::size_t>(settings.integer("metrics_tenant_cap"));
+  for (const auto& st : init.pipeline.stages) {
+    if (st.kind == "aggregate.rehydrate" && st.params.has("cache_mb"))
+      o.cache_bytes = static_cast<std::size_t>(st.params.integer("cache_mb")) << 20;
+  }
+  auto it = init.pipeline.sections.find("aggregates");
+  if (it != init.pipeline.sections.end()) o.aggregates = it->second;
+  o.pipeline_file = init.pipeline.file;
+  o.base_dir = init.pipeline.base_dir;
+  o.host = init.services.find<transport::node_host>("").get();
+  const auto name = "aggregate:" + o.data_dir;
+  return init.services.get_or_create<aggregate_service>(
+      name, [&]() -> result<std::shared_ptr<aggregate_service>> { return open(std::move(o)); });
+}
+
+aggregate_service::~aggregate_service() { ignore(close()); }
+
+status aggregate_service::close() {
+  std::lock_guard lock(_close_mu);
+  if (_closed) return {};
+  _closed = true;
+  status first;
+  if (_log) {
+    if (auto s = _log->close(); !s.ok()) first = s;
+  }
+  if (_db) {
+    if (auto s = _db->close(); !s.ok() && first.ok()) first = s;
+  }
+  return first;
+}
+
+const aggregate_type_config* aggregate_service::find_type(std::string_view name) const {
+  for (const auto& t : _types)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+std::string aggregate_service::type_names() const {
+  std::string out;
+  for (const auto& t : _types) out += (out.empty() ? "" : ", ") + t.name;
+  return out;
+}
+
+// --- rehydration -------------------------------------------------------------------------
+
+result<rehydrated> aggregate_service::load(const std::string& tenant, const aggregate_type_config& type,
+                                           const std::string& id, runtime::sandbox& sb, bool use_snapshot) {
+  const auto denied = [&] {
+    return error::make(errc::tenant_access_denied,
+                       "aggregate " + type.name + "/" + id + " holds data of another tenant",
+                       "tenant=" + tenant);
+  };
+  rehydrated out;
+  runtime::state_handle state;
+  if (use_snapshot) {
+    auto snap = _snapshots->get(tenant, type.name, id);
+    if (!snap.ok()) return std::move(snap).err();
+    if (snap.value()) {
+      const auto& s = *snap.value();
+      if (s.tenant_id != tenant) return denied();
+      auto st = sb.state_from_json(s.state_json);
+      if (!st.ok()) return std::move(st).err();
+      state = std::move(st).value();
+      out.head.version = s.version;
+      out.head.position = s.log_position;
+    }
+  }
+  if (!state.valid()) {
+    auto st = sb.initial_state(*type.program);
+    if (!st.ok()) return std::move(st).err();
+    state = std::move(st).value();
+  }
+  // Each page advances the version by its size, so this ends.
+  while (true) {
+    auto page = _log->read(tenant, type.name, id, out.head.version, k_replay_page);
+    if (!page.ok()) return std::move(page).err();
+    for (const auto& e : page.value()) {
+      if (e.tenant_id != tenant) return denied();
+      if (e.version != out.head.version + 1) {
+        return error::make(errc::internal, "aggregate " + type.name + "/" + id + ": expected version " +
+                                               std::to_string(out.head.version + 1) + ", read " +
+                                               std::to_string(e.version));
+      }
+      if (auto ok = sb.apply(*type.program, state, e.payload_json); !ok.ok()) return std::move(ok).err();
+      out.head.version = e.version;
+      ++out.replayed;
+    }
+    if (page.value().size() < k_replay_page) break;
+  }
+  auto js = sb.state_to_json(state);
+  if (!js.ok()) return std::move(js).err();
+  out.head.state_json = std::move(js).value();
+  return out;
+}
+
+result<rehydrated> aggregate_service::rehydrate(const std::string& tenant, const aggregate_type_config& type,
+                                                const std::string& id, runtime::sandbox& sb) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto key = aggregate_key(tenant, type.name, id);
+  if (auto hit = _cache.committed(key)) {
+    _metrics->rehydration(true, seconds_since(t0), 0);
+    return rehydrated{std::move(*hit), true, 0};
+  }
+  auto loaded = load(tenant, type, id, sb, true);
+  if (!loaded.ok()) return loaded;
+  loaded->head.token = _cache.next_token();
+  loaded->head = _cache.insert_loaded(key, std::move(loaded->head));
+  _metrics->rehydration(false, seconds_since(t0), loaded->replayed);
+  return loaded;
+}
+
+// --- decide -------------------------------------------------------------------------------
+
+status aggregate_service::decide_command(const aggregate_type_config& type, runtime::sandbox& sb,
+                                         command_context& ctx) {
+  auto st = sb.state_from_json(ctx.state_json);
+  if (!st.ok()) return std::move(st).err();
+  runtime::decision d;
+  if (auto ok = sb.decide_and_apply(*type.program, *st, ctx.cmd.payload_json, d); !ok.ok()) return ok;
+  ctx.events.clear();
+  if (d.empty()) {
+    ctx.new_state_json = ctx.state_json;
+    return {};
+  }
+  auto js = sb.state_to_json(*st);
+  if (!js.ok()) return std::move(js).err();
+  ctx.new_state_json = std::move(js).value();
+  const auto ts = schemas::now_timestamp();
+  ctx.events.reserve(d.size());
+  for (std::size_t i = 0; i < d.size(); ++i) {
+    schemas::event e;
+    e.tenant_id = ctx.tenant;
+    e.event_id = schemas::new_uuid_v7();
+    e.aggregate_type = ctx.cmd.aggregate_type;
+    e.aggregate_id = ctx.cmd.aggregate_id;
+    e.version = ctx.version + i + 1;
+    e.event_type = std::move(d[i].event_type);
+    e.payload_json = std::move(d[i].payload_json);
+    e.command_id = ctx.cmd.command_id;
+    e.correlation_id = ctx.trace.correlation_id;
+    e.trace_id = ctx.trace.trace_id;
+    e.timestamp = ts;
+    ctx.events.push_back(std::move(e));
+  }
+  return {};
+}
+
+// --- reads ----------------------------------------------------------------------------------
+
+result<aggregate_state> aggregate_service::get_state(const std::string& tenant, const std::string& type,
+                                                     const std::string& id) {
+  const auto* t = find_type(type);
+  if (!t)
+    return error::make(errc::invalid_command,
+                       "unknown aggregate type '" + type + "' (known: " + type_names() + ")");
+  if (auto ok = schemas::validate_aggregate_id(id); !ok.ok()) return std::move(ok).err();
+  auto r = rehydrate(tenant, *t, id, thread_sandboxes().get(*t));
+  if (!r.ok()) return std::move(r).err();
+  if (r->head.version == 0)
+    return error::make(errc::not_found, "aggregate " + type + "/" + id + " has no events");
+  return aggregate_state{r->head.version, std::move(r->head.state_json)};
+}
+
+result<event_page> aggregate_service::read_events(const std::string& tenant, const std::string& type,
+                                                  const std::string& id, schemas::version_t after,
+                                                  std::size_t limit) {
+  if (!find_type(type))
+    return error::make(errc::invalid_command,
+                       "unknown aggregate type '" + type + "' (known: " + type_names() + ")");
+  if (auto ok = schemas::validate_aggregate_id(id); !ok.ok()) return std::move(ok).err();
+  if (limit == 0) limit = k_default_read_limit;
+  limit = std::min(limit, k_max_read_limit);
+  auto current = _log->current_version(tenant, type, id);
+  if (!current.ok()) return std::move(current).err();
+  if (current.value() == 0)
+    return error::make(errc::not_found, "aggregate " + type + "/" + id + " has no events");
+  auto events = _log->read(tenant, type, id, after, limit);
+  if (!events.ok()) return std::move(events).err();
+  event_page page;
+  page.events = std::move(events).value();
+  if (page.events.size() == limit && page.events.back().version < current.value())
+    page.next_after = page.events.back().version;
+  return page;
+}
+
+}  // namespace esflow::aggregate

@@ -1,0 +1,164 @@
+#pragma once
+// aggregate_service: what the stages of an aggregate pipeline share, one per
+// data directory (service_registry key "aggregate:<data_dir>").
+//
+// Control plane: created by the first aggregate stage that asks for it (its
+// settings and the pipeline's `aggregates:` section configure it); opens
+// storage::db (settings `durability`), the embedded event log (`dedupe_ttl`)
+// and the snapshot store; loads every aggregate type's program; registers its
+// metrics and the /info sections "programs" and "storage" with the node host
+// when one runs. Closes the log, then the db, when the last user lets go.
+//
+// Data plane (every method thread-safe, none blocks on anything but RocksDB
+// reads): rehydrate(), the state cache, decide_command(), the read APIs of
+// the HTTP reads (get_state, read_events).
+//
+// NOTE: a sandbox is not thread-safe: callers pass their own (per lane, or
+// thread_local on the commit retry and read paths; sandbox_for()).
+#include "common/result.h"
+#include "graph/stage_descriptor.h"
+#include "runtime/program.h"
+#include "runtime/sandbox.h"
+#include "stages/aggregate/aggregate_metrics.h"
+#include "stages/aggregate/command_context.h"
+#include "stages/aggregate/state_cache.h"
+#include "storage/db.h"
+#include "storage/embedded_event_log.h"
+#include "storage/snapshot_store.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace esflow::transport {
+class node_host;
+}
+
+namespace esflow::aggregate {
+
+// One entry of the `aggregates:` section.
+struct aggregate_type_config {
+  std::string name;                            // "Account"
+  std::string program_path;                    // resolved against the pipeline file's directory
+  std::int64_t snapshot_every = 100;           // 0: never
+  std::uint64_t gas = 10'000'000;              // instructions per decide/apply call
+  std::size_t memory = std::size_t{64} << 20;  // bytes per Lua VM
+  runtime::program_ptr program;
+};
+
+// Parses and validates `aggregates:` (errors name file:line and the key) and
+// loads each program through `programs`.
+result<std::vector<aggregate_type_config>> parse_aggregates(const YAML::Node& section,
+                                                            const std::string& file,
+                                                            const std::string& base_dir,
+                                                            runtime::program_cache& programs);
+
+struct aggregate_service_options {
+  std::string data_dir;
+  storage::durability durability = storage::durability::fsync;
+  std::chrono::milliseconds dedupe_ttl = std::chrono::hours(24);
+  std::size_t cache_bytes = std::size_t{256} << 20;
+  std::size_t metrics_tenant_cap = 100;
+  std::string pipeline_file;             // for /info
+  YAML::Node aggregates;                 // the `aggregates:` section
+  std::string base_dir;                  // programs resolve from here
+  transport::node_host* host = nullptr;  // metrics + /info, when present
+};
+
+// Per-lane (or per-thread) Lua VMs: one per aggregate type, sized from its config.
+class sandbox_set {
+ public:
+  runtime::sandbox& get(const aggregate_type_config& type);
+
+ private:
+  std::map<std::string, std::unique_ptr<runtime::sandbox>, std::less<>> _by_type;
+};
+
+struct rehydrated {
+  state_head head;
+  bool cache_hit = false;
+  std::size_t replayed = 0;  // events applied (cache miss)
+};
+
+struct aggregate_state {
+  schemas::version_t version = 0;
+  std::string state_json;
+};
+
+struct event_page {
+  std::vector<schemas::event> events;
+  std::optional<schemas::version_t> next_after;  // set when more may follow
+};
+
+class aggregate_service {
+ public:
+  static result<std::shared_ptr<aggregate_service>> open(aggregate_service_options options);
+  // The node's service for this stage's pipeline (created on first use);
+  // cache_mb comes from the pipeline's aggregate.rehydrate stage when it has one.
+  static result<std::shared_ptr<aggregate_service>> for_stage(const graph::stage_init& init);
+  ~aggregate_service();
+  aggregate_service(const aggregate_service&) = delete;
+  aggregate_service& operator=(const aggregate_service&) = delete;
+
+  const aggregate_type_config* find_type(std::string_view name) const;
+  const std::vector<aggregate_type_config>& types() const { return _types; }
+  std::string type_names() const;  // "Account, Order"
+
+  storage::event_log& log() { return *_log; }
+  storage::embedded_event_log& embedded_log() { return *_log; }
+  storage::snapshot_store& snapshots() { return *_snapshots; }
+  state_cache& cache() { return _cache; }
+  aggregate_metrics& metrics() { return *_metrics; }
+  const aggregate_service_options& options() const { return _options; }
+
+  // The aggregate's committed state: cache -> snapshot -> events after it
+  // (applied with the type's program in `sb`). tenant_access_denied when a
+  // snapshot or event of another tenant turns up (defensive: keys separate
+  // tenants). Records the rehydration metrics.
+  result<rehydrated> rehydrate(const std::string& tenant, const aggregate_type_config& type,
+                               const std::string& id, runtime::sandbox& sb);
+  // The same, bypassing the cache (tests: snapshot + events vs full replay).
+  result<rehydrated> load(const std::string& tenant, const aggregate_type_config& type, const std::string& id,
+                          runtime::sandbox& sb, bool use_snapshot);
+
+  // Decides ctx.cmd on the state (ctx.version, ctx.state_json): fills
+  // ctx.events (stamped: ids, versions, timestamps, trace) and
+  // ctx.new_state_json; a program's rejection or error is returned.
+  status decide_command(const aggregate_type_config& type, runtime::sandbox& sb, command_context& ctx);
+
+  // Reads for the HTTP API (any thread; a thread_local sandbox per type).
+  // not_found: the aggregate has no events for this tenant.
+  result<aggregate_state> get_state(const std::string& tenant, const std::string& type,
+                                    const std::string& id);
+  // Events with version > after, in order; limit clamped to 1..1000.
+  result<event_page> read_events(const std::string& tenant, const std::string& type, const std::string& id,
+                                 schemas::version_t after, std::size_t limit);
+
+  // Closes the log, then the db (idempotent; the destructor calls it).
+  status close();
+
+ private:
+  explicit aggregate_service(std::size_t cache_bytes) : _cache(cache_bytes) {}
+
+  aggregate_service_options _options;
+  runtime::program_cache _programs;
+  std::vector<aggregate_type_config> _types;
+  std::unique_ptr<storage::db> _db;
+  std::unique_ptr<storage::embedded_event_log> _log;
+  std::unique_ptr<storage::snapshot_store> _snapshots;
+  state_cache _cache;
+  std::unique_ptr<aggregate_metrics> _metrics;
+  std::mutex _close_mu;
+  bool _closed = false;
+};
+
+// The thread's own sandboxes (commit retries, reads): never shared.
+sandbox_set& thread_sandboxes();
+
+}  // namespace esflow::aggregate

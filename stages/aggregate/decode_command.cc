@@ -1,0 +1,122 @@
+// decode.command: the command body -> ctx.cmd (CONTRACT.md "Details that
+// clients rely on"). Runs after tenant.gate. In order: body size
+// (payload_too_large, param max_payload), JSON shape and field formats
+// (invalid_command; a malformed body tenant_id is invalid_tenant), the body's
+// tenant_id against the gate's tenant (tenant_access_denied; in single-tenant
+// mode a non-empty one is invalid_tenant), the subject's type/id against the
+// body's (the subject wins; a differing body is invalid_command), the command
+// id (body, else Idempotency-Key, else a fresh UUID v7), the aggregate id
+// (fresh UUID v7 when absent), and last the aggregate type (one of
+// `aggregates:`, else invalid_command). Sets ctx.request_hash and message.key
+// = aggregate_key(tenant, type, id) for the keyed stages after it.
+//
+// Concurrency: serial by default (keeps arrival order: the aggregate key that
+// orders commands is set here); stateless, so any concurrency is safe where
+// order does not matter (HTTP).
+#include "graph/pipeline_spec.h"
+#include "schemas/ids.h"
+#include "schemas/json_decode.h"
+#include "stages/aggregate/aggregate_service.h"
+#include "stages/aggregate/stages.h"
+
+namespace esflow::aggregate {
+namespace {
+
+class decode_command final : public graph::stage {
+ public:
+  decode_command(std::shared_ptr<aggregate_service> service, std::size_t max_payload)
+      : _service(std::move(service)), _max_payload(max_payload) {}
+
+  void process(graph::message_ptr m, const graph::emitter& out) override {
+    auto& ctx = context_of(*m);
+    auto ok = decode(*m, ctx);
+    if (!ok.ok()) {
+      out.fail(std::move(m), std::move(ok).err());
+      return;
+    }
+    out.emit(std::move(m));
+  }
+
+ private:
+  status decode(graph::message& m, command_context& ctx) const {
+    if (m.body.size() > _max_payload) {
+      return error::make(errc::payload_too_large, "command body of " + std::to_string(m.body.size()) +
+                                                      " bytes exceeds the limit of " +
+                                                      std::to_string(_max_payload) + " bytes");
+    }
+    // The body's string has capacity()+1 readable bytes: skip the padding copy when it is enough.
+    auto fields = schemas::decode_command(m.body, m.body.capacity() + 1);
+    if (!fields.ok()) return std::move(fields).err();
+    auto& f = fields.value();
+    auto& cmd = f.cmd;
+    if (f.has_tenant_id && cmd.tenant_id != ctx.tenant) {
+      if (ctx.tenant.empty())
+        return error::make(errc::invalid_tenant,
+                           "tenant id must be empty in single-tenant mode (field 'tenant_id')");
+      return error::make(errc::tenant_access_denied,
+                         "the body's tenant_id differs from the request's tenant");
+    }
+    cmd.tenant_id = ctx.tenant;
+    if (!ctx.subject_type.empty()) {
+      if (cmd.aggregate_type != ctx.subject_type)
+        return error::make(errc::invalid_command, "field 'aggregate_type' '" + cmd.aggregate_type +
+                                                      "' differs from the subject's '" + ctx.subject_type +
+                                                      "'");
+    }
+    if (!ctx.subject_id.empty()) {
+      if (f.has_aggregate_id && cmd.aggregate_id != ctx.subject_id)
+        return error::make(errc::invalid_command, "field 'aggregate_id' '" + cmd.aggregate_id +
+                                                      "' differs from the subject's '" + ctx.subject_id +
+                                                      "'");
+      cmd.aggregate_id = ctx.subject_id;
+      f.has_aggregate_id = true;
+    }
+    if (!f.has_command_id) {
+      if (!ctx.idempotency_key.empty()) {
+        if (auto v = schemas::validate_command_id(ctx.idempotency_key, "Idempotency-Key"); !v.ok()) return v;
+        cmd.command_id = ctx.idempotency_key;
+      } else {
+        cmd.command_id = schemas::new_uuid_v7();
+      }
+    }
+    if (!f.has_aggregate_id) cmd.aggregate_id = schemas::new_uuid_v7();
+    const auto* type = _service->find_type(cmd.aggregate_type);
+    if (!type) {
+      return error::make(errc::invalid_command, "unknown aggregate type '" + cmd.aggregate_type +
+                                                    "' (this node serves: " + _service->type_names() + ")");
+    }
+    cmd.trace = ctx.trace;
+    ctx.type = type;
+    ctx.request_hash = storage::request_hash(cmd.aggregate_type, cmd.aggregate_id, cmd.payload_json);
+    m.key = aggregate_key(ctx.tenant, cmd.aggregate_type, cmd.aggregate_id);
+    ctx.cmd = std::move(cmd);
+    return {};
+  }
+
+  std::shared_ptr<aggregate_service> _service;
+  std::size_t _max_payload;
+};
+
+}  // namespace
+
+graph::stage_descriptor decode_command_descriptor() {
+  graph::stage_descriptor d;
+  // Serial by default: the key that orders an aggregate's commands is only
+  // known after decode, so the stages before it must keep arrival order
+  // (file and JetStream ingest are ordered; `unlimited` is fine for HTTP).
+  d.default_concurrency = graph::concurrency::serial();
+  d.kind = "decode.command";
+  d.description =
+      "decodes a command body (simdjson), fills generated ids, checks tenant/subject/type; keys it";
+  d.params = {
+      graph::size_param("max_payload", 1 << 20, "largest command body accepted (payload_too_large above)")};
+  d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
+    auto service = aggregate_service::for_stage(init);
+    if (!service.ok()) return std::move(service).err();
+    return std::unique_ptr<graph::stage>(new decode_command(
+        std::move(service).value(), static_cast<std::size_t>(init.spec.params.integer("max_payload"))));
+  };
+  return d;
+}
+
+}  // namespace esflow::aggregate

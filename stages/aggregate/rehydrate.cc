@@ -1,0 +1,64 @@
+// aggregate.rehydrate: the aggregate's committed state for the command
+// (ctx.version, ctx.state_json, ctx.base_token): state cache -> snapshot ->
+// events after it, applied with the type's program (aggregate_service::
+// rehydrate). A snapshot or event of another tenant met on the way is
+// tenant_access_denied (defensive: storage keys already separate tenants).
+//
+// Concurrency: keyed (`key: message`), one serial lane per unit of
+// concurrency; a key always runs on the same lane, in arrival order. Each lane
+// owns its Lua sandboxes (one per aggregate type): lanes are serial, so no
+// lock. The state cache is shared (sharded mutexes); storage reads block only
+// on RocksDB (local disk), never on the network.
+#include "graph/pipeline_spec.h"
+#include "stages/aggregate/aggregate_service.h"
+#include "stages/aggregate/stages.h"
+
+namespace esflow::aggregate {
+namespace {
+
+class rehydrate final : public graph::stage {
+ public:
+  rehydrate(std::shared_ptr<aggregate_service> service, std::size_t lanes)
+      : _service(std::move(service)), _lanes(lanes) {}
+
+  void process(graph::message_ptr m, const graph::emitter& out) override {
+    auto& ctx = context_of(*m);
+    auto r =
+        _service->rehydrate(ctx.tenant, *ctx.type, ctx.cmd.aggregate_id, _lanes[out.lane()].get(*ctx.type));
+    if (!r.ok()) {
+      out.fail(std::move(m), std::move(r).err());
+      return;
+    }
+    auto& h = r.value();
+    ctx.version = h.head.version;
+    ctx.state_json = std::move(h.head.state_json);
+    ctx.base_token = h.head.token;
+    ctx.cache_hit = h.cache_hit;
+    out.emit(std::move(m));
+  }
+
+ private:
+  std::shared_ptr<aggregate_service> _service;
+  std::vector<sandbox_set> _lanes;  // by lane index
+};
+
+}  // namespace
+
+graph::stage_descriptor rehydrate_descriptor() {
+  graph::stage_descriptor d;
+  d.kind = "aggregate.rehydrate";
+  d.description =
+      "loads the aggregate's state: cache -> snapshot -> events (keyed lanes, a sandbox per lane)";
+  d.default_concurrency = graph::concurrency::bounded(8);
+  d.params = {graph::int_param("cache_mb", 256, "memory bound of the node's state cache, MiB", 1, 1 << 20)};
+  d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
+    if (auto ok = require_message_key(init); !ok.ok()) return std::move(ok).err();
+    auto service = aggregate_service::for_stage(init);
+    if (!service.ok()) return std::move(service).err();
+    return std::unique_ptr<graph::stage>(
+        new rehydrate(std::move(service).value(), std::max<std::size_t>(1, init.spec.conc.limit)));
+  };
+  return d;
+}
+
+}  // namespace esflow::aggregate

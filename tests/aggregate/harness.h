@@ -1,0 +1,242 @@
+#pragma once
+// A real aggregate node for tests: a temp-dir RocksDB, the shipped stages, and
+// a `test.feed` source that admits commands with a transport context (tenant,
+// Idempotency-Key, subject) and records each command's answer by index.
+#include "graph/node.h"
+#include "graph/pipeline_loader.h"
+#include "graph/services.h"
+#include "graph/stage_registry.h"
+#include "schemas/json_encode.h"
+#include "stages/aggregate/aggregate_service.h"
+#include "stages/aggregate/command_context.h"
+#include "stages/builtin.h"
+#include "tests/storage/temp_dir.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace esflow::aggregate::testing {
+
+struct command_in {
+  command_in(std::string b,
+             std::optional<std::string> t = std::string("acme"))  // NOLINT: brace-init in tests
+      : body(std::move(b)), tenant(std::move(t)) {}
+  std::string body;
+  std::optional<std::string> tenant;  // transport tenant; nullopt: none given
+  std::string idempotency_key;
+  std::string subject_type;
+  std::string subject_id;
+};
+
+struct outcome {
+  bool done = false;
+  bool accepted = false;
+  schemas::command_result result;  // publish's CommandResult (accepted or rejected)
+  std::string code;                // rejection code ("" when accepted)
+  std::string message;
+  std::string json;  // the encoded CommandResult
+};
+
+class feed {
+ public:
+  std::vector<command_in> in;
+  std::vector<outcome> out;
+  std::mutex mu;
+};
+
+class recorder final : public graph::reply_handle {
+ public:
+  recorder(std::shared_ptr<feed> f, std::size_t i) : _feed(std::move(f)), _i(i) {}
+  void complete(const graph::message& m) override {
+    const auto* ctx = m.context_as<command_context>();
+    std::lock_guard lock(_feed->mu);
+    auto& o = _feed->out[_i];
+    o.done = true;
+    if (ctx) o.result = ctx->result;
+    if (m.error) {
+      o.result = schemas::make_rejection(*m.error);
+      o.code = m.error->code_text;
+      o.message = m.error->message;
+    }
+    o.accepted = o.result.accepted;
+    o.json = schemas::encode_command_result(o.result);
+  }
+
+ private:
+  std::shared_ptr<feed> _feed;
+  std::size_t _i;
+};
+
+class feed_source final : public graph::stage {
+ public:
+  explicit feed_source(std::shared_ptr<feed> f) : _feed(std::move(f)) {}
+  void run(graph::source_output& out) override {
+    for (std::size_t i = 0; i < _feed->in.size(); ++i) {
+      const auto& c = _feed->in[i];
+      auto m = graph::make_message();
+      m->body = c.body;
+      auto ctx = std::make_shared<command_context>();
+      ctx->transport = "test";
+      ctx->tenant_given = c.tenant.has_value();
+      ctx->transport_tenant = c.tenant.value_or("");
+      ctx->idempotency_key = c.idempotency_key;
+      ctx->subject_type = c.subject_type;
+      ctx->subject_id = c.subject_id;
+      m->context = std::move(ctx);
+      m->reply = std::make_shared<recorder>(_feed, i);
+      if (!out.put(std::move(m))) return;
+    }
+  }
+
+ private:
+  std::shared_ptr<feed> _feed;
+};
+
+inline graph::stage_descriptor feed_descriptor() {
+  graph::stage_descriptor d;
+  d.kind = "test.feed";
+  d.description = "test commands with a transport context";
+  d.role = graph::stage_role::source;
+  d.default_concurrency = graph::concurrency::serial();
+  d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
+    return std::unique_ptr<graph::stage>(new feed_source(init.services.find<feed>("")));
+  };
+  return d;
+}
+
+inline std::string source_dir() { return ESFLOW_SOURCE_DIR; }
+inline std::string account_program() { return source_dir() + "/pipelines/programs/account.lua"; }
+inline std::string faulty_program() { return source_dir() + "/tests/aggregate/programs/faulty.lua"; }
+
+struct node_options {
+  std::string durability = "relaxed";
+  std::string tenancy = "multi";
+  int snapshot_every = 100;
+  int max_retries = 3;
+  std::string hosted;  // YAML list text, e.g. "[acme]"
+  int cache_mb = 64;
+};
+
+// Commands -> answers through a freshly built node on `data_dir`. Each run
+// opens and closes the storage (the service registry dies with the run).
+class harness {
+ public:
+  harness() {
+    stages::register_builtin_stages(_registry);
+    auto added = _registry.add(feed_descriptor());
+    EXPECT_TRUE(added.ok());
+  }
+
+  std::string data_dir() const { return _dir.str() + "/data"; }
+  const std::string& dir() const { return _dir_str; }
+
+  std::string pipeline_text(const node_options& o, const std::string& source) const {
+    std::ostringstream y;
+    y << "pipeline: agg_test\n"
+      << "settings:\n"
+      << "  data_dir: " << data_dir() << "\n"
+      << "  durability: " << o.durability << "\n"
+      << "  tenancy: " << o.tenancy << "\n"
+      << "  http: 127.0.0.1:0\n"
+      << "aggregates:\n"
+      << "  Account: { program: " << account_program() << ", snapshot_every: " << o.snapshot_every << " }\n"
+      << "  Faulty: { program: " << faulty_program() << ", gas: 100000, memory: 4MiB }\n"
+      << "stages:\n"
+      << source << "  tenant: { kind: tenant.gate" << (o.hosted.empty() ? "" : ", hosted: " + o.hosted)
+      << " }\n"
+      << "  decode: { kind: decode.command, max_payload: 4KiB }\n"
+      << "  rehydrate: { kind: aggregate.rehydrate, key: message, concurrency: 4, cache_mb: " << o.cache_mb
+      << " }\n"
+      << "  decide: { kind: aggregate.decide, key: message, concurrency: 4 }\n"
+      << "  commit: { kind: aggregate.commit, key: message, max_retries: " << o.max_retries << " }\n"
+      << "  publish: { kind: publish }\n";
+    return y.str();
+  }
+
+  result<graph::pipeline_spec> spec(const node_options& o) const {
+    auto text = pipeline_text(o, "  feed: { kind: test.feed }\n") + "  ack: { kind: ack }\n" +
+                "flow:\n  - feed -> tenant -> decode -> rehydrate -> decide -> commit -> publish -> ack\n"
+                "  - \"*.error -> publish\"\n";
+    return graph::load_pipeline_text(text, "agg_test.yaml", _dir.str(), _registry);
+  }
+
+  // Runs `commands` through one node; `during` (optional) runs with the node's
+  // service after build, before start.
+  std::vector<outcome> run(std::vector<command_in> commands, const node_options& o = {},
+                           const std::function<void(aggregate_service&)>& before = {},
+                           const std::function<void(aggregate_service&)>& after = {}) {
+    auto s = spec(o);
+    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.err().message);
+    if (!s.ok()) return {};
+    graph::service_registry services;
+    auto f = std::make_shared<feed>();
+    f->in = std::move(commands);
+    f->out.resize(f->in.size());
+    services.put<feed>("", f);
+    auto n = graph::node::build(std::move(s).value(), services);
+    EXPECT_TRUE(n.ok()) << (n.ok() ? "" : n.err().message);
+    if (!n.ok()) return {};
+    if (before) before(*service(services));
+    n.value()->start();
+    EXPECT_TRUE(n.value()->wait_finished(std::chrono::steady_clock::now() + std::chrono::seconds(120)));
+    ignore(n.value()->drain());
+    if (after) after(*service(services));
+    n.value().reset();
+    std::lock_guard lock(f->mu);
+    for (std::size_t i = 0; i < f->out.size(); ++i)
+      EXPECT_TRUE(f->out[i].done) << "command " << i << " unanswered";
+    return f->out;
+  }
+
+  outcome run_one(command_in c, const node_options& o = {}) {
+    auto out = run({std::move(c)}, o);
+    return out.empty() ? outcome{} : out[0];
+  }
+
+  std::shared_ptr<aggregate_service> service(graph::service_registry& services) const {
+    return services.find<aggregate_service>("aggregate:" +
+                                            std::filesystem::path(data_dir()).lexically_normal().string());
+  }
+
+  // A service of its own on the data dir (no node running), for reads.
+  std::shared_ptr<aggregate_service> open_service(const node_options& o = {}) const {
+    auto s = spec(o);
+    EXPECT_TRUE(s.ok());
+    aggregate_service_options so;
+    so.data_dir = data_dir();
+    so.durability = storage::durability::relaxed;
+    so.aggregates = s->sections.at("aggregates");
+    so.pipeline_file = "agg_test.yaml";
+    auto svc = aggregate_service::open(so);
+    EXPECT_TRUE(svc.ok()) << (svc.ok() ? "" : svc.err().to_string());
+    return svc.ok() ? svc.value() : nullptr;
+  }
+
+  const graph::stage_registry& registry() const { return _registry; }
+
+ private:
+  storage::testing::temp_dir _dir;
+  std::string _dir_str = _dir.str();
+  graph::stage_registry _registry;
+};
+
+// A command body.
+inline std::string account_cmd(const std::string& id, const std::string& payload,
+                               const std::string& command_id = {}, const std::string& extra = {}) {
+  std::string b = R"({"aggregate_type":"Account","aggregate_id":")" + id + R"(","payload":)" + payload;
+  if (!command_id.empty()) b += R"(,"command_id":")" + command_id + "\"";
+  b += extra;
+  b += "}";
+  return b;
+}
+
+}  // namespace esflow::aggregate::testing
