@@ -132,6 +132,7 @@ phase_result replay(const std::string& url, const std::vector<command>& cmds, in
     threads.emplace_back([&, t] {
       httplib::Client c(url);
       c.set_keep_alive(true);
+      c.set_tcp_nodelay(true);
       c.set_read_timeout(60, 0);
       c.set_connection_timeout(10, 0);
       lat[t].reserve(cmds.size() / clients + 16);
@@ -258,6 +259,7 @@ bool verify(const std::string& url, const workload& w, const std::vector<outcome
     th.emplace_back([&] {
       httplib::Client c(url);
       c.set_keep_alive(true);
+      c.set_tcp_nodelay(true);
       for (std::size_t i; (i = next.fetch_add(1)) < keys.size();) {
         const auto& key = keys[i];
         const auto& e = accounts.at(key);

@@ -428,6 +428,8 @@ result<std::unique_ptr<graph::stage>> make_http_commands(const graph::stage_init
   auto& server = http->routes();
   // Server-wide cap for routes that read whole bodies; ours reads itself and checks max_body.
   server.set_payload_max_length(s->max_body + 64 * 1024);
+  // Small request/response pairs on keep-alive connections: no Nagle delay.
+  server.set_tcp_nodelay(true);
   // Handlers block until the pipeline answers: one thread per concurrent client.
   const auto threads = static_cast<std::size_t>(p.integer("server_threads"));
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
