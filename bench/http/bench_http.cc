@@ -105,7 +105,34 @@ double process_cpu_s() {
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
+// Non-accepted answers by "status code" (or transport error), for the report.
+std::mutex g_why_mu;
+std::map<std::string, std::size_t> g_why;
+
+void note_why(const httplib::Result& r) {
+  std::string why;
+  if (!r) {
+    why = "transport " + httplib::to_string(r.error());
+  } else {
+    auto j = json::parse(r->body, nullptr, false);
+    why = std::to_string(r->status) + " " +
+          (j.is_object() ? j.value("code", std::string("?")) : std::string("?"));
+  }
+  std::lock_guard lock(g_why_mu);
+  ++g_why[why];
+}
+
+void print_why() {
+  std::lock_guard lock(g_why_mu);
+  if (g_why.empty()) return;
+  std::cout << "  answers other than 200:";
+  for (const auto& [k, n] : g_why) std::cout << " [" << k << "] " << n;
+  std::cout << "\n";
+  g_why.clear();
+}
+
 outcome classify(const httplib::Result& r) {
+  if (!r || r->status != 200) note_why(r);
   if (!r) return outcome::error;
   if (r->status == 200) {
     auto j = json::parse(r->body, nullptr, false);
@@ -373,8 +400,10 @@ int main(int argc, char** argv) {
     std::vector<outcome> setup_out, run_out;
     auto setup = replay(target, w.setup, 64, std::chrono::seconds(600), setup_out);
     report("setup", 64, setup);
+    print_why();
     auto run = replay(target, w.run, c, std::chrono::seconds(duration_s), run_out);
     report("run  ", c, run);
+    print_why();
     all_ok = verify(target, w, setup_out, run_out) && all_ok;
     if (served) {
       served.reset();
