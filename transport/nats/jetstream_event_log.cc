@@ -178,11 +178,15 @@ struct jetstream_event_log::impl {
       a.text = "ack without result";
     }
     natsMsg_Destroy(msg);
+    bool wake = false;
     {
       std::lock_guard lock(self->_mu);
+      // The submit thread swaps the whole queue out: only the first ack of
+      // a burst needs to wake it.
+      wake = self->_acks.empty();
       self->_acks.push_back(std::move(a));
     }
-    self->_cv.notify_one();
+    if (wake) self->_cv.notify_one();
   }
 
   // ---- blocking helpers (submit thread, and readers) ---------------------------------
