@@ -10,7 +10,7 @@
 namespace {
 
 // The pipelines `esflow dev` runs together, from the shipped pipelines folder.
-const std::vector<std::string> k_dev_pipelines = {"demo.yaml"};
+const std::vector<std::string> k_dev_pipelines = {"aggregate.yaml"};
 
 struct node_flags {
   std::string http;
