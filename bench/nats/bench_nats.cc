@@ -19,6 +19,7 @@
 #include <benchmark/benchmark.h>
 
 #include <condition_variable>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -30,6 +31,7 @@ testing::nats_server_fixture& server() {
   static testing::nats_server_fixture* s = [] {
     auto* f = new testing::nats_server_fixture();
     f->start();
+    std::atexit([] { delete s; });  // stops the server by PID, removes its store
     return f;
   }();
   return *s;
