@@ -2,6 +2,7 @@
 
 #include "stages/aggregate/register.h"
 #include "stages/ingest/register.h"
+#include "stages/nats/register.h"
 
 #include <stdexcept>
 
@@ -17,6 +18,7 @@ void register_builtin_stages(graph::stage_registry& registry) {
   }
   register_aggregate_stages(registry);
   register_ingest_stages(registry);
+  register_nats_stages(registry);
 }
 
 }  // namespace esflow::stages
