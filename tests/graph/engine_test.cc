@@ -107,7 +107,9 @@ void expect_per_key_order(recorder& r, std::int64_t count, std::size_t keys) {
       ASSERT_LT(is[j], count) << key;
       ++seen[static_cast<std::size_t>(is[j])];
       EXPECT_EQ("k" + std::to_string(is[j] % static_cast<std::int64_t>(keys)), key) << "i=" << is[j];
-      if (j > 0) ASSERT_LT(is[j - 1], is[j]) << "key " << key << " out of order at position " << j;
+      if (j > 0) {
+        ASSERT_LT(is[j - 1], is[j]) << "key " << key << " out of order at position " << j;
+      }
     }
   }
   for (std::int64_t i = 0; i < count; ++i)

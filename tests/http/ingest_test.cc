@@ -172,13 +172,17 @@ TEST_F(http_ingest, no_answer_within_timeout_is_503_unavailable) {
 TEST_F(http_ingest, full_pipeline_is_503_at_once) {
   std::vector<std::future<httplib::Result>> held;
   for (int i = 0; i < 4; ++i) held.push_back(std::async(std::launch::async, [&] { return post("hold"); }));
-  for (int i = 0; i < 200; ++i) {
+  // Bounded wait (10 s) for the four to be admitted and held: on a loaded CI
+  // machine the requests may take a while to arrive.
+  std::size_t held_now = 0;
+  for (int i = 0; i < 2000 && held_now < 4; ++i) {
     {
       std::lock_guard lock(g_held_mu);
-      if (g_held.size() == 4) break;
+      held_now = g_held.size();
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (held_now < 4) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  ASSERT_EQ(held_now, 4u) << "the pipeline never filled";
   auto r = post("hello");
   expect_rejection(r, 503, "unavailable");
   EXPECT_NE(json_of(r)["message"].get<std::string>().find("full"), std::string::npos);
