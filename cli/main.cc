@@ -1,25 +1,30 @@
 // esflow: one binary for every node kind. See `esflow --help`.
+#include "cli/app.h"
+#include "common/log.h"
+
 #include <CLI/CLI.hpp>
 
 #include <cstdlib>
 #include <iostream>
 
-#include "cli/app.h"
-#include "common/log.h"
-
 namespace {
 
-// The pipelines `esflow dev` runs together, from the shipped pipelines folder.
+// The pipelines `esflow dev` runs together, from the shipped pipelines folder:
+// with --nats the aggregate node runs on the JetStream backbone (event log on
+// AGGREGATE_EVENTS, commands also over NATS request/reply).
 const std::vector<std::string> k_dev_pipelines = {"aggregate.yaml"};
+const std::vector<std::string> k_dev_pipelines_nats = {"aggregate-jetstream.yaml"};
 
 struct node_flags {
   std::string http;
   std::string data_dir;
   std::string nats;
   void add_to(CLI::App* cmd) {
-    cmd->add_option("--http", http, "HTTP listen address [default: 127.0.0.1:8080 or the file's settings.http]")
+    cmd->add_option("--http", http,
+                    "HTTP listen address [default: 127.0.0.1:8080 or the file's settings.http]")
         ->envname("ESFLOW_HTTP_ADDR");
-    cmd->add_option("--data-dir", data_dir, "RocksDB data directory [default: ./data]")->envname("ESFLOW_DATA_DIR");
+    cmd->add_option("--data-dir", data_dir, "RocksDB data directory [default: ./data]")
+        ->envname("ESFLOW_DATA_DIR");
     cmd->add_option("--nats", nats, "NATS URL: use the JetStream event log [default: embedded log]")
         ->envname("ESFLOW_NATS_URL");
   }
@@ -51,11 +56,14 @@ int main(int argc, char** argv) {
 
   std::vector<std::string> files;
   node_flags run_flags, dev_flags;
-  auto* run = app.add_subcommand("run", "run the pipelines of FILE... until their sources end or SIGTERM (drains)");
+  auto* run =
+      app.add_subcommand("run", "run the pipelines of FILE... until their sources end or SIGTERM (drains)");
   run->add_option("files", files, "pipeline files")->required()->check(CLI::ExistingFile);
   run_flags.add_to(run);
 
-  auto* dev = app.add_subcommand("dev", "run the shipped example pipelines in one process (embedded log, HTTP)");
+  auto* dev = app.add_subcommand("dev",
+                                 "run the shipped example pipelines in one process (embedded log, HTTP; "
+                                 "--nats: JetStream + NATS request/reply)");
   dev_flags.add_to(dev);
 
   std::vector<std::string> validate_files;
@@ -65,7 +73,8 @@ int main(int argc, char** argv) {
   std::string graph_file, graph_format = "dot";
   auto* graph = app.add_subcommand("graph", "print a pipeline's graph");
   graph->add_option("file", graph_file, "pipeline file")->required();
-  graph->add_option("--format", graph_format, "dot|mermaid|json")->check(CLI::IsMember({"dot", "mermaid", "json"}));
+  graph->add_option("--format", graph_format, "dot|mermaid|json")
+      ->check(CLI::IsMember({"dot", "mermaid", "json"}));
 
   std::string stages_format = "text";
   auto* stages = app.add_subcommand("stages", "list the stage kinds with their parameters and ports");
@@ -74,10 +83,13 @@ int main(int argc, char** argv) {
   std::string bench_file;
   esflow::cli::bench_options bench_opts;
   std::int64_t bench_messages = -1;
-  auto* bench = app.add_subcommand("bench", "drive messages through a pipeline; print msgs/s and p50/p99 per stage");
-  bench->add_option("file", bench_file, "pipeline file (sources: source.generator or source.file)")->required();
+  auto* bench =
+      app.add_subcommand("bench", "drive messages through a pipeline; print msgs/s and p50/p99 per stage");
+  bench->add_option("file", bench_file, "pipeline file (sources: source.generator or source.file)")
+      ->required();
   bench->add_option("--stage", bench_opts.stage, "report only this stage");
-  bench->add_option("--messages", bench_messages, "messages per source.generator")->check(CLI::Range(1, 1 << 30));
+  bench->add_option("--messages", bench_messages, "messages per source.generator")
+      ->check(CLI::Range(1, 1 << 30));
   bench->add_option("--format", bench_opts.format, "text|json")->check(CLI::IsMember({"text", "json"}));
 
   try {
@@ -100,7 +112,8 @@ int main(int argc, char** argv) {
       return esflow::cli::k_failure;
     }
     std::vector<std::string> dev_files;
-    for (const auto& f : k_dev_pipelines) dev_files.push_back(*dir + "/" + f);
+    for (const auto& f : dev_flags.nats.empty() ? k_dev_pipelines : k_dev_pipelines_nats)
+      dev_files.push_back(*dir + "/" + f);
     return esflow::cli::run_command(dev_files, dev_flags.apply(), std::cerr);
   }
   if (*validate) return esflow::cli::validate_command(validate_files, std::cout, std::cerr);

@@ -1,9 +1,13 @@
 #include "stages/aggregate/aggregate_service.h"
 
+#include "common/log.h"
 #include "graph/did_you_mean.h"
 #include "graph/pipeline_spec.h"
 #include "graph/services.h"
 #include "schemas/ids.h"
+#include "stages/nats/node_link.h"
+#include "transport/nats/durability_check.h"
+#include "transport/nats/jetstream_event_log.h"
 #include "transport/node_host.h"
 
 #include <filesystem>
@@ -166,11 +170,16 @@ result<std::shared_ptr<aggregate_service>> aggregate_service::open(aggregate_ser
   auto db = storage::db::open(dbo);
   if (!db.ok()) return std::move(db).err();
   s->_db = std::move(db).value();
-  storage::embedded_options lo;
-  lo.dedupe_ttl = o.dedupe_ttl;
-  auto log = storage::embedded_event_log::open(*s->_db, lo);
-  if (!log.ok()) return std::move(log).err();
-  s->_log = std::move(log).value();
+  if (o.event_log == "jetstream") {
+    if (auto opened = s->open_jetstream_log(); !opened.ok()) return std::move(opened).err();
+  } else {
+    storage::embedded_options lo;
+    lo.dedupe_ttl = o.dedupe_ttl;
+    auto log = storage::embedded_event_log::open(*s->_db, lo);
+    if (!log.ok()) return std::move(log).err();
+    s->_embedded = log.value().get();
+    s->_log = std::move(log).value();
+  }
   s->_snapshots = std::make_unique<storage::snapshot_store>(*s->_db);
   s->_metrics =
       std::make_unique<aggregate_metrics>(o.host ? &o.host->metrics() : nullptr, o.metrics_tenant_cap);
@@ -190,12 +199,84 @@ result<std::shared_ptr<aggregate_service>> aggregate_service::open(aggregate_ser
       if (auto self = weak.lock()) {
         out["data_dir"] = self->_options.data_dir;
         out["durability"] = self->_db->mode() == storage::durability::fsync ? "fsync" : "relaxed";
-        out["event_log"] = "embedded";
+        out["event_log"] = self->uses_jetstream() ? "jetstream" : "embedded";
       }
       return out;
     });
+    if (s->uses_jetstream()) {
+      o.host->set_info("streams", [weak] {
+        auto self = weak.lock();
+        return self ? self->_streams_info : nlohmann::json::array();
+      });
+      o.host->set_info("durability", [weak] {
+        auto self = weak.lock();
+        return self ? self->_durability_info : nlohmann::json::object();
+      });
+    }
   }
   return s;
+}
+
+namespace {
+
+// The first server of a comma-separated URL list (the durability check reads its INFO line).
+std::string first_url(const std::string& urls) { return urls.substr(0, urls.find(',')); }
+
+struct js_guard {
+  jsCtx* js = nullptr;
+  ~js_guard() {
+    if (js != nullptr) jsCtx_Destroy(js);
+  }
+};
+
+}  // namespace
+
+status aggregate_service::open_jetstream_log() {
+  const auto& o = _options;
+  if (!o.nats)
+    return error::make(errc::invalid_config, "event_log: jetstream needs settings.nats_url", o.pipeline_file);
+  _nats = o.nats;
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = 5000;
+  auto js = _nats->jetstream(jo);
+  if (!js.ok()) return std::move(js).err();
+  js_guard guard{*js};
+  // CONTRACT.md "Streams": created if missing, validated if present, never changed.
+  for (const auto& spec : {nats::aggregate_events_spec(o.streams), nats::workflow_commands_spec(o.streams),
+                           nats::workflow_events_spec(o.streams)}) {
+    auto r = nats::ensure_stream(guard.js, spec);
+    if (!r.ok()) {
+      auto e = std::move(r).err();
+      e.message = "stream " + spec.name + ": " + e.message;
+      return e;
+    }
+    _streams_info.push_back(
+        {{"name", spec.name},
+         {"subjects", spec.subjects},
+         {"outcome", r.value() == nats::stream_outcome::created ? "created" : "validated"}});
+  }
+  auto report = nats::check_durability(first_url(_nats->options().url), guard.js, "AGGREGATE_EVENTS");
+  if (report.ok()) {
+    const auto& d = report.value();
+    if (!d.warning.empty()) ESFLOW_WARN("aggregate", "{}", d.warning);
+    _durability_info = {{"server_version", d.server_version}, {"replicas", d.replicas},
+                        {"fsync_capable", d.fsync_capable},   {"replicated", d.replicated},
+                        {"description", d.description},       {"warning", d.warning}};
+    for (auto& st : _streams_info)
+      if (st["name"] == "AGGREGATE_EVENTS") st["replicas"] = d.replicas;
+  } else {
+    ESFLOW_WARN("aggregate", "durability self-check failed: {}", report.err().to_string());
+    _durability_info = {{"error", report.err().to_string()}};
+  }
+  nats::jetstream_options lo;
+  lo.ensure_stream = false;  // done above
+  lo.streams = o.streams;
+  lo.dedupe_ttl = o.dedupe_ttl;
+  auto log = nats::jetstream_event_log::open(*_nats, *_db, lo);
+  if (!log.ok()) return std::move(log).err();
+  _log = std::move(log).value();
+  return {};
 }
 
 result<std::shared_ptr<aggregate_service>> aggregate_service::for_stage(const graph::stage_init& init) {
@@ -215,6 +296,12 @@ result<std::shared_ptr<aggregate_service>> aggregate_service::for_stage(const gr
   o.pipeline_file = init.pipeline.file;
   o.base_dir = init.pipeline.base_dir;
   o.host = init.services.find<transport::node_host>("").get();
+  o.event_log = settings.str("event_log");
+  if (o.event_log == "jetstream") {
+    auto link = stages::node_link::for_url(init.services, settings.str("nats_url"));
+    if (!link.ok()) return std::move(link).err();
+    o.nats = link.value()->shared_connection();
+  }
   const auto name = "aggregate:" + o.data_dir;
   return init.services.get_or_create<aggregate_service>(
       name, [&]() -> result<std::shared_ptr<aggregate_service>> { return open(std::move(o)); });

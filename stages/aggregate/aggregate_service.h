@@ -4,10 +4,18 @@
 //
 // Control plane: created by the first aggregate stage that asks for it (its
 // settings and the pipeline's `aggregates:` section configure it); opens
-// storage::db (settings `durability`), the embedded event log (`dedupe_ttl`)
-// and the snapshot store; loads every aggregate type's program; registers its
-// metrics and the /info sections "programs" and "storage" with the node host
-// when one runs. Closes the log, then the db, when the last user lets go.
+// storage::db (settings `durability`), the event log and the snapshot store;
+// loads every aggregate type's program; registers its metrics and the /info
+// sections "programs" and "storage" with the node host when one runs. Closes
+// the log, then the db, when the last user lets go.
+//
+// Event log (setting `event_log`): `embedded` (RocksDB, `dedupe_ttl`), or
+// `jetstream` (settings `nats_url`): connects through the node's NATS link
+// (stages/nats/node_link.h: /ready and /info "nats"), creates or validates
+// the streams (an incompatible stream is an open error naming the field: the
+// node does not start), runs the durability self-check (a warning at start,
+// /info "durability" and "streams") and appends to AGGREGATE_EVENTS. Snapshots
+// and the dedupe CF stay in the local RocksDB either way.
 //
 // Data plane (every method thread-safe, none blocks on anything but RocksDB
 // reads): rehydrate(), the state cache, decide_command(), the read APIs of
@@ -25,7 +33,10 @@
 #include "storage/db.h"
 #include "storage/embedded_event_log.h"
 #include "storage/snapshot_store.h"
+#include "transport/nats/nats_connection.h"
+#include "transport/nats/stream_policy.h"
 
+#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
@@ -69,6 +80,10 @@ struct aggregate_service_options {
   YAML::Node aggregates;                 // the `aggregates:` section
   std::string base_dir;                  // programs resolve from here
   transport::node_host* host = nullptr;  // metrics + /info, when present
+  std::string event_log = "embedded";    // embedded | jetstream
+  // jetstream: the node's NATS connection (required) and the streams' policy.
+  std::shared_ptr<nats::nats_connection> nats;
+  nats::streams_config streams;
 };
 
 // Per-lane (or per-thread) Lua VMs: one per aggregate type, sized from its config.
@@ -111,7 +126,10 @@ class aggregate_service {
   std::string type_names() const;  // "Account, Order"
 
   storage::event_log& log() { return *_log; }
-  storage::embedded_event_log& embedded_log() { return *_log; }
+  // NOTE: embedded backend only (benchmarks read its batch statistics).
+  storage::embedded_event_log& embedded_log() { return *_embedded; }
+  bool uses_jetstream() const { return _embedded == nullptr; }
+  storage::db& database() { return *_db; }
   storage::snapshot_store& snapshots() { return *_snapshots; }
   state_cache& cache() { return _cache; }
   aggregate_metrics& metrics() { return *_metrics; }
@@ -145,12 +163,18 @@ class aggregate_service {
 
  private:
   explicit aggregate_service(std::size_t cache_bytes) : _cache(cache_bytes) {}
+  status open_jetstream_log();
 
   aggregate_service_options _options;
   runtime::program_cache _programs;
   std::vector<aggregate_type_config> _types;
   std::unique_ptr<storage::db> _db;
-  std::unique_ptr<storage::embedded_event_log> _log;
+  // Declared before the log: a JetStream log is destroyed before its connection.
+  std::shared_ptr<nats::nats_connection> _nats;
+  std::unique_ptr<storage::event_log> _log;
+  storage::embedded_event_log* _embedded = nullptr;  // _log when embedded
+  nlohmann::json _streams_info = nlohmann::json::array();
+  nlohmann::json _durability_info = nlohmann::json::object();
   std::unique_ptr<storage::snapshot_store> _snapshots;
   state_cache _cache;
   std::unique_ptr<aggregate_metrics> _metrics;

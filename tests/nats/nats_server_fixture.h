@@ -6,7 +6,8 @@
 // start() again reuse the same port and store dir, for outage tests.
 //
 // The binary: $ESFLOW_NATS_SERVER, else /usr/sbin/nats-server, else
-// `nats-server` on PATH. Network: 127.0.0.1 only.
+// `nats-server` on PATH. Network: 127.0.0.1 only. set_extra_args() adds
+// arguments (cluster membership: nats_cluster_fixture.h).
 #include <arpa/inet.h>
 #include <atomic>
 #include <chrono>
@@ -70,6 +71,7 @@ class nats_server_fixture {
     auto log = (_dir / "server.log").string();
     auto port = std::to_string(_port);
     std::vector<std::string> args = {bin, "-js", "-a", "127.0.0.1", "-p", port, "-sd", store, "-l", log};
+    args.insert(args.end(), _extra_args.begin(), _extra_args.end());
     pid_t pid = ::fork();
     if (pid < 0) return false;
     if (pid == 0) {
@@ -122,6 +124,9 @@ class nats_server_fixture {
     return start();
   }
 
+  // Arguments appended to the command line from the next start() on.
+  void set_extra_args(std::vector<std::string> args) { _extra_args = std::move(args); }
+
   bool running() const { return _pid > 0; }
   int port() const { return _port; }
   std::string url() const { return "nats://127.0.0.1:" + std::to_string(_port); }
@@ -151,6 +156,7 @@ class nats_server_fixture {
     return ok;
   }
 
+ public:
   // A port the kernel just handed out (bound then released): free unless
   // someone grabs it in between, good enough for loopback tests.
   static int free_port() {
@@ -168,7 +174,9 @@ class nats_server_fixture {
     return port;
   }
 
+ private:
   std::filesystem::path _dir;
+  std::vector<std::string> _extra_args;
   int _port = 0;
   pid_t _pid = -1;
 };

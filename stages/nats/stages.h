@@ -1,0 +1,34 @@
+#pragma once
+// The NATS stage kinds of an aggregate node (registered in register.cc).
+//
+// nats.request (source): core NATS queue subscription on
+//   tenant.*.command.> (or only the `hosted` tenants' subjects), queue group
+//   `esflow-aggregate`. Concurrency contract: run() only subscribes and waits
+//   for the stop; nats.c's delivery thread builds each message (context
+//   transport "nats", tenant from the subject token with `_` = empty,
+//   subject_type/subject_id, traceparent / x-correlation-id headers) and
+//   admits it with source_output::try_put, never put(): a full pipeline is
+//   answered `unavailable` at once instead of stalling the delivery thread.
+//   The reply handle (completed once by `publish`) publishes the
+//   CommandResult to the request's reply subject with tenant-id,
+//   x-correlation-id and traceparent (SendAsap connection: no 1 ms hold).
+//   A handle destroyed unanswered replies `internal`.
+//
+// jetstream.consumer (source): a durable pull consumer
+//   `esflow-<pipeline>-<stage>` (shared by replicas), explicit ack. run()
+//   loops natsSubscription_Fetch (bounded timeout) on the source thread and
+//   admits with put() (blocking there is backpressure, not a TBB worker).
+//   Each message carries an ingest_ack: ack() after the durable commit (the
+//   `ack` stage), nak() for `unavailable`; the delivery after `max_deliver`
+//   attempts goes to the `quarantine` CF (key: consumer + stream sequence,
+//   value: message + reason) and is terminated. NOTE: the ack handle is
+//   thread-safe and called at most once; unacked messages are redelivered
+//   after ack_wait.
+#include "graph/stage_descriptor.h"
+
+namespace esflow::stages {
+
+graph::stage_descriptor nats_request_descriptor();
+graph::stage_descriptor jetstream_consumer_descriptor();
+
+}  // namespace esflow::stages

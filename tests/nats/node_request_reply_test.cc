@@ -1,0 +1,183 @@
+// The shipped aggregate-jetstream pipeline on a real nats-server: commands
+// over NATS request/reply and over HTTP, both answered from one JetStream
+// event log (CONTRACT.md "NATS subjects", "Headers", "Pointing a node at NATS").
+#include "tests/nats/node_env.h"
+
+#include <httplib.h>
+
+namespace esflow::nats::testing {
+namespace {
+
+class node_request_reply : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(_server.start()) << "nats-server did not start";
+    _served = serve({shipped_jetstream_pipeline(_dir)}, (_dir.path() / "data").string(), _server.url());
+    ASSERT_TRUE(_served);
+    _client = std::make_unique<client>(_server.url());
+    ASSERT_TRUE(_client->raw());
+  }
+  void TearDown() override {
+    _client.reset();
+    _served.reset();
+  }
+
+  client::reply send(const std::string& subject, const std::string& body,
+                     std::map<std::string, std::string> headers = {}) {
+    return _client->request(subject, body, std::move(headers));
+  }
+
+  nats_server_fixture _server;
+  temp_path _dir;
+  std::shared_ptr<cli::served_nodes> _served;
+  std::unique_ptr<client> _client;
+};
+
+void expect_rejected(const client::reply& r, const std::string& code, const std::string& what) {
+  ASSERT_EQ(r.status, NATS_OK) << what << ": " << natsStatus_GetText(r.status);
+  ASSERT_TRUE(r.body.is_object()) << what;
+  EXPECT_EQ(r.body.value("status", ""), "rejected") << what << ": " << r.body.dump();
+  EXPECT_EQ(r.body.value("code", ""), code) << what << ": " << r.body.dump();
+  EXPECT_FALSE(r.body.value("message", "").empty()) << what;
+  EXPECT_EQ(r.body.value("retryable", true), code == "unavailable" || code == "version_conflict") << what;
+  EXPECT_TRUE(r.headers.count("x-correlation-id")) << what;
+  EXPECT_TRUE(r.headers.count("traceparent")) << what;
+  EXPECT_TRUE(r.headers.count("tenant-id")) << what;
+}
+
+TEST_F(node_request_reply, answers_open_deposit_withdraw_with_reply_headers) {
+  const std::string traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  auto opened = send("tenant.acme.command.Account.acc-1", command_body("acc-1", open_account(100)),
+                     {{"traceparent", traceparent}, {"x-correlation-id", "corr-42"}});
+  ASSERT_EQ(opened.status, NATS_OK) << natsStatus_GetText(opened.status);
+  EXPECT_EQ(opened.body.value("status", ""), "accepted") << opened.body.dump();
+  EXPECT_EQ(opened.body.value("version", 0), 1);
+  EXPECT_EQ(opened.body.value("aggregate_id", ""), "acc-1");
+  ASSERT_EQ(opened.body["events"].size(), 1U);
+  EXPECT_EQ(opened.body["events"][0]["event_type"], "account_opened");
+  EXPECT_EQ(opened.body["events"][0]["tenant_id"], "acme");
+  EXPECT_EQ(opened.body["events"][0]["correlation_id"], "corr-42");
+  EXPECT_EQ(opened.body["events"][0]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(opened.headers["tenant-id"], "acme");
+  EXPECT_EQ(opened.headers["x-correlation-id"], "corr-42");
+  EXPECT_EQ(opened.headers["traceparent"].substr(0, 35), traceparent.substr(0, 35));
+
+  auto deposited = send("tenant.acme.command.Account.acc-1", command_body("acc-1", deposit(50)));
+  EXPECT_EQ(deposited.body.value("version", 0), 2) << deposited.body.dump();
+  auto withdrawn = send("tenant.acme.command.Account.acc-1", command_body("acc-1", withdraw(30), "w-1"));
+  EXPECT_EQ(withdrawn.body.value("version", 0), 3) << withdrawn.body.dump();
+  // A generated correlation id when none came: still on the reply.
+  EXPECT_FALSE(withdrawn.headers["x-correlation-id"].empty());
+
+  // The same command id again: the original answer, nothing appended.
+  auto again = send("tenant.acme.command.Account.acc-1", command_body("acc-1", withdraw(30), "w-1"));
+  EXPECT_EQ(again.body.value("duplicate", false), true) << again.body.dump();
+  EXPECT_EQ(again.body.value("version", 0), 3);
+
+  auto overdraw = send("tenant.acme.command.Account.acc-1", command_body("acc-1", withdraw(1000)));
+  expect_rejected(overdraw, "insufficient_funds", "overdraw");
+
+  // The subject's id wins; a body that differs is invalid_command.
+  expect_rejected(send("tenant.acme.command.Account.acc-1", command_body("acc-2", deposit(1))),
+                  "invalid_command", "body id differs from the subject's");
+
+  // Three commits in the stream, one per accepted command.
+  const auto commits = read_stream(_client->raw());
+  ASSERT_EQ(commits.size(), 3U);
+  for (std::size_t i = 0; i < commits.size(); ++i) EXPECT_EQ(commits[i].first_version, i + 1);
+}
+
+TEST_F(node_request_reply, invalid_tenant_token_gets_an_invalid_tenant_reply) {
+  const auto body = command_body("acc-9", open_account(1));
+  auto bad = send("tenant.bad!tenant.command.Account.acc-9", body);
+  expect_rejected(bad, "invalid_tenant", "tenant token with '!'");
+  EXPECT_EQ(bad.headers["tenant-id"], "_");  // an invalid tenant is never echoed
+  // `_` is the empty tenant: invalid in multi-tenant mode.
+  expect_rejected(send("tenant._.command.Account.acc-9", body), "invalid_tenant", "empty tenant");
+  auto long_token = std::string(65, 'a');
+  expect_rejected(send("tenant." + long_token + ".command.Account.acc-9", body), "invalid_tenant",
+                  "too long");
+}
+
+TEST_F(node_request_reply, body_tenant_other_than_the_subjects_is_denied) {
+  json body = json::parse(command_body("acc-5", open_account(1)));
+  body["tenant_id"] = "globex";
+  auto r = send("tenant.acme.command.Account.acc-5", body.dump());
+  expect_rejected(r, "tenant_access_denied", "body tenant differs");
+  EXPECT_EQ(r.headers["tenant-id"], "acme");
+  EXPECT_TRUE(read_stream(_client->raw()).empty());
+}
+
+TEST_F(node_request_reply, http_and_nats_share_one_log_and_ready_reports_nats) {
+  ASSERT_EQ(send("tenant.acme.command.Account.both", command_body("both", open_account(10)))
+                .body.value("version", 0),
+            1);
+  httplib::Client http(cli::served_url(*_served));
+  http.set_read_timeout(10, 0);
+  auto r = http.Post("/v1/commands", {{"x-tenant-id", "acme"}}, command_body("both", deposit(5)),
+                     "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(json::parse(r->body).value("version", 0), 2);
+  auto state = http.Get("/v1/aggregates/Account/both", {{"x-tenant-id", "acme"}});
+  ASSERT_TRUE(state);
+  EXPECT_EQ(json::parse(state->body)["state"]["balance"], 15) << state->body;
+  // And NATS sees the HTTP commit.
+  EXPECT_EQ(
+      send("tenant.acme.command.Account.both", command_body("both", deposit(1))).body.value("version", 0), 3);
+
+  auto ready = http.Get("/ready");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200) << ready->body;
+  auto info = http.Get("/info");
+  ASSERT_TRUE(info);
+  auto j = json::parse(info->body);
+  EXPECT_EQ(j["nats"]["state"], "connected") << info->body;
+  ASSERT_TRUE(j["streams"].is_array()) << info->body;
+  EXPECT_EQ(j["streams"][0]["name"], "AGGREGATE_EVENTS");
+  EXPECT_TRUE(j["durability"].contains("description")) << info->body;
+  EXPECT_EQ(j["storage"]["event_log"], "jetstream");
+
+  // An outage is /ready's business, never /health's.
+  _server.stop();
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto rr = http.Get("/ready");
+        return rr && rr->status == 503;
+      },
+      5s));
+  auto health = http.Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200) << health->body;
+}
+
+TEST(node_jetstream_start, incompatible_stream_stops_the_node_naming_the_field) {
+  nats_server_fixture server;
+  ASSERT_TRUE(server.start());
+  {
+    client c(server.url());
+    jsCtx* js = nullptr;
+    ASSERT_EQ(natsConnection_JetStream(&js, c.raw(), nullptr), NATS_OK);
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    cfg.Name = "AGGREGATE_EVENTS";
+    const char* subjects[] = {"tenant.*.aggregate.>"};
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_MemoryStorage;  // the contract says file
+    jsStreamInfo* si = nullptr;
+    ASSERT_EQ(js_AddStream(&si, js, &cfg, nullptr, nullptr), NATS_OK);
+    jsStreamInfo_Destroy(si);
+    jsCtx_Destroy(js);
+  }
+  temp_path dir;
+  ::setenv("ESFLOW_DATA_DIR", (dir.path() / "data").c_str(), 1);
+  ::setenv("ESFLOW_NATS_URL", server.url().c_str(), 1);
+  auto served = cli::serve_nodes({shipped_jetstream_pipeline(dir)});
+  ASSERT_FALSE(served.ok());
+  EXPECT_NE(served.err().message.find("storage"), std::string::npos) << served.err().to_string();
+  EXPECT_NE(served.err().message.find("AGGREGATE_EVENTS"), std::string::npos) << served.err().to_string();
+}
+
+}  // namespace
+}  // namespace esflow::nats::testing
