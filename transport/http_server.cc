@@ -3,6 +3,9 @@
 #include "common/log.h"
 #include "graph/params.h"
 
+#include <cerrno>
+#include <sys/socket.h>
+
 namespace esflow::transport {
 
 std::optional<std::pair<std::string, int>> parse_listen_address(const std::string& listen) {
@@ -13,7 +16,20 @@ std::optional<std::pair<std::string, int>> parse_listen_address(const std::strin
   return std::make_pair(listen.substr(0, colon), static_cast<int>(*port));
 }
 
+namespace {
+// cpp-httplib 0.11 listens with a compiled-in backlog of 5: a burst of new
+// keep-alive clients overflows it and waits for a SYN retransmit (1 s).
+constexpr int k_listen_backlog = 1024;
+}  // namespace
+
 http_server::http_server(std::string listen) : _listen(std::move(listen)) {
+  // Record the listening socket so start() can widen its backlog.
+  _server.set_socket_options([fd = _listen_fd](socket_t sock) {
+    httplib::default_socket_options(sock);
+    fd->store(sock);
+  });
+  // Small request/response pairs on keep-alive connections: no Nagle delay.
+  _server.set_tcp_nodelay(true);
   _server.set_keep_alive_max_count(1000);
   _server.set_read_timeout(5, 0);
   _server.set_write_timeout(5, 0);
@@ -23,7 +39,8 @@ http_server::~http_server() { stop(); }
 
 status http_server::start() {
   auto addr = parse_listen_address(_listen);
-  if (!addr) return error::make(errc::invalid_config, "bad listen address '" + _listen + "' (want host:port)");
+  if (!addr)
+    return error::make(errc::invalid_config, "bad listen address '" + _listen + "' (want host:port)");
   _host = addr->first;
   if (addr->second == 0) {
     _port = _server.bind_to_any_port(_host);
@@ -32,6 +49,9 @@ status http_server::start() {
   }
   if (_port <= 0)
     return error::make(errc::unavailable, "cannot listen on " + _listen + " (address in use or not local)");
+  // listen() again on a listening socket only resizes its backlog.
+  if (const int fd = _listen_fd->load(); fd >= 0 && ::listen(fd, k_listen_backlog) != 0)
+    ESFLOW_WARN("http", "could not widen the listen backlog: errno {}", errno);
   _thread = std::thread([this] { _server.listen_after_bind(); });
   ESFLOW_INFO("http", "listening on {}", url());
   return {};

@@ -4,14 +4,15 @@
 // on TBB workers, so they may block waiting for a pipeline's answer.
 //
 // NOTE: add routes before start(); stop() waits for handlers in progress.
+#include "common/result.h"
+
+#include <httplib.h>
+
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
-
-#include <httplib.h>
-
-#include "common/result.h"
 
 namespace esflow::transport {
 
@@ -36,6 +37,7 @@ class http_server {
   int _port = 0;
   httplib::Server _server;
   std::thread _thread;
+  std::shared_ptr<std::atomic<int>> _listen_fd = std::make_shared<std::atomic<int>>(-1);
 };
 
 // "host:port" -> (host, port); nullopt when malformed.

@@ -30,7 +30,6 @@ constexpr std::size_t k_default_limit = 100;
 constexpr std::size_t k_max_limit = 1000;
 // Bodies over max_body up to this size are read and dropped to keep the connection.
 constexpr std::size_t k_discard_limit = 64 << 20;
-constexpr int k_listen_backlog = 1024;
 
 // ---- answers ----------------------------------------------------------------
 
@@ -364,36 +363,15 @@ void handle_read(ingest_door& door, const settings& s, const httplib::Request& r
   send(res, info, std::move(a));
 }
 
-// cpp-httplib 0.11 listens with a backlog of 5 (compiled in): a burst of new
-// keep-alive clients overflows it and waits a SYN retransmit (1 s) or fails.
-// The factory records the listening socket; run() (after the server bound it)
-// widens the backlog; listen() again on a listening socket only resizes it.
-struct listen_socket {
-  std::atomic<int> fd{-1};
-  std::atomic<bool> widened{false};
-
-  void widen() {
-    const int s = fd.load();
-    if (s < 0 || widened.exchange(true)) return;
-    if (::listen(s, k_listen_backlog) != 0)
-      ESFLOW_WARN("ingest", "could not widen the HTTP listen backlog: errno {}", errno);
-  }
-};
-
 // ---- the stage ------------------------------------------------------------------------
 
 class http_commands final : public graph::stage {
  public:
-  http_commands(std::shared_ptr<ingest_door> door, std::shared_ptr<listen_socket> listener,
-                graph::service_registry& services, std::string data_dir)
-      : _door(std::move(door)),
-        _listener(std::move(listener)),
-        _services(services),
-        _data_dir(std::move(data_dir)) {}
+  http_commands(std::shared_ptr<ingest_door> door, graph::service_registry& services, std::string data_dir)
+      : _door(std::move(door)), _services(services), _data_dir(std::move(data_dir)) {}
   ~http_commands() override { _door->close(); }
 
   void run(graph::source_output& out) override {
-    _listener->widen();
     // Every stage of the node is built by now: the aggregate stages' service exists.
     _door->open(&out, find_aggregate_reads(_services, _data_dir));
     std::mutex mu;
@@ -405,7 +383,6 @@ class http_commands final : public graph::stage {
 
  private:
   std::shared_ptr<ingest_door> _door;
-  std::shared_ptr<listen_socket> _listener;
   graph::service_registry& _services;
   std::string _data_dir;
 };
@@ -453,13 +430,6 @@ result<std::unique_ptr<graph::stage>> make_http_commands(const graph::stage_init
   auto& server = http->routes();
   // Server-wide cap for routes that read whole bodies; ours reads itself and checks max_body.
   server.set_payload_max_length(s->max_body + 64 * 1024);
-  auto listener = std::make_shared<listen_socket>();
-  server.set_socket_options([listener](socket_t sock) {
-    httplib::default_socket_options(sock);
-    listener->fd.store(sock);
-  });
-  // Small request/response pairs on keep-alive connections: no Nagle delay.
-  server.set_tcp_nodelay(true);
   // Handlers block until the pipeline answers: one thread per concurrent client.
   const auto threads = static_cast<std::size_t>(p.integer("server_threads"));
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
@@ -477,8 +447,8 @@ result<std::unique_ptr<graph::stage>> make_http_commands(const graph::stage_init
                  handle_read(*door, *s, req, res, false);
                });
   }
-  return std::unique_ptr<graph::stage>(new http_commands(std::move(door), std::move(listener), init.services,
-                                                         init.pipeline.settings.str("data_dir")));
+  return std::unique_ptr<graph::stage>(
+      new http_commands(std::move(door), init.services, init.pipeline.settings.str("data_dir")));
 }
 
 }  // namespace
