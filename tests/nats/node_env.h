@@ -110,7 +110,16 @@ class client {
   explicit client(const std::string& urls) {
     natsOptions* o = nullptr;
     natsOptions_Create(&o);
-    natsOptions_SetURL(o, urls.c_str());
+    std::vector<std::string> servers;
+    for (std::size_t start = 0; start <= urls.size();) {
+      auto end = urls.find(',', start);
+      if (end == std::string::npos) end = urls.size();
+      servers.push_back(urls.substr(start, end - start));
+      start = end + 1;
+    }
+    std::vector<const char*> ptrs;
+    for (const auto& s : servers) ptrs.push_back(s.c_str());
+    natsOptions_SetServers(o, ptrs.data(), static_cast<int>(ptrs.size()));
     natsOptions_SetMaxReconnect(o, -1);
     natsOptions_SetReconnectWait(o, 50);
     natsOptions_SetSendAsap(o, true);

@@ -4,6 +4,7 @@
 
 #include <mutex>
 #include <random>
+#include <vector>
 
 namespace esflow::nats {
 namespace {
@@ -53,7 +54,21 @@ result<std::unique_ptr<nats_connection>> nats_connection::connect(connection_opt
   auto step = [&](natsStatus st) {
     if (s == NATS_OK) s = st;
   };
-  step(natsOptions_SetURL(g.o, o.url.c_str()));
+  // A comma-separated list names the servers of a cluster (the client fails over).
+  std::vector<std::string> servers;
+  for (std::size_t start = 0; start <= o.url.size();) {
+    auto end = o.url.find(',', start);
+    if (end == std::string::npos) end = o.url.size();
+    if (end > start) servers.push_back(o.url.substr(start, end - start));
+    start = end + 1;
+  }
+  if (servers.size() > 1) {
+    std::vector<const char*> ptrs;
+    for (const auto& srv : servers) ptrs.push_back(srv.c_str());
+    step(natsOptions_SetServers(g.o, ptrs.data(), static_cast<int>(ptrs.size())));
+  } else {
+    step(natsOptions_SetURL(g.o, o.url.c_str()));
+  }
   step(natsOptions_SetName(g.o, o.name.c_str()));
   step(natsOptions_SetTimeout(g.o, o.connect_timeout.count()));
   step(natsOptions_SetAllowReconnect(g.o, true));

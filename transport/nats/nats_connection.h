@@ -29,6 +29,7 @@
 namespace esflow::nats {
 
 struct connection_options {
+  // One server, or several separated by commas (a cluster: failover between them).
   std::string url = "nats://127.0.0.1:4222";
   std::string name = "esflow";
   std::chrono::milliseconds connect_timeout{2000};
