@@ -204,7 +204,14 @@ inline std::vector<stored_commit> read_stream(natsConnection* nc, const char* st
   so.Config.DeliverPolicy = js_DeliverAll;
   natsSubscription* sub = nullptr;
   jsErrCode err = static_cast<jsErrCode>(0);
-  if (js_PullSubscribe(&sub, js, "tenant.*.aggregate.>", nullptr, &jo, &so, &err) != NATS_OK) {
+  // Bounded retries: right after a server loss the client may still be reconnecting.
+  natsStatus st = NATS_ERR;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    st = js_PullSubscribe(&sub, js, "tenant.*.aggregate.>", nullptr, &jo, &so, &err);
+    if (st == NATS_OK) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  if (st != NATS_OK) {
     ADD_FAILURE() << "pull subscribe on " << stream << " failed: " << nats_GetLastError(nullptr);
     jsCtx_Destroy(js);
     return out;
