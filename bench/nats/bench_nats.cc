@@ -8,7 +8,14 @@
 //   event_log_append/in_flight:N    jetstream_event_log::append with N
 //       aggregates, one append each in flight (callback-driven).
 //
+//   node_request_reply/clients:N    end to end: N clients send commands
+//       (open_account on a fresh aggregate) over NATS request/reply to an
+//       aggregate node (pipelines/aggregate-jetstream.yaml, served
+//       in-process) on the JetStream backend; p50/p99 of the round trip.
+//
 // Goal: event_log_append >= 70% of raw_chained_publish at the same N.
+#include "cli/app.h"
+#include "common/log.h"
 #include "schemas/json_encode.h"
 #include "storage/db.h"
 #include "tests/nats/nats_server_fixture.h"
@@ -18,10 +25,14 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace esflow::nats {
@@ -277,7 +288,98 @@ void event_log_append(benchmark::State& state) {
 }
 BENCHMARK(event_log_append)->ArgName("in_flight")->Arg(1)->Arg(64)->Arg(256)->UseRealTime()->MinTime(2.0);
 
+// One aggregate node for the whole run (temp data dir, the fixture's server);
+// main() stops it before the server goes.
+std::shared_ptr<cli::served_nodes> g_node;
+
+cli::served_nodes* node_or_skip(benchmark::State& state) {
+  static storage::testing::temp_dir* dir = new storage::testing::temp_dir();
+  static bool started = [] {
+    if (!server().running()) return false;
+    ::setenv("ESFLOW_DATA_DIR", (dir->str() + "/data").c_str(), 1);
+    ::setenv("ESFLOW_NATS_URL", server().url().c_str(), 1);
+    ::setenv("ESFLOW_DURABILITY", "relaxed", 1);
+    ::setenv("ESFLOW_LOG_LEVEL", "warn", 1);
+    auto served = cli::serve_nodes({std::string(ESFLOW_SOURCE_DIR) + "/pipelines/aggregate-jetstream.yaml"});
+    if (!served.ok()) return false;
+    g_node = std::move(served).value();
+    return true;
+  }();
+  if (!started) state.SkipWithError("the aggregate node did not start");
+  return g_node.get();
+}
+
+void node_request_reply(benchmark::State& state) {
+  spdlog::set_level(spdlog::level::warn);
+  if (node_or_skip(state) == nullptr) return;
+  const auto clients = static_cast<int>(state.range(0));
+  constexpr int per_iteration = 2000;
+  static std::atomic<std::uint64_t> next_id{0};
+  std::vector<double> latencies_us;
+  std::mutex lat_mu;
+  std::atomic<std::uint64_t> failures{0};
+  std::uint64_t commands = 0;
+  std::vector<natsConnection*> conns(static_cast<std::size_t>(clients), nullptr);
+  for (auto& c : conns) {
+    natsOptions* o = nullptr;
+    natsOptions_Create(&o);
+    natsOptions_SetURL(o, server().url().c_str());
+    natsOptions_SetSendAsap(o, true);
+    natsConnection_Connect(&c, o);
+    natsOptions_Destroy(o);
+  }
+  for (auto _ : state) {
+    std::vector<std::thread> threads;
+    for (int t = 0; t < clients; ++t) {
+      threads.emplace_back([&, t] {
+        std::vector<double> mine;
+        for (int i = t; i < per_iteration; i += clients) {
+          const auto id = "bench-" + std::to_string(next_id++);
+          const auto subject = "tenant.acme.command.Account." + id;
+          const auto body =
+              R"({"aggregate_type":"Account","payload":{"type":"open_account","initial_balance":1}})";
+          natsMsg* reply = nullptr;
+          const auto t0 = std::chrono::steady_clock::now();
+          const auto s = natsConnection_RequestString(&reply, conns[static_cast<std::size_t>(t)],
+                                                      subject.c_str(), body, 5000);
+          mine.push_back(
+              std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+          if (s != NATS_OK || reply == nullptr ||
+              std::string_view(natsMsg_GetData(reply)).find("accepted") == std::string_view::npos)
+            ++failures;
+          natsMsg_Destroy(reply);
+        }
+        std::lock_guard lock(lat_mu);
+        latencies_us.insert(latencies_us.end(), mine.begin(), mine.end());
+      });
+    }
+    for (auto& th : threads) th.join();
+    commands += per_iteration;
+  }
+  for (auto* c : conns) natsConnection_Destroy(c);
+  std::sort(latencies_us.begin(), latencies_us.end());
+  const auto pct = [&](double p) {
+    return latencies_us.empty() ? 0.0 : latencies_us[static_cast<std::size_t>(p * (latencies_us.size() - 1))];
+  };
+  state.counters["commands_per_s"] =
+      benchmark::Counter(static_cast<double>(commands), benchmark::Counter::kIsRate);
+  state.counters["p50_us"] = pct(0.50);
+  state.counters["p99_us"] = pct(0.99);
+  state.counters["failures"] = static_cast<double>(failures.load());
+}
+BENCHMARK(node_request_reply)->ArgName("clients")->Arg(1)->Arg(64)->Arg(256)->UseRealTime()->MinTime(2.0);
+
 }  // namespace
+
+void stop_node() { g_node.reset(); }
+
 }  // namespace esflow::nats
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  esflow::nats::stop_node();  // drains the node while NATS is still up
+  benchmark::Shutdown();
+  return 0;
+}
