@@ -247,11 +247,8 @@ result<std::unique_ptr<graph::stage>> make_jetstream_consumer(const graph::stage
   if (!service.ok()) return std::move(service).err();
   core->service = std::move(service).value();
   auto link = node_link::for_url(init.services, init.pipeline.settings.str("nats_url"));
-  if (!link.ok()) {
-    auto e = std::move(link).err();
-    e.message = where + e.message;
-    return e;
-  }
+  // The loader names the file, line and stage of a factory error.
+  if (!link.ok()) return std::move(link).err();
   core->conn = link.value()->shared_connection();
 
   jsOptions jo;

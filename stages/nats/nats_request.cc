@@ -269,11 +269,8 @@ result<std::unique_ptr<graph::stage>> make_nats_request(const graph::stage_init&
   }
   if (subjects.empty()) subjects.emplace_back(nats::command_filter);
   auto link = node_link::for_url(init.services, init.pipeline.settings.str("nats_url"));
-  if (!link.ok()) {
-    auto e = std::move(link).err();
-    e.message = where + e.message;
-    return e;
-  }
+  // The loader names the file, line and stage of a factory error.
+  if (!link.ok()) return std::move(link).err();
   auto s = std::make_unique<request_settings>();
   s->conn = link.value()->shared_connection();
   s->single_tenant = single;
