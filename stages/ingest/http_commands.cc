@@ -160,14 +160,29 @@ class http_reply final : public graph::reply_handle {
 class ingest_door {
  public:
   void open(graph::source_output* out, std::shared_ptr<aggregate_reads> reads) {
-    std::unique_lock lock(_mu);
-    _out = out;
-    _reads = std::move(reads);
+    {
+      std::unique_lock lock(_mu);
+      _out = out;
+      _reads = std::move(reads);
+    }
+    set_state(state::open);
   }
   void close() {
-    std::unique_lock lock(_mu);
-    _out = nullptr;
-    _reads.reset();
+    {
+      std::unique_lock lock(_mu);
+      _out = nullptr;
+      _reads.reset();
+    }
+    set_state(state::closed);
+  }
+  // The server listens before the pipeline's sources start: a request in that
+  // window waits for the door (bounded) instead of being turned away.
+  bool wait_open(std::chrono::milliseconds limit) {
+    {
+      std::unique_lock lock(_state_mu);
+      _state_cv.wait_for(lock, limit, [&] { return _state != state::starting; });
+    }
+    return is_open();
   }
   bool is_open() const {
     std::shared_lock lock(_mu);
@@ -184,10 +199,24 @@ class ingest_door {
   }
 
  private:
+  enum class state { starting, open, closed };
+  void set_state(state st) {
+    {
+      std::lock_guard lock(_state_mu);
+      _state = st;
+    }
+    _state_cv.notify_all();
+  }
+
   mutable std::shared_mutex _mu;
   graph::source_output* _out = nullptr;
   std::shared_ptr<aggregate_reads> _reads;
+  std::mutex _state_mu;
+  std::condition_variable _state_cv;
+  state _state = state::starting;  // guarded by _state_mu
 };
+
+constexpr std::chrono::milliseconds k_startup_wait{5000};
 
 struct settings {
   std::size_t max_body = 1 << 20;
@@ -215,7 +244,7 @@ void handle_command(ingest_door& door, const settings& s, const httplib::Request
     fail(error::make(errc::payload_too_large,
                      "request body over the limit of " + std::to_string(s.max_body) + " bytes"));
   };
-  if (!door.is_open()) return fail(not_running());
+  if (!door.wait_open(k_startup_wait)) return fail(not_running());
 
   // Refuse on the announced length before reading a byte of the body.
   std::size_t announced = 0;
@@ -322,7 +351,7 @@ void handle_read(ingest_door& door, const settings& s, const httplib::Request& r
     send(res, info, std::move(a));
   };
   if (!valid.ok()) return fail(valid.err());
-  auto reads = door.reads();
+  auto reads = door.wait_open(k_startup_wait) ? door.reads() : nullptr;
   if (!reads) return fail(not_running());
 
   if (!events) {
