@@ -406,7 +406,16 @@ struct jetstream_event_log::impl {
       ++_stats.local_duplicates;
       return finish(p, std::move((*orig)->first));
     }
-    if (!st.known || r.expected_version > st.version) {
+    if (!st.known && r.expected_version == 0 && !r.events.empty()) {
+      // A first commit needs no cold load (a blocking round trip on this
+      // thread, which serialises every new aggregate): it is published with
+      // ExpectNoMessage, so the server itself refuses it (10071 -> reload
+      // in handle_acks -> version_conflict) when the subject holds anything,
+      // and Nats-Msg-Id is checked before that expectation, so a resend of
+      // a stored first command is still answered as a duplicate.
+      st.version = 0;
+      st.sequence = 0;
+    } else if (!st.known || r.expected_version > st.version) {
       auto li = load_last(p.subject);
       if (!li.ok()) {
         ++_stats.unavailable;
