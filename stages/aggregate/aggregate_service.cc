@@ -388,12 +388,28 @@ result<rehydrated> aggregate_service::load(const std::string& tenant, const aggr
 }
 
 result<rehydrated> aggregate_service::rehydrate(const std::string& tenant, const aggregate_type_config& type,
-                                                const std::string& id, runtime::sandbox& sb) {
+                                                const std::string& id, runtime::sandbox& sb, bool guess_new) {
   const auto t0 = std::chrono::steady_clock::now();
   const auto key = aggregate_key(tenant, type.name, id);
   if (auto hit = _cache.committed(key)) {
     _metrics->rehydration(true, seconds_since(t0), 0);
-    return rehydrated{std::move(*hit), true, 0};
+    return rehydrated{std::move(*hit), true, false, 0};
+  }
+  if (guess_new && uses_jetstream()) {
+    // A snapshot (local RocksDB) proves the aggregate exists: read it for real.
+    auto snap = _snapshots->get(tenant, type.name, id);
+    if (!snap.ok()) return std::move(snap).err();
+    if (!snap.value()) {
+      auto st = sb.initial_state(*type.program);
+      if (!st.ok()) return std::move(st).err();
+      auto js = sb.state_to_json(*st);
+      if (!js.ok()) return std::move(js).err();
+      rehydrated out;
+      out.head.state_json = std::move(js).value();  // version 0, token 0: not cached
+      out.guessed = true;
+      _metrics->rehydration(false, seconds_since(t0), 0);
+      return out;
+    }
   }
   auto loaded = load(tenant, type, id, sb, true);
   if (!loaded.ok()) return loaded;

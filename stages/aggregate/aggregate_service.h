@@ -98,6 +98,7 @@ class sandbox_set {
 struct rehydrated {
   state_head head;
   bool cache_hit = false;
+  bool guessed = false;      // guess_new: version 0 assumed, nothing read from the log
   std::size_t replayed = 0;  // events applied (cache miss)
 };
 
@@ -139,8 +140,17 @@ class aggregate_service {
   // (applied with the type's program in `sb`). tenant_access_denied when a
   // snapshot or event of another tenant turns up (defensive: keys separate
   // tenants). Records the rehydration metrics.
+  //
+  // guess_new (JetStream backend only, the rehydrate stage's first pass): on
+  // a cache miss with no snapshot, answer the initial state at version 0
+  // WITHOUT the log read (a blocking round trip to nats-server on a TBB
+  // worker) and leave the cache untouched (token 0 = "nothing cached").
+  // rehydrated::guessed tells. Safe because the guess is only ever verified:
+  // an append at expected version 0 is refused by the server when the
+  // aggregate exists (version_conflict -> retry -> real read), and commit
+  // re-decides a rejection or an empty decision made on a guess.
   result<rehydrated> rehydrate(const std::string& tenant, const aggregate_type_config& type,
-                               const std::string& id, runtime::sandbox& sb);
+                               const std::string& id, runtime::sandbox& sb, bool guess_new = false);
   // The same, bypassing the cache (tests: snapshot + events vs full replay).
   result<rehydrated> load(const std::string& tenant, const aggregate_type_config& type, const std::string& id,
                           runtime::sandbox& sb, bool use_snapshot);

@@ -55,6 +55,11 @@ struct command_context {
   std::vector<schemas::event> events;  // decided events (version/ids stamped by commit)
   std::string new_state_json;          // state after applying `events`
   bool cache_hit = false;
+  // rehydrate assumed a never-seen aggregate (version 0, initial state)
+  // without asking the log (aggregate_service::rehydrate, `guess_new`): the
+  // log's expected version 0 verifies a decision with events; a rejection
+  // or an empty decision on such a guess is re-decided by commit on a real read.
+  bool guessed_new = false;
   std::uint32_t attempts = 0;       // commit attempts (bounded retries on conflict)
   std::uint64_t base_token = 0;     // state_cache token of the head decided on
   std::uint64_t decided_token = 0;  // token of the head the decision leaves (== base when no events)

@@ -42,7 +42,12 @@ class commit final : public graph::stage {
   void process(graph::message_ptr m, const graph::emitter& out) override {
     auto& ctx = context_of(*m);
     auto& cache = _service->cache();
-    if (ctx.retry || (!ctx.known_command && cache.committed_token(m->key) != ctx.base_token)) {
+    // A decision on a guessed never-seen aggregate (rehydrate's guess_new) is
+    // verified by the log only when it appends events at expected version 0;
+    // a rejection or an empty decision on it is redone on a real read.
+    const bool unverified_guess = ctx.guessed_new && ctx.events.empty();
+    if (ctx.retry ||
+        (!ctx.known_command && (unverified_guess || cache.committed_token(m->key) != ctx.base_token))) {
       ctx.retry = false;
       if (auto ok = redecide(ctx); !ok.ok()) {
         out.fail(std::move(m), std::move(ok).err());
@@ -85,6 +90,7 @@ class commit final : public graph::stage {
     ctx.base_token = r->head.token;
     ctx.rejection.reset();
     ctx.known_command = false;
+    ctx.guessed_new = false;  // rehydrate() without guess_new: a real read
     // Speculative heads built on the stale decision are void: later commands
     // decide on the committed head again instead of chaining onto them.
     _service->cache().drop_pending(aggregate_key(ctx.tenant, ctx.cmd.aggregate_type, ctx.cmd.aggregate_id));

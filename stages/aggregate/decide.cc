@@ -51,6 +51,7 @@ class decide final : public graph::stage {
       ctx.version = head->version;
       ctx.state_json = std::move(head->state_json);
       ctx.base_token = head->token;
+      ctx.guessed_new = false;  // decided on a cached head, not on a guess
     }
     if (auto ok = _service->decide_command(*ctx.type, _lanes[out.lane()].get(*ctx.type), ctx); !ok.ok()) {
       ctx.rejection = std::move(ok).err();

@@ -23,8 +23,10 @@ class rehydrate final : public graph::stage {
 
   void process(graph::message_ptr m, const graph::emitter& out) override {
     auto& ctx = context_of(*m);
-    auto r =
-        _service->rehydrate(ctx.tenant, *ctx.type, ctx.cmd.aggregate_id, _lanes[out.lane()].get(*ctx.type));
+    // guess_new: a miss does not read the log here (no network round trip on
+    // a TBB worker); decide/commit verify the guess (aggregate_service.h).
+    auto r = _service->rehydrate(ctx.tenant, *ctx.type, ctx.cmd.aggregate_id,
+                                 _lanes[out.lane()].get(*ctx.type), /*guess_new=*/true);
     if (!r.ok()) {
       out.fail(std::move(m), std::move(r).err());
       return;
@@ -34,6 +36,7 @@ class rehydrate final : public graph::stage {
     ctx.state_json = std::move(h.head.state_json);
     ctx.base_token = h.head.token;
     ctx.cache_hit = h.cache_hit;
+    ctx.guessed_new = h.guessed;
     out.emit(std::move(m));
   }
 

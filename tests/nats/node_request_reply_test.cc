@@ -87,6 +87,40 @@ TEST_F(node_request_reply, answers_open_deposit_withdraw_with_reply_headers) {
   for (std::size_t i = 0; i < commits.size(); ++i) EXPECT_EQ(commits[i].first_version, i + 1);
 }
 
+// A restarted node has a cold cache: rehydrate guesses every miss is a new
+// aggregate (no log read on a TBB worker). The guess must never leak into an
+// answer: a rejection made on it is re-decided on a real read, and a decision
+// with events is refused by the server (ExpectNoMessage) and retried.
+TEST_F(node_request_reply, cold_cache_guesses_are_verified_against_the_log) {
+  const std::string subject = "tenant.acme.command.Account.acc-7";
+  ASSERT_EQ(send(subject, command_body("acc-7", open_account(100))).body.value("version", 0), 1);
+  ASSERT_EQ(send(subject, command_body("acc-7", deposit(50))).body.value("version", 0), 2);
+  const auto restart = [&] {
+    _served.reset();
+    _served = serve({shipped_jetstream_pipeline(_dir)}, (_dir.path() / "data").string(), _server.url());
+    ASSERT_TRUE(_served);
+  };
+
+  restart();  // guessed new -> account_not_open on the guess -> re-decided on the log
+  auto deposited = send(subject, command_body("acc-7", deposit(10)));
+  EXPECT_EQ(deposited.body.value("status", ""), "accepted") << deposited.body.dump();
+  EXPECT_EQ(deposited.body.value("version", 0), 3) << deposited.body.dump();
+
+  restart();  // guessed new -> account_opened at v1 -> refused by the server -> retried
+  expect_rejected(send(subject, command_body("acc-7", open_account(5))), "account_already_open",
+                  "open on a cold cache");
+
+  restart();  // the real balance (160), not the guess's, decides
+  expect_rejected(send(subject, command_body("acc-7", withdraw(1000))), "insufficient_funds",
+                  "overdraw on a cold cache");
+  auto withdrawn = send(subject, command_body("acc-7", withdraw(160)));
+  EXPECT_EQ(withdrawn.body.value("version", 0), 4) << withdrawn.body.dump();
+
+  const auto commits = read_stream(_client->raw());
+  ASSERT_EQ(commits.size(), 4U);
+  for (std::size_t i = 0; i < commits.size(); ++i) EXPECT_EQ(commits[i].first_version, i + 1);
+}
+
 TEST_F(node_request_reply, invalid_tenant_token_gets_an_invalid_tenant_reply) {
   const auto body = command_body("acc-9", open_account(1));
   auto bad = send("tenant.bad!tenant.command.Account.acc-9", body);
