@@ -12,6 +12,9 @@
 //       (open_account on a fresh aggregate) over NATS request/reply to an
 //       aggregate node (pipelines/aggregate-jetstream.yaml, served
 //       in-process) on the JetStream backend; p50/p99 of the round trip.
+//   node_workload/clients:N         the same node on WORKLOAD.md's shape:
+//       10,000 accounts opened once (setup_per_s), then deposits and
+//       withdrawals on them (the figure RESULTS report).
 //
 // Goal: event_log_append >= 70% of raw_chained_publish at the same N.
 #include "cli/app.h"
@@ -368,6 +371,124 @@ void node_request_reply(benchmark::State& state) {
   state.counters["failures"] = static_cast<double>(failures.load());
 }
 BENCHMARK(node_request_reply)->ArgName("clients")->Arg(1)->Arg(64)->Arg(256)->UseRealTime()->MinTime(2.0);
+
+// The shape of ../shared/bench/WORKLOAD.md over NATS request/reply (what
+// RESULTS report; node_request_reply above is the worst case, a new
+// aggregate per command): 4 tenants, 10,000 accounts opened once (setup,
+// 64 clients, counted apart: setup_per_s), then ~70% deposits / 30%
+// withdrawals (amounts 1..100) on random accounts; insufficient_funds is an
+// answer, not a failure. Not the generator's exact byte sequence: a
+// deterministic PRNG of the same mix.
+constexpr int k_accounts = 10000;
+std::string workload_subject(int a) {
+  return "tenant.tenant-" + std::to_string(a % 4) + ".command.Account.acc-" + std::to_string(a);
+}
+
+// Sends `n` commands made by `body(i)` to `subject(i)` from the clients; false on any failure.
+template <typename SubjectFn, typename BodyFn, typename OkFn>
+void drive(std::vector<natsConnection*>& conns, int n, SubjectFn subject, BodyFn body, OkFn ok,
+           std::vector<double>& latencies_us, std::atomic<std::uint64_t>& failures) {
+  std::mutex lat_mu;
+  std::atomic<int> next{0};
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < conns.size(); ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<double> mine;
+      for (int i = next++; i < n; i = next++) {
+        const auto subj = subject(i);
+        const auto b = body(i);
+        natsMsg* reply = nullptr;
+        const auto t0 = std::chrono::steady_clock::now();
+        const auto s = natsConnection_RequestString(&reply, conns[t], subj.c_str(), b.c_str(), 5000);
+        mine.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+        if (s != NATS_OK || reply == nullptr || !ok(std::string_view(natsMsg_GetData(reply)))) ++failures;
+        natsMsg_Destroy(reply);
+      }
+      std::lock_guard lock(lat_mu);
+      latencies_us.insert(latencies_us.end(), mine.begin(), mine.end());
+    });
+  }
+  for (auto& th : threads) th.join();
+}
+
+std::vector<natsConnection*> connect_clients(int n) {
+  std::vector<natsConnection*> conns(static_cast<std::size_t>(n), nullptr);
+  for (auto& c : conns) {
+    natsOptions* o = nullptr;
+    natsOptions_Create(&o);
+    natsOptions_SetURL(o, server().url().c_str());
+    natsOptions_SetSendAsap(o, true);
+    natsConnection_Connect(&c, o);
+    natsOptions_Destroy(o);
+  }
+  return conns;
+}
+
+void node_workload(benchmark::State& state) {
+  spdlog::set_level(spdlog::level::warn);
+  if (node_or_skip(state) == nullptr) return;
+  static double setup_per_s = [] {
+    auto conns = connect_clients(64);
+    std::vector<double> lat;
+    std::atomic<std::uint64_t> failures{0};
+    const auto t0 = std::chrono::steady_clock::now();
+    drive(
+        conns, k_accounts, workload_subject,
+        [](int) { return std::string(R"({"aggregate_type":"Account","payload":{"type":"open_account","initial_balance":0}})"); },
+        [](std::string_view r) { return r.find("\"status\":\"accepted\"") != std::string_view::npos; }, lat, failures);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    for (auto* c : conns) natsConnection_Destroy(c);
+    return failures.load() == 0 ? k_accounts / secs : -1.0;
+  }();
+  if (setup_per_s < 0) {
+    state.SkipWithError("workload setup failed");
+    return;
+  }
+  const auto clients = static_cast<int>(state.range(0));
+  constexpr int per_iteration = 4000;
+  static std::atomic<std::uint64_t> rng{42};
+  std::vector<double> latencies_us;
+  std::atomic<std::uint64_t> failures{0};
+  std::uint64_t commands = 0;
+  auto conns = connect_clients(clients);
+  for (auto _ : state) {
+    // splitmix64 per command: account, kind, amount.
+    std::vector<std::uint64_t> draws(per_iteration);
+    for (auto& d : draws) {
+      std::uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+      d = z ^ (z >> 31);
+    }
+    drive(
+        conns, per_iteration, [&](int i) { return workload_subject(static_cast<int>(draws[i] % k_accounts)); },
+        [&](int i) {
+          const auto d = draws[i] >> 20;
+          const bool deposit = d % 100 < 70;
+          const auto amount = std::to_string(1 + (d >> 8) % 100);
+          return std::string(R"({"aggregate_type":"Account","payload":{"type":")") +
+                 (deposit ? "deposit" : "withdraw") + R"(","amount":)" + amount + "}}";
+        },
+        [](std::string_view r) {
+          return r.find("\"status\":\"accepted\"") != std::string_view::npos ||
+                 r.find("insufficient_funds") != std::string_view::npos;
+        },
+        latencies_us, failures);
+    commands += per_iteration;
+  }
+  for (auto* c : conns) natsConnection_Destroy(c);
+  std::sort(latencies_us.begin(), latencies_us.end());
+  const auto pct = [&](double p) {
+    return latencies_us.empty() ? 0.0 : latencies_us[static_cast<std::size_t>(p * (latencies_us.size() - 1))];
+  };
+  state.counters["commands_per_s"] =
+      benchmark::Counter(static_cast<double>(commands), benchmark::Counter::kIsRate);
+  state.counters["p50_us"] = pct(0.50);
+  state.counters["p99_us"] = pct(0.99);
+  state.counters["failures"] = static_cast<double>(failures.load());
+  state.counters["setup_per_s"] = setup_per_s;
+}
+BENCHMARK(node_workload)->ArgName("clients")->Arg(1)->Arg(16)->Arg(128)->UseRealTime()->MinTime(2.0);
 
 }  // namespace
 
