@@ -1,19 +1,19 @@
 #include "cli/app.h"
 
-#include <csignal>
-#include <filesystem>
-#include <iomanip>
-#include <iostream>
-#include <thread>
-
-#include <nlohmann/json.hpp>
-
 #include "common/log.h"
 #include "graph/graph_dump.h"
 #include "graph/node.h"
 #include "graph/pipeline_loader.h"
 #include "stages/builtin.h"
 #include "transport/node_host.h"
+
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <thread>
 
 namespace esflow::cli {
 namespace {
@@ -57,9 +57,12 @@ int graph_command(const std::string& file, const std::string& format, std::ostre
     err << spec.err().message << "\n";
     return k_usage;
   }
-  if (format == "dot") out << graph::graph_dot(*spec);
-  else if (format == "mermaid") out << graph::graph_mermaid(*spec);
-  else out << graph::graph_json(*spec).dump(2) << "\n";
+  if (format == "dot")
+    out << graph::graph_dot(*spec);
+  else if (format == "mermaid")
+    out << graph::graph_mermaid(*spec);
+  else
+    out << graph::graph_json(*spec).dump(2) << "\n";
   return k_ok;
 }
 
@@ -70,8 +73,10 @@ int stages_command(const std::string& format, std::ostream& out) {
     for (const auto* d : all) {
       nlohmann::json params = nlohmann::json::array();
       for (const auto& p : d->params) {
-        nlohmann::json jp = {{"name", p.name}, {"type", std::string(graph::to_string(p.type))},
-                             {"required", p.required()}, {"doc", p.doc}};
+        nlohmann::json jp = {{"name", p.name},
+                             {"type", std::string(graph::to_string(p.type))},
+                             {"required", p.required()},
+                             {"doc", p.doc}};
         if (p.default_value) jp["default"] = graph::render(*p.default_value);
         if (!p.choices.empty()) jp["choices"] = p.choices;
         params.push_back(jp);
@@ -79,9 +84,12 @@ int stages_command(const std::string& format, std::ostream& out) {
       std::vector<std::string> ports = d->output_ports;
       if (d->ports_from_params) ports = {"<from params>"};
       ports.push_back("error");
-      list.push_back({{"kind", d->kind}, {"description", d->description},
-                      {"role", std::string(graph::to_string(d->role))}, {"async", d->async},
-                      {"default_concurrency", d->default_concurrency.to_string()}, {"ports", ports},
+      list.push_back({{"kind", d->kind},
+                      {"description", d->description},
+                      {"role", std::string(graph::to_string(d->role))},
+                      {"async", d->async},
+                      {"default_concurrency", d->default_concurrency.to_string()},
+                      {"ports", ports},
                       {"params", params}});
     }
     out << list.dump(2) << "\n";
@@ -92,7 +100,8 @@ int stages_command(const std::string& format, std::ostream& out) {
         << d->description << "\n";
     for (const auto& p : d->params) {
       out << "    " << std::left << std::setw(16) << p.name << std::setw(9) << graph::to_string(p.type);
-      out << (p.required() ? "required" : "default " + graph::render(*p.default_value)) << "  " << p.doc << "\n";
+      out << (p.required() ? "required" : "default " + graph::render(*p.default_value)) << "  " << p.doc
+          << "\n";
     }
   }
   return k_ok;
@@ -141,7 +150,8 @@ int run_command(const std::vector<std::string>& files, const run_options& option
   while (!all_finished && g_signal.load() == 0 && !host.drain_requested()) {
     all_finished = true;
     for (const auto& n : host.nodes())
-      if (!n->wait_finished(std::chrono::steady_clock::now() + std::chrono::milliseconds(50))) all_finished = false;
+      if (!n->wait_finished(std::chrono::steady_clock::now() + std::chrono::milliseconds(50)))
+        all_finished = false;
   }
   int code = k_ok;
   if (!all_finished) {
@@ -158,7 +168,8 @@ int run_command(const std::vector<std::string>& files, const run_options& option
   return code;
 }
 
-int bench_command(const std::string& file, const bench_options& options, std::ostream& out, std::ostream& err) {
+int bench_command(const std::string& file, const bench_options& options, std::ostream& out,
+                  std::ostream& err) {
   auto spec = load(file);
   if (!spec.ok()) {
     err << spec.err().message << "\n";
@@ -166,9 +177,10 @@ int bench_command(const std::string& file, const bench_options& options, std::os
   }
   for (auto& s : spec->stages) {
     if (s.kind == "source.generator" && options.messages) s.params.set("count", *options.messages);
-    if (s.descriptor->role == graph::stage_role::source && s.kind != "source.generator" && s.kind != "source.file") {
-      err << "bench drives pipelines whose sources end (source.generator, source.file); '" << s.name << "' is "
-          << s.kind << "\n";
+    if (s.descriptor->role == graph::stage_role::source && s.kind != "source.generator" &&
+        s.kind != "source.file") {
+      err << "bench drives pipelines whose sources end (source.generator, source.file); '" << s.name
+          << "' is " << s.kind << "\n";
       return k_usage;
     }
   }
@@ -196,7 +208,8 @@ int bench_command(const std::string& file, const bench_options& options, std::os
     if (!options.stage.empty() && rt->name() != options.stage) continue;
     const auto t = rt->stats().read();
     const auto& h = t.latency;
-    const double in = static_cast<double>(rt->spec().descriptor->role == graph::stage_role::source ? t.out : t.in);
+    const double in =
+        static_cast<double>(rt->spec().descriptor->role == graph::stage_role::source ? t.out : t.in);
     // Capacity: what the stage alone could sustain with its concurrency on this machine,
     // from the time its bodies took (async stages: time to completion).
     const double lanes = rt->spec().conc.kind == graph::concurrency::mode::unlimited
@@ -219,7 +232,8 @@ int bench_command(const std::string& file, const bench_options& options, std::os
   out << "pipeline '" << n.spec().name << "': " << std::fixed << std::setprecision(3) << wall << " s\n";
   out << std::left << std::setw(16) << "stage" << std::setw(18) << "kind" << std::right << std::setw(10)
       << "messages" << std::setw(8) << "errors" << std::setw(13) << "msgs/s" << std::setw(15) << "capacity/s"
-      << std::setw(10) << "p50 us" << std::setw(10) << "p99 us" << "\n";
+      << std::setw(10) << "p50 us" << std::setw(10) << "p99 us"
+      << "\n";
   for (const auto& r : rows) {
     out << std::left << std::setw(16) << r["stage"].get<std::string>() << std::setw(18)
         << r["kind"].get<std::string>() << std::right << std::setprecision(0) << std::setw(10)

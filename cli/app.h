@@ -1,15 +1,15 @@
 #pragma once
 // The esflow commands as functions, so tests drive them in-process with the
 // same code paths as the binary.
+#include "common/result.h"
+#include "graph/stage_registry.h"
+
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include "common/result.h"
-#include "graph/stage_registry.h"
 
 namespace esflow::transport {
 class node_host;
@@ -38,7 +38,8 @@ struct bench_options {
   std::string stage;                     // report only this stage
   std::string format = "text";           // text | json
 };
-int bench_command(const std::string& file, const bench_options& options, std::ostream& out, std::ostream& err);
+int bench_command(const std::string& file, const bench_options& options, std::ostream& out,
+                  std::ostream& err);
 
 // Node(s) of pipeline files served in-process exactly as run_command wires them
 // (one HTTP server and service registry shared by every node, the admin routes,

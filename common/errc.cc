@@ -6,40 +6,68 @@ namespace esflow {
 
 std::string_view to_string(errc code) noexcept {
   switch (code) {
-    case errc::ok: return "ok";
-    case errc::invalid_command: return "invalid_command";
-    case errc::payload_too_large: return "payload_too_large";
-    case errc::command_id_reused: return "command_id_reused";
-    case errc::invalid_tenant: return "invalid_tenant";
-    case errc::tenant_access_denied: return "tenant_access_denied";
-    case errc::tenant_not_hosted: return "tenant_not_hosted";
-    case errc::domain_rejection: return "domain_rejection";
-    case errc::version_conflict: return "version_conflict";
-    case errc::not_found: return "not_found";
-    case errc::program_error: return "program_error";
-    case errc::unavailable: return "unavailable";
-    case errc::internal: return "internal";
-    case errc::invalid_config: return "invalid_config";
+    case errc::ok:
+      return "ok";
+    case errc::invalid_command:
+      return "invalid_command";
+    case errc::payload_too_large:
+      return "payload_too_large";
+    case errc::command_id_reused:
+      return "command_id_reused";
+    case errc::invalid_tenant:
+      return "invalid_tenant";
+    case errc::tenant_access_denied:
+      return "tenant_access_denied";
+    case errc::tenant_not_hosted:
+      return "tenant_not_hosted";
+    case errc::domain_rejection:
+      return "domain_rejection";
+    case errc::version_conflict:
+      return "version_conflict";
+    case errc::not_found:
+      return "not_found";
+    case errc::program_error:
+      return "program_error";
+    case errc::unavailable:
+      return "unavailable";
+    case errc::internal:
+      return "internal";
+    case errc::invalid_config:
+      return "invalid_config";
   }
   return "internal";
 }
 
 int http_status(errc code) noexcept {
   switch (code) {
-    case errc::ok: return 200;
-    case errc::invalid_command: return 400;
-    case errc::payload_too_large: return 413;
-    case errc::command_id_reused: return 409;
-    case errc::invalid_tenant: return 400;
-    case errc::tenant_access_denied: return 403;
-    case errc::tenant_not_hosted: return 421;
-    case errc::domain_rejection: return 422;
-    case errc::version_conflict: return 409;
-    case errc::not_found: return 404;
-    case errc::program_error: return 500;
-    case errc::unavailable: return 503;
-    case errc::internal: return 500;
-    case errc::invalid_config: return 500;
+    case errc::ok:
+      return 200;
+    case errc::invalid_command:
+      return 400;
+    case errc::payload_too_large:
+      return 413;
+    case errc::command_id_reused:
+      return 409;
+    case errc::invalid_tenant:
+      return 400;
+    case errc::tenant_access_denied:
+      return 403;
+    case errc::tenant_not_hosted:
+      return 421;
+    case errc::domain_rejection:
+      return 422;
+    case errc::version_conflict:
+      return 409;
+    case errc::not_found:
+      return 404;
+    case errc::program_error:
+      return 500;
+    case errc::unavailable:
+      return 503;
+    case errc::internal:
+      return 500;
+    case errc::invalid_config:
+      return 500;
   }
   return 500;
 }

@@ -2,11 +2,11 @@
 // An expected failure as a value: a CONTRACT code, a human message and the
 // context that says where it happened. Expected failures never throw: an
 // exception escaping a flow-graph node cancels the whole graph.
+#include "common/errc.h"
+
 #include <source_location>
 #include <string>
 #include <utility>
-
-#include "common/errc.h"
 
 namespace esflow {
 

@@ -7,11 +7,11 @@ namespace esflow {
 spdlog::logger& module_logger(const char* module);
 }  // namespace esflow
 
-#define ESFLOW_LOG(module, level, ...)                                                          \
-  do {                                                                                          \
-    static spdlog::logger& esflow_logger_ = ::esflow::module_logger(module);                    \
-    esflow_logger_.log(spdlog::source_loc{__FILE__, __LINE__, static_cast<const char*>(__func__)}, \
-                       level, __VA_ARGS__);                                                     \
+#define ESFLOW_LOG(module, level, ...)                                                                    \
+  do {                                                                                                    \
+    static spdlog::logger& esflow_logger_ = ::esflow::module_logger(module);                              \
+    esflow_logger_.log(spdlog::source_loc{__FILE__, __LINE__, static_cast<const char*>(__func__)}, level, \
+                       __VA_ARGS__);                                                                      \
   } while (false)
 #define ESFLOW_INFO(module, ...) ESFLOW_LOG(module, spdlog::level::info, __VA_ARGS__)
 #define ESFLOW_WARN(module, ...) ESFLOW_LOG(module, spdlog::level::warn, __VA_ARGS__)

@@ -1,8 +1,8 @@
 #include "graph/admission_gate.h"
 
-#include <thread>
-
 #include "graph/message.h"
+
+#include <thread>
 
 namespace esflow::graph {
 

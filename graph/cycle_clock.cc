@@ -12,7 +12,8 @@ double cycle_clock::ns_per_cycle() noexcept {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
     const auto t1 = std::chrono::steady_clock::now();
     const auto c1 = now();
-    const double ns = static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
+    const double ns =
+        static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
     return c1 > c0 ? ns / static_cast<double>(c1 - c0) : 1.0;
 #else
     return 1.0;  // steady_clock ticks are nanoseconds on Linux

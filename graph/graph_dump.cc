@@ -43,7 +43,7 @@ nlohmann::json graph_json(const pipeline_spec& spec, const node* live) {
   for (const auto& s : spec.stages) {
     nlohmann::json params = nlohmann::json::object();
     for (const auto& [k, v] : s.params.all()) params[k] = param_json(v);
-    nlohmann::json st = {{"in", 0}, {"out", 0}, {"errors", 0}, {"in_flight", 0},
+    nlohmann::json st = {{"in", 0},     {"out", 0},      {"errors", 0},  {"in_flight", 0},
                          {"queued", 0}, {"p50_us", 0.0}, {"p99_us", 0.0}};
     if (live) {
       if (auto* rt = live->find_stage(s.name)) st = stats_json(rt->stats());
@@ -70,9 +70,11 @@ nlohmann::json graph_json(const pipeline_spec& spec, const node* live) {
 }
 
 std::string graph_dot(const pipeline_spec& spec, const node* live) {
-  std::string out = "digraph \"" + dot_escape(spec.name) + "\" {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n";
+  std::string out =
+      "digraph \"" + dot_escape(spec.name) + "\" {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n";
   for (const auto& s : spec.stages) {
-    std::string label = s.name + "\\n" + s.kind + " (" + s.conc.to_string() + (s.key.empty() ? "" : ", key " + s.key) + ")";
+    std::string label =
+        s.name + "\\n" + s.kind + " (" + s.conc.to_string() + (s.key.empty() ? "" : ", key " + s.key) + ")";
     if (live) {
       if (auto* rt = live->find_stage(s.name)) {
         auto st = stats_json(rt->stats());
@@ -80,7 +82,8 @@ std::string graph_dot(const pipeline_spec& spec, const node* live) {
       }
     }
     const char* shape = s.descriptor->role == stage_role::source ? ", shape=cds"
-                        : s.descriptor->role == stage_role::sink ? ", shape=folder" : "";
+                        : s.descriptor->role == stage_role::sink ? ", shape=folder"
+                                                                 : "";
     out += "  \"" + dot_escape(s.name) + "\" [label=\"" + dot_escape(label) + "\"" + shape + "];\n";
   }
   for (const auto& e : spec.edges) {

@@ -2,12 +2,12 @@
 // Renders a pipeline as DOT, Mermaid or JSON. With a running node the JSON
 // carries live per-stage figures (GET /admin/graph); without, they are zero.
 // The JSON shape is documented in docs/graph-json.md and CONTRACT.md.
-#include <string>
+#include "graph/node.h"
+#include "graph/pipeline_spec.h"
 
 #include <nlohmann/json.hpp>
 
-#include "graph/node.h"
-#include "graph/pipeline_spec.h"
+#include <string>
 
 namespace esflow::graph {
 

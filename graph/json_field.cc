@@ -24,11 +24,13 @@ std::optional<std::string> json_field(const std::string& body, const std::string
     case simdjson::ondemand::json_type::number:
     case simdjson::ondemand::json_type::boolean: {
       std::string_view raw = v.raw_json_token();
-      while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\t' || raw.back() == '\r'))
+      while (!raw.empty() &&
+             (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\t' || raw.back() == '\r'))
         raw.remove_suffix(1);
       return std::string(raw);
     }
-    default: return std::nullopt;
+    default:
+      return std::nullopt;
   }
 }
 

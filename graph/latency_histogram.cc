@@ -37,7 +37,8 @@ void latency_histogram::record_exclusive(std::uint64_t ns) noexcept {
 latency_histogram::snapshot latency_histogram::read() const noexcept {
   snapshot s;
   for (int i = 0; i < k_buckets; ++i) {
-    s.counts[static_cast<std::size_t>(i)] = _counts[static_cast<std::size_t>(i)].load(std::memory_order_relaxed);
+    s.counts[static_cast<std::size_t>(i)] =
+        _counts[static_cast<std::size_t>(i)].load(std::memory_order_relaxed);
     s.count += s.counts[static_cast<std::size_t>(i)];
   }
   s.sum_ns = _sum_ns.load(std::memory_order_relaxed);

@@ -13,8 +13,8 @@ namespace esflow::graph {
 class latency_histogram {
  public:
   static constexpr int k_sub_buckets = 4;
-  static constexpr int k_min_shift = 8;  // first bucket: [0, 256 ns)
-  static constexpr int k_octaves = 28;   // up to 2^36 ns ~ 69 s
+  static constexpr int k_min_shift = 8;                                // first bucket: [0, 256 ns)
+  static constexpr int k_octaves = 28;                                 // up to 2^36 ns ~ 69 s
   static constexpr int k_buckets = 1 + k_octaves * k_sub_buckets + 1;  // + overflow
 
   void record(std::uint64_t ns) noexcept;

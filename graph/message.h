@@ -5,14 +5,14 @@
 // it, or the queue in front of it). Fan-out to several successors copies it.
 // Destroying a message returns its admission token, so "in flight" is exactly
 // the number of live messages that entered through a source.
+#include "common/error.h"
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
-
-#include "common/error.h"
 
 namespace esflow::graph {
 
@@ -34,8 +34,8 @@ struct message {
   message& operator=(const message&) = delete;
   ~message();
 
-  std::string key;   // lane key (tenant/type/id for aggregates); set by a source or a stage
-  std::string body;  // the payload as received or produced (JSON text for most stages)
+  std::string key;        // lane key (tenant/type/id for aggregates); set by a source or a stage
+  std::string body;       // the payload as received or produced (JSON text for most stages)
   std::uint64_t seq = 0;  // ingest order within its source
   std::chrono::steady_clock::time_point ingest_time{};
 

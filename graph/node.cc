@@ -1,22 +1,26 @@
 #include "graph/node.h"
 
+#include "common/log.h"
+#include "graph/stage_descriptor.h"
+
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/task_arena.h>
 
 #include <algorithm>
 #include <thread>
 
-#include "common/log.h"
-#include "graph/stage_descriptor.h"
-
 namespace esflow::graph {
 
 std::string_view to_string(lifecycle s) noexcept {
   switch (s) {
-    case lifecycle::created: return "created";
-    case lifecycle::running: return "running";
-    case lifecycle::draining: return "draining";
-    case lifecycle::stopped: return "stopped";
+    case lifecycle::created:
+      return "created";
+    case lifecycle::running:
+      return "running";
+    case lifecycle::draining:
+      return "draining";
+    case lifecycle::stopped:
+      return "stopped";
   }
   return "?";
 }
@@ -61,7 +65,8 @@ node::~node() {
     if (i < _stages.size()) _stages[i].reset();  // fewer when build() failed midway
     _graph->wait_for_all();
     for (const auto& e : _spec.edges)
-      if (_spec.index_of(e.from) == i && --inputs[_spec.index_of(e.to)] == 0) ready.push_back(_spec.index_of(e.to));
+      if (_spec.index_of(e.from) == i && --inputs[_spec.index_of(e.to)] == 0)
+        ready.push_back(_spec.index_of(e.to));
   }
   _stages.clear();  // before the graph their nodes belong to
 }
@@ -75,7 +80,8 @@ result<std::unique_ptr<node>> node::build(pipeline_spec spec, service_registry& 
       e.message = s.at.to_string() + ": stage '" + s.name + "' (" + s.kind + "): " + e.message;
       return e;
     }
-    n->_stages.push_back(std::make_unique<stage_runtime>(*n->_graph, s, n->_spec.name, std::move(made).value()));
+    n->_stages.push_back(
+        std::make_unique<stage_runtime>(*n->_graph, s, n->_spec.name, std::move(made).value()));
   }
   for (const auto& e : n->_spec.edges) {
     auto* from = n->find_stage(e.from);
@@ -129,7 +135,8 @@ void node::on_source_done() {
 bool node::wait_finished(std::chrono::steady_clock::time_point deadline) {
   {
     std::unique_lock lock(_mu);
-    if (!_cv.wait_until(lock, deadline, [&] { return _sources_running == 0 || _drain_requested; })) return false;
+    if (!_cv.wait_until(lock, deadline, [&] { return _sources_running == 0 || _drain_requested; }))
+      return false;
     if (_drain_requested) return false;
   }
   if (!_gate.wait_empty(deadline)) return false;
@@ -168,8 +175,8 @@ status node::drain(std::chrono::milliseconds timeout) {
   flush_stages();
   _state.store(lifecycle::stopped);
   if (!empty) {
-    return error::make(errc::unavailable, "drain deadline passed with " + std::to_string(left) +
-                                              " messages in flight",
+    return error::make(errc::unavailable,
+                       "drain deadline passed with " + std::to_string(left) + " messages in flight",
                        "pipeline=" + _spec.name);
   }
   ESFLOW_INFO("graph", "pipeline '{}' drained", _spec.name);

@@ -6,6 +6,15 @@
 // (files, generators) finishes by itself once nothing is in flight; one fed
 // by a server runs until drain(). drain() stops ingest, waits for in-flight
 // messages up to the deadline, then calls every stage's drain() in flow order.
+#include "common/result.h"
+#include "graph/admission_gate.h"
+#include "graph/pipeline_spec.h"
+#include "graph/services.h"
+#include "graph/stage_registry.h"
+#include "graph/stage_runtime.h"
+
+#include <oneapi/tbb/flow_graph.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -13,15 +22,6 @@
 #include <mutex>
 #include <thread>
 #include <vector>
-
-#include <oneapi/tbb/flow_graph.h>
-
-#include "common/result.h"
-#include "graph/admission_gate.h"
-#include "graph/pipeline_spec.h"
-#include "graph/services.h"
-#include "graph/stage_registry.h"
-#include "graph/stage_runtime.h"
 
 namespace esflow::graph {
 

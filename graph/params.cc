@@ -7,14 +7,22 @@ namespace esflow::graph {
 
 std::string_view to_string(param_type t) noexcept {
   switch (t) {
-    case param_type::string: return "string";
-    case param_type::integer: return "integer";
-    case param_type::boolean: return "boolean";
-    case param_type::size: return "size";
-    case param_type::duration: return "duration";
-    case param_type::choice: return "choice";
-    case param_type::string_list: return "list";
-    case param_type::string_map: return "map";
+    case param_type::string:
+      return "string";
+    case param_type::integer:
+      return "integer";
+    case param_type::boolean:
+      return "boolean";
+    case param_type::size:
+      return "size";
+    case param_type::duration:
+      return "duration";
+    case param_type::choice:
+      return "choice";
+    case param_type::string_list:
+      return "list";
+    case param_type::string_map:
+      return "map";
   }
   return "?";
 }
@@ -47,7 +55,8 @@ param_spec duration_param(std::string name, std::optional<std::int64_t> def_ms, 
   p.min = 0;
   return p;
 }
-param_spec choice_param(std::string name, std::string def, std::vector<std::string> choices, std::string doc) {
+param_spec choice_param(std::string name, std::string def, std::vector<std::string> choices,
+                        std::string doc) {
   param_spec p{std::move(name), param_type::choice, param_value{std::move(def)}, std::move(doc), {}};
   p.choices = std::move(choices);
   return p;
@@ -57,7 +66,8 @@ param_spec list_param(std::string name, std::optional<std::vector<std::string>> 
   if (def) p.default_value = *def;
   return p;
 }
-param_spec map_param(std::string name, std::optional<std::map<std::string, std::string>> def, std::string doc) {
+param_spec map_param(std::string name, std::optional<std::map<std::string, std::string>> def,
+                     std::string doc) {
   param_spec p{std::move(name), param_type::string_map, {}, std::move(doc), {}};
   if (def) p.default_value = *def;
   return p;
@@ -76,8 +86,12 @@ const T& get_as(const std::map<std::string, param_value>& values, const std::str
 
 // A miss here is a bug in a stage (it read a name its schema does not declare),
 // not bad input: the loader has already checked every value.
-const std::string& param_values::str(const std::string& name) const { return get_as<std::string>(_values, name); }
-std::int64_t param_values::integer(const std::string& name) const { return get_as<std::int64_t>(_values, name); }
+const std::string& param_values::str(const std::string& name) const {
+  return get_as<std::string>(_values, name);
+}
+std::int64_t param_values::integer(const std::string& name) const {
+  return get_as<std::int64_t>(_values, name);
+}
 bool param_values::boolean(const std::string& name) const { return get_as<bool>(_values, name); }
 const std::vector<std::string>& param_values::list(const std::string& name) const {
   return get_as<std::vector<std::string>>(_values, name);
@@ -94,8 +108,8 @@ std::optional<std::int64_t> parse_integer(std::string_view text) {
 }
 
 namespace {
-std::optional<std::int64_t> parse_scaled(std::string_view text,
-                                         std::initializer_list<std::pair<std::string_view, std::int64_t>> units) {
+std::optional<std::int64_t> parse_scaled(
+    std::string_view text, std::initializer_list<std::pair<std::string_view, std::int64_t>> units) {
   std::size_t i = 0;
   while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
   if (i == 0) return std::nullopt;

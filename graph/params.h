@@ -38,7 +38,8 @@ param_spec size_param(std::string name, std::optional<std::int64_t> def, std::st
 param_spec duration_param(std::string name, std::optional<std::int64_t> def_ms, std::string doc);
 param_spec choice_param(std::string name, std::string def, std::vector<std::string> choices, std::string doc);
 param_spec list_param(std::string name, std::optional<std::vector<std::string>> def, std::string doc);
-param_spec map_param(std::string name, std::optional<std::map<std::string, std::string>> def, std::string doc);
+param_spec map_param(std::string name, std::optional<std::map<std::string, std::string>> def,
+                     std::string doc);
 
 // Validated values of one stage instance (or of the settings block). Every
 // name a stage reads is in its schema, so lookups cannot miss.
@@ -60,7 +61,7 @@ class param_values {
 };
 
 // Parsing of human-written scalars; nullopt when malformed.
-std::optional<std::int64_t> parse_size(std::string_view text);      // "64", "1MiB", "512KiB", "2GB"
+std::optional<std::int64_t> parse_size(std::string_view text);         // "64", "1MiB", "512KiB", "2GB"
 std::optional<std::int64_t> parse_duration_ms(std::string_view text);  // "250ms", "2s", "1m", "500"
 std::optional<std::int64_t> parse_integer(std::string_view text);
 

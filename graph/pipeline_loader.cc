@@ -1,14 +1,14 @@
 #include "graph/pipeline_loader.h"
 
+#include "graph/did_you_mean.h"
+#include "graph/pipeline_settings.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
-
-#include "graph/did_you_mean.h"
-#include "graph/pipeline_settings.h"
 
 namespace esflow::graph {
 namespace {
@@ -24,7 +24,9 @@ struct problems {
   void add(const std::string& file, const YAML::Node& at, const std::string& what) {
     add(file_position{file, at.Mark().line >= 0 ? at.Mark().line + 1 : 0}, what);
   }
-  void add(const file_position& at, const std::string& what) { lines.push_back(at.to_string() + ": " + what); }
+  void add(const file_position& at, const std::string& what) {
+    lines.push_back(at.to_string() + ": " + what);
+  }
 };
 
 file_position pos_of(const std::string& file, const YAML::Node& n) {
@@ -52,9 +54,11 @@ struct raw_doc {
 
 class loader {
  public:
-  loader(const stage_registry& registry, const load_options& options) : _registry(registry), _options(options) {}
+  loader(const stage_registry& registry, const load_options& options)
+      : _registry(registry), _options(options) {}
 
-  result<pipeline_spec> load(std::string_view text, const std::string& display_name, const std::string& base_dir) {
+  result<pipeline_spec> load(std::string_view text, const std::string& display_name,
+                             const std::string& base_dir) {
     raw_doc doc;
     read_document(text, display_name, base_dir, doc, 0, {});
     pipeline_spec spec;
@@ -74,8 +78,8 @@ class loader {
  private:
   // --- reading -------------------------------------------------------------
 
-  void read_document(std::string_view text, const std::string& file, const std::string& base_dir, raw_doc& doc,
-                     int depth, std::vector<std::string> include_chain) {
+  void read_document(std::string_view text, const std::string& file, const std::string& base_dir,
+                     raw_doc& doc, int depth, std::vector<std::string> include_chain) {
     YAML::Node root;
     try {
       root = YAML::Load(std::string(text));
@@ -114,7 +118,8 @@ class loader {
           }
           std::stringstream buf;
           buf << in.rdbuf();
-          read_document(buf.str(), path, fs::path(path).parent_path().string(), doc, depth + 1, include_chain);
+          read_document(buf.str(), path, fs::path(path).parent_path().string(), doc, depth + 1,
+                        include_chain);
         }
       }
     }
@@ -150,7 +155,8 @@ class loader {
         for (const auto& line : value) {
           if (auto t = scalar(file, line, "flow")) doc.flow.push_back(raw_flow{*t, pos_of(file, line)});
         }
-      } else if (std::find(_options.sections.begin(), _options.sections.end(), key) != _options.sections.end()) {
+      } else if (std::find(_options.sections.begin(), _options.sections.end(), key) !=
+                 _options.sections.end()) {
         doc.sections[key] = value;
       } else {
         _problems.add(file, key_node, "unknown top-level key '" + key + "'" + did_you_mean(key, known));
@@ -169,8 +175,8 @@ class loader {
       auto [it, inserted] = seen.emplace(entry.first.Scalar(), entry.first);
       if (!inserted)
         _problems.add(file, entry.first,
-                      "duplicate key '" + entry.first.Scalar() + "' (first at " + pos_of(file, it->second).to_string() +
-                          ")");
+                      "duplicate key '" + entry.first.Scalar() + "' (first at " +
+                          pos_of(file, it->second).to_string() + ")");
     }
   }
 
@@ -216,10 +222,14 @@ class loader {
         }
         return out;
       }
-      default: break;
+      default:
+        break;
     }
-    if (!n.IsScalar()) return bad("must be a " + std::string(to_string(p.type)) + ", not a " +
-                                  (n.IsMap() ? "mapping" : n.IsSequence() ? "list" : "null"));
+    if (!n.IsScalar())
+      return bad("must be a " + std::string(to_string(p.type)) + ", not a " +
+                 (n.IsMap()        ? "mapping"
+                  : n.IsSequence() ? "list"
+                                   : "null"));
     std::string problem;
     auto text = substitute_env(n.Scalar(), _options, problem);
     if (!text) return bad(problem);
@@ -230,7 +240,8 @@ class loader {
       return v;
     };
     switch (p.type) {
-      case param_type::string: return *text;
+      case param_type::string:
+        return *text;
       case param_type::integer: {
         auto v = parse_integer(*text);
         if (!v) return bad("must be an integer, got '" + *text + "'");
@@ -257,7 +268,8 @@ class loader {
           for (const auto& c : p.choices) all += (all.empty() ? "" : "|") + c;
           return bad("must be one of " + all + ", got '" + *text + "'" + did_you_mean(*text, p.choices));
         }
-      default: return std::nullopt;
+      default:
+        return std::nullopt;
     }
   }
 
@@ -280,7 +292,8 @@ class loader {
     for (const auto& p : schema) spec.settings.set(p.name, *p.default_value);
     for (auto& [file, kv] : doc.settings) {
       const auto key = kv.first.as<std::string>();
-      auto it = std::find_if(schema.begin(), schema.end(), [&](const param_spec& p) { return p.name == key; });
+      auto it =
+          std::find_if(schema.begin(), schema.end(), [&](const param_spec& p) { return p.name == key; });
       if (it == schema.end()) {
         _problems.add(file, kv.first, "unknown setting '" + key + "'" + did_you_mean(key, names));
         continue;
@@ -295,7 +308,8 @@ class loader {
       const auto at = pos_of(raw.file, raw.name_node);
       const std::string who = "stage '" + raw.name + "': ";
       if (auto [it, inserted] = seen.emplace(raw.name, at); !inserted) {
-        _problems.add(at, "duplicate stage name '" + raw.name + "' (first defined at " + it->second.to_string() + ")");
+        _problems.add(
+            at, "duplicate stage name '" + raw.name + "' (first defined at " + it->second.to_string() + ")");
         continue;
       }
       if (raw.name.empty() || raw.name.find_first_of(".*-> \t") != std::string::npos) {
@@ -341,8 +355,9 @@ class loader {
           if (!text) continue;
           auto c = concurrency::parse(*text);
           if (!c) {
-            _problems.add(raw.file, entry.second,
-                          who + "concurrency must be serial, unlimited or a number >= 1, got '" + *text + "'");
+            _problems.add(
+                raw.file, entry.second,
+                who + "concurrency must be serial, unlimited or a number >= 1, got '" + *text + "'");
           } else {
             s.conc = *c;
           }
@@ -379,7 +394,8 @@ class loader {
           s.params.set(p.name, *p.default_value);
       }
       if (!s.key.empty() && s.conc.kind == concurrency::mode::unlimited && !s.descriptor->async) {
-        _problems.add(at, who + "a keyed stage runs one lane per unit of concurrency: give it 'concurrency: N'");
+        _problems.add(at,
+                      who + "a keyed stage runs one lane per unit of concurrency: give it 'concurrency: N'");
       }
       if (s.descriptor->role == stage_role::source && !s.key.empty()) {
         _problems.add(at, who + "a source takes no 'key'");
@@ -445,8 +461,10 @@ class loader {
       bool ok = true;
       for (auto& t : tokens) {
         auto e = parse_endpoint(t, line.at);
-        if (!e) ok = false;
-        else eps.push_back(*e);
+        if (!e)
+          ok = false;
+        else
+          eps.push_back(*e);
       }
       if (!ok) continue;
       if (eps[0].stage == "*") {
@@ -471,13 +489,14 @@ class loader {
         std::string port = from.port;
         if (port.empty()) {
           if (fs_->ports.size() <= 1) {  // only `error`
-            _problems.add(line.at, "flow: stage '" + from.stage + "' (" + fs_->kind + ") is a sink and has no output");
+            _problems.add(line.at,
+                          "flow: stage '" + from.stage + "' (" + fs_->kind + ") is a sink and has no output");
             continue;
           }
           port = fs_->ports.front();
         } else if (std::find(fs_->ports.begin(), fs_->ports.end(), port) == fs_->ports.end()) {
-          _problems.add(line.at, "flow: stage '" + from.stage + "' (" + fs_->kind + ") has no port '" + port + "'" +
-                                     did_you_mean(port, fs_->ports));
+          _problems.add(line.at, "flow: stage '" + from.stage + "' (" + fs_->kind + ") has no port '" + port +
+                                     "'" + did_you_mean(port, fs_->ports));
           continue;
         }
         if (ts->descriptor->role == stage_role::source) {
@@ -511,8 +530,8 @@ class loader {
 
   void check_connected(const pipeline_spec& spec) {
     for (const auto& s : spec.stages) {
-      const bool has_input =
-          std::any_of(spec.edges.begin(), spec.edges.end(), [&](const edge_spec& e) { return e.to == s.name; });
+      const bool has_input = std::any_of(spec.edges.begin(), spec.edges.end(),
+                                         [&](const edge_spec& e) { return e.to == s.name; });
       const bool has_output = std::any_of(spec.edges.begin(), spec.edges.end(), [&](const edge_spec& e) {
         return e.from == s.name && e.port != "error";
       });
@@ -622,7 +641,8 @@ result<pipeline_spec> load_pipeline_text(std::string_view yaml, const std::strin
 result<pipeline_spec> load_pipeline_file(const std::string& path, const stage_registry& registry,
                                          const load_options& options) {
   std::ifstream in(path);
-  if (!in) return error{errc::invalid_config, "invalid_config", "cannot read pipeline file '" + path + "'", {}};
+  if (!in)
+    return error{errc::invalid_config, "invalid_config", "cannot read pipeline file '" + path + "'", {}};
   std::stringstream buf;
   buf << in.rdbuf();
   auto base = fs::path(path).parent_path().string();
@@ -652,9 +672,12 @@ std::optional<concurrency> concurrency::parse(std::string_view text) {
 
 std::string concurrency::to_string() const {
   switch (kind) {
-    case mode::serial: return "serial";
-    case mode::unlimited: return "unlimited";
-    case mode::bounded: return std::to_string(limit);
+    case mode::serial:
+      return "serial";
+    case mode::unlimited:
+      return "unlimited";
+    case mode::bounded:
+      return std::to_string(limit);
   }
   return "?";
 }

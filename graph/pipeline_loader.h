@@ -14,14 +14,14 @@
 //     - b.error -> errors             # a named port
 //     - "*.error -> errors"           # every stage's unconnected error port
 // Scalars may use ${VAR} and ${VAR:-default}.
+#include "common/result.h"
+#include "graph/pipeline_spec.h"
+#include "graph/stage_registry.h"
+
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include "common/result.h"
-#include "graph/pipeline_spec.h"
-#include "graph/stage_registry.h"
 
 namespace esflow::graph {
 

@@ -4,7 +4,8 @@ namespace esflow::graph {
 
 const std::vector<param_spec>& pipeline_settings_schema() {
   static const std::vector<param_spec> schema = {
-      int_param("max_in_flight", 4096, "messages alive in the pipeline at once (backpressure bound)", 1, 1 << 24),
+      int_param("max_in_flight", 4096, "messages alive in the pipeline at once (backpressure bound)", 1,
+                1 << 24),
       duration_param("drain_timeout", 10000, "how long a drain waits for in-flight messages"),
       choice_param("event_log", "embedded", {"embedded", "jetstream"}, "event-log backend"),
       string_param("nats_url", "", "NATS URL (jetstream backend and NATS ingest)"),

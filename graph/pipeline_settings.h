@@ -1,8 +1,8 @@
 #pragma once
 // Every key of a pipeline file's `settings:` block, declared once.
-#include <vector>
-
 #include "graph/params.h"
+
+#include <vector>
 
 namespace esflow::graph {
 

@@ -1,14 +1,14 @@
 #pragma once
 // A pipeline file after parsing and validation: nothing is built from a file
 // that has not become a complete, checked pipeline_spec.
-#include <map>
-#include <string>
-#include <vector>
+#include "graph/concurrency.h"
+#include "graph/params.h"
 
 #include <yaml-cpp/yaml.h>
 
-#include "graph/concurrency.h"
-#include "graph/params.h"
+#include <map>
+#include <string>
+#include <vector>
 
 namespace esflow::graph {
 
@@ -25,7 +25,7 @@ struct stage_spec {
   std::string kind;
   const stage_descriptor* descriptor = nullptr;
   concurrency conc;
-  std::string key;            // "": not keyed; "message": message.key; else a JSON field path of the body
+  std::string key;  // "": not keyed; "message": message.key; else a JSON field path of the body
   std::int64_t max_in_flight = 0;  // async stages: started-not-finished bound (0 = the pipeline's)
   param_values params;
   std::vector<std::string> ports;  // output ports, `error` last for non-sources
@@ -41,13 +41,13 @@ struct edge_spec {
 
 struct pipeline_spec {
   std::string name;
-  std::string file;            // the top-level file
-  param_values settings;       // validated against pipeline_settings_schema()
+  std::string file;       // the top-level file
+  param_values settings;  // validated against pipeline_settings_schema()
   std::vector<stage_spec> stages;
   std::vector<edge_spec> edges;
   // Sections owned by a node kind (e.g. `aggregates:`), kept for its stages to validate.
   std::map<std::string, YAML::Node> sections;
-  std::string base_dir;        // directory of the top-level file: relative paths resolve from here
+  std::string base_dir;  // directory of the top-level file: relative paths resolve from here
 
   const stage_spec* find_stage(const std::string& name) const;
   std::size_t index_of(const std::string& name) const;  // npos when absent

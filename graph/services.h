@@ -4,14 +4,14 @@
 //
 // NOTE: get_or_create() is thread-safe; created objects live until the
 // registry is destroyed, after every node that uses them.
+#include "common/result.h"
+
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <typeindex>
-
-#include "common/result.h"
 
 namespace esflow::graph {
 

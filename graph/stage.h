@@ -11,13 +11,13 @@
 // - run() (sources only) runs on a dedicated thread, not a TBB worker; it may
 //   block, and returns when its input ends or a stop is requested.
 // - drain() runs once, single-threaded, after nothing is in flight.
+#include "common/error.h"
+#include "graph/message.h"
+
 #include <atomic>
 #include <memory>
 #include <stop_token>
 #include <string>
-
-#include "common/error.h"
-#include "graph/message.h"
 
 namespace esflow::graph {
 
@@ -28,9 +28,13 @@ class admission_gate;
 // until it finishes the message.
 class emitter {
  public:
-  emitter(stage_runtime* rt, std::int64_t start_cycles, std::string park_key, message_ptr* edge_slot = nullptr,
-          std::size_t lane = 0)
-      : _rt(rt), _start_cycles(start_cycles), _park_key(std::move(park_key)), _edge_slot(edge_slot), _lane(lane) {}
+  emitter(stage_runtime* rt, std::int64_t start_cycles, std::string park_key,
+          message_ptr* edge_slot = nullptr, std::size_t lane = 0)
+      : _rt(rt),
+        _start_cycles(start_cycles),
+        _park_key(std::move(park_key)),
+        _edge_slot(edge_slot),
+        _lane(lane) {}
 
   // Emits on an output port (0 = the first declared port, usually "out").
   void emit(message_ptr m, std::size_t port = 0) const;

@@ -1,15 +1,15 @@
 #pragma once
 // What a stage kind tells the registry about itself: the single source of its
 // name, description, parameters, ports and factory.
-#include <functional>
-#include <memory>
-#include <string>
-#include <vector>
-
 #include "common/result.h"
 #include "graph/concurrency.h"
 #include "graph/params.h"
 #include "graph/stage.h"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
 
 namespace esflow::graph {
 

@@ -1,11 +1,11 @@
 #include "graph/stage_metrics.h"
 
+#include "graph/stage_descriptor.h"
+
 #include <prometheus/client_metric.h>
 #include <prometheus/metric_type.h>
 
 #include <limits>
-
-#include "graph/stage_descriptor.h"
 
 namespace esflow::graph {
 
@@ -16,21 +16,24 @@ void stage_metrics::add(std::shared_ptr<node> n) {
 
 std::vector<prometheus::MetricFamily> stage_metrics::Collect() const {
   using prometheus::MetricType;
-  prometheus::MetricFamily in{"esflow_stage_messages_in_total", "Messages a stage started processing",
-                              MetricType::Counter, {}};
-  prometheus::MetricFamily out{"esflow_stage_messages_out_total", "Messages a stage emitted on its output ports",
-                               MetricType::Counter, {}};
-  prometheus::MetricFamily errors{"esflow_stage_errors_total", "Messages a stage sent to its error port",
-                                  MetricType::Counter, {}};
-  prometheus::MetricFamily in_flight{"esflow_stage_in_flight", "Messages a stage is processing now",
-                                     MetricType::Gauge, {}};
-  prometheus::MetricFamily queued{"esflow_stage_queue_depth", "Messages waiting in front of a stage",
-                                  MetricType::Gauge, {}};
-  prometheus::MetricFamily latency{"esflow_stage_latency_seconds", "Time from a stage's start to its finish",
-                                   MetricType::Histogram, {}};
+  prometheus::MetricFamily in{
+      "esflow_stage_messages_in_total", "Messages a stage started processing", MetricType::Counter, {}};
+  prometheus::MetricFamily out{"esflow_stage_messages_out_total",
+                               "Messages a stage emitted on its output ports",
+                               MetricType::Counter,
+                               {}};
+  prometheus::MetricFamily errors{
+      "esflow_stage_errors_total", "Messages a stage sent to its error port", MetricType::Counter, {}};
+  prometheus::MetricFamily in_flight{
+      "esflow_stage_in_flight", "Messages a stage is processing now", MetricType::Gauge, {}};
+  prometheus::MetricFamily queued{
+      "esflow_stage_queue_depth", "Messages waiting in front of a stage", MetricType::Gauge, {}};
+  prometheus::MetricFamily latency{
+      "esflow_stage_latency_seconds", "Time from a stage's start to its finish", MetricType::Histogram, {}};
   prometheus::MetricFamily pipeline_in_flight{"esflow_pipeline_in_flight",
                                               "Messages admitted into a pipeline and not yet finished",
-                                              MetricType::Gauge, {}};
+                                              MetricType::Gauge,
+                                              {}};
   // Exported bucket bounds (seconds); the finer internal buckets fold into them.
   static const std::vector<double> bounds = {1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3,
                                              5e-3, 1e-2, 5e-2, 0.1,  0.5,  1.0,  5.0};

@@ -2,14 +2,14 @@
 // Exposes every stage's figures as esflow_stage_*{pipeline,stage,kind}. The
 // families are built from the engine's atomics at scrape time, so the hot
 // path never touches prometheus-cpp.
-#include <memory>
-#include <mutex>
-#include <vector>
+#include "graph/node.h"
 
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 
-#include "graph/node.h"
+#include <memory>
+#include <mutex>
+#include <vector>
 
 namespace esflow::graph {
 

@@ -6,15 +6,19 @@ namespace esflow::graph {
 
 std::string_view to_string(stage_role r) noexcept {
   switch (r) {
-    case stage_role::source: return "source";
-    case stage_role::transform: return "transform";
-    case stage_role::sink: return "sink";
+    case stage_role::source:
+      return "source";
+    case stage_role::transform:
+      return "transform";
+    case stage_role::sink:
+      return "sink";
   }
   return "?";
 }
 
 status stage_registry::add(stage_descriptor d) {
-  if (d.kind.empty() || !d.make) return error::make(errc::internal, "stage descriptor without kind or factory");
+  if (d.kind.empty() || !d.make)
+    return error::make(errc::internal, "stage descriptor without kind or factory");
   if (d.role == stage_role::sink) d.output_ports.clear();
   auto kind = d.kind;
   if (!_kinds.emplace(kind, std::move(d)).second)

@@ -1,12 +1,12 @@
 #pragma once
 // The stage kinds a binary knows. Filled from one explicit list
 // (stages/stage_list.cc); lookups answer with errors, never throw.
+#include "common/result.h"
+#include "graph/stage_descriptor.h"
+
 #include <map>
 #include <string>
 #include <vector>
-
-#include "common/result.h"
-#include "graph/stage_descriptor.h"
 
 namespace esflow::graph {
 

@@ -1,12 +1,12 @@
 #include "graph/stage_runtime.h"
 
-#include <functional>
-
 #include "common/log.h"
 #include "graph/admission_gate.h"
 #include "graph/cycle_clock.h"
 #include "graph/json_field.h"
 #include "graph/stage_descriptor.h"
+
+#include <functional>
 
 namespace esflow::graph {
 
@@ -22,7 +22,8 @@ stage_runtime::stage_runtime(tbb::flow::graph& g, const stage_spec& spec, const 
     // One serial lane per unit of concurrency: a key always maps to the same
     // lane, so its messages run one at a time in arrival order.
     for (std::size_t i = 0; i < std::max<std::size_t>(1, spec.conc.limit); ++i)
-      _lanes.push_back(std::make_unique<tbb_node>(g, tbb::flow::serial, [this, i](message* m) { return body(m, i); }));
+      _lanes.push_back(
+          std::make_unique<tbb_node>(g, tbb::flow::serial, [this, i](message* m) { return body(m, i); }));
   } else {
     const std::size_t limit =
         spec.conc.kind == concurrency::mode::unlimited ? std::size_t(tbb::flow::unlimited) : spec.conc.limit;
@@ -92,8 +93,8 @@ message* stage_runtime::body(message* raw, std::size_t lane) {
     // The message went down with the exception; its reply handle answers
     // `internal`. Counted so it shows in the figures.
     _stats.on_error();
-    ESFLOW_ERROR("graph", "pipeline '{}' stage '{}' ({}): process threw: {}", _pipeline, _spec.name, _spec.kind,
-                 e.what());
+    ESFLOW_ERROR("graph", "pipeline '{}' stage '{}' ({}): process threw: {}", _pipeline, _spec.name,
+                 _spec.kind, e.what());
   }
   if (!async) _stats.on_finish(cycle_clock::to_ns(cycle_clock::now() - static_cast<std::uint64_t>(start)));
   return forwarded.release();
@@ -177,7 +178,8 @@ const std::string& emitter::stage_name() const { return _rt->name(); }
 void source_output::admit(message_ptr m) {
   m->gate = _gate;
   m->seq = _next_seq++;
-  if (m->ingest_time == std::chrono::steady_clock::time_point{}) m->ingest_time = std::chrono::steady_clock::now();
+  if (m->ingest_time == std::chrono::steady_clock::time_point{})
+    m->ingest_time = std::chrono::steady_clock::now();
   _rt->emit(std::move(m), 0);
 }
 

@@ -6,18 +6,18 @@
 // Concurrency contract: deliver() may be called from any thread (workers,
 // source threads, async completion threads). Parking state is guarded by a
 // mutex taken only by keyed async stages; everything else is lock-free.
+#include "graph/pipeline_spec.h"
+#include "graph/stage.h"
+#include "graph/stage_stats.h"
+
+#include <oneapi/tbb/flow_graph.h>
+
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <oneapi/tbb/flow_graph.h>
-
-#include "graph/pipeline_spec.h"
-#include "graph/stage.h"
-#include "graph/stage_stats.h"
 
 namespace esflow::graph {
 

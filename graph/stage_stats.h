@@ -8,12 +8,12 @@
 // update it without locked instructions; later threads share the last slot
 // with atomic adds. Gauges are derived: in_flight = started - finished,
 // queued = delivered - started.
+#include "graph/latency_histogram.h"
+
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-
-#include "graph/latency_histogram.h"
 
 namespace esflow::graph {
 

@@ -3,19 +3,20 @@
 // and benchmarks).
 // Concurrency: async. process() only enqueues; one timer thread releases
 // messages in due order and finishes them, so no TBB worker ever sleeps.
+#include "stages/builtin.h"
+
 #include <condition_variable>
 #include <mutex>
 #include <queue>
 #include <thread>
-
-#include "stages/builtin.h"
 
 namespace esflow::stages {
 namespace {
 
 class delay final : public graph::stage {
  public:
-  explicit delay(std::chrono::microseconds hold) : _hold(hold), _timer([this](std::stop_token st) { loop(st); }) {}
+  explicit delay(std::chrono::microseconds hold)
+      : _hold(hold), _timer([this](std::stop_token st) { loop(st); }) {}
   ~delay() override {
     _timer.request_stop();
     _cv.notify_all();
@@ -79,9 +80,11 @@ graph::stage_descriptor delay_descriptor() {
   d.kind = "delay";
   d.description = "holds each message for a fixed time on a timer thread (async), then passes it on";
   d.async = true;
-  d.params = {graph::int_param("micros", 1000, "how long to hold each message, in microseconds", 0, 60000000)};
+  d.params = {
+      graph::int_param("micros", 1000, "how long to hold each message, in microseconds", 0, 60000000)};
   d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
-    return std::unique_ptr<graph::stage>(new delay(std::chrono::microseconds(init.spec.params.integer("micros"))));
+    return std::unique_ptr<graph::stage>(
+        new delay(std::chrono::microseconds(init.spec.params.integer("micros"))));
   };
   return d;
 }

@@ -1,9 +1,9 @@
 // json.require: passes JSON object bodies that have every listed field; others
 // go to the error port as invalid_command naming the first missing field.
 // Concurrency: any; stateless.
-#include <simdjson.h>
-
 #include "stages/builtin.h"
+
+#include <simdjson.h>
 
 namespace esflow::stages {
 namespace {
@@ -16,8 +16,8 @@ class json_require final : public graph::stage {
     thread_local simdjson::dom::parser parser;
     simdjson::dom::element doc;
     if (parser.parse(m->body).get(doc) || !doc.is_object()) {
-      out.fail(std::move(m), error::make(errc::invalid_command, "body is not a JSON object",
-                                         "stage=" + out.stage_name()));
+      out.fail(std::move(m),
+               error::make(errc::invalid_command, "body is not a JSON object", "stage=" + out.stage_name()));
       return;
     }
     for (const auto& f : _fields) {

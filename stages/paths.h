@@ -1,8 +1,8 @@
 #pragma once
+#include "graph/pipeline_spec.h"
+
 #include <filesystem>
 #include <string>
-
-#include "graph/pipeline_spec.h"
 
 namespace esflow::stages {
 

@@ -1,10 +1,10 @@
 // route: sends each message to the port named for the value of one body
 // field; values not listed (or a missing field) go to `default`.
 // Concurrency: any; stateless.
-#include <algorithm>
-
 #include "graph/json_field.h"
 #include "stages/builtin.h"
+
+#include <algorithm>
 
 namespace esflow::stages {
 namespace {
@@ -19,7 +19,8 @@ std::vector<std::string> route_ports(const graph::param_values& p) {
 
 class route final : public graph::stage {
  public:
-  route(std::string field, const std::map<std::string, std::string>& routes, const std::vector<std::string>& ports)
+  route(std::string field, const std::map<std::string, std::string>& routes,
+        const std::vector<std::string>& ports)
       : _field(std::move(field)) {
     for (const auto& [value, port] : routes)
       _port_of[value] = static_cast<std::size_t>(std::find(ports.begin(), ports.end(), port) - ports.begin());

@@ -11,12 +11,13 @@ namespace {
 
 class sink_error_log final : public graph::stage {
  public:
-  sink_error_log(std::string pipeline, std::size_t body_bytes) : _pipeline(std::move(pipeline)), _body_bytes(body_bytes) {}
+  sink_error_log(std::string pipeline, std::size_t body_bytes)
+      : _pipeline(std::move(pipeline)), _body_bytes(body_bytes) {}
 
   void process(graph::message_ptr m, const graph::emitter&) override {
     const auto what = m->error ? m->error->to_string() : std::string("no error attached");
-    ESFLOW_WARN("stages", "pipeline '{}' stage '{}': {} [key={} seq={}] body: {}", _pipeline, m->error_stage, what,
-                m->key, m->seq, m->body.substr(0, _body_bytes));
+    ESFLOW_WARN("stages", "pipeline '{}' stage '{}': {} [key={} seq={}] body: {}", _pipeline, m->error_stage,
+                what, m->key, m->seq, m->body.substr(0, _body_bytes));
     if (m->reply) m->reply->complete(*m);
   }
 

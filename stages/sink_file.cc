@@ -1,12 +1,12 @@
 // sink.file: appends each message body as one line.
 // Concurrency: any; writes are serialised by a mutex so lines never interleave.
 // drain() flushes.
-#include <fstream>
-#include <mutex>
-
 #include "graph/pipeline_spec.h"
 #include "stages/builtin.h"
 #include "stages/paths.h"
+
+#include <fstream>
+#include <mutex>
 
 namespace esflow::stages {
 namespace {

@@ -1,10 +1,10 @@
 // source.file: one message per non-empty line of an NDJSON file.
 // Concurrency: run() on the source thread; reads sequentially, in file order.
-#include <fstream>
-
 #include "graph/pipeline_spec.h"
 #include "stages/builtin.h"
 #include "stages/paths.h"
+
+#include <fstream>
 
 namespace esflow::stages {
 namespace {

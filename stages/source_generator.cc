@@ -1,10 +1,10 @@
 // source.generator: `count` messages from a body template, optionally paced.
 // Concurrency: run() on the source thread.
-#include <chrono>
-#include <thread>
-
 #include "graph/pipeline_spec.h"
 #include "stages/builtin.h"
+
+#include <chrono>
+#include <thread>
 
 namespace esflow::stages {
 namespace {

@@ -1,8 +1,8 @@
 #include "transport/node_host.h"
 
-#include <prometheus/text_serializer.h>
-
 #include "graph/graph_dump.h"
+
+#include <prometheus/text_serializer.h>
 
 namespace esflow::transport {
 namespace {
@@ -17,7 +17,9 @@ node_host::node_host(std::shared_ptr<http_server> http)
       _registry(std::make_shared<prometheus::Registry>()),
       _stage_metrics(std::make_shared<graph::stage_metrics>()) {
   set_info("build", [] {
-    return nlohmann::json{{"name", "esflow"}, {"version", "0.1.0"}, {"compiler", __VERSION__},
+    return nlohmann::json{{"name", "esflow"},
+                          {"version", "0.1.0"},
+                          {"compiler", __VERSION__},
                           {"built", __DATE__ " " __TIME__}};
   });
   set_info("pipeline", [this] {
@@ -115,8 +117,11 @@ void node_host::install_routes() {
         break;
       }
     if (!n) {
-      reply_json(res, 404, {{"status", "rejected"}, {"code", "not_found"},
-                            {"message", "no pipeline named '" + wanted + "'"}, {"retryable", false}});
+      reply_json(res, 404,
+                 {{"status", "rejected"},
+                  {"code", "not_found"},
+                  {"message", "no pipeline named '" + wanted + "'"},
+                  {"retryable", false}});
       return;
     }
     if (req.get_param_value("format") == "dot") {

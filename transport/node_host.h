@@ -6,18 +6,18 @@
 //
 // NOTE: the host owns the nodes; add them before start(). Ready/health checks
 // and /info sections may be added by node kinds (storage, NATS).
+#include "graph/node.h"
+#include "graph/stage_metrics.h"
+#include "transport/http_server.h"
+
+#include <nlohmann/json.hpp>
+#include <prometheus/registry.h>
+
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-#include <prometheus/registry.h>
-
-#include "graph/node.h"
-#include "graph/stage_metrics.h"
-#include "transport/http_server.h"
 
 namespace esflow::transport {
 

@@ -1,5 +1,9 @@
 // Engine overhead: 8 no-op stages built from a pipeline file vs the same chain
 // written by hand as a bare tbb::flow::graph, in one run (bench/RESULTS.md).
+#include "cli/app.h"
+#include "graph/node.h"
+#include "graph/pipeline_loader.h"
+
 #include <benchmark/benchmark.h>
 #include <oneapi/tbb/flow_graph.h>
 #include <oneapi/tbb/global_control.h>
@@ -7,10 +11,6 @@
 
 #include <cstdlib>
 #include <thread>
-
-#include "cli/app.h"
-#include "graph/node.h"
-#include "graph/pipeline_loader.h"
 
 namespace {
 
@@ -28,7 +28,8 @@ void bare_chain8(benchmark::State& state, std::size_t concurrency) {
     arena.execute([&] { g = std::make_unique<tbb::flow::graph>(); });
     using node_t = tbb::flow::function_node<message*, message*, tbb::flow::queueing>;
     std::vector<std::unique_ptr<node_t>> chain;
-    for (int i = 0; i < 8; ++i) chain.push_back(std::make_unique<node_t>(*g, concurrency, [](message* m) { return m; }));
+    for (int i = 0; i < 8; ++i)
+      chain.push_back(std::make_unique<node_t>(*g, concurrency, [](message* m) { return m; }));
     tbb::flow::function_node<message*> sink(*g, tbb::flow::unlimited, [](message* m) { delete m; });
     for (int i = 0; i + 1 < 8; ++i) tbb::flow::make_edge(*chain[i], *chain[i + 1]);
     tbb::flow::make_edge(*chain.back(), sink);

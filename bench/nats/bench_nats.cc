@@ -400,7 +400,8 @@ void drive(std::vector<natsConnection*>& conns, int n, SubjectFn subject, BodyFn
         natsMsg* reply = nullptr;
         const auto t0 = std::chrono::steady_clock::now();
         const auto s = natsConnection_RequestString(&reply, conns[t], subj.c_str(), b.c_str(), 5000);
-        mine.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+        mine.push_back(
+            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
         if (s != NATS_OK || reply == nullptr || !ok(std::string_view(natsMsg_GetData(reply)))) ++failures;
         natsMsg_Destroy(reply);
       }
@@ -434,8 +435,12 @@ void node_workload(benchmark::State& state) {
     const auto t0 = std::chrono::steady_clock::now();
     drive(
         conns, k_accounts, workload_subject,
-        [](int) { return std::string(R"({"aggregate_type":"Account","payload":{"type":"open_account","initial_balance":0}})"); },
-        [](std::string_view r) { return r.find("\"status\":\"accepted\"") != std::string_view::npos; }, lat, failures);
+        [](int) {
+          return std::string(
+              R"({"aggregate_type":"Account","payload":{"type":"open_account","initial_balance":0}})");
+        },
+        [](std::string_view r) { return r.find("\"status\":\"accepted\"") != std::string_view::npos; }, lat,
+        failures);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     for (auto* c : conns) natsConnection_Destroy(c);
     return failures.load() == 0 ? k_accounts / secs : -1.0;
@@ -461,7 +466,8 @@ void node_workload(benchmark::State& state) {
       d = z ^ (z >> 31);
     }
     drive(
-        conns, per_iteration, [&](int i) { return workload_subject(static_cast<int>(draws[i] % k_accounts)); },
+        conns, per_iteration,
+        [&](int i) { return workload_subject(static_cast<int>(draws[i] % k_accounts)); },
         [&](int i) {
           const auto d = draws[i] >> 20;
           const bool deposit = d % 100 < 70;
