@@ -111,7 +111,7 @@ void node::start() {
     _sources_running = sources.size();
   }
   for (auto* rt : sources) {
-    _sources.emplace_back([this, rt](std::stop_token stop) {
+    _sources.emplace_back([this, rt](const std::stop_token& stop) {
       source_output out(rt, &_gate, stop);
       try {
         rt->impl().run(out);

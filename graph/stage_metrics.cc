@@ -9,9 +9,9 @@
 
 namespace esflow::graph {
 
-void stage_metrics::add(std::shared_ptr<node> n) {
+void stage_metrics::add(const std::shared_ptr<node>& n) {
   std::lock_guard lock(_mu);
-  _nodes.push_back(std::move(n));
+  _nodes.emplace_back(n);
 }
 
 std::vector<prometheus::MetricFamily> stage_metrics::Collect() const {

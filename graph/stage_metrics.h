@@ -15,7 +15,7 @@ namespace esflow::graph {
 
 class stage_metrics final : public prometheus::Collectable {
  public:
-  void add(std::shared_ptr<node> n);
+  void add(const std::shared_ptr<node>& n);
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:

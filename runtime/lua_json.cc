@@ -269,7 +269,7 @@ bool json_writer::table(int idx, std::string& out, int depth) {
   } else if (strings == 0) {
     std::sort(begin, _scratch.end(), [](const entry& a, const entry& b) { return a.index < b.index; });
     for (std::size_t i = 0; i < count; ++i) {
-      if (_scratch[first + i].index != static_cast<long long>(i + 1)) {
+      if (_scratch[first + i].index != static_cast<long long>(i) + 1) {
         lua_settop(_L, base);
         _scratch.resize(first);
         return fail("cannot encode a table with integer keys that are not 1..n as JSON");

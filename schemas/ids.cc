@@ -77,7 +77,7 @@ constexpr std::uint64_t k_counter_bits = 42;
 constexpr std::uint64_t k_counter_limit = std::uint64_t{1} << k_counter_bits;
 
 inline void write_hex_bytes(char* out, const std::uint8_t* bytes, int n) noexcept {
-  for (int i = 0; i < n; ++i) {
+  for (std::size_t i = 0; i < static_cast<std::size_t>(n); ++i) {
     out[2 * i] = k_hex[bytes[i] >> 4];
     out[2 * i + 1] = k_hex[bytes[i] & 0x0f];
   }

@@ -310,7 +310,7 @@ bool read_events(od::value& v, ctx& c, std::vector<event>& out) {
   std::size_t i = 0;
   for (auto el_result : arr) {
     od::value el;
-    if (auto ec = std::move(el_result).get(el)) return json_error(c, ec);
+    if (auto ec = el_result.get(el)) return json_error(c, ec);
     od::object obj;
     if (auto ec = el.get_object().get(obj)) {
       if (ec != simdjson::INCORRECT_TYPE) return json_error(c, ec);

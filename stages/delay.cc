@@ -16,7 +16,7 @@ namespace {
 class delay final : public graph::stage {
  public:
   explicit delay(std::chrono::microseconds hold)
-      : _hold(hold), _timer([this](std::stop_token st) { loop(st); }) {}
+      : _hold(hold), _timer([this](const std::stop_token& st) { loop(st); }) {}
   ~delay() override {
     _timer.request_stop();
     _cv.notify_all();

@@ -458,7 +458,7 @@ result<std::unique_ptr<graph::stage>> make_http_commands(const graph::stage_init
 
   auto& server = http->routes();
   // Server-wide cap for routes that read whole bodies; ours reads itself and checks max_body.
-  server.set_payload_max_length(s->max_body + 64 * 1024);
+  server.set_payload_max_length(s->max_body + std::size_t{64} * 1024);
   // Handlers block until the pipeline answers: one thread per concurrent client.
   const auto threads = static_cast<std::size_t>(p.integer("server_threads"));
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };

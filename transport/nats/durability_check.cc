@@ -20,8 +20,8 @@ struct fd_guard {
   }
 };
 
-error unavailable(std::string msg, const std::string& url) {
-  return error::make(errc::unavailable, std::move(msg), "url=" + url);
+error unavailable(const std::string& msg, const std::string& url) {
+  return error::make(errc::unavailable, msg, "url=" + url);
 }
 
 }  // namespace
