@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <sys/wait.h>
 
 namespace esflow::aggregate::testing {
@@ -76,16 +78,22 @@ TEST(aggregate_restart, esflow_run_twice_on_one_data_dir_continues_versions) {
         << R"(","payload":)" << payload << "}\n";
     }
   };
-  const auto cmd = binary + " run " + pipeline + " > " + h.dir() + "/out.log 2>&1";
+  const auto log_path = h.dir() + "/out.log";
+  const auto cmd = binary + " run " + pipeline + " >> " + log_path + " 2>&1";
+  // On failure, show what the child said: the rare failure seen once gave no clue.
+  auto child_log = [&] {
+    std::ifstream in(log_path);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
   write_input(0, 5);
-  ASSERT_EQ(run_child(cmd), 0);
+  ASSERT_EQ(run_child(cmd), 0) << child_log();
   write_input(3, 5);  // c3, c4 again (duplicates), then c5..c7
-  ASSERT_EQ(run_child(cmd), 0);
+  ASSERT_EQ(run_child(cmd), 0) << child_log();
   std::ifstream r(results);
   std::vector<nlohmann::json> lines;
   for (std::string line; std::getline(r, line) && lines.size() < 20;)
     lines.push_back(nlohmann::json::parse(line));
-  ASSERT_EQ(lines.size(), 10u);
+  ASSERT_EQ(lines.size(), 10u) << child_log();
   for (std::size_t i = 0; i < 10; ++i) EXPECT_EQ(lines[i]["status"], "accepted") << lines[i].dump();
   for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ(lines[i]["version"], i + 1);
   EXPECT_EQ(lines[5]["version"], 4);
@@ -96,7 +104,7 @@ TEST(aggregate_restart, esflow_run_twice_on_one_data_dir_continues_versions) {
   auto s = h.open_service();
   auto events = s->log().read("acme", "Account", "proc", 0, 100);
   ASSERT_TRUE(events.ok());
-  EXPECT_EQ(events->size(), 8u);
+  EXPECT_EQ(events->size(), 8u) << child_log();
 }
 
 }  // namespace
