@@ -725,15 +725,15 @@ status sandbox::apply(const program& p, state_handle& state, std::string_view ev
   return {};
 }
 
-status sandbox::decide_into(const program& p, const state_handle& state,
-                            std::string_view command_payload_json, decision& out) {
-  assert(state._owner == this);
+// decide and decide-then-apply share everything but the call kind.
+status sandbox::run_decide(const program& p, int state_ref, std::string_view command_payload_json,
+                           decision& out, bool apply) {
   auto c = _impl->compiled_for(p);
   if (!c) return std::move(c).err();
   call_ctx ctx;
-  ctx.kind = op::decide;
+  ctx.kind = apply ? op::decide_apply : op::decide;
   ctx.prog = *c;
-  ctx.state_ref = state._ref;
+  ctx.state_ref = state_ref;
   ctx.out = &out;
   if (auto ec = _impl->parse(command_payload_json, ctx.doc); ec != simdjson::SUCCESS) {
     return error::make(errc::invalid_command,
@@ -745,6 +745,12 @@ status sandbox::decide_into(const program& p, const state_handle& state,
     return _impl->failure(rc, ctx, &p, "decide");
   }
   return {};
+}
+
+status sandbox::decide_into(const program& p, const state_handle& state,
+                            std::string_view command_payload_json, decision& out) {
+  assert(state._owner == this);
+  return run_decide(p, state._ref, command_payload_json, out, /*apply=*/false);
 }
 
 result<decision> sandbox::decide(const program& p, const state_handle& state,
@@ -757,23 +763,7 @@ result<decision> sandbox::decide(const program& p, const state_handle& state,
 status sandbox::decide_and_apply(const program& p, state_handle& state, std::string_view command_payload_json,
                                  decision& out) {
   assert(state._owner == this);
-  auto c = _impl->compiled_for(p);
-  if (!c) return std::move(c).err();
-  call_ctx ctx;
-  ctx.kind = op::decide_apply;
-  ctx.prog = *c;
-  ctx.state_ref = state._ref;
-  ctx.out = &out;
-  if (auto ec = _impl->parse(command_payload_json, ctx.doc); ec != simdjson::SUCCESS) {
-    return error::make(errc::invalid_command,
-                       std::string("command payload is not valid JSON: ") + simdjson::error_message(ec),
-                       context_of(&p, "decide"));
-  }
-  if (int rc = _impl->run(ctx); rc != LUA_OK) {
-    out.clear();
-    return _impl->failure(rc, ctx, &p, "decide");
-  }
-  return {};
+  return run_decide(p, state._ref, command_payload_json, out, /*apply=*/true);
 }
 
 }  // namespace esflow::runtime

@@ -118,6 +118,8 @@ class sandbox {
  private:
   friend class state_handle;
   void release(int ref) noexcept;
+  status run_decide(const program& p, int state_ref, std::string_view command_payload_json, decision& out,
+                    bool apply);
 
   std::unique_ptr<impl> _impl;
 };

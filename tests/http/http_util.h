@@ -1,5 +1,7 @@
 #pragma once
 // Helpers of the HTTP tests: temp dirs, pipeline files, JSON answers.
+#include "tests/storage/temp_dir.h"
+
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -11,28 +13,7 @@
 
 namespace esflow::http_test {
 
-class temp_dir {
- public:
-  temp_dir() {
-    std::random_device rd;
-    _path = std::filesystem::temp_directory_path() /
-            ("esflow-http-" + std::to_string(rd()) + std::to_string(rd()));
-    std::filesystem::create_directories(_path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(_path, ec);
-  }
-  const std::filesystem::path& path() const { return _path; }
-  std::string write(const std::string& name, const std::string& text) const {
-    auto p = _path / name;
-    std::ofstream(p) << text;
-    return p.string();
-  }
-
- private:
-  std::filesystem::path _path;
-};
+using temp_dir = storage::testing::temp_dir;
 
 inline nlohmann::json json_of(const httplib::Result& r) {
   if (!r) return nullptr;

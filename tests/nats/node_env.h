@@ -5,6 +5,7 @@
 // read back in full for the exactly-once checks.
 #include "cli/app.h"
 #include "tests/nats/nats_server_fixture.h"
+#include "tests/storage/temp_dir.h"
 #include "transport/node_host.h"
 
 #include <gtest/gtest.h>
@@ -25,28 +26,7 @@ namespace esflow::nats::testing {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-class temp_path {
- public:
-  temp_path() {
-    std::random_device rd;
-    _path = std::filesystem::temp_directory_path() /
-            ("esflow-natsnode-" + std::to_string(rd()) + std::to_string(rd()));
-    std::filesystem::create_directories(_path);
-  }
-  ~temp_path() {
-    std::error_code ec;
-    std::filesystem::remove_all(_path, ec);
-  }
-  const std::filesystem::path& path() const { return _path; }
-  std::string write(const std::string& name, const std::string& text) const {
-    auto p = _path / name;
-    std::ofstream(p) << text;
-    return p.string();
-  }
-
- private:
-  std::filesystem::path _path;
-};
+using temp_path = storage::testing::temp_dir;
 
 inline std::string replace_all(std::string s, const std::string& what, const std::string& with) {
   for (auto pos = s.find(what); pos != std::string::npos; pos = s.find(what, pos + with.size()))

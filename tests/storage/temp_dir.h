@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <system_error>
 #include <unistd.h>
@@ -29,6 +30,12 @@ class temp_dir {
 
   const std::filesystem::path& path() const noexcept { return _path; }
   std::string str() const { return _path.string(); }
+  // Writes `text` to a file in the directory; returns its path.
+  std::string write(const std::string& name, const std::string& text) const {
+    const auto p = _path / name;
+    std::ofstream(p) << text;
+    return p.string();
+  }
 
  private:
   std::filesystem::path _path;
