@@ -2,9 +2,12 @@
 // The esflow commands as functions, so tests drive them in-process with the
 // same code paths as the binary.
 #include "common/result.h"
-#include "graph/stage_registry.h"
+#include "common/service_registry.h"
+#include "graph/kind_registry.h"
+#include "graph/pipeline_spec.h"
 
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <memory>
 #include <optional>
@@ -14,19 +17,34 @@
 namespace esflow::transport {
 class node_host;
 }
+namespace esflow::storage {
+class event_log_factory;
+}
 
 namespace esflow::cli {
 
 // Exit codes: 0 success, 1 runtime failure, 2 bad usage or invalid pipeline file.
 enum exit_code : int { k_ok = 0, k_failure = 1, k_usage = 2 };
 
-struct run_options {
-  std::string http = "127.0.0.1:8080";
-  bool http_explicit = false;  // --http / ESFLOW_HTTP_ADDR given: wins over the file's settings.http
+// What `--http`, `--data-dir` and `--nats` (and their environment variables)
+// mean for every command that runs nodes (run, dev, bench, tests): each given
+// one wins over every pipeline file's settings (`--nats` also selects the
+// jetstream event log).
+struct node_overrides {
+  std::optional<std::string> http;
+  std::optional<std::string> data_dir;
+  std::optional<std::string> nats_url;
 };
 
-// The registry of every stage kind linked into this binary.
-const graph::stage_registry& builtin_registry();
+struct run_options {
+  node_overrides overrides;
+};
+
+// The registry of every stage kind and node kind linked into this binary.
+const graph::kind_registry& builtin_registry();
+// The event-log backends linked into this binary (embedded, jetstream).
+std::shared_ptr<storage::event_log_factory> builtin_event_logs();
+int kinds_command(const std::string& format, std::ostream& out);
 
 int validate_command(const std::vector<std::string>& files, std::ostream& out, std::ostream& err);
 int graph_command(const std::string& file, const std::string& format, std::ostream& out, std::ostream& err);
@@ -41,21 +59,35 @@ struct bench_options {
 int bench_command(const std::string& file, const bench_options& options, std::ostream& out,
                   std::ostream& err);
 
-// Node(s) of pipeline files served in-process exactly as run_command wires them
-// (one HTTP server and service registry shared by every node, the admin routes,
-// then start): for tests and benches. NOTE: the destructor drains every node,
+// THE host function: node(s) of pipeline files served in one process — one
+// HTTP server, node host and service registry shared by every node (so one
+// node store and one event log per data directory, whatever the node kind),
+// the admin routes, then start. run, dev, bench and the tests all build nodes
+// through it. NOTE: the destructor drains every node,
 // then stops the server.
 class served_nodes;
 struct serve_options {
-  std::string http = "127.0.0.1:0";                 // port 0 picks a free one
-  const graph::stage_registry* registry = nullptr;  // builtin_registry() when null
+  std::string http = "127.0.0.1:0";                 // port 0 picks a free one (unless overrides.http)
+  const graph::kind_registry* registry = nullptr;  // builtin_registry() when null
+  node_overrides overrides;
+  // Tests: runs on the services before any node is built (e.g. to put a test source's feed).
+  std::function<void(esflow::service_registry&)> prepare;
+  // false: built but not started (start_served starts them).
+  bool start = true;
 };
 result<std::shared_ptr<served_nodes>> serve_nodes(const std::vector<std::string>& files,
                                                   const serve_options& options = {});
+// The same for pipelines already loaded (bench drives edited specs).
+result<std::shared_ptr<served_nodes>> serve_loaded(std::vector<graph::pipeline_spec> specs,
+                                                   const serve_options& options = {});
 // Base URL ("http://127.0.0.1:port") of served nodes.
 std::string served_url(const served_nodes& nodes);
 // The host of served nodes (its nodes, health checks, metrics).
 transport::node_host& served_host(served_nodes& nodes);
+// The services every served node shares (node store, event log, kind services).
+esflow::service_registry& served_services(served_nodes& nodes);
+// Starts nodes served with start = false.
+void start_served(served_nodes& nodes);
 // Drains every node (in-flight messages finish) and stops the server; idempotent.
 status stop_served(served_nodes& nodes);
 

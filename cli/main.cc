@@ -9,11 +9,13 @@
 
 namespace {
 
-// The pipelines `esflow dev` runs together, from the shipped pipelines folder:
-// with --nats the aggregate node runs on the JetStream backbone (event log on
-// AGGREGATE_EVENTS, commands also over NATS request/reply).
-const std::vector<std::string> k_dev_pipelines = {"aggregate.yaml"};
-const std::vector<std::string> k_dev_pipelines_nats = {"aggregate-jetstream.yaml"};
+// The pipelines `esflow dev` runs together in one process on one data
+// directory, from the shipped pipelines folder: every shipped node kind (the
+// aggregate node, a follower tailing its log). With --nats the aggregate node
+// runs on the JetStream backbone (event log on AGGREGATE_EVENTS, commands also
+// over NATS request/reply) and the follower tails that stream.
+const std::vector<std::string> k_dev_pipelines = {"aggregate.yaml", "follower.yaml"};
+const std::vector<std::string> k_dev_pipelines_nats = {"aggregate-jetstream.yaml", "follower.yaml"};
 
 struct node_flags {
   std::string http;
@@ -23,23 +25,21 @@ struct node_flags {
     cmd->add_option("--http", http,
                     "HTTP listen address [default: 127.0.0.1:8080 or the file's settings.http]")
         ->envname("ESFLOW_HTTP_ADDR");
-    cmd->add_option("--data-dir", data_dir, "RocksDB data directory [default: ./data]")
+    cmd->add_option("--data-dir", data_dir,
+                    "node store directory, shared by every pipeline [default: the files' settings.data_dir, ./data]")
         ->envname("ESFLOW_DATA_DIR");
-    cmd->add_option("--nats", nats, "NATS URL: use the JetStream event log [default: embedded log]")
+    cmd->add_option("--nats", nats,
+                    "NATS URL: use the JetStream event log (overrides settings.event_log/nats_url) "
+                    "[default: the files' settings; dev: embedded log]")
         ->envname("ESFLOW_NATS_URL");
   }
-  // Pipeline files read these through ${ESFLOW_DATA_DIR:-...} and friends.
+  // Each given flag (or its variable) wins over every file's settings, for
+  // run exactly as for dev.
   esflow::cli::run_options apply() const {
-    if (!data_dir.empty()) setenv("ESFLOW_DATA_DIR", data_dir.c_str(), 1);
-    if (!nats.empty()) {
-      setenv("ESFLOW_NATS_URL", nats.c_str(), 1);
-      setenv("ESFLOW_EVENT_LOG", "jetstream", 1);
-    }
     esflow::cli::run_options o;
-    if (!http.empty()) {
-      o.http = http;
-      o.http_explicit = true;
-    }
+    if (!http.empty()) o.overrides.http = http;
+    if (!data_dir.empty()) o.overrides.data_dir = data_dir;
+    if (!nats.empty()) o.overrides.nats_url = nats;
     return o;
   }
 };
@@ -62,8 +62,8 @@ int main(int argc, char** argv) {
   run_flags.add_to(run);
 
   auto* dev = app.add_subcommand("dev",
-                                 "run the shipped example pipelines in one process (embedded log, HTTP; "
-                                 "--nats: JetStream + NATS request/reply)");
+                                 "run every shipped node kind in one process on one data directory "
+                                 "(aggregate + follower; embedded log, HTTP; --nats: JetStream + NATS request/reply)");
   dev_flags.add_to(dev);
 
   std::vector<std::string> validate_files;
@@ -79,6 +79,11 @@ int main(int argc, char** argv) {
   std::string stages_format = "text";
   auto* stages = app.add_subcommand("stages", "list the stage kinds with their parameters and ports");
   stages->add_option("--format", stages_format, "text|json")->check(CLI::IsMember({"text", "json"}));
+
+  std::string kinds_format = "text";
+  auto* kinds = app.add_subcommand(
+      "kinds", "list the node kinds (their pipeline-file sections, stages, settings) and the shared stages");
+  kinds->add_option("--format", kinds_format, "text|json")->check(CLI::IsMember({"text", "json"}));
 
   std::string bench_file;
   esflow::cli::bench_options bench_opts;
@@ -119,6 +124,7 @@ int main(int argc, char** argv) {
   if (*validate) return esflow::cli::validate_command(validate_files, std::cout, std::cerr);
   if (*graph) return esflow::cli::graph_command(graph_file, graph_format, std::cout, std::cerr);
   if (*stages) return esflow::cli::stages_command(stages_format, std::cout);
+  if (*kinds) return esflow::cli::kinds_command(kinds_format, std::cout);
   if (*bench) {
     if (bench_messages > 0) bench_opts.messages = bench_messages;
     return esflow::cli::bench_command(bench_file, bench_opts, std::cout, std::cerr);

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace esflow::graph {
 
@@ -26,6 +27,17 @@ class reply_handle {
   virtual ~reply_handle() = default;
   // Called at most once per message by the stage that answers it.
   virtual void complete(const struct message& m) = 0;
+};
+
+// The typed per-message state of a node kind (the ingest's transport fields,
+// a decoded command, its events...). Kinds extend it by inheritance
+// (stages/ingest_context.h); context_as<T>() checks the dynamic type, so a
+// stage wired behind the wrong producer gets nullptr, never a wrong object.
+class message_context {
+ public:
+  virtual ~message_context() = default;
+  // For wiring errors: "ingest", "command", "aggregate".
+  virtual std::string_view context_name() const noexcept = 0;
 };
 
 struct message {
@@ -43,12 +55,14 @@ struct message {
   std::optional<esflow::error> error;
   std::string error_stage;
 
-  // Typed per-message state of a node's domain (e.g. the decoded command and
-  // its events in an aggregate pipeline). Stages of one pipeline agree on T.
-  std::shared_ptr<void> context;
+  // Typed per-message state (see message_context). NOTE: copies of a message
+  // (fan-out) share it; the loader refuses fan-out where a later stage
+  // mutates it (stage_descriptor::mutates_context).
+  std::shared_ptr<message_context> context;
+  // The context if it is a T (or derived from T), else nullptr.
   template <typename T>
   T* context_as() const noexcept {
-    return static_cast<T*>(context.get());
+    return dynamic_cast<T*>(context.get());
   }
 
   std::shared_ptr<reply_handle> reply;

@@ -1,5 +1,9 @@
 #include "graph/node.h"
 
+#include "graph/node_kind_descriptor.h"
+
+#include <map>
+
 #include "common/log.h"
 #include "graph/stage_descriptor.h"
 
@@ -73,8 +77,26 @@ node::~node() {
 
 result<std::unique_ptr<node>> node::build(pipeline_spec spec, service_registry& services) {
   std::unique_ptr<node> n(new node(std::move(spec)));
+  // Kind services first: every stage of a kind shares its kind's.
+  std::map<std::string, std::shared_ptr<void>> kind_services;
+  for (const auto* kind : n->_spec.node_kinds) {
+    if (!kind->make_service) continue;
+    auto made = kind->make_service(node_kind_init{n->_spec, services});
+    if (!made.ok()) {
+      auto e = std::move(made).err();
+      e.message = n->_spec.file + ": " + kind->name + " node: " + e.message;
+      return e;
+    }
+    kind_services[kind->name] = made.value();
+    n->_kind_services.push_back(std::move(made).value());
+  }
+  auto make_context = n->_spec.make_context;
+  if (!make_context) make_context = [] { return std::shared_ptr<message_context>(); };
   for (const auto& s : n->_spec.stages) {
-    auto made = s.descriptor->make(stage_init{s, n->_spec, services});
+    std::shared_ptr<void> kind_service;
+    if (auto it = kind_services.find(s.descriptor->node_kind); it != kind_services.end())
+      kind_service = it->second;
+    auto made = s.descriptor->make(stage_init{s, n->_spec, services, kind_service, make_context});
     if (!made.ok()) {
       auto e = std::move(made).err();
       e.message = s.at.to_string() + ": stage '" + s.name + "' (" + s.kind + "): " + e.message;

@@ -9,8 +9,8 @@
 #include "common/result.h"
 #include "graph/admission_gate.h"
 #include "graph/pipeline_spec.h"
-#include "graph/services.h"
-#include "graph/stage_registry.h"
+#include "common/service_registry.h"
+#include "graph/kind_registry.h"
 #include "graph/stage_runtime.h"
 
 #include <oneapi/tbb/flow_graph.h>
@@ -59,6 +59,8 @@ class node {
   pipeline_spec _spec;
   admission_gate _gate;  // outlives the graph and every message
   std::unique_ptr<tbb::flow::graph> _graph;
+  // The services of the pipeline's node kinds; stages are destroyed first (~node).
+  std::vector<std::shared_ptr<void>> _kind_services;
   std::vector<std::unique_ptr<stage_runtime>> _stages;  // in spec order (flow order for drain)
   std::vector<std::jthread> _sources;
   std::atomic<lifecycle> _state{lifecycle::created};

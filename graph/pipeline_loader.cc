@@ -54,7 +54,7 @@ struct raw_doc {
 
 class loader {
  public:
-  loader(const stage_registry& registry, const load_options& options)
+  loader(const kind_registry& registry, const load_options& options)
       : _registry(registry), _options(options) {}
 
   result<pipeline_spec> load(std::string_view text, const std::string& display_name,
@@ -93,7 +93,7 @@ class loader {
     }
     check_unique_keys(file, root);
     std::vector<std::string> known = {"pipeline", "include", "settings", "stages", "flow"};
-    known.insert(known.end(), _options.sections.begin(), _options.sections.end());
+    for (const auto* k : _registry.node_kinds()) known.insert(known.end(), k->sections.begin(), k->sections.end());
     include_chain.push_back(file);
 
     // Includes first: the including file's settings override theirs.
@@ -155,8 +155,7 @@ class loader {
         for (const auto& line : value) {
           if (auto t = scalar(file, line, "flow")) doc.flow.push_back(raw_flow{*t, pos_of(file, line)});
         }
-      } else if (std::find(_options.sections.begin(), _options.sections.end(), key) !=
-                 _options.sections.end()) {
+      } else if (_registry.section_owner(key) != nullptr) {
         doc.sections[key] = value;
       } else {
         _problems.add(file, key_node, "unknown top-level key '" + key + "'" + did_you_mean(key, known));
@@ -283,10 +282,129 @@ class loader {
     if (!_problems.lines.empty()) return;
     check_connected(spec);
     check_cycles(spec);
+    if (!_problems.lines.empty()) return;
+    find_node_kinds(spec);
+    check_sections(spec);
+    check_contexts(spec);
+    check_fan_out(spec);
+  }
+
+  // --- node kinds and contexts ---------------------------------------------------
+
+  void find_node_kinds(pipeline_spec& spec) {
+    for (const auto* kind : _registry.node_kinds()) {
+      bool used = std::any_of(spec.stages.begin(), spec.stages.end(),
+                              [&](const stage_spec& s) { return s.descriptor->node_kind == kind->name; });
+      for (const auto& section : kind->sections) used = used || spec.sections.count(section) > 0;
+      if (used) spec.node_kinds.push_back(kind);
+    }
+    for (const auto* kind : spec.node_kinds) {
+      if (kind->make_context) {
+        spec.make_context = kind->make_context;
+        break;
+      }
+    }
+    if (!spec.make_context) spec.make_context = _registry.default_context();
+  }
+
+  void check_sections(const pipeline_spec& spec) {
+    for (const auto* kind : spec.node_kinds) {
+      if (!kind->check_section) continue;
+      for (const auto& section : kind->sections) {
+        auto it = spec.sections.find(section);
+        const YAML::Node node = it == spec.sections.end() ? YAML::Node() : it->second;
+        for (auto& line : kind->check_section(section, node, spec.file, spec.base_dir))
+          _problems.lines.push_back(std::move(line));
+      }
+    }
+  }
+
+  // Every message reaching a stage must carry the context it needs: the
+  // contexts guaranteed on a stage's input are those every path from a
+  // source provides (a stage's `error` port passes on only what it received).
+  void check_contexts(const pipeline_spec& spec) {
+    const auto n = spec.stages.size();
+    std::vector<std::vector<const edge_spec*>> incoming(n);
+    for (const auto& e : spec.edges) incoming[spec.index_of(e.to)].push_back(&e);
+    std::vector<std::optional<std::set<std::string>>> in(n), out(n);
+    // The flow has no cycles (checked before): settle in at most n rounds.
+    for (std::size_t round = 0; round <= n; ++round) {
+      bool changed = false;
+      for (std::size_t i = 0; i < n; ++i) {
+        const auto& st = spec.stages[i];
+        std::optional<std::set<std::string>> guaranteed;
+        if (st.descriptor->role == stage_role::source) guaranteed.emplace();
+        bool complete = true;
+        for (const auto* e : incoming[i]) {
+          const auto from = spec.index_of(e->from);
+          const auto& via = e->port == "error" ? in[from] : out[from];
+          if (!via) {
+            complete = false;
+            break;
+          }
+          if (!guaranteed) {
+            guaranteed = *via;
+          } else {
+            std::set<std::string> both;
+            for (const auto& c : *guaranteed)
+              if (via->count(c)) both.insert(c);
+            guaranteed = std::move(both);
+          }
+        }
+        if (!complete || !guaranteed || in[i]) continue;
+        in[i] = guaranteed;
+        out[i] = guaranteed;
+        for (const auto& c : st.descriptor->provides_context) out[i]->insert(c);
+        changed = true;
+      }
+      if (!changed) break;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& st = spec.stages[i];
+      const auto& need = st.descriptor->needs_context;
+      if (need.empty() || !in[i] || in[i]->count(need)) continue;
+      std::string providers;
+      for (const auto* d : _registry.all())
+        if (std::find(d->provides_context.begin(), d->provides_context.end(), need) != d->provides_context.end())
+          providers += (providers.empty() ? "" : ", ") + d->kind;
+      std::string have;
+      for (const auto& c : *in[i]) have += (have.empty() ? "" : ", ") + c;
+      _problems.add(st.at, "stage '" + st.name + "' (" + st.kind + ") needs the " + need +
+                               " context on every message, but a path reaches it without one (put " +
+                               (providers.empty() ? std::string("a stage providing it") : providers) +
+                               " before it; the messages carry: " + (have.empty() ? "none" : have) + ")");
+    }
+  }
+
+  // Copies of a message share its context: a port feeding two stages must not
+  // lead to a stage that writes the context.
+  void check_fan_out(const pipeline_spec& spec) {
+    std::map<std::pair<std::string, std::string>, std::vector<std::string>> receivers;
+    for (const auto& e : spec.edges) receivers[{e.from, e.port}].push_back(e.to);
+    for (const auto& [port, to] : receivers) {
+      if (to.size() < 2) continue;
+      std::set<std::string> reached(to.begin(), to.end());
+      for (bool grew = true; grew;) {
+        grew = false;
+        for (const auto& e : spec.edges)
+          if (reached.count(e.from) && reached.insert(e.to).second) grew = true;
+      }
+      for (const auto& name : reached) {
+        const auto* st = spec.find_stage(name);
+        if (!st->descriptor->mutates_context) continue;
+        std::string list;
+        for (const auto& t : to) list += (list.empty() ? "" : ", ") + t;
+        const auto* from = spec.find_stage(port.first);
+        _problems.add(from->at, "'" + port.first + "." + port.second + "' fans out to " + list +
+                                    ": the copies would share one context, and stage '" + name + "' (" +
+                                    st->kind + ") writes it; send it to one stage");
+        break;
+      }
+    }
   }
 
   void build_settings(raw_doc& doc, pipeline_spec& spec) {
-    const auto& schema = pipeline_settings_schema();
+    const auto& schema = _registry.settings();
     std::vector<std::string> names;
     for (const auto& p : schema) names.push_back(p.name);
     for (const auto& p : schema) spec.settings.set(p.name, *p.default_value);
@@ -570,7 +688,7 @@ class loader {
       if (color[i] == 0 && visit(i)) return;
   }
 
-  const stage_registry& _registry;
+  const kind_registry& _registry;
   const load_options& _options;
   problems _problems;
 };
@@ -632,13 +750,13 @@ std::optional<std::string> substitute_env(std::string_view text, const load_opti
 }
 
 result<pipeline_spec> load_pipeline_text(std::string_view yaml, const std::string& display_name,
-                                         const std::string& base_dir, const stage_registry& registry,
+                                         const std::string& base_dir, const kind_registry& registry,
                                          const load_options& options) {
   loader l(registry, options);
   return l.load(yaml, display_name, base_dir);
 }
 
-result<pipeline_spec> load_pipeline_file(const std::string& path, const stage_registry& registry,
+result<pipeline_spec> load_pipeline_file(const std::string& path, const kind_registry& registry,
                                          const load_options& options) {
   std::ifstream in(path);
   if (!in)

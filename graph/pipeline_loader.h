@@ -5,7 +5,8 @@
 // Format (docs/pipeline-files.md):
 //   pipeline: <name>
 //   include: [fragment.yaml, ...]     # merged first; this file's settings win
-//   settings: { key: value, ... }     # pipeline_settings_schema()
+//   settings: { key: value, ... }     # kind_registry::settings()
+//   <section>: ...                    # a node kind's (e.g. aggregates:), checked by the kind
 //   stages:
 //     <name>: { kind: <kind>, concurrency: serial|N|unlimited, key: <field>|message,
 //               max_in_flight: N, <param>: <value>, ... }
@@ -16,7 +17,7 @@
 // Scalars may use ${VAR} and ${VAR:-default}.
 #include "common/result.h"
 #include "graph/pipeline_spec.h"
-#include "graph/stage_registry.h"
+#include "graph/kind_registry.h"
 
 #include <functional>
 #include <optional>
@@ -28,15 +29,13 @@ namespace esflow::graph {
 struct load_options {
   // Environment lookup; tests substitute their own.
   std::function<std::optional<std::string>(const std::string&)> getenv;
-  // Extra top-level sections a node kind accepts (e.g. "aggregates").
-  std::vector<std::string> sections = {"aggregates", "sagas", "views"};
 };
 
-result<pipeline_spec> load_pipeline_file(const std::string& path, const stage_registry& registry,
+result<pipeline_spec> load_pipeline_file(const std::string& path, const kind_registry& registry,
                                          const load_options& options = {});
 // `display_name` stands for the file in error messages; includes resolve from `base_dir`.
 result<pipeline_spec> load_pipeline_text(std::string_view yaml, const std::string& display_name,
-                                         const std::string& base_dir, const stage_registry& registry,
+                                         const std::string& base_dir, const kind_registry& registry,
                                          const load_options& options = {});
 
 // ${VAR} / ${VAR:-default} substitution of one scalar; nullopt + `problem` when malformed or unset.

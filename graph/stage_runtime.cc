@@ -95,6 +95,10 @@ message* stage_runtime::body(message* raw, std::size_t lane) {
     _stats.on_error();
     ESFLOW_ERROR("graph", "pipeline '{}' stage '{}' ({}): process threw: {}", _pipeline, _spec.name,
                  _spec.kind, e.what());
+  } catch (...) {
+    _stats.on_error();
+    ESFLOW_ERROR("graph", "pipeline '{}' stage '{}' ({}): process threw a non-standard exception", _pipeline,
+                 _spec.name, _spec.kind);
   }
   if (!async) _stats.on_finish(cycle_clock::to_ns(cycle_clock::now() - static_cast<std::uint64_t>(start)));
   return forwarded.release();

@@ -2,7 +2,7 @@
 // Descriptors of the stage kinds in this folder; stage_list.cc names each once.
 #include "graph/pipeline_spec.h"
 #include "graph/stage_descriptor.h"
-#include "graph/stage_registry.h"
+#include "graph/kind_registry.h"
 
 namespace esflow::stages {
 
@@ -16,8 +16,12 @@ graph::stage_descriptor noop_descriptor();
 graph::stage_descriptor json_set_descriptor();
 graph::stage_descriptor json_require_descriptor();
 graph::stage_descriptor delay_descriptor();
+graph::stage_descriptor tenant_gate_descriptor();
+graph::stage_descriptor decode_command_descriptor();
+graph::stage_descriptor ack_descriptor();
 
-// Every stage kind this binary knows, registered explicitly (no static initialisers).
-void register_builtin_stages(graph::stage_registry& registry);
+// Every stage kind and node kind this binary knows, registered explicitly
+// (no static initialisers): stage_list.cc is the one list.
+void register_builtin_stages(graph::kind_registry& registry);
 
 }  // namespace esflow::stages

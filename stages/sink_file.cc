@@ -37,10 +37,19 @@ graph::stage_descriptor sink_file_descriptor() {
   d.description = "writes each message body as one line of a file";
   d.role = graph::stage_role::sink;
   d.default_concurrency = graph::concurrency::serial();
-  d.params = {graph::string_param("path", std::nullopt, "file to write, relative to the pipeline file"),
-              graph::bool_param("append", false, "append instead of truncating")};
+  d.params = {graph::string_param("path", std::nullopt,
+                                   "file to write, relative to the pipeline file"),
+              graph::bool_param("append", false, "append instead of truncating"),
+              graph::bool_param("in_data_dir", false,
+                                "a relative path is relative to settings.data_dir (created if missing)")};
   d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
     auto path = resolve_path(init.pipeline, init.spec.params.str("path"));
+    if (init.spec.params.boolean("in_data_dir") && !std::filesystem::path(init.spec.params.str("path")).is_absolute()) {
+      const std::filesystem::path dir(init.pipeline.settings.str("data_dir"));
+      std::error_code ec;
+      std::filesystem::create_directories(dir, ec);
+      path = (dir / init.spec.params.str("path")).lexically_normal().string();
+    }
     std::ofstream out(path, init.spec.params.boolean("append") ? std::ios::app : std::ios::trunc);
     if (!out) return error::make(errc::invalid_config, "cannot write '" + path + "'");
     return std::unique_ptr<graph::stage>(new sink_file(std::move(out)));

@@ -121,6 +121,8 @@ status db::write_with(rocksdb::WriteBatch& batch, bool sync) {
   if (_db == nullptr) {
     return error::make(errc::unavailable, "database is closed", "path=" + _options.path);
   }
+  if (_options.inject_write_failure && _options.inject_write_failure())
+    return error::make(errc::unavailable, "rocksdb write failed: injected failure", "path=" + _options.path);
   rocksdb::WriteOptions wo;
   wo.sync = sync;
   auto s = _db->Write(wo, &batch);

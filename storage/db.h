@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -53,6 +54,9 @@ struct db_options {
   std::size_t write_buffer_bytes = 16u << 20;  // per column family memtable
   int max_background_jobs = 2;
   int max_open_files = 512;
+  // Fault injection for tests: when set and it answers true, a write fails
+  // with unavailable before it reaches RocksDB (nothing of it is stored).
+  std::function<bool()> inject_write_failure;
 };
 
 class db {

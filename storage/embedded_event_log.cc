@@ -2,6 +2,7 @@
 
 #include "common/log.h"
 #include "storage/codec.h"
+#include "storage/dedupe_store.h"
 #include "storage/keys.h"
 
 #include <rocksdb/db.h>
@@ -22,7 +23,6 @@ namespace esflow::storage {
 namespace {
 
 constexpr std::uint8_t commit_format = 1;
-constexpr std::uint8_t dedupe_format = 1;
 
 std::uint64_t system_now_ms() {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -108,40 +108,6 @@ bool decode_commit(std::string_view value, schemas::commit& c) {
     e.timestamp = r.str();
   }
   return r.ok() && r.done();
-}
-
-// dedupe value: expiry (BE u64 ms, see db.h), format, request hash, position,
-// first version, last version.
-struct dedupe_entry {
-  std::uint64_t expires_ms = 0;
-  std::uint64_t hash = 0;
-  position_t position = 0;
-  version_t first = 0;
-  version_t last = 0;
-};
-
-std::string encode_dedupe(const dedupe_entry& d) {
-  std::string out;
-  keys::put_u64_be(out, d.expires_ms);
-  codec::writer w(out);
-  w.u8(dedupe_format);
-  w.varint(d.hash);
-  w.varint(d.position);
-  w.varint(d.first);
-  w.varint(d.last);
-  return out;
-}
-
-bool decode_dedupe(std::string_view value, dedupe_entry& d) {
-  if (value.size() < dedupe_expiry_bytes) return false;
-  d.expires_ms = keys::get_u64_be(value);
-  codec::reader r(value.substr(dedupe_expiry_bytes));
-  if (r.u8() != dedupe_format) return false;
-  d.hash = r.varint();
-  d.position = r.varint();
-  d.first = r.varint();
-  d.last = r.varint();
-  return r.ok();
 }
 
 struct pending {
@@ -250,23 +216,16 @@ struct embedded_event_log::impl {
   }
 
   // The live dedupe entry of a command id, if any.
-  result<std::optional<dedupe_entry>> load_dedupe(const std::string& key) const {
-    std::string value;
-    auto s = raw()->Get(rocksdb::ReadOptions(), handle(cf::dedupe), key, &value);
-    if (s.IsNotFound()) return std::optional<dedupe_entry>{};
-    if (!s.ok()) return rocks_error(s, "reading command id", cf::dedupe);
-    dedupe_entry d;
-    if (!decode_dedupe(value, d)) return corrupt("dedupe entry", cf::dedupe, 0);
-    if (d.expires_ms < _options.now_ms()) return std::optional<dedupe_entry>{};
-    return std::optional<dedupe_entry>{d};
+  result<std::optional<dedupe_record>> load_dedupe(std::string_view tenant, std::string_view command_id) const {
+    return dedupe_store(_db).get(tenant, command_id, dedupe_origin::embedded, _options.now_ms());
   }
 
-  result<append_result> duplicate_of(const dedupe_entry& d) const {
+  result<append_result> duplicate_of(const dedupe_record& d) const {
     auto c = load_commit(d.position);
     if (!c) return std::move(c).err();
     append_result r;
-    r.first_version = d.first;
-    r.last_version = d.last;
+    r.first_version = d.first_version;
+    r.last_version = d.last_version;
     r.position = d.position;
     r.duplicate = true;
     r.events = std::move(c->events);
@@ -384,10 +343,10 @@ struct embedded_event_log::impl {
       copy.duplicate = true;
       return copy;
     }
-    auto known = load_dedupe(dkey);
+    auto known = load_dedupe(r.tenant_id, r.command_id);
     if (!known) return std::move(known).err();
     if (*known) {
-      if ((*known)->hash != r.request_hash) return reused();
+      if ((*known)->request_hash != r.request_hash) return reused();
       ++_stats.duplicates;
       return duplicate_of(**known);
     }
@@ -434,7 +393,8 @@ struct embedded_event_log::impl {
     _puts.index.emplace_back(std::move(ikey), pkey);
     _puts.events.emplace_back(std::move(pkey), encode_commit(r, out.first_version));
     _puts.dedupe.emplace_back(
-        dkey, encode_dedupe({expires, r.request_hash, out.position, out.first_version, out.last_version}));
+        dkey, dedupe_store::encode(dedupe_origin::embedded,
+                             {expires, r.request_hash, out.position, out.first_version, out.last_version}));
     staged_versions[std::move(akey)] = out.last_version;
     out.events = std::move(r.events);
     staged_commands.emplace(std::move(dkey), staged_command{r.request_hash, index});
@@ -505,7 +465,7 @@ result<version_t> embedded_event_log::current_version(std::string_view tenant, s
 
 result<std::optional<append_result>> embedded_event_log::find_command(std::string_view tenant,
                                                                       std::string_view command_id) {
-  auto known = _impl->load_dedupe(keys::dedupe(tenant, command_id));
+  auto known = _impl->load_dedupe(tenant, command_id);
   if (!known) return std::move(known).err();
   if (!*known) return std::optional<append_result>{};
   auto r = _impl->duplicate_of(**known);

@@ -77,6 +77,32 @@ std::string quarantine(std::string_view source, std::uint64_t p) {
   return out;
 }
 
+std::string components(std::initializer_list<std::string_view> parts) {
+  std::string out;
+  for (auto p : parts) put_str(out, p);
+  return out;
+}
+
+std::string saga(std::string_view tenant, std::string_view saga, std::string_view correlation_id) {
+  return components({tenant, saga, correlation_id});
+}
+
+std::string outbox(std::string_view tenant, std::string_view kind, std::string_view work_id) {
+  return components({tenant, kind, work_id});
+}
+
+std::string schedule(std::uint64_t due_ms, std::string_view tenant, std::string_view saga,
+                     std::string_view correlation_id, std::string_view name) {
+  std::string out;
+  put_u64_be(out, due_ms);
+  for (auto p : {tenant, saga, correlation_id, name}) put_str(out, p);
+  return out;
+}
+
+std::string readmodel(std::string_view tenant, std::string_view view, std::string_view row_key) {
+  return components({tenant, view, row_key});
+}
+
 std::string tenant_prefix(std::string_view tenant) {
   std::string out;
   put_str(out, tenant);

@@ -13,6 +13,7 @@
 #include "schemas/envelopes.h"
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -42,6 +43,18 @@ std::string dedupe(std::string_view tenant, std::string_view command_id);
 std::string checkpoint(std::string_view tenant, std::string_view consumer);
 // quarantine: (source, position).
 std::string quarantine(std::string_view source, std::uint64_t position);
+// saga: (tenant, saga, correlation id).
+std::string saga(std::string_view tenant, std::string_view saga, std::string_view correlation_id);
+// outbox: (tenant, work kind, work id).
+std::string outbox(std::string_view tenant, std::string_view kind, std::string_view work_id);
+// schedules: (due time ms, tenant, saga, correlation id, name): a scan from the
+// start meets the earliest due items first.
+std::string schedule(std::uint64_t due_ms, std::string_view tenant, std::string_view saga,
+                     std::string_view correlation_id, std::string_view name);
+// readmodels: (tenant, view, row key).
+std::string readmodel(std::string_view tenant, std::string_view view, std::string_view row_key);
+// The prefix of every key that starts with these components.
+std::string components(std::initializer_list<std::string_view> parts);
 // All keys of a tenant in a family keyed by tenant first.
 std::string tenant_prefix(std::string_view tenant);
 

@@ -56,10 +56,24 @@ void node_host::set_info(const std::string& key, std::function<nlohmann::json()>
   _info[key] = std::move(provider);
 }
 
+void node_host::add_metrics(std::shared_ptr<prometheus::Collectable> collectable) {
+  std::lock_guard lock(_mu);
+  _collectables.push_back(std::move(collectable));
+}
+
 std::string node_host::metrics_text() const {
   auto families = _registry->Collect();
   auto stage = _stage_metrics->Collect();
   families.insert(families.end(), stage.begin(), stage.end());
+  std::vector<std::shared_ptr<prometheus::Collectable>> extra;
+  {
+    std::lock_guard lock(_mu);
+    extra = _collectables;
+  }
+  for (const auto& c : extra) {
+    auto more = c->Collect();
+    families.insert(families.end(), more.begin(), more.end());
+  }
   return prometheus::TextSerializer().Serialize(families);
 }
 

@@ -39,6 +39,8 @@ class node_host {
   void set_info(const std::string& key, std::function<nlohmann::json()> provider);
 
   prometheus::Registry& metrics() { return *_registry; }
+  // Figures built at scrape time by their owner (e.g. the JetStream log's).
+  void add_metrics(std::shared_ptr<prometheus::Collectable> collectable);
   std::string metrics_text() const;
   nlohmann::json info() const;
   check_result ready() const;
@@ -57,6 +59,7 @@ class node_host {
   std::shared_ptr<http_server> _http;
   std::shared_ptr<prometheus::Registry> _registry;
   std::shared_ptr<graph::stage_metrics> _stage_metrics;
+  std::vector<std::shared_ptr<prometheus::Collectable>> _collectables;  // guarded by _mu
   std::vector<std::shared_ptr<graph::node>> _nodes;
   mutable std::mutex _mu;
   std::vector<std::pair<std::string, std::function<check_result()>>> _health, _ready;

@@ -12,11 +12,14 @@
 //
 // The workload: ESFLOW_WORKLOAD (a gen-workload.mjs JSONL file), else
 // `node /work/shared/bench/gen-workload.mjs --commands 20000` is run once.
+#include "cli/app.h"
 #include "graph/node.h"
 #include "graph/pipeline_loader.h"
 #include "schemas/ids.h"
 #include "schemas/json_decode.h"
 #include "stages/aggregate/aggregate_service.h"
+#include "storage/event_log_factory.h"
+#include "transport/node_host.h"
 #include "stages/builtin.h"
 #include "storage/keys.h"
 
@@ -66,8 +69,20 @@ std::string account_program() { return std::string(ESFLOW_SOURCE_DIR) + "/pipeli
 std::shared_ptr<aggregate_service> open_service(const bench_dir& dir, storage::durability mode,
                                                 benchmark::State& state) {
   aggregate_service_options o;
-  o.data_dir = dir.str() + "/data";
-  o.durability = mode;
+  auto store = storage::node_store::open({.data_dir = dir.str() + "/data", .mode = mode});
+  if (!store.ok()) {
+    state.SkipWithError(store.err().to_string().c_str());
+    return nullptr;
+  }
+  storage::event_log_env env;
+  env.store = store.value();
+  auto log = storage::embedded_backend().make({}, env);
+  if (!log.ok()) {
+    state.SkipWithError(log.err().to_string().c_str());
+    return nullptr;
+  }
+  o.store = store.value();
+  o.log = log.value();
   o.aggregates = YAML::Load("Account: { program: " + account_program() + ", snapshot_every: 100 }");
   auto s = aggregate_service::open(o);
   if (!s.ok()) state.SkipWithError(s.err().to_string().c_str());
@@ -156,7 +171,7 @@ void decide(benchmark::State& state) {
   if (!s) return;
   const auto& type = *s->find_type("Account");
   runtime::sandbox sb;
-  command_context ctx;
+  aggregate_context ctx;
   ctx.tenant = "t";
   ctx.cmd.aggregate_type = "Account";
   ctx.cmd.aggregate_id = "acc-1";
@@ -247,7 +262,7 @@ void commit(benchmark::State& state) {
     }
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(total));
-  state.counters["avg_batch"] = s->embedded_log().stats().avg_batch_size();
+  state.counters["avg_batch"] = s->embedded_log()->stats().avg_batch_size();
 }
 BENCHMARK(commit)->ArgName("fsync")->Arg(1)->Arg(0)->UseRealTime()->Iterations(3);
 
@@ -297,7 +312,7 @@ void pipeline(benchmark::State& state) {
     std::ifstream in(commands);
     for (std::string l; std::getline(in, l);) ++lines;
   }
-  graph::stage_registry registry;
+  graph::kind_registry registry;
   stages::register_builtin_stages(registry);
   std::uint64_t total = 0;
   std::map<std::string, std::pair<double, double>> latency;  // stage -> p50, p99 (us)
@@ -314,7 +329,7 @@ void pipeline(benchmark::State& state) {
       << "  rehydrate: { kind: aggregate.rehydrate, key: message, concurrency: 4 }\n"
       << "  decide: { kind: aggregate.decide, key: message, concurrency: 4 }\n"
       << "  commit: { kind: aggregate.commit, key: message }\n"
-      << "  publish: { kind: publish }\n"
+      << "  publish: { kind: aggregate.answer }\n"
       << "  done: { kind: sink.null }\n"
       << "flow:\n  - source -> tenant -> decode -> rehydrate -> decide -> commit -> publish -> done\n"
       << "  - \"*.error -> publish\"\n";
@@ -323,22 +338,24 @@ void pipeline(benchmark::State& state) {
       state.SkipWithError(spec.err().message.c_str());
       return;
     }
-    graph::service_registry services;
-    auto n = graph::node::build(std::move(spec).value(), services);
-    if (!n.ok()) {
-      state.SkipWithError(n.err().message.c_str());
+    // The host function of run/dev/bench (one store and log per data directory).
+    cli::serve_options so;
+    so.registry = &registry;
+    auto served = cli::serve_loaded({std::move(spec).value()}, so);
+    if (!served.ok()) {
+      state.SkipWithError(served.err().message.c_str());
       return;
     }
-    n.value()->start();
-    if (!n.value()->wait_finished(std::chrono::steady_clock::now() + std::chrono::minutes(10))) {
+    auto& n = *cli::served_host(*served.value()).nodes().front();
+    if (!n.wait_finished(std::chrono::steady_clock::now() + std::chrono::minutes(10))) {
       state.SkipWithError("pipeline did not finish");
       return;
     }
-    for (const auto& rt : n.value()->stages()) {
+    for (const auto& rt : n.stages()) {
       const auto t = rt->stats().read();
       latency[rt->name()] = {t.latency.quantile_ns(0.5) / 1000.0, t.latency.quantile_ns(0.99) / 1000.0};
     }
-    ignore(n.value()->drain());
+    ignore(cli::stop_served(*served.value()));
     total += lines;
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(total));

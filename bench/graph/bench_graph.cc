@@ -52,7 +52,7 @@ void engine_chain8(benchmark::State& state, const char* file) {
       state.SkipWithError(spec.err().message.c_str());
       return;
     }
-    esflow::graph::service_registry services;
+    esflow::service_registry services;
     auto n = esflow::graph::node::build(std::move(spec).value(), services);
     if (!n.ok()) {
       state.SkipWithError(n.err().message.c_str());

@@ -20,10 +20,10 @@
 #include "cli/app.h"
 #include "common/log.h"
 #include "schemas/json_encode.h"
-#include "storage/db.h"
+#include "storage/node_store.h"
 #include "tests/nats/nats_server_fixture.h"
 #include "tests/storage/temp_dir.h"
-#include "transport/nats/jetstream_event_log.h"
+#include "storage/jetstream/jetstream_event_log.h"
 #include "transport/nats/nats_connection.h"
 
 #include <benchmark/benchmark.h>
@@ -229,12 +229,12 @@ void event_log_append(benchmark::State& state) {
   auto conn = connect_or_skip(state);
   if (!conn || !reset_stream(*conn, state)) return;
   storage::testing::temp_dir dir;
-  auto db = storage::db::open({.path = dir.str(), .mode = storage::durability::relaxed});
+  auto db = storage::node_store::open({.data_dir = dir.str(), .mode = storage::durability::relaxed});
   if (!db.ok()) {
     state.SkipWithError(db.err().to_string().c_str());
     return;
   }
-  auto log = jetstream_event_log::open(*conn, **db, {});
+  auto log = storage::jetstream::jetstream_event_log::open(*conn, **db, {});
   if (!log.ok()) {
     state.SkipWithError(log.err().to_string().c_str());
     return;

@@ -3,11 +3,10 @@
 #include "common/log.h"
 #include "graph/did_you_mean.h"
 #include "graph/pipeline_spec.h"
-#include "graph/services.h"
+#include "common/service_registry.h"
 #include "schemas/ids.h"
-#include "stages/nats/node_link.h"
-#include "transport/nats/durability_check.h"
-#include "transport/nats/jetstream_event_log.h"
+#include "stages/ingest/aggregate_reads.h"
+#include "stages/node_env.h"
 #include "transport/node_host.h"
 
 #include <filesystem>
@@ -156,31 +155,49 @@ sandbox_set& thread_sandboxes() {
 
 // --- lifecycle --------------------------------------------------------------------------
 
+namespace {
+
+// The HTTP ingest's reads (stages/ingest/aggregate_reads.h) over the service.
+class service_reads final : public stages::aggregate_reads {
+ public:
+  explicit service_reads(std::weak_ptr<aggregate_service> service) : _service(std::move(service)) {}
+
+  result<stages::aggregate_state_view> state(const std::string& tenant, const std::string& type,
+                                             const std::string& id) override {
+    auto service = _service.lock();
+    if (!service) return error::make(errc::unavailable, "the aggregate node is stopping");
+    auto s = service->get_state(tenant, type, id);
+    if (!s.ok()) return std::move(s).err();
+    return stages::aggregate_state_view{s->version, std::move(s->state_json)};
+  }
+
+  result<stages::aggregate_event_page> events(const std::string& tenant, const std::string& type,
+                                              const std::string& id, schemas::version_t after,
+                                              std::size_t limit) override {
+    auto service = _service.lock();
+    if (!service) return error::make(errc::unavailable, "the aggregate node is stopping");
+    auto page = service->read_events(tenant, type, id, after, limit);
+    if (!page.ok()) return std::move(page).err();
+    return stages::aggregate_event_page{std::move(page->events), page->next_after};
+  }
+
+ private:
+  std::weak_ptr<aggregate_service> _service;
+};
+
+}  // namespace
+
 result<std::shared_ptr<aggregate_service>> aggregate_service::open(aggregate_service_options options) {
+  if (!options.store || !options.log) return error::make(errc::internal, "aggregate service without store or log");
   std::shared_ptr<aggregate_service> s(new aggregate_service(options.cache_bytes));
   s->_options = std::move(options);
   const auto& o = s->_options;
   auto types = parse_aggregates(o.aggregates, o.pipeline_file, o.base_dir, s->_programs);
   if (!types.ok()) return std::move(types).err();
   s->_types = std::move(types).value();
-
-  storage::db_options dbo;
-  dbo.path = o.data_dir;
-  dbo.mode = o.durability;
-  auto db = storage::db::open(dbo);
-  if (!db.ok()) return std::move(db).err();
-  s->_db = std::move(db).value();
-  if (o.event_log == "jetstream") {
-    if (auto opened = s->open_jetstream_log(); !opened.ok()) return std::move(opened).err();
-  } else {
-    storage::embedded_options lo;
-    lo.dedupe_ttl = o.dedupe_ttl;
-    auto log = storage::embedded_event_log::open(*s->_db, lo);
-    if (!log.ok()) return std::move(log).err();
-    s->_embedded = log.value().get();
-    s->_log = std::move(log).value();
-  }
-  s->_snapshots = std::make_unique<storage::snapshot_store>(*s->_db);
+  s->_store = o.store;
+  s->_log = o.log;
+  s->_embedded = dynamic_cast<storage::embedded_event_log*>(s->_log.get());
   s->_metrics =
       std::make_unique<aggregate_metrics>(o.host ? &o.host->metrics() : nullptr, o.metrics_tenant_cap);
 
@@ -194,133 +211,38 @@ result<std::shared_ptr<aggregate_service>> aggregate_service::open(aggregate_ser
       }
       return out;
     });
-    o.host->set_info("storage", [weak] {
-      nlohmann::json out = nlohmann::json::object();
-      if (auto self = weak.lock()) {
-        out["data_dir"] = self->_options.data_dir;
-        out["durability"] = self->_db->mode() == storage::durability::fsync ? "fsync" : "relaxed";
-        out["event_log"] = self->uses_jetstream() ? "jetstream" : "embedded";
-      }
-      return out;
-    });
-    if (s->uses_jetstream()) {
-      o.host->set_info("streams", [weak] {
-        auto self = weak.lock();
-        return self ? self->_streams_info : nlohmann::json::array();
-      });
-      o.host->set_info("durability", [weak] {
-        auto self = weak.lock();
-        return self ? self->_durability_info : nlohmann::json::object();
-      });
-    }
   }
   return s;
 }
 
-namespace {
-
-// The first server of a comma-separated URL list (the durability check reads its INFO line).
-std::string first_url(const std::string& urls) { return urls.substr(0, urls.find(',')); }
-
-struct js_guard {
-  jsCtx* js = nullptr;
-  ~js_guard() {
-    if (js != nullptr) jsCtx_Destroy(js);
-  }
-};
-
-}  // namespace
-
-status aggregate_service::open_jetstream_log() {
-  const auto& o = _options;
-  if (!o.nats)
-    return error::make(errc::invalid_config, "event_log: jetstream needs settings.nats_url", o.pipeline_file);
-  _nats = o.nats;
-  jsOptions jo;
-  jsOptions_Init(&jo);
-  jo.Wait = 5000;
-  auto js = _nats->jetstream(jo);
-  if (!js.ok()) return std::move(js).err();
-  js_guard guard{*js};
-  // CONTRACT.md "Streams": created if missing, validated if present, never changed.
-  for (const auto& spec : {nats::aggregate_events_spec(o.streams), nats::workflow_commands_spec(o.streams),
-                           nats::workflow_events_spec(o.streams)}) {
-    auto r = nats::ensure_stream(guard.js, spec);
-    if (!r.ok()) {
-      auto e = std::move(r).err();
-      e.message = "stream " + spec.name + ": " + e.message;
-      return e;
-    }
-    _streams_info.push_back(
-        {{"name", spec.name},
-         {"subjects", spec.subjects},
-         {"outcome", r.value() == nats::stream_outcome::created ? "created" : "validated"}});
-  }
-  auto report = nats::check_durability(first_url(_nats->options().url), guard.js, "AGGREGATE_EVENTS");
-  if (report.ok()) {
-    const auto& d = report.value();
-    if (!d.warning.empty()) ESFLOW_WARN("aggregate", "{}", d.warning);
-    _durability_info = {{"server_version", d.server_version}, {"replicas", d.replicas},
-                        {"fsync_capable", d.fsync_capable},   {"replicated", d.replicated},
-                        {"description", d.description},       {"warning", d.warning}};
-    for (auto& st : _streams_info)
-      if (st["name"] == "AGGREGATE_EVENTS") st["replicas"] = d.replicas;
-  } else {
-    ESFLOW_WARN("aggregate", "durability self-check failed: {}", report.err().to_string());
-    _durability_info = {{"error", report.err().to_string()}};
-  }
-  nats::jetstream_options lo;
-  lo.ensure_stream = false;  // done above
-  lo.streams = o.streams;
-  lo.dedupe_ttl = o.dedupe_ttl;
-  auto log = nats::jetstream_event_log::open(*_nats, *_db, lo);
-  if (!log.ok()) return std::move(log).err();
-  _log = std::move(log).value();
-  return {};
-}
-
-result<std::shared_ptr<aggregate_service>> aggregate_service::for_stage(const graph::stage_init& init) {
+result<std::shared_ptr<aggregate_service>> aggregate_service::for_pipeline(const graph::node_kind_init& init) {
   const auto& settings = init.pipeline.settings;
-  aggregate_service_options o;
-  o.data_dir = std::filesystem::path(settings.str("data_dir")).lexically_normal().string();
-  o.durability =
-      settings.str("durability") == "relaxed" ? storage::durability::relaxed : storage::durability::fsync;
-  o.dedupe_ttl = std::chrono::milliseconds(settings.integer("dedupe_ttl"));
-  o.metrics_tenant_cap = static_cast<std::size_t>(settings.integer("metrics_tenant_cap"));
-  for (const auto& st : init.pipeline.stages) {
-    if (st.kind == "aggregate.rehydrate" && st.params.has("cache_mb"))
-      o.cache_bytes = static_cast<std::size_t>(st.params.integer("cache_mb")) << 20;
-  }
-  auto it = init.pipeline.sections.find("aggregates");
-  if (it != init.pipeline.sections.end()) o.aggregates = it->second;
-  o.pipeline_file = init.pipeline.file;
-  o.base_dir = init.pipeline.base_dir;
-  o.host = init.services.find<transport::node_host>("").get();
-  o.event_log = settings.str("event_log");
-  if (o.event_log == "jetstream") {
-    auto link = stages::node_link::for_url(init.services, settings.str("nats_url"));
-    if (!link.ok()) return std::move(link).err();
-    o.nats = link.value()->shared_connection();
-  }
-  const auto name = "aggregate:" + o.data_dir;
+  const auto dir = stages::data_dir_of(init.pipeline);
   return init.services.get_or_create<aggregate_service>(
-      name, [&]() -> result<std::shared_ptr<aggregate_service>> { return open(std::move(o)); });
-}
-
-aggregate_service::~aggregate_service() { ignore(close()); }
-
-status aggregate_service::close() {
-  std::lock_guard lock(_close_mu);
-  if (_closed) return {};
-  _closed = true;
-  status first;
-  if (_log) {
-    if (auto s = _log->close(); !s.ok()) first = s;
-  }
-  if (_db) {
-    if (auto s = _db->close(); !s.ok() && first.ok()) first = s;
-  }
-  return first;
+      "aggregate:" + dir, [&]() -> result<std::shared_ptr<aggregate_service>> {
+        aggregate_service_options o;
+        auto store = stages::node_store_for(init.pipeline, init.services);
+        if (!store.ok()) return std::move(store).err();
+        auto log = stages::event_log_for(init.pipeline, init.services);
+        if (!log.ok()) return std::move(log).err();
+        o.store = std::move(store).value();
+        o.log = std::move(log).value();
+        o.metrics_tenant_cap = static_cast<std::size_t>(settings.integer("metrics_tenant_cap"));
+        for (const auto& st : init.pipeline.stages) {
+          if (st.kind == "aggregate.rehydrate" && st.params.has("cache_mb"))
+            o.cache_bytes = static_cast<std::size_t>(st.params.integer("cache_mb")) << 20;
+        }
+        auto it = init.pipeline.sections.find("aggregates");
+        if (it != init.pipeline.sections.end()) o.aggregates = it->second;
+        o.pipeline_file = init.pipeline.file;
+        o.base_dir = init.pipeline.base_dir;
+        o.host = init.services.find<transport::node_host>("").get();
+        auto made = open(std::move(o));
+        if (!made.ok()) return made;
+        init.services.put<stages::aggregate_reads>(stages::aggregate_reads_key(dir),
+                                                   std::make_shared<service_reads>(made.value()));
+        return made;
+      });
 }
 
 const aggregate_type_config* aggregate_service::find_type(std::string_view name) const {
@@ -347,7 +269,7 @@ result<rehydrated> aggregate_service::load(const std::string& tenant, const aggr
   rehydrated out;
   runtime::state_handle state;
   if (use_snapshot) {
-    auto snap = _snapshots->get(tenant, type.name, id);
+    auto snap = snapshots().get(tenant, type.name, id);
     if (!snap.ok()) return std::move(snap).err();
     if (snap.value()) {
       const auto& s = *snap.value();
@@ -395,9 +317,9 @@ result<rehydrated> aggregate_service::rehydrate(const std::string& tenant, const
     _metrics->rehydration(true, seconds_since(t0), 0);
     return rehydrated{std::move(*hit), true, false, 0};
   }
-  if (guess_new && uses_jetstream()) {
+  if (guess_new && remote_log()) {
     // A snapshot (local RocksDB) proves the aggregate exists: read it for real.
-    auto snap = _snapshots->get(tenant, type.name, id);
+    auto snap = snapshots().get(tenant, type.name, id);
     if (!snap.ok()) return std::move(snap).err();
     if (!snap.value()) {
       auto st = sb.initial_state(*type.program);
@@ -422,7 +344,7 @@ result<rehydrated> aggregate_service::rehydrate(const std::string& tenant, const
 // --- decide -------------------------------------------------------------------------------
 
 status aggregate_service::decide_command(const aggregate_type_config& type, runtime::sandbox& sb,
-                                         command_context& ctx) {
+                                         aggregate_context& ctx) {
   auto st = sb.state_from_json(ctx.state_json);
   if (!st.ok()) return std::move(st).err();
   runtime::decision d;

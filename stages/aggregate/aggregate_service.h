@@ -1,21 +1,14 @@
 #pragma once
-// aggregate_service: what the stages of an aggregate pipeline share, one per
-// data directory (service_registry key "aggregate:<data_dir>").
+// aggregate_service: what the stages of an aggregate pipeline share — the
+// aggregate node kind's service (aggregate_kind.cc), one per data directory
+// (service_registry key "aggregate:<data_dir>").
 //
-// Control plane: created by the first aggregate stage that asks for it (its
-// settings and the pipeline's `aggregates:` section configure it); opens
-// storage::db (settings `durability`), the event log and the snapshot store;
-// loads every aggregate type's program; registers its metrics and the /info
-// sections "programs" and "storage" with the node host when one runs. Closes
-// the log, then the db, when the last user lets go.
-//
-// Event log (setting `event_log`): `embedded` (RocksDB, `dedupe_ttl`), or
-// `jetstream` (settings `nats_url`): connects through the node's NATS link
-// (stages/nats/node_link.h: /ready and /info "nats"), creates or validates
-// the streams (an incompatible stream is an open error naming the field: the
-// node does not start), runs the durability self-check (a warning at start,
-// /info "durability" and "streams") and appends to AGGREGATE_EVENTS. Snapshots
-// and the dedupe CF stay in the local RocksDB either way.
+// Control plane: made by node::build through the kind's descriptor before
+// any stage exists; takes the directory's node store and event log from the
+// process (stages/node_env.h: the log's backend is a setting, this service
+// never names one); parses `aggregates:` and loads every program; registers
+// its metrics, the /info section "programs" and the aggregate reads of the
+// HTTP ingest (stages/ingest/aggregate_reads.h).
 //
 // Data plane (every method thread-safe, none blocks on anything but RocksDB
 // reads): rehydrate(), the state cache, decide_command(), the read APIs of
@@ -24,17 +17,15 @@
 // NOTE: a sandbox is not thread-safe: callers pass their own (per lane, or
 // thread_local on the commit retry and read paths; sandbox_for()).
 #include "common/result.h"
+#include "graph/node_kind_descriptor.h"
 #include "graph/stage_descriptor.h"
 #include "runtime/program.h"
 #include "runtime/sandbox.h"
 #include "stages/aggregate/aggregate_metrics.h"
-#include "stages/aggregate/command_context.h"
+#include "stages/aggregate/aggregate_context.h"
 #include "stages/aggregate/state_cache.h"
-#include "storage/db.h"
 #include "storage/embedded_event_log.h"
-#include "storage/snapshot_store.h"
-#include "transport/nats/nats_connection.h"
-#include "transport/nats/stream_policy.h"
+#include "storage/node_store.h"
 
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
@@ -71,19 +62,14 @@ result<std::vector<aggregate_type_config>> parse_aggregates(const YAML::Node& se
                                                             runtime::program_cache& programs);
 
 struct aggregate_service_options {
-  std::string data_dir;
-  storage::durability durability = storage::durability::fsync;
-  std::chrono::milliseconds dedupe_ttl = std::chrono::hours(24);
+  std::shared_ptr<storage::node_store> store;
+  std::shared_ptr<storage::event_log> log;
   std::size_t cache_bytes = std::size_t{256} << 20;
   std::size_t metrics_tenant_cap = 100;
   std::string pipeline_file;             // for /info
   YAML::Node aggregates;                 // the `aggregates:` section
   std::string base_dir;                  // programs resolve from here
   transport::node_host* host = nullptr;  // metrics + /info, when present
-  std::string event_log = "embedded";    // embedded | jetstream
-  // jetstream: the node's NATS connection (required) and the streams' policy.
-  std::shared_ptr<nats::nats_connection> nats;
-  nats::streams_config streams;
 };
 
 // Per-lane (or per-thread) Lua VMs: one per aggregate type, sized from its config.
@@ -115,10 +101,11 @@ struct event_page {
 class aggregate_service {
  public:
   static result<std::shared_ptr<aggregate_service>> open(aggregate_service_options options);
-  // The node's service for this stage's pipeline (created on first use);
-  // cache_mb comes from the pipeline's aggregate.rehydrate stage when it has one.
-  static result<std::shared_ptr<aggregate_service>> for_stage(const graph::stage_init& init);
-  ~aggregate_service();
+  // The directory's service for a pipeline (created on first use: the first
+  // pipeline's `aggregates:` wins); cache_mb comes from the pipeline's
+  // aggregate.rehydrate stage when it has one.
+  static result<std::shared_ptr<aggregate_service>> for_pipeline(const graph::node_kind_init& init);
+  ~aggregate_service() = default;
   aggregate_service(const aggregate_service&) = delete;
   aggregate_service& operator=(const aggregate_service&) = delete;
 
@@ -127,11 +114,12 @@ class aggregate_service {
   std::string type_names() const;  // "Account, Order"
 
   storage::event_log& log() { return *_log; }
-  // NOTE: embedded backend only (benchmarks read its batch statistics).
-  storage::embedded_event_log& embedded_log() { return *_embedded; }
-  bool uses_jetstream() const { return _embedded == nullptr; }
-  storage::db& database() { return *_db; }
-  storage::snapshot_store& snapshots() { return *_snapshots; }
+  // The embedded backend's log (benchmarks read its batch statistics), else null.
+  storage::embedded_event_log* embedded_log() { return _embedded; }
+  // The log reads from the network (not the embedded one): rehydrate guesses new aggregates.
+  bool remote_log() const { return _embedded == nullptr; }
+  storage::node_store& store() { return *_store; }
+  storage::snapshot_store& snapshots() { return _store->snapshots(); }
   state_cache& cache() { return _cache; }
   aggregate_metrics& metrics() { return *_metrics; }
   const aggregate_service_options& options() const { return _options; }
@@ -158,7 +146,7 @@ class aggregate_service {
   // Decides ctx.cmd on the state (ctx.version, ctx.state_json): fills
   // ctx.events (stamped: ids, versions, timestamps, trace) and
   // ctx.new_state_json; a program's rejection or error is returned.
-  status decide_command(const aggregate_type_config& type, runtime::sandbox& sb, command_context& ctx);
+  status decide_command(const aggregate_type_config& type, runtime::sandbox& sb, aggregate_context& ctx);
 
   // Reads for the HTTP API (any thread; a thread_local sandbox per type).
   // not_found: the aggregate has no events for this tenant.
@@ -168,28 +156,19 @@ class aggregate_service {
   result<event_page> read_events(const std::string& tenant, const std::string& type, const std::string& id,
                                  schemas::version_t after, std::size_t limit);
 
-  // Closes the log, then the db (idempotent; the destructor calls it).
-  status close();
 
  private:
   explicit aggregate_service(std::size_t cache_bytes) : _cache(cache_bytes) {}
-  status open_jetstream_log();
 
   aggregate_service_options _options;
   runtime::program_cache _programs;
   std::vector<aggregate_type_config> _types;
-  std::unique_ptr<storage::db> _db;
-  // Declared before the log: a JetStream log is destroyed before its connection.
-  std::shared_ptr<nats::nats_connection> _nats;
-  std::unique_ptr<storage::event_log> _log;
+  // Shared with every node kind on the directory; the log closes before the store.
+  std::shared_ptr<storage::node_store> _store;
+  std::shared_ptr<storage::event_log> _log;
   storage::embedded_event_log* _embedded = nullptr;  // _log when embedded
-  nlohmann::json _streams_info = nlohmann::json::array();
-  nlohmann::json _durability_info = nlohmann::json::object();
-  std::unique_ptr<storage::snapshot_store> _snapshots;
   state_cache _cache;
   std::unique_ptr<aggregate_metrics> _metrics;
-  std::mutex _close_mu;
-  bool _closed = false;
 };
 
 // The thread's own sandboxes (commit retries, reads): never shared.

@@ -81,7 +81,7 @@ class commit final : public graph::stage {
  private:
   // Rehydrate (the cache holds the committed state, or storage does) and
   // decide again: in the key's turn nothing else of this aggregate moves.
-  status redecide(command_context& ctx) {
+  status redecide(aggregate_context& ctx) {
     auto& sb = thread_sandboxes().get(*ctx.type);
     auto r = _service->rehydrate(ctx.tenant, *ctx.type, ctx.cmd.aggregate_id, sb);
     if (!r.ok()) return std::move(r).err();
@@ -144,7 +144,7 @@ class commit final : public graph::stage {
     out.finish();
   }
 
-  void maybe_snapshot(const command_context& ctx, const aggregate_type_config& type,
+  void maybe_snapshot(const aggregate_context& ctx, const aggregate_type_config& type,
                       const storage::append_result& a) {
     const auto every = static_cast<std::uint64_t>(type.snapshot_every);
     if (every == 0 || a.last_version / every == (a.first_version - 1) / every) return;
@@ -174,6 +174,9 @@ class commit final : public graph::stage {
 graph::stage_descriptor commit_descriptor() {
   graph::stage_descriptor d;
   d.kind = "aggregate.commit";
+  d.node_kind = "aggregate";
+  d.mutates_context = true;
+  d.needs_context = "aggregate";
   d.description =
       "appends the events (expected version, command id) via group commit; retries conflicts (async)";
   d.async = true;
@@ -181,10 +184,10 @@ graph::stage_descriptor commit_descriptor() {
       graph::int_param("max_retries", 3, "re-decides after a version conflict before answering it", 0, 100)};
   d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
     if (auto ok = require_message_key(init); !ok.ok()) return std::move(ok).err();
-    auto service = aggregate_service::for_stage(init);
-    if (!service.ok()) return std::move(service).err();
+    auto service = init.service_as<aggregate_service>();
+    if (!service) return error::make(errc::internal, "the aggregate node kind made no service");
     return std::unique_ptr<graph::stage>(new commit(
-        std::move(service).value(), static_cast<std::uint32_t>(init.spec.params.integer("max_retries"))));
+        std::move(service), static_cast<std::uint32_t>(init.spec.params.integer("max_retries"))));
   };
   return d;
 }

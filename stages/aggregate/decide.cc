@@ -80,14 +80,17 @@ class decide final : public graph::stage {
 graph::stage_descriptor decide_descriptor() {
   graph::stage_descriptor d;
   d.kind = "aggregate.decide";
+  d.node_kind = "aggregate";
+  d.mutates_context = true;
+  d.needs_context = "aggregate";
   d.description = "runs decide/apply of the aggregate's program (keyed lanes, a Lua sandbox per lane)";
   d.default_concurrency = graph::concurrency::bounded(8);
   d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
     if (auto ok = require_message_key(init); !ok.ok()) return std::move(ok).err();
-    auto service = aggregate_service::for_stage(init);
-    if (!service.ok()) return std::move(service).err();
+    auto service = init.service_as<aggregate_service>();
+    if (!service) return error::make(errc::internal, "the aggregate node kind made no service");
     return std::unique_ptr<graph::stage>(
-        new decide(std::move(service).value(), std::max<std::size_t>(1, init.spec.conc.limit)));
+        new decide(std::move(service), std::max<std::size_t>(1, init.spec.conc.limit)));
   };
   return d;
 }

@@ -22,14 +22,16 @@ status require_message_key(const graph::stage_init& init) {
 
 namespace esflow::stages {
 
-void register_aggregate_stages(graph::stage_registry& registry) {
+void register_aggregate_stages(graph::kind_registry& registry) {
   using namespace esflow::aggregate;
-  for (auto make : {tenant_gate_descriptor, decode_command_descriptor, rehydrate_descriptor,
-                    decide_descriptor, commit_descriptor, publish_descriptor, ack_descriptor}) {
+  for (auto make : {rehydrate_descriptor, decide_descriptor, commit_descriptor, answer_descriptor,
+                    publish_alias_descriptor}) {
     auto added = registry.add(make());
     // Two kinds with one name is a build mistake, not a runtime condition.
     if (!added.ok()) throw std::logic_error(added.err().to_string());
   }
+  if (auto added = registry.add(aggregate_kind_descriptor()); !added.ok())
+    throw std::logic_error(added.err().to_string());
 }
 
 }  // namespace esflow::stages

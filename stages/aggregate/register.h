@@ -1,7 +1,7 @@
 #pragma once
-#include "graph/stage_registry.h"
+#include "graph/kind_registry.h"
 
 namespace esflow::stages {
-// tenant.gate, decode.command, aggregate.*, publish, ack
-void register_aggregate_stages(graph::stage_registry& registry);
+// the aggregate node kind and its stages (aggregate.*; `publish` as an alias of aggregate.answer)
+void register_aggregate_stages(graph::kind_registry& registry);
 }  // namespace esflow::stages

@@ -1,4 +1,6 @@
-// aggregate.rehydrate: the aggregate's committed state for the command
+// aggregate.rehydrate: the first aggregate stage. The command's aggregate
+// type must be one of `aggregates:` (else invalid_command: the contract's
+// last validation step), then its committed state
 // (ctx.version, ctx.state_json, ctx.base_token): state cache -> snapshot ->
 // events after it, applied with the type's program (aggregate_service::
 // rehydrate). A snapshot or event of another tenant met on the way is
@@ -23,6 +25,14 @@ class rehydrate final : public graph::stage {
 
   void process(graph::message_ptr m, const graph::emitter& out) override {
     auto& ctx = context_of(*m);
+    // Decode vouched for the body; whether this node serves its type is asked here.
+    ctx.type = _service->find_type(ctx.cmd.aggregate_type);
+    if (ctx.type == nullptr) {
+      out.fail(std::move(m), error::make(errc::invalid_command, "unknown aggregate type '" +
+                                                                    ctx.cmd.aggregate_type + "' (this node serves: " +
+                                                                    _service->type_names() + ")"));
+      return;
+    }
     // guess_new: a miss does not read the log here (no network round trip on
     // a TBB worker); decide/commit verify the guess (aggregate_service.h).
     auto r = _service->rehydrate(ctx.tenant, *ctx.type, ctx.cmd.aggregate_id,
@@ -50,16 +60,20 @@ class rehydrate final : public graph::stage {
 graph::stage_descriptor rehydrate_descriptor() {
   graph::stage_descriptor d;
   d.kind = "aggregate.rehydrate";
+  d.node_kind = "aggregate";
+  d.mutates_context = true;
+  d.needs_context = "command";
+  d.provides_context = {"aggregate"};
   d.description =
       "loads the aggregate's state: cache -> snapshot -> events (keyed lanes, a sandbox per lane)";
   d.default_concurrency = graph::concurrency::bounded(8);
   d.params = {graph::int_param("cache_mb", 256, "memory bound of the node's state cache, MiB", 1, 1 << 20)};
   d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
     if (auto ok = require_message_key(init); !ok.ok()) return std::move(ok).err();
-    auto service = aggregate_service::for_stage(init);
-    if (!service.ok()) return std::move(service).err();
+    auto service = init.service_as<aggregate_service>();
+    if (!service) return error::make(errc::internal, "the aggregate node kind made no service");
     return std::unique_ptr<graph::stage>(
-        new rehydrate(std::move(service).value(), std::max<std::size_t>(1, init.spec.conc.limit)));
+        new rehydrate(std::move(service), std::max<std::size_t>(1, init.spec.conc.limit)));
   };
   return d;
 }

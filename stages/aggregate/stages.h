@@ -1,17 +1,19 @@
 #pragma once
 // Descriptors of the aggregate pipeline's stage kinds (one file each);
 // register.cc names each once.
+#include "graph/node_kind_descriptor.h"
 #include "graph/stage_descriptor.h"
 
 namespace esflow::aggregate {
 
-graph::stage_descriptor tenant_gate_descriptor();
-graph::stage_descriptor decode_command_descriptor();
+// The aggregate node kind (section `aggregates:`, service aggregate_service).
+graph::node_kind_descriptor aggregate_kind_descriptor();
+
 graph::stage_descriptor rehydrate_descriptor();
 graph::stage_descriptor decide_descriptor();
 graph::stage_descriptor commit_descriptor();
-graph::stage_descriptor publish_descriptor();
-graph::stage_descriptor ack_descriptor();
+graph::stage_descriptor answer_descriptor();
+graph::stage_descriptor publish_alias_descriptor();
 
 // Keyed stages with per-lane state (rehydrate, decide) and keyed parking
 // (commit) need `key: message` (decode.command sets message.key to the

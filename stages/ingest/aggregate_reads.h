@@ -6,7 +6,7 @@
 // events (also one only another tenant has) is not_found with a message that
 // names only what the caller gave, so both cases answer alike.
 #include "common/result.h"
-#include "graph/services.h"
+#include "common/service_registry.h"
 #include "schemas/envelopes.h"
 
 #include <cstddef>
@@ -39,10 +39,14 @@ class aggregate_reads {
                                               std::size_t limit) = 0;
 };
 
+// The name under which a node kind serving aggregate reads on a data
+// directory (data_dir_of) registers them in the services.
+std::string aggregate_reads_key(const std::string& data_dir);
+
 // The reads of the node whose pipeline has data directory `data_dir`: an
-// aggregate_reads put in the services (tests), else an adapter over the
-// aggregate stages' aggregate_service; null when the node has neither.
-std::shared_ptr<aggregate_reads> find_aggregate_reads(graph::service_registry& services,
+// aggregate_reads put in the services unnamed (tests), else the one a node
+// kind registered for the directory; null when there is none.
+std::shared_ptr<aggregate_reads> find_aggregate_reads(esflow::service_registry& services,
                                                       const std::string& data_dir);
 
 }  // namespace esflow::stages

@@ -5,11 +5,12 @@
 
 #include "common/log.h"
 #include "graph/pipeline_spec.h"
-#include "graph/services.h"
+#include "common/service_registry.h"
 #include "schemas/ids.h"
 #include "schemas/json_encode.h"
-#include "stages/aggregate/command_context.h"
+#include "stages/ingest_context.h"
 #include "stages/ingest/aggregate_reads.h"
+#include "stages/node_env.h"
 #include "transport/http_server.h"
 
 #include <httplib.h>
@@ -133,12 +134,12 @@ class http_reply final : public graph::reply_handle {
  private:
   answer encode(const graph::message& m) const {
     answer a;
-    const auto* ctx = m.context_as<aggregate::command_context>();
+    const auto* ctx = m.context_as<stages::ingest_context>();
     if (m.error) {
       a = rejection(*m.error);
-    } else if (ctx && ctx->result.accepted) {
+    } else if (ctx && !ctx->answer.empty()) {
       a.status = 200;
-      a.body = schemas::encode_command_result(ctx->result);
+      a.body = ctx->answer;
     } else {
       a = rejection(error::make(errc::internal, "the pipeline answered without a result"));
     }
@@ -222,6 +223,7 @@ struct settings {
   std::size_t max_body = 1 << 20;
   std::chrono::milliseconds timeout{30000};
   bool single_tenant = false;
+  stages::context_factory make_context;
 };
 
 error not_running() {
@@ -284,7 +286,7 @@ void handle_command(ingest_door& door, const settings& s, const httplib::Request
 
   auto m = graph::make_message();
   m->body = std::move(body);
-  auto ctx = std::make_shared<aggregate::command_context>();
+  auto ctx = stages::new_ingest_context(s.make_context);
   ctx->transport = "http";
   ctx->tenant_given = info.tenant_given;
   ctx->transport_tenant = info.tenant;
@@ -396,7 +398,7 @@ void handle_read(ingest_door& door, const settings& s, const httplib::Request& r
 
 class http_commands final : public graph::stage {
  public:
-  http_commands(std::shared_ptr<ingest_door> door, graph::service_registry& services, std::string data_dir)
+  http_commands(std::shared_ptr<ingest_door> door, esflow::service_registry& services, std::string data_dir)
       : _door(std::move(door)), _services(services), _data_dir(std::move(data_dir)) {}
   ~http_commands() override { _door->close(); }
 
@@ -412,7 +414,7 @@ class http_commands final : public graph::stage {
 
  private:
   std::shared_ptr<ingest_door> _door;
-  graph::service_registry& _services;
+  esflow::service_registry& _services;
   std::string _data_dir;
 };
 
@@ -454,6 +456,7 @@ result<std::unique_ptr<graph::stage>> make_http_commands(const graph::stage_init
   s->max_body = static_cast<std::size_t>(p.integer("max_body"));
   s->timeout = std::chrono::milliseconds(p.integer("timeout"));
   s->single_tenant = init.pipeline.settings.str("tenancy") == "single";
+  s->make_context = init.make_context;
   auto door = std::make_shared<ingest_door>();
 
   auto& server = http->routes();
@@ -477,7 +480,7 @@ result<std::unique_ptr<graph::stage>> make_http_commands(const graph::stage_init
                });
   }
   return std::unique_ptr<graph::stage>(
-      new http_commands(std::move(door), init.services, init.pipeline.settings.str("data_dir")));
+      new http_commands(std::move(door), init.services, stages::data_dir_of(init.pipeline)));
 }
 
 }  // namespace

@@ -6,7 +6,7 @@
 
 namespace esflow::stages {
 
-void register_ingest_stages(graph::stage_registry& registry) {
+void register_ingest_stages(graph::kind_registry& registry) {
   for (auto make : {http_commands_descriptor}) {
     auto added = registry.add(make());
     // Two kinds with one name is a build mistake, not a runtime condition.

@@ -1,7 +1,7 @@
 #pragma once
-#include "graph/stage_registry.h"
+#include "graph/kind_registry.h"
 
 namespace esflow::stages {
 // http.commands (and later nats.request, jetstream.consumer)
-void register_ingest_stages(graph::stage_registry& registry);
+void register_ingest_stages(graph::kind_registry& registry);
 }  // namespace esflow::stages

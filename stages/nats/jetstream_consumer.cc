@@ -3,13 +3,12 @@
 // the concurrency contract.
 #include "common/log.h"
 #include "graph/pipeline_spec.h"
-#include "graph/services.h"
-#include "stages/aggregate/aggregate_service.h"
-#include "stages/aggregate/command_context.h"
-#include "stages/nats/node_link.h"
+#include "common/service_registry.h"
+#include "stages/ingest_context.h"
+#include "stages/node_env.h"
+#include "transport/nats/nats_link.h"
 #include "stages/nats/stages.h"
 #include "transport/nats/headers.h"
-#include "transport/nats/quarantine.h"
 
 #include <nlohmann/json.hpp>
 
@@ -32,7 +31,8 @@ struct consumer_core {
   std::int64_t max_deliver = 5;
   std::int64_t ack_wait_ms = 30000;
   std::int64_t max_ack_pending = 0;
-  std::shared_ptr<aggregate::aggregate_service> service;  // the node's RocksDB (quarantine CF)
+  std::shared_ptr<storage::node_store> store;  // the node's quarantine family
+  stages::context_factory make_context;
   std::shared_ptr<nats::nats_connection> conn;
   consumer_stats stats;
 
@@ -56,8 +56,8 @@ struct consumer_core {
         {"reason", reason},
         {"headers", headers},
         {"body", std::string(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg)))}};
-    auto ok = nats::put_quarantined(service->database(), durable, seq,
-                                    record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    auto ok = store->quarantine().put(durable, seq,
+                                      record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     if (!ok.ok()) {
       ESFLOW_ERROR("nats", "{}: quarantining stream sequence {} failed: {}", durable, seq,
                    ok.err().to_string());
@@ -71,7 +71,7 @@ struct consumer_core {
 };
 
 // The ingest_ack of one JetStream message (owns it).
-class jetstream_ack final : public aggregate::ingest_ack {
+class jetstream_ack final : public stages::ingest_ack {
  public:
   jetstream_ack(std::shared_ptr<consumer_core> core, natsMsg* msg, std::uint64_t seq, std::uint64_t delivered)
       : _core(std::move(core)), _msg(msg), _seq(seq), _delivered(delivered) {}
@@ -190,7 +190,7 @@ class jetstream_consumer final : public graph::stage {
         natsMsg_Term(msg, nullptr);
       return;
     }
-    auto ctx = std::make_shared<aggregate::command_context>();
+    auto ctx = stages::new_ingest_context(_core->make_context);
     ctx->transport = "jetstream";
     const auto parsed = parse_command_subject(natsMsg_GetSubject(msg));
     if (parsed.ok) {
@@ -243,10 +243,11 @@ result<std::unique_ptr<graph::stage>> make_jetstream_consumer(const graph::stage
     core->max_ack_pending = init.spec.max_in_flight > 0 ? init.spec.max_in_flight
                                                         : init.pipeline.settings.integer("max_in_flight");
 
-  auto service = aggregate::aggregate_service::for_stage(init);
-  if (!service.ok()) return std::move(service).err();
-  core->service = std::move(service).value();
-  auto link = node_link::for_url(init.services, init.pipeline.settings.str("nats_url"));
+  auto store = stages::node_store_for(init.pipeline, init.services);
+  if (!store.ok()) return std::move(store).err();
+  core->store = std::move(store).value();
+  core->make_context = init.make_context;
+  auto link = nats::nats_link::for_url(init.services, init.pipeline.settings.str("nats_url"));
   // The loader names the file, line and stage of a factory error.
   if (!link.ok()) return std::move(link).err();
   core->conn = link.value()->shared_connection();

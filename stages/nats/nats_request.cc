@@ -4,11 +4,11 @@
 // subject. See stages/nats/stages.h for the concurrency contract.
 #include "common/log.h"
 #include "graph/pipeline_spec.h"
-#include "graph/services.h"
+#include "common/service_registry.h"
 #include "schemas/ids.h"
 #include "schemas/json_encode.h"
-#include "stages/aggregate/command_context.h"
-#include "stages/nats/node_link.h"
+#include "stages/ingest_context.h"
+#include "transport/nats/nats_link.h"
 #include "stages/nats/stages.h"
 #include "transport/nats/headers.h"
 #include "transport/nats/subjects.h"
@@ -52,12 +52,12 @@ class nats_reply final : public graph::reply_handle {
 
   void complete(const graph::message& m) override {
     if (_completed.exchange(true)) return;
-    const auto* ctx = m.context_as<aggregate::command_context>();
+    const auto* ctx = m.context_as<stages::ingest_context>();
     std::string body;
     if (m.error) {
       body = schemas::encode_command_result(schemas::make_rejection(*m.error));
-    } else if (ctx && ctx->result.accepted) {
-      body = schemas::encode_command_result(ctx->result);
+    } else if (ctx && !ctx->answer.empty()) {
+      body = ctx->answer;
     } else {
       body = schemas::encode_command_result(
           schemas::make_rejection(error::make(errc::internal, "the pipeline answered without a result")));
@@ -126,6 +126,7 @@ struct request_settings {
   std::shared_ptr<nats::nats_connection> conn;
   bool single_tenant = false;
   std::shared_ptr<request_door> door;
+  stages::context_factory make_context;
   // /ready: false until run() subscribed, and again once it unsubscribed.
   std::shared_ptr<std::atomic<bool>> serving = std::make_shared<std::atomic<bool>>(false);
 };
@@ -148,7 +149,7 @@ void handle_request(const request_settings& s, natsMsg* msg) {
   const std::string subject = natsMsg_GetSubject(msg);
   const auto tokens = split_subject(subject);
 
-  auto ctx = std::make_shared<aggregate::command_context>();
+  auto ctx = stages::new_ingest_context(s.make_context);
   ctx->transport = "nats";
   ctx->incoming_traceparent = nats::get_header(msg, nats::header::traceparent).value_or("");
   ctx->incoming_correlation_id =
@@ -268,12 +269,13 @@ result<std::unique_ptr<graph::stage>> make_nats_request(const graph::stage_init&
     subjects.push_back("tenant." + nats::tenant_token(t) + ".command.>");
   }
   if (subjects.empty()) subjects.emplace_back(nats::command_filter);
-  auto link = node_link::for_url(init.services, init.pipeline.settings.str("nats_url"));
+  auto link = nats::nats_link::for_url(init.services, init.pipeline.settings.str("nats_url"));
   // The loader names the file, line and stage of a factory error.
   if (!link.ok()) return std::move(link).err();
   auto s = std::make_unique<request_settings>();
   s->conn = link.value()->shared_connection();
   s->single_tenant = single;
+  s->make_context = init.make_context;
   s->door = std::make_shared<request_door>();
   if (auto host = init.services.find<transport::node_host>("")) {
     host->add_ready_check("nats.request " + init.spec.name,

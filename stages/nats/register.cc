@@ -6,7 +6,7 @@
 
 namespace esflow::stages {
 
-void register_nats_stages(graph::stage_registry& registry) {
+void register_nats_stages(graph::kind_registry& registry) {
   for (auto make : {nats_request_descriptor, jetstream_consumer_descriptor}) {
     auto added = registry.add(make());
     // Two kinds with one name is a build mistake, not a runtime condition.

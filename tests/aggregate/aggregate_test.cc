@@ -456,17 +456,17 @@ TEST(aggregate_node, file_ingest_writes_command_results_to_a_sink) {
   }
   auto text = h.pipeline_text({}, "  source: { kind: source.file, path: " + input + " }\n") +
               "  results: { kind: sink.file, path: " + results + " }\n" +
-              "flow:\n  - source -> tenant -> decode -> rehydrate -> decide -> commit -> publish -> results\n"
-              "  - \"*.error -> publish\"\n";
+              "flow:\n  - source -> tenant -> decode -> rehydrate -> decide -> commit -> answer -> results\n"
+              "  - \"*.error -> answer\"\n";
   auto spec = graph::load_pipeline_text(text, "file.yaml", h.dir(), h.registry());
   ASSERT_TRUE(spec.ok()) << spec.err().message;
-  graph::service_registry services;
-  auto n = graph::node::build(std::move(spec).value(), services);
-  ASSERT_TRUE(n.ok()) << n.err().message;
-  n.value()->start();
-  ASSERT_TRUE(n.value()->wait_finished(std::chrono::steady_clock::now() + std::chrono::seconds(60)));
-  ASSERT_TRUE(n.value()->drain().ok());
-  n.value().reset();
+  auto served = h.serve(std::move(spec).value());
+  ASSERT_TRUE(served);
+  cli::start_served(*served);
+  auto& n = *cli::served_host(*served).nodes().front();
+  ASSERT_TRUE(n.wait_finished(std::chrono::steady_clock::now() + std::chrono::seconds(60)));
+  ASSERT_TRUE(cli::stop_served(*served).ok());
+  served.reset();
   std::ifstream f(results);
   std::vector<json> lines;
   for (std::string line; std::getline(f, line) && lines.size() < 10;) lines.push_back(json::parse(line));
@@ -481,7 +481,7 @@ TEST(aggregate_node, file_ingest_writes_command_results_to_a_sink) {
 
 TEST(aggregate_node, shipped_pipeline_file_loads) {
   harness h;
-  graph::stage_registry reg;
+  graph::kind_registry reg;
   stages::register_builtin_stages(reg);
   auto spec = graph::load_pipeline_file(source_dir() + "/pipelines/aggregate.yaml", reg);
   ASSERT_TRUE(spec.ok()) << spec.err().message;
@@ -517,14 +517,15 @@ TEST(aggregate_node, keyed_stages_require_key_message) {
   ASSERT_NE(pos, std::string::npos);
   text.replace(pos, 14, "");
   text +=
-      "  ack: { kind: ack }\nflow:\n  - feed -> tenant -> decode -> rehydrate -> decide -> commit -> publish "
+      "  ack: { kind: ack }\nflow:\n  - feed -> tenant -> decode -> rehydrate -> decide -> commit -> answer "
       "-> ack\n"
-      "  - \"*.error -> publish\"\n";
+      "  - \"*.error -> answer\"\n";
   auto spec = graph::load_pipeline_text(text, "k.yaml", h.dir(), h.registry());
   ASSERT_TRUE(spec.ok()) << spec.err().message;
-  graph::service_registry services;
-  services.put<feed>("", std::make_shared<feed>());
-  auto n = graph::node::build(std::move(spec).value(), services);
+  cli::serve_options so;
+  so.registry = &h.registry();
+  so.prepare = [](esflow::service_registry& services) { services.put<feed>("", std::make_shared<feed>()); };
+  auto n = cli::serve_loaded({std::move(spec).value()}, so);
   ASSERT_FALSE(n.ok());
   EXPECT_NE(n.err().message.find("stage 'rehydrate' (aggregate.rehydrate) needs 'key: message'"),
             std::string::npos)

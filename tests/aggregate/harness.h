@@ -2,14 +2,17 @@
 // A real aggregate node for tests: a temp-dir RocksDB, the shipped stages, and
 // a `test.feed` source that admits commands with a transport context (tenant,
 // Idempotency-Key, subject) and records each command's answer by index.
+#include "cli/app.h"
 #include "graph/node.h"
 #include "graph/pipeline_loader.h"
-#include "graph/services.h"
-#include "graph/stage_registry.h"
+#include "common/service_registry.h"
+#include "graph/kind_registry.h"
 #include "schemas/json_encode.h"
 #include "stages/aggregate/aggregate_service.h"
-#include "stages/aggregate/command_context.h"
+#include "stages/aggregate/aggregate_context.h"
 #include "stages/builtin.h"
+#include "storage/event_log_factory.h"
+#include "transport/node_host.h"
 #include "tests/storage/temp_dir.h"
 
 #include <gtest/gtest.h>
@@ -57,7 +60,7 @@ class recorder final : public graph::reply_handle {
  public:
   recorder(std::shared_ptr<feed> f, std::size_t i) : _feed(std::move(f)), _i(i) {}
   void complete(const graph::message& m) override {
-    const auto* ctx = m.context_as<command_context>();
+    const auto* ctx = m.context_as<aggregate_context>();
     std::lock_guard lock(_feed->mu);
     auto& o = _feed->out[_i];
     o.done = true;
@@ -84,7 +87,7 @@ class feed_source final : public graph::stage {
       const auto& c = _feed->in[i];
       auto m = graph::make_message();
       m->body = c.body;
-      auto ctx = std::make_shared<command_context>();
+      auto ctx = std::make_shared<aggregate_context>();
       ctx->transport = "test";
       ctx->tenant_given = c.tenant.has_value();
       ctx->transport_tenant = c.tenant.value_or("");
@@ -158,14 +161,14 @@ class harness {
       << " }\n"
       << "  decide: { kind: aggregate.decide, key: message, concurrency: 4 }\n"
       << "  commit: { kind: aggregate.commit, key: message, max_retries: " << o.max_retries << " }\n"
-      << "  publish: { kind: publish }\n";
+      << "  answer: { kind: aggregate.answer }\n";
     return y.str();
   }
 
   result<graph::pipeline_spec> spec(const node_options& o) const {
     auto text = pipeline_text(o, "  feed: { kind: test.feed }\n") + "  ack: { kind: ack }\n" +
-                "flow:\n  - feed -> tenant -> decode -> rehydrate -> decide -> commit -> publish -> ack\n"
-                "  - \"*.error -> publish\"\n";
+                "flow:\n  - feed -> tenant -> decode -> rehydrate -> decide -> commit -> answer -> ack\n"
+                "  - \"*.error -> answer\"\n";
     return graph::load_pipeline_text(text, "agg_test.yaml", _dir.str(), _registry);
   }
 
@@ -177,24 +180,37 @@ class harness {
     auto s = spec(o);
     EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.err().message);
     if (!s.ok()) return {};
-    graph::service_registry services;
     auto f = std::make_shared<feed>();
     f->in = std::move(commands);
     f->out.resize(f->in.size());
-    services.put<feed>("", f);
-    auto n = graph::node::build(std::move(s).value(), services);
-    EXPECT_TRUE(n.ok()) << (n.ok() ? "" : n.err().message);
-    if (!n.ok()) return {};
+    // The host function of run/dev (cli::serve_loaded), not a node of our own.
+    auto served = serve(std::move(s).value(), f);
+    if (!served) return {};
+    auto& services = cli::served_services(*served);
     if (before) before(*service(services));
-    n.value()->start();
-    EXPECT_TRUE(n.value()->wait_finished(std::chrono::steady_clock::now() + std::chrono::seconds(120)));
-    ignore(n.value()->drain());
+    cli::start_served(*served);
+    auto& n = *cli::served_host(*served).nodes().front();
+    EXPECT_TRUE(n.wait_finished(std::chrono::steady_clock::now() + std::chrono::seconds(120)));
+    ignore(cli::stop_served(*served));
     if (after) after(*service(services));
-    n.value().reset();
+    served.reset();
     std::lock_guard lock(f->mu);
     for (std::size_t i = 0; i < f->out.size(); ++i)
       EXPECT_TRUE(f->out[i].done) << "command " << i << " unanswered";
     return f->out;
+  }
+
+  // Builds (not starts) the pipeline through the host function, with `f` for test.feed.
+  std::shared_ptr<cli::served_nodes> serve(graph::pipeline_spec spec, std::shared_ptr<feed> f = nullptr) const {
+    cli::serve_options so;
+    so.registry = &_registry;
+    so.start = false;
+    so.prepare = [f](esflow::service_registry& services) {
+      services.put<feed>("", f ? f : std::make_shared<feed>());
+    };
+    auto served = cli::serve_loaded({std::move(spec)}, so);
+    EXPECT_TRUE(served.ok()) << (served.ok() ? "" : served.err().message);
+    return served.ok() ? served.value() : nullptr;
   }
 
   outcome run_one(command_in c, const node_options& o = {}) {
@@ -202,9 +218,9 @@ class harness {
     return out.empty() ? outcome{} : out[0];
   }
 
-  std::shared_ptr<aggregate_service> service(graph::service_registry& services) const {
-    return services.find<aggregate_service>("aggregate:" +
-                                            std::filesystem::path(data_dir()).lexically_normal().string());
+  std::shared_ptr<aggregate_service> service(esflow::service_registry& services) const {
+    return services.find<aggregate_service>(
+        "aggregate:" + std::filesystem::absolute(data_dir()).lexically_normal().string());
   }
 
   // A service of its own on the data dir (no node running), for reads.
@@ -212,8 +228,16 @@ class harness {
     auto s = spec(o);
     EXPECT_TRUE(s.ok());
     aggregate_service_options so;
-    so.data_dir = data_dir();
-    so.durability = storage::durability::relaxed;
+    auto store = storage::node_store::shared({.data_dir = data_dir(), .mode = storage::durability::relaxed});
+    EXPECT_TRUE(store.ok()) << (store.ok() ? "" : store.err().to_string());
+    if (!store.ok()) return nullptr;
+    storage::event_log_env env;
+    env.store = store.value();
+    auto log = storage::embedded_backend().make({}, env);
+    EXPECT_TRUE(log.ok());
+    if (!log.ok()) return nullptr;
+    so.store = store.value();
+    so.log = log.value();
     so.aggregates = s->sections.at("aggregates");
     so.pipeline_file = "agg_test.yaml";
     auto svc = aggregate_service::open(so);
@@ -221,12 +245,12 @@ class harness {
     return svc.ok() ? svc.value() : nullptr;
   }
 
-  const graph::stage_registry& registry() const { return _registry; }
+  const graph::kind_registry& registry() const { return _registry; }
 
  private:
   storage::testing::temp_dir _dir;
   std::string _dir_str = _dir.str();
-  graph::stage_registry _registry;
+  graph::kind_registry _registry;
 };
 
 // A command body.

@@ -64,7 +64,7 @@ class dump_metrics_test : public ::testing::Test {
   }
 
   temp_dir dir;
-  stage_registry reg = test_registry();
+  kind_registry reg = test_registry();
   service_registry services;
 };
 

@@ -34,7 +34,7 @@ class engine_test : public ::testing::Test {
   }
 
   temp_dir dir;
-  stage_registry reg = test_registry();
+  kind_registry reg = test_registry();
   service_registry services;
   std::shared_ptr<recorder> rec = std::make_shared<recorder>();
 };

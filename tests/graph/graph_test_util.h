@@ -5,7 +5,7 @@
 #include "graph/json_field.h"
 #include "graph/node.h"
 #include "graph/pipeline_loader.h"
-#include "graph/services.h"
+#include "common/service_registry.h"
 #include "graph/stage_descriptor.h"
 #include "stages/builtin.h"
 
@@ -142,8 +142,8 @@ inline result<std::shared_ptr<recorder>> find_recorder(const stage_init& init) {
 }
 
 // The builtin kinds plus the test-only ones.
-inline stage_registry test_registry() {
-  stage_registry reg;
+inline kind_registry test_registry() {
+  kind_registry reg;
   stages::register_builtin_stages(reg);
   {
     stage_descriptor d;
@@ -198,7 +198,7 @@ inline std::chrono::steady_clock::time_point deadline_in(std::chrono::millisecon
 
 // Loads a pipeline text written to `dir`/`name`; fails the test on a load error.
 inline pipeline_spec load_ok(const temp_dir& dir, const std::string& name, const std::string& yaml,
-                             const stage_registry& reg) {
+                             const kind_registry& reg) {
   const auto path = dir.write(name, yaml);
   auto spec = load_pipeline_file(path, reg);
   if (!spec.ok()) {

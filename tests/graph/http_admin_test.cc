@@ -57,7 +57,7 @@ class http_admin_test : public ::testing::Test {
   }
 
   temp_dir dir;
-  stage_registry reg = test_registry();
+  kind_registry reg = test_registry();
   service_registry services;
   std::shared_ptr<node> n;
   std::shared_ptr<transport::http_server> http;

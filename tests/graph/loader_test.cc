@@ -33,7 +33,7 @@ class loader_test : public ::testing::Test {
   }
 
   temp_dir dir;
-  stage_registry reg = test_registry();
+  kind_registry reg = test_registry();
   std::string path;
 };
 

@@ -1,9 +1,10 @@
-// http.commands against a test pipeline whose one stage answers as publish
+// http.commands against a test pipeline whose one stage answers as aggregate.answer
 // would: the ingest's own rules (body limit, admission, timeouts, headers,
 // dropped messages) without the aggregate stages.
 #include "cli/app.h"
 #include "schemas/ids.h"
-#include "stages/aggregate/command_context.h"
+#include "schemas/json_encode.h"
+#include "stages/aggregate/aggregate_context.h"
 #include "stages/builtin.h"
 #include "tests/http/http_util.h"
 #include "transport/node_host.h"
@@ -57,14 +58,15 @@ class test_answer final : public graph::stage {
                          {"request_id", ctx.request_id},   {"body", m->body}}
               .dump();
       ctx.result.events.push_back(e);
+      ctx.answer = schemas::encode_command_result(ctx.result);
     }
     m->reply->complete(*m);
   }
 };
 
-const graph::stage_registry& test_registry() {
-  static const graph::stage_registry r = [] {
-    graph::stage_registry reg;
+const graph::kind_registry& test_registry() {
+  static const graph::kind_registry r = [] {
+    graph::kind_registry reg;
     stages::register_builtin_stages(reg);
     graph::stage_descriptor d;
     d.kind = "test.answer";

@@ -1,10 +1,11 @@
 #pragma once
-// A JetStream event log on a real nats-server plus a temp-dir RocksDB (for
-// the dedupe CF): what the node wires when --nats is given.
-#include "storage/db.h"
+// A JetStream event log on a real nats-server plus a temp-dir node store (for
+// the dedupe family), opened directly with test options (timeouts, clocks).
+// The contract suite builds it through the event-log factory instead.
+#include "storage/node_store.h"
 #include "tests/nats/nats_server_fixture.h"
 #include "tests/storage/temp_dir.h"
-#include "transport/nats/jetstream_event_log.h"
+#include "storage/jetstream/jetstream_event_log.h"
 #include "transport/nats/nats_connection.h"
 
 #include <gtest/gtest.h>
@@ -12,6 +13,9 @@
 #include <memory>
 
 namespace esflow::nats::testing {
+
+using storage::jetstream::jetstream_event_log;
+using storage::jetstream::jetstream_options;
 
 // One server for the whole test binary (started on first use, stopped at exit).
 inline nats_server_fixture& shared_server() {
@@ -61,7 +65,8 @@ class jetstream_env {
   storage::event_log& log() { return *_log; }
   jetstream_event_log& jetstream() { return *_log; }
   nats_connection& connection() { return *_conn; }
-  storage::db& database() { return *_db; }
+  storage::db& database() { return _store->database(); }
+  storage::node_store& store() { return *_store; }
 
   void open_connection() {
     auto c = nats_connection::connect(test_connection_options(_server.url()));
@@ -69,13 +74,10 @@ class jetstream_env {
     _conn = std::move(c).value();
   }
   void open_log() {
-    storage::db_options o;
-    o.path = _dir.str();
-    o.mode = storage::durability::relaxed;
-    auto d = storage::db::open(o);
+    auto d = storage::node_store::open({.data_dir = _dir.str(), .mode = storage::durability::relaxed});
     if (!d.ok()) FAIL() << d.err().to_string();
-    _db = std::move(d).value();
-    auto l = jetstream_event_log::open(*_conn, *_db, _options);
+    _store = std::move(d).value();
+    auto l = jetstream_event_log::open(*_conn, *_store, _options);
     if (!l.ok()) FAIL() << l.err().to_string();
     _log = std::move(l).value();
   }
@@ -84,10 +86,10 @@ class jetstream_env {
       EXPECT_TRUE(_log->close().ok());
     }
     _log.reset();
-    if (_db) {
-      EXPECT_TRUE(_db->close().ok());
+    if (_store) {
+      EXPECT_TRUE(_store->close().ok());
     }
-    _db.reset();
+    _store.reset();
     _conn.reset();
   }
   void reopen() {
@@ -101,7 +103,7 @@ class jetstream_env {
   jetstream_options _options;
   storage::testing::temp_dir _dir;
   std::unique_ptr<nats_connection> _conn;
-  std::unique_ptr<storage::db> _db;
+  std::shared_ptr<storage::node_store> _store;
   std::unique_ptr<jetstream_event_log> _log;
 };
 

@@ -7,7 +7,7 @@
 #include "stages/nats/stages.h"
 #include "storage/db.h"
 #include "tests/nats/node_env.h"
-#include "transport/nats/quarantine.h"
+#include "storage/node_store.h"
 
 namespace esflow::nats::testing {
 namespace {
@@ -25,9 +25,9 @@ class poison_gate final : public graph::stage {
   }
 };
 
-const graph::stage_registry& test_registry() {
-  static const graph::stage_registry registry = [] {
-    graph::stage_registry r;
+const graph::kind_registry& test_registry() {
+  static const graph::kind_registry registry = [] {
+    graph::kind_registry r;
     stages::register_builtin_stages(r);
     graph::stage_descriptor d;
     d.kind = "test.poison_gate";
@@ -196,12 +196,10 @@ TEST_F(node_consumer, poison_message_is_quarantined_and_terminated_after_max_del
   ASSERT_EQ(commits.size(), 1U);
   EXPECT_EQ(commits[0].aggregate_id, "p-2");
 
-  // The node is down: its RocksDB holds the quarantined message and the reason.
-  storage::db_options o;
-  o.path = data_dir();
-  auto db = storage::db::open(o);
+  // The node is down: its node store holds the quarantined message and the reason.
+  auto db = storage::node_store::open({.data_dir = data_dir()});
   ASSERT_TRUE(db.ok()) << db.err().to_string();
-  auto rec = get_quarantined(*db.value(), "esflow-jobs-jobs", 1);
+  auto rec = db.value()->quarantine().get("esflow-jobs-jobs", 1);
   ASSERT_TRUE(rec.ok()) << rec.err().to_string();
   ASSERT_TRUE(rec.value().has_value());
   auto j = json::parse(*rec.value());
@@ -211,7 +209,12 @@ TEST_F(node_consumer, poison_message_is_quarantined_and_terminated_after_max_del
   EXPECT_EQ(j["deliveries"], 3);
   EXPECT_NE(j["reason"].get<std::string>().find("unavailable"), std::string::npos) << j.dump();
   EXPECT_NE(j["body"].get<std::string>().find("poison"), std::string::npos);
-  auto none = get_quarantined(*db.value(), "esflow-jobs-jobs", 2);
+  auto listed = db.value()->quarantine().list(10);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1U);
+  EXPECT_EQ(listed->front().source, "esflow-jobs-jobs");
+  EXPECT_EQ(listed->front().position, 1U);
+  auto none = db.value()->quarantine().get("esflow-jobs-jobs", 2);
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none.value().has_value());
   EXPECT_TRUE(db.value()->close().ok());

@@ -54,7 +54,7 @@ inline std::string shipped_jetstream_pipeline(const temp_path& dir) {
 // RocksDB durability: the event log is JetStream's; tests run faster).
 inline std::shared_ptr<cli::served_nodes> serve(const std::vector<std::string>& files,
                                                 const std::string& data_dir, const std::string& nats_url,
-                                                const graph::stage_registry* registry = nullptr) {
+                                                const graph::kind_registry* registry = nullptr) {
   ::setenv("ESFLOW_DATA_DIR", data_dir.c_str(), 1);
   ::setenv("ESFLOW_NATS_URL", nats_url.c_str(), 1);
   ::setenv("ESFLOW_DURABILITY", "relaxed", 1);

@@ -140,7 +140,7 @@ TEST_F(stream_policy, missing_allow_direct_is_refused) {
 TEST_F(stream_policy, event_log_open_fails_on_an_incompatible_stream) {
   create({"tenant.*.aggregate.>"}, std::chrono::seconds(30), js_FileStorage);
   storage::testing::temp_dir dir;
-  auto d = storage::db::open({.path = dir.str(), .mode = storage::durability::relaxed});
+  auto d = storage::node_store::open({.data_dir = dir.str(), .mode = storage::durability::relaxed});
   ASSERT_TRUE(d.ok());
   auto log = jetstream_event_log::open(*_conn, **d, {});
   ASSERT_FALSE(log.ok());

@@ -1,21 +1,22 @@
-// ack: acknowledges the ingest message (ctx.ack) once the command is answered.
-// It is downstream of commit and publish, so an accepted command is acked only
-// after its durable commit. Rejections are final answers and are acked too,
+// ack: acknowledges the ingest message (ingest_context::ack) once it is
+// answered. Shared by every node kind: it runs downstream of the kind's
+// answering stage (aggregate.answer after aggregate.commit), so an accepted
+// message is acked only after its durable commit. Rejections are final answers and are acked too,
 // except `unavailable`, which is nak'ed so the transport may redeliver it.
 // Messages without an ack handle (HTTP, file) pass through silently.
 //
 // Concurrency: unlimited; the ack handles are the transport's (thread-safe).
 #include "graph/pipeline_spec.h"
-#include "stages/aggregate/command_context.h"
-#include "stages/aggregate/stages.h"
+#include "stages/builtin.h"
+#include "stages/ingest_context.h"
 
-namespace esflow::aggregate {
+namespace esflow::stages {
 namespace {
 
 class ack final : public graph::stage {
  public:
   void process(graph::message_ptr m, const graph::emitter&) override {
-    auto* ctx = m->context_as<command_context>();
+    auto* ctx = m->context_as<ingest_context>();
     if (!ctx || !ctx->ack) return;
     if (m->error && m->error->code == errc::unavailable)
       ctx->ack->nak();
@@ -37,4 +38,4 @@ graph::stage_descriptor ack_descriptor() {
   return d;
 }
 
-}  // namespace esflow::aggregate
+}  // namespace esflow::stages

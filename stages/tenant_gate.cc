@@ -1,9 +1,10 @@
-// tenant.gate: the first check of a command (CONTRACT.md "Tenancy"; validation
-// order: tenant, then body, then aggregate type). Validates the transport's
+// tenant.gate: the first check of an ingest message, for every node kind
+// (docs/contract.md "Tenancy"; validation order: tenant, then body, then
+// aggregate type). Validates the transport's
 // tenant for the pipeline's `tenancy` (multi: required, [A-Za-z0-9_-]{1,64},
 // not "_"; single: empty), refuses tenants this node does not host (param
 // `hosted`; empty = all) with tenant_not_hosted, and every command while the
-// node drains with unavailable. Sets ctx.tenant and ctx.trace (the incoming
+// node drains with unavailable. Sets ingest_context::tenant and ::trace (the incoming
 // traceparent / correlation id when valid, else fresh ones).
 //
 // Transport "file" (source.file: no ingest context, the raw body only): the
@@ -13,15 +14,15 @@
 // aggregate key); stateless, so any concurrency is safe where order does not matter.
 #include "graph/json_field.h"
 #include "graph/pipeline_spec.h"
-#include "graph/services.h"
+#include "common/service_registry.h"
 #include "schemas/ids.h"
-#include "stages/aggregate/command_context.h"
-#include "stages/aggregate/stages.h"
+#include "stages/builtin.h"
+#include "stages/ingest_context.h"
 #include "transport/node_host.h"
 
 #include <set>
 
-namespace esflow::aggregate {
+namespace esflow::stages {
 namespace {
 
 class tenant_gate final : public graph::stage {
@@ -34,7 +35,7 @@ class tenant_gate final : public graph::stage {
         _node_name(std::move(node_name)) {}
 
   void process(graph::message_ptr m, const graph::emitter& out) override {
-    auto& ctx = context_of(*m);
+    auto& ctx = context_for<ingest_context>(*m, "tenant.gate");
     if (ctx.transport.empty()) {
       ctx.transport = "file";
       auto t = graph::json_field(m->body, "tenant_id");
@@ -83,6 +84,8 @@ graph::stage_descriptor tenant_gate_descriptor() {
   // (file and JetStream ingest are ordered; `unlimited` is fine for HTTP).
   d.default_concurrency = graph::concurrency::serial();
   d.kind = "tenant.gate";
+  d.mutates_context = true;
+  d.provides_context = {"ingest"};
   d.description =
       "validates the command's tenant (format, tenancy mode, hosted here, not draining); sets trace";
   d.params = {
@@ -105,4 +108,4 @@ graph::stage_descriptor tenant_gate_descriptor() {
   return d;
 }
 
-}  // namespace esflow::aggregate
+}  // namespace esflow::stages

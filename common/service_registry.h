@@ -1,8 +1,9 @@
 #pragma once
-// Process-wide objects that several stages share (an HTTP server, a RocksDB
-// instance, an event log), created once on first use.
+// Process-wide objects that several stages and node kinds share (the HTTP
+// server, the node host, a data directory's node store and event log, a NATS
+// link per URL), created once on first use, found by type and name.
 //
-// NOTE: get_or_create() is thread-safe; created objects live until the
+// NOTE: get_or_create() is thread-safe and may nest; created objects live until the
 // registry is destroyed, after every node that uses them.
 #include "common/result.h"
 
@@ -13,7 +14,7 @@
 #include <string>
 #include <typeindex>
 
-namespace esflow::graph {
+namespace esflow {
 
 class service_registry {
  public:
@@ -44,8 +45,10 @@ class service_registry {
   }
 
  private:
-  mutable std::mutex _mu;
+  // Recursive: a factory may ask for other objects (a node kind's service
+  // asks for the directory's store and log) while its own is being made.
+  mutable std::recursive_mutex _mu;
   std::map<std::pair<std::type_index, std::string>, std::shared_ptr<void>> _objects;
 };
 
-}  // namespace esflow::graph
+}  // namespace esflow

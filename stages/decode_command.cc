@@ -1,14 +1,17 @@
-// decode.command: the command body -> ctx.cmd (CONTRACT.md "Details that
-// clients rely on"). Runs after tenant.gate. In order: body size
+// decode.command: the command body -> command_context::cmd (docs/contract.md
+// "Details that clients rely on"). Shared: aggregate nodes decode commands
+// here, and so will the gateway before it routes them. Runs after tenant.gate. In order: body size
 // (payload_too_large, param max_payload), JSON shape and field formats
 // (invalid_command; a malformed body tenant_id is invalid_tenant), the body's
 // tenant_id against the gate's tenant (tenant_access_denied; in single-tenant
 // mode a non-empty one is invalid_tenant), the subject's type/id against the
 // body's (the subject wins; a differing body is invalid_command), the command
 // id (body, else Idempotency-Key, else a fresh UUID v7), the aggregate id
-// (fresh UUID v7 when absent), and last the aggregate type (one of
-// `aggregates:`, else invalid_command). Sets ctx.request_hash and message.key
-// = aggregate_key(tenant, type, id) for the keyed stages after it.
+// (fresh UUID v7 when absent). Whether the aggregate type is served here is
+// the node kind's question (aggregate.rehydrate: invalid_command), asked after
+// this one, so the contract's order (tenant, body, type) holds. Sets
+// request_hash and message.key = aggregate_key(tenant, type, id) for the
+// keyed stages after it.
 //
 // Concurrency: serial by default (keeps arrival order: the aggregate key that
 // orders commands is set here); stateless, so any concurrency is safe where
@@ -16,19 +19,19 @@
 #include "graph/pipeline_spec.h"
 #include "schemas/ids.h"
 #include "schemas/json_decode.h"
-#include "stages/aggregate/aggregate_service.h"
-#include "stages/aggregate/stages.h"
+#include "stages/builtin.h"
+#include "stages/ingest_context.h"
+#include "storage/event_log.h"
 
-namespace esflow::aggregate {
+namespace esflow::stages {
 namespace {
 
 class decode_command final : public graph::stage {
  public:
-  decode_command(std::shared_ptr<aggregate_service> service, std::size_t max_payload)
-      : _service(std::move(service)), _max_payload(max_payload) {}
+  explicit decode_command(std::size_t max_payload) : _max_payload(max_payload) {}
 
   void process(graph::message_ptr m, const graph::emitter& out) override {
-    auto& ctx = context_of(*m);
+    auto& ctx = context_for<command_context>(*m, "decode.command");
     auto ok = decode(*m, ctx);
     if (!ok.ok()) {
       out.fail(std::move(m), std::move(ok).err());
@@ -80,20 +83,14 @@ class decode_command final : public graph::stage {
       }
     }
     if (!f.has_aggregate_id) cmd.aggregate_id = schemas::new_uuid_v7();
-    const auto* type = _service->find_type(cmd.aggregate_type);
-    if (!type) {
-      return error::make(errc::invalid_command, "unknown aggregate type '" + cmd.aggregate_type +
-                                                    "' (this node serves: " + _service->type_names() + ")");
-    }
     cmd.trace = ctx.trace;
-    ctx.type = type;
     ctx.request_hash = storage::request_hash(cmd.aggregate_type, cmd.aggregate_id, cmd.payload_json);
     m.key = aggregate_key(ctx.tenant, cmd.aggregate_type, cmd.aggregate_id);
     ctx.cmd = std::move(cmd);
+    ctx.decoded = true;
     return {};
   }
 
-  std::shared_ptr<aggregate_service> _service;
   std::size_t _max_payload;
 };
 
@@ -106,17 +103,17 @@ graph::stage_descriptor decode_command_descriptor() {
   // (file and JetStream ingest are ordered; `unlimited` is fine for HTTP).
   d.default_concurrency = graph::concurrency::serial();
   d.kind = "decode.command";
+  d.mutates_context = true;
+  d.provides_context = {"command"};
   d.description =
-      "decodes a command body (simdjson), fills generated ids, checks tenant/subject/type; keys it";
+      "decodes a command body (simdjson), fills generated ids, checks tenant and subject; keys it";
   d.params = {
       graph::size_param("max_payload", 1 << 20, "largest command body accepted (payload_too_large above)")};
   d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
-    auto service = aggregate_service::for_stage(init);
-    if (!service.ok()) return std::move(service).err();
-    return std::unique_ptr<graph::stage>(new decode_command(
-        std::move(service).value(), static_cast<std::size_t>(init.spec.params.integer("max_payload"))));
+    return std::unique_ptr<graph::stage>(
+        new decode_command(static_cast<std::size_t>(init.spec.params.integer("max_payload"))));
   };
   return d;
 }
 
-}  // namespace esflow::aggregate
+}  // namespace esflow::stages

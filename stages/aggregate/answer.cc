@@ -1,8 +1,11 @@
-// publish: the command's answer. Builds the CommandResult into ctx.result —
+// aggregate.answer (formerly `publish`, still accepted as an alias): the
+// command's answer. Builds the CommandResult into ctx.result —
 // accepted from commit's result, rejected from message.error (code =
 // error.code_text, a non-empty message, retryable = esflow::retryable(code))
 // — counts it (esflow_aggregate_commands_total, ..._command_duration_seconds,
-// ..._tenant_errors_total), completes message.reply when there is one, and
+// ..._tenant_errors_total), leaves an accepted one's JSON in
+// ingest_context::answer for the transport, completes message.reply when
+// there is one, and
 // passes the message on `out` (to ack). Without a reply (file ingest) the
 // CommandResult JSON replaces message.body, so a sink.file records results.
 //
@@ -15,20 +18,24 @@
 namespace esflow::aggregate {
 namespace {
 
-class publish final : public graph::stage {
+class answer final : public graph::stage {
  public:
-  explicit publish(std::shared_ptr<aggregate_service> service) : _service(std::move(service)) {}
+  explicit answer(std::shared_ptr<aggregate_service> service) : _service(std::move(service)) {}
 
   void process(graph::message_ptr m, const graph::emitter& out) override {
     auto& ctx = context_of(*m);
     if (m->error) {
       ctx.result = schemas::make_rejection(*m->error);
     } else if (!ctx.result.accepted) {
-      // Reached publish without an answer: a wiring mistake, answered as a bug.
-      m->error = error::make(errc::internal, "the command reached publish without a result (stage wiring)");
+      // Reached the answer without a result: a wiring mistake, answered as a bug.
+      m->error = error::make(errc::internal, "the command reached aggregate.answer without a result (stage wiring)");
       ctx.result = schemas::make_rejection(*m->error);
     }
     count(*m, ctx);
+    if (!m->error) {
+      ctx.answer.clear();
+      schemas::append_command_result(ctx.answer, ctx.result);
+    }
     if (m->reply) {
       m->reply->complete(*m);
     } else {
@@ -39,7 +46,7 @@ class publish final : public graph::stage {
   }
 
  private:
-  void count(const graph::message& m, const command_context& ctx) {
+  void count(const graph::message& m, const aggregate_context& ctx) {
     auto& metrics = _service->metrics();
     std::string outcome;
     if (!m.error) {
@@ -68,16 +75,23 @@ class publish final : public graph::stage {
 
 }  // namespace
 
-graph::stage_descriptor publish_descriptor() {
+graph::stage_descriptor answer_descriptor() {
   graph::stage_descriptor d;
-  d.kind = "publish";
+  d.kind = "aggregate.answer";
+  d.node_kind = "aggregate";
+  d.mutates_context = true;
   d.description =
       "answers the command (CommandResult to its reply; into the body without one), then passes it on";
   d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
-    auto service = aggregate_service::for_stage(init);
-    if (!service.ok()) return std::move(service).err();
-    return std::unique_ptr<graph::stage>(new publish(std::move(service).value()));
+    return std::unique_ptr<graph::stage>(new answer(init.service_as<aggregate_service>()));
   };
+  return d;
+}
+
+graph::stage_descriptor publish_alias_descriptor() {
+  auto d = answer_descriptor();
+  d.kind = "publish";
+  d.description = "alias of aggregate.answer (the name before 0.2; accepted until 0.3)";
   return d;
 }
 

@@ -31,8 +31,9 @@
 //       answer was lost.
 // NOTE: a commit is acknowledged when the server stored it; whether that is
 //       fsync-durable or replicated depends on the server (durability_check.h).
-// NOTE: the connection and the db must outlive the log; close() the log first.
-#include "storage/db.h"
+// NOTE: the connection and the store must outlive the log; close() the log first.
+#include "storage/jetstream/ack_latency.h"
+#include "storage/node_store.h"
 #include "storage/event_log.h"
 #include "transport/nats/nats_connection.h"
 #include "transport/nats/stream_policy.h"
@@ -43,13 +44,13 @@
 #include <memory>
 #include <string>
 
-namespace esflow::nats {
+namespace esflow::storage::jetstream {
 
 struct jetstream_options {
   std::string stream = "AGGREGATE_EVENTS";
   // Create or validate the stream on open (stream_policy.h).
   bool ensure_stream = true;
-  streams_config streams;
+  nats::streams_config streams;
   // An async publish without an ack after this long completes as unavailable
   // (may or may not be stored: the client resends with the same command id).
   std::chrono::milliseconds publish_timeout{5000};
@@ -76,25 +77,27 @@ struct jetstream_stats {
   std::uint64_t unavailable = 0;    // breaker open, publish failed or timed out
   std::uint64_t version_loads = 0;  // last_by_subj direct gets
   std::uint64_t ack_batches = 0;    // dedupe WriteBatches
+  std::uint64_t in_flight = 0;      // publishes awaiting their ack
+  ack_latency_snapshot ack_latency;  // publish -> ack
 };
 
-class jetstream_event_log final : public storage::event_log {
+class jetstream_event_log final : public event_log {
  public:
-  static result<std::unique_ptr<jetstream_event_log>> open(nats_connection& connection, storage::db& database,
+  static result<std::unique_ptr<jetstream_event_log>> open(nats::nats_connection& connection, node_store& store,
                                                            jetstream_options options = {});
   ~jetstream_event_log() override;
 
-  void append(storage::append_request request, append_callback done) override;
+  void append(append_request request, append_callback done) override;
   result<std::vector<schemas::event>> read(std::string_view tenant, std::string_view type,
-                                           std::string_view id, storage::version_t after,
+                                           std::string_view id, version_t after,
                                            std::size_t limit) override;
-  result<storage::version_t> current_version(std::string_view tenant, std::string_view type,
+  result<version_t> current_version(std::string_view tenant, std::string_view type,
                                              std::string_view id) override;
-  result<std::optional<storage::append_result>> find_command(std::string_view tenant,
+  result<std::optional<append_result>> find_command(std::string_view tenant,
                                                              std::string_view command_id) override;
-  result<std::vector<storage::positioned_commit>> read_from(storage::position_t after,
+  result<std::vector<positioned_commit>> read_from(position_t after,
                                                             std::size_t max) override;
-  result<storage::position_t> last_position() override;
+  result<position_t> last_position() override;
   // Completes every pending append (bounded by publish_timeout), then refuses
   // new ones. NOTE: must not be called from a completion.
   status close() override;
@@ -109,4 +112,4 @@ class jetstream_event_log final : public storage::event_log {
   std::unique_ptr<impl> _impl;
 };
 
-}  // namespace esflow::nats
+}  // namespace esflow::storage::jetstream

@@ -1,7 +1,7 @@
 #pragma once
-// node_link: the node's NATS link, one per URL per process (service_registry
-// key "nats:<url>"), shared by the aggregate service (JetStream event log),
-// nats.request and jetstream.consumer.
+// nats_link: the node's NATS link, one per URL per process (service_registry
+// key "nats:<url>"), shared by the JetStream event log, nats.request and
+// jetstream.consumer.
 //
 // Control plane: created by the first stage that needs it; connects (a
 // factory error naming the URL when no server answers: the node does not
@@ -24,20 +24,20 @@
 #include <string>
 #include <vector>
 
-namespace esflow::graph {
+namespace esflow {
 class service_registry;
 }
 
-namespace esflow::stages {
+namespace esflow::nats {
 
-class node_link {
+class nats_link {
  public:
   // The link for `url` (created and connected on first use).
-  static result<std::shared_ptr<node_link>> for_url(graph::service_registry& services,
+  static result<std::shared_ptr<nats_link>> for_url(esflow::service_registry& services,
                                                     const std::string& url);
 
-  nats::nats_connection& connection() const { return *_conn; }
-  const std::shared_ptr<nats::nats_connection>& shared_connection() const { return _conn; }
+  nats_connection& connection() const { return *_conn; }
+  const std::shared_ptr<nats_connection>& shared_connection() const { return _conn; }
 
   // A consumer's /info entry (name -> provider), shown under "consumers".
   void add_consumer(std::string name, std::function<nlohmann::json()> provider);
@@ -45,13 +45,13 @@ class node_link {
   nlohmann::json status_json() const;
 
  private:
-  std::shared_ptr<nats::nats_connection> _conn;
+  std::shared_ptr<nats_connection> _conn;
   mutable std::mutex _mu;
   std::vector<std::pair<std::string, std::function<nlohmann::json()>>> _consumers;
 };
 
 // Connection settings of a node (reconnect forever with backoff, breaker,
 // SendAsap); `url` may list several servers separated by commas.
-nats::connection_options node_connection_options(const std::string& url);
+connection_options node_connection_options(const std::string& url);
 
-}  // namespace esflow::stages
+}  // namespace esflow::nats

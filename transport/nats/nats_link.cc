@@ -1,12 +1,12 @@
-#include "stages/nats/node_link.h"
+#include "transport/nats/nats_link.h"
 
-#include "graph/services.h"
+#include "common/service_registry.h"
 #include "transport/node_host.h"
 
-namespace esflow::stages {
+namespace esflow::nats {
 
-nats::connection_options node_connection_options(const std::string& url) {
-  nats::connection_options o;
+connection_options node_connection_options(const std::string& url) {
+  connection_options o;
   o.url = url;
   o.name = "esflow";
   o.reconnect_wait_min = std::chrono::milliseconds(20);
@@ -17,25 +17,25 @@ nats::connection_options node_connection_options(const std::string& url) {
   return o;
 }
 
-result<std::shared_ptr<node_link>> node_link::for_url(graph::service_registry& services,
+result<std::shared_ptr<nats_link>> nats_link::for_url(esflow::service_registry& services,
                                                       const std::string& url) {
   if (url.empty())
     return error::make(errc::invalid_config,
                        "settings.nats_url is empty: set it (or ESFLOW_NATS_URL / `esflow dev --nats URL`)");
   auto host = services.find<transport::node_host>("");
-  return services.get_or_create<node_link>("nats:" + url, [&]() -> result<std::shared_ptr<node_link>> {
-    auto conn = nats::nats_connection::connect(node_connection_options(url));
+  return services.get_or_create<nats_link>("nats:" + url, [&]() -> result<std::shared_ptr<nats_link>> {
+    auto conn = nats_connection::connect(node_connection_options(url));
     if (!conn.ok()) return std::move(conn).err();
-    auto link = std::make_shared<node_link>();
-    link->_conn = std::shared_ptr<nats::nats_connection>(std::move(conn).value());
+    auto link = std::make_shared<nats_link>();
+    link->_conn = std::shared_ptr<nats_connection>(std::move(conn).value());
     if (host) {
-      std::weak_ptr<node_link> weak = link;
+      std::weak_ptr<nats_link> weak = link;
       host->add_ready_check("nats", [weak]() -> transport::check_result {
         auto self = weak.lock();
         if (!self) return {false, "NATS link closed"};
         const auto st = self->_conn->link_status();
-        if (st.state == nats::link_state::connected) return {true, "connected to " + st.url};
-        return {false, "NATS " + std::string(nats::to_string(st.state)) +
+        if (st.state == link_state::connected) return {true, "connected to " + st.url};
+        return {false, "NATS " + std::string(to_string(st.state)) +
                            (st.breaker_open ? " (circuit open)" : "") + ", down for " +
                            std::to_string(st.down_for_ms) + " ms"};
       });
@@ -52,12 +52,12 @@ result<std::shared_ptr<node_link>> node_link::for_url(graph::service_registry& s
   });
 }
 
-void node_link::add_consumer(std::string name, std::function<nlohmann::json()> provider) {
+void nats_link::add_consumer(std::string name, std::function<nlohmann::json()> provider) {
   std::lock_guard lock(_mu);
   _consumers.emplace_back(std::move(name), std::move(provider));
 }
 
-nlohmann::json node_link::consumers() const {
+nlohmann::json nats_link::consumers() const {
   std::lock_guard lock(_mu);
   auto out = nlohmann::json::array();
   for (const auto& [name, provider] : _consumers) {
@@ -68,10 +68,10 @@ nlohmann::json node_link::consumers() const {
   return out;
 }
 
-nlohmann::json node_link::status_json() const {
+nlohmann::json nats_link::status_json() const {
   const auto st = _conn->link_status();
   return {{"url", st.url},
-          {"state", nats::to_string(st.state)},
+          {"state", to_string(st.state)},
           {"breaker_open", st.breaker_open},
           {"server_id", st.server_id},
           {"disconnects", st.disconnects},
@@ -79,4 +79,4 @@ nlohmann::json node_link::status_json() const {
           {"down_for_ms", st.down_for_ms}};
 }
 
-}  // namespace esflow::stages
+}  // namespace esflow::nats

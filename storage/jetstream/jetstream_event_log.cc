@@ -1,15 +1,11 @@
-#include "transport/nats/jetstream_event_log.h"
+#include "storage/jetstream/jetstream_event_log.h"
 
 #include "common/log.h"
 #include "schemas/json_decode.h"
 #include "schemas/json_encode.h"
-#include "storage/codec.h"
 #include "storage/keys.h"
 #include "transport/nats/headers.h"
 #include "transport/nats/subjects.h"
-
-#include <rocksdb/db.h>
-#include <rocksdb/write_batch.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -20,7 +16,10 @@
 #include <thread>
 #include <unordered_map>
 
-namespace esflow::nats {
+namespace esflow::storage::jetstream {
+
+using namespace esflow::nats;  // NOLINT(google-build-using-namespace): this backend speaks NATS throughout
+
 namespace {
 
 using storage::append_request;
@@ -34,8 +33,6 @@ constexpr int wrong_last_sequence = 10071;
 // An expectation no subject can meet: a probe publish is stored never, so
 // the server answers either "duplicate" (the Nats-Msg-Id is known) or 10071.
 constexpr std::uint64_t impossible_sequence = UINT64_MAX;
-// dedupe CF value format of this backend (the embedded one uses 1).
-constexpr std::uint8_t dedupe_format = 2;
 
 std::uint64_t system_now_ms() {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -55,40 +52,6 @@ std::string aggregate_ctx(std::string_view tenant, std::string_view type, std::s
 
 std::string request_ctx(const append_request& r) {
   return aggregate_ctx(r.tenant_id, r.aggregate_type, r.aggregate_id);
-}
-
-// dedupe value: expiry (BE u64 ms, db.h), format, request hash, sequence,
-// first version, last version.
-struct dedupe_entry {
-  std::uint64_t expires_ms = 0;
-  std::uint64_t hash = 0;
-  position_t position = 0;
-  version_t first = 0;
-  version_t last = 0;
-};
-
-std::string encode_dedupe(const dedupe_entry& d) {
-  std::string out;
-  storage::keys::put_u64_be(out, d.expires_ms);
-  storage::codec::writer w(out);
-  w.u8(dedupe_format);
-  w.varint(d.hash);
-  w.varint(d.position);
-  w.varint(d.first);
-  w.varint(d.last);
-  return out;
-}
-
-bool decode_dedupe(std::string_view value, dedupe_entry& d) {
-  if (value.size() < storage::dedupe_expiry_bytes) return false;
-  d.expires_ms = storage::keys::get_u64_be(value);
-  storage::codec::reader r(value.substr(storage::dedupe_expiry_bytes));
-  if (r.u8() != dedupe_format) return false;
-  d.hash = r.varint();
-  d.position = r.varint();
-  d.first = r.varint();
-  d.last = r.varint();
-  return r.ok();
 }
 
 struct msg_guard {
@@ -121,6 +84,7 @@ struct aggregate_state {
   bool probe = false;          // the in-flight publish is a probe
   version_t first = 0;         // first version of the in-flight commit
   std::optional<pending> in_flight;
+  std::chrono::steady_clock::time_point sent;  // of the in-flight publish
   std::deque<pending> waiting;
 };
 
@@ -133,12 +97,12 @@ struct completion {
 }  // namespace
 
 struct jetstream_event_log::impl {
-  impl(nats_connection& c, storage::db& d, jetstream_options o) : _conn(c), _db(d), _options(std::move(o)) {
+  impl(nats_connection& c, node_store& st, jetstream_options o) : _conn(c), _store(st), _options(std::move(o)) {
     if (!_options.now_ms) _options.now_ms = system_now_ms;
   }
 
   nats_connection& _conn;
-  storage::db& _db;
+  node_store& _store;
   jetstream_options _options;
   jsCtx* _js = nullptr;
   std::string _stream;
@@ -157,7 +121,8 @@ struct jetstream_event_log::impl {
 
   struct {
     std::atomic<std::uint64_t> appends{0}, publishes{0}, commits{0}, local_duplicates{0},
-        server_duplicates{0}, conflicts{0}, unavailable{0}, version_loads{0}, ack_batches{0};
+        server_duplicates{0}, conflicts{0}, unavailable{0}, version_loads{0}, ack_batches{0}, in_flight{0};
+    ack_latency_histogram ack_latency;
   } _stats;
 
   // ---- nats.c side -------------------------------------------------------------
@@ -263,16 +228,9 @@ struct jetstream_event_log::impl {
     return li;
   }
 
-  result<std::optional<dedupe_entry>> load_dedupe(const std::string& key) {
-    std::string value;
-    auto s = _db.raw()->Get(rocksdb::ReadOptions(), _db.handle(storage::cf::dedupe), key, &value);
-    if (s.IsNotFound()) return std::optional<dedupe_entry>{};
-    if (!s.ok()) return error::make(errc::unavailable, "reading command id: " + s.ToString(), "cf=dedupe");
-    dedupe_entry d;
-    // Another backend's entry (format 1) is not ours: treated as unknown.
-    if (!decode_dedupe(value, d)) return std::optional<dedupe_entry>{};
-    if (d.expires_ms < _options.now_ms()) return std::optional<dedupe_entry>{};
-    return std::optional<dedupe_entry>{d};
+  // Another backend's entry is not ours: treated as unknown.
+  result<std::optional<dedupe_record>> load_dedupe(std::string_view tenant, std::string_view command_id) {
+    return _store.dedupe().get(tenant, command_id, dedupe_origin::jetstream, _options.now_ms());
   }
 
   // The stored commit at `sequence` as the answer to a resent command id.
@@ -393,10 +351,10 @@ struct jetstream_event_log::impl {
       st.known = false;
       return finish(p, std::move(s).err());
     }
-    auto known = load_dedupe(storage::keys::dedupe(r.tenant_id, r.command_id));
+    auto known = load_dedupe(r.tenant_id, r.command_id);
     if (!known.ok()) return finish(p, std::move(known).err());
     if (*known) {
-      if ((*known)->hash != r.request_hash) return finish(p, reused(r));
+      if ((*known)->request_hash != r.request_hash) return finish(p, reused(r));
       auto orig = original_at((*known)->position, r.tenant_id, r.command_id);
       if (!orig.ok()) return finish(p, std::move(orig).err());
       if (!*orig) {
@@ -481,7 +439,9 @@ struct jetstream_event_log::impl {
     st.probe = probe;
     st.first = c.first_version;
     st.in_flight.emplace(std::move(p));
+    st.sent = std::chrono::steady_clock::now();
     ++_in_flight;
+    _stats.in_flight.store(_in_flight, std::memory_order_relaxed);
     ++_stats.publishes;
     s = js_PublishMsgAsync(_js, &g.m, &o);
     if (s != NATS_OK) {
@@ -498,7 +458,7 @@ struct jetstream_event_log::impl {
   void handle_acks(std::deque<ack>& acks) {
     std::vector<completion> done;
     std::vector<aggregate_state*> touched;
-    rocksdb::WriteBatch wb;
+    auto wb = _store.begin();
     std::size_t puts = 0;
     const std::uint64_t expires = _options.now_ms() + static_cast<std::uint64_t>(_options.dedupe_ttl.count());
 
@@ -510,9 +470,10 @@ struct jetstream_event_log::impl {
       st.in_flight.reset();
       st.busy = false;
       --_in_flight;
+      _stats.in_flight.store(_in_flight, std::memory_order_relaxed);
+      _stats.ack_latency.record(std::chrono::steady_clock::now() - st.sent);
       touched.push_back(&st);
       auto& r = p.request;
-      auto dkey = storage::keys::dedupe(r.tenant_id, r.command_id);
 
       if (a.err == NATS_OK && !a.duplicate && !st.probe) {
         append_result out;
@@ -523,8 +484,8 @@ struct jetstream_event_log::impl {
         st.known = true;
         st.version = out.last_version;
         st.sequence = a.sequence;
-        wb.Put(_db.handle(storage::cf::dedupe), dkey,
-               encode_dedupe({expires, r.request_hash, out.position, out.first_version, out.last_version}));
+        _store.dedupe().put(wb, r.tenant_id, r.command_id, dedupe_origin::jetstream,
+                            {expires, r.request_hash, out.position, out.first_version, out.last_version});
         ++puts;
         ++_stats.commits;
         done.push_back({std::move(p.done), std::move(out), true});
@@ -545,9 +506,9 @@ struct jetstream_event_log::impl {
           done.push_back({std::move(p.done), reused(r), false});
         } else {
           auto& orig_result = (*orig)->first;
-          wb.Put(_db.handle(storage::cf::dedupe), dkey,
-                 encode_dedupe({expires, r.request_hash, orig_result.position, orig_result.first_version,
-                                orig_result.last_version}));
+          _store.dedupe().put(wb, r.tenant_id, r.command_id, dedupe_origin::jetstream,
+                              {expires, r.request_hash, orig_result.position, orig_result.first_version,
+                               orig_result.last_version});
           ++puts;
           done.push_back({std::move(p.done), std::move(orig_result), false});
         }
@@ -586,7 +547,7 @@ struct jetstream_event_log::impl {
 
     if (puts > 0) {
       ++_stats.ack_batches;
-      auto s = _db.write(wb);
+      auto s = _store.commit(wb);
       if (!s.ok()) {
         // The commits are in the stream, but a duplicate could no longer be
         // recognised beyond the window: answer "may or may not be stored".
@@ -653,12 +614,12 @@ jetstream_event_log::~jetstream_event_log() {
 }
 
 result<std::unique_ptr<jetstream_event_log>> jetstream_event_log::open(nats_connection& connection,
-                                                                       storage::db& database,
+                                                                       node_store& store,
                                                                        jetstream_options options) {
-  if (database.raw() == nullptr) {
-    return error::make(errc::unavailable, "database is closed", "path=" + database.options().path);
+  if (store.database().raw() == nullptr) {
+    return error::make(errc::unavailable, "database is closed", "path=" + store.data_dir());
   }
-  auto p = std::make_unique<impl>(connection, database, std::move(options));
+  auto p = std::make_unique<impl>(connection, store, std::move(options));
   p->_stream = p->_options.stream;
   jsOptions jo;
   jsOptions_Init(&jo);
@@ -730,7 +691,7 @@ result<storage::version_t> jetstream_event_log::current_version(std::string_view
 result<std::optional<storage::append_result>> jetstream_event_log::find_command(std::string_view tenant,
                                                                                 std::string_view command_id) {
   using out_t = std::optional<storage::append_result>;
-  auto known = _impl->load_dedupe(storage::keys::dedupe(tenant, command_id));
+  auto known = _impl->load_dedupe(tenant, command_id);
   if (!known.ok()) return std::move(known).err();
   if (!*known) return out_t{};
   auto orig = _impl->original_at((*known)->position, tenant, command_id);
@@ -793,9 +754,11 @@ jetstream_stats jetstream_event_log::stats() const {
   out.unavailable = s.unavailable.load();
   out.version_loads = s.version_loads.load();
   out.ack_batches = s.ack_batches.load();
+  out.in_flight = s.in_flight.load();
+  out.ack_latency = s.ack_latency.read();
   return out;
 }
 
 const jetstream_options& jetstream_event_log::options() const { return _impl->_options; }
 
-}  // namespace esflow::nats
+}  // namespace esflow::storage::jetstream

@@ -1,0 +1,56 @@
+#pragma once
+// What a node kind (aggregate, runner, projection, gateway) tells the
+// registry about itself, beside the stage kinds: the pipeline-file sections
+// it owns, the settings it adds, how its sections are validated, the context
+// its ingest messages start with, and the service its stages share.
+//
+// A pipeline uses a node kind when one of its stages belongs to the kind
+// (stage_descriptor::node_kind) or it has one of the kind's sections. The
+// loader validates the kind's sections (check_section, with file:line);
+// node::build calls make_service once per used kind before any stage is made
+// and hands the result to the stages (stage_init::kind_service).
+#include "common/result.h"
+#include "graph/message.h"
+#include "graph/params.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace esflow {
+class service_registry;
+}
+
+namespace esflow::graph {
+
+struct pipeline_spec;
+
+struct node_kind_init {
+  const pipeline_spec& pipeline;
+  esflow::service_registry& services;
+};
+
+struct node_kind_descriptor {
+  std::string name;         // "aggregate"
+  std::string description;  // one line, shown by `esflow kinds`
+  // Top-level keys of a pipeline file this kind owns ("aggregates").
+  std::vector<std::string> sections;
+  // Settings keys the kind adds to `settings:` (validated like stage params).
+  std::vector<param_spec> settings;
+  // Problems of one of its sections as "file:line: what" lines (empty: fine).
+  // `section` is null when a pipeline uses the kind without the section.
+  std::function<std::vector<std::string>(const std::string& name, const YAML::Node& section,
+                                         const std::string& file, const std::string& base_dir)>
+      check_section;
+  // The context a message of this kind's pipelines starts with (ingest stages
+  // create it; null: the shared ingest context).
+  std::function<std::shared_ptr<message_context>()> make_context;
+  // The kind's service for a pipeline (shared state of its stages); null when
+  // the kind needs none.
+  std::function<result<std::shared_ptr<void>>(const node_kind_init&)> make_service;
+};
+
+}  // namespace esflow::graph

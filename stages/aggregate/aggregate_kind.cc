@@ -1,0 +1,41 @@
+// The aggregate node kind: commands -> events. Owns the `aggregates:` section
+// (type -> { program, snapshot_every, gas, memory }), validated at load time
+// with file:line — a missing program file or a Lua syntax error stops
+// `esflow validate`, not the first command. Its messages start as an
+// aggregate_context; its service is the directory's aggregate_service.
+#include "runtime/program.h"
+#include "stages/aggregate/aggregate_service.h"
+#include "stages/aggregate/stages.h"
+
+namespace esflow::aggregate {
+
+graph::node_kind_descriptor aggregate_kind_descriptor() {
+  graph::node_kind_descriptor d;
+  d.name = "aggregate";
+  d.description = "commands -> events: decide/apply programs per aggregate type, optimistic commits";
+  d.sections = {"aggregates"};
+  d.check_section = [](const std::string&, const YAML::Node& section, const std::string& file,
+                       const std::string& base_dir) {
+    runtime::program_cache programs;  // compiles each program once to find its errors
+    auto parsed = parse_aggregates(section, file, base_dir, programs);
+    std::vector<std::string> lines;
+    if (parsed.ok()) return lines;
+    const auto& text = parsed.err().message;
+    for (std::size_t start = 0; start <= text.size();) {
+      const auto end = text.find('\n', start);
+      lines.push_back(text.substr(start, end == std::string::npos ? std::string::npos : end - start));
+      if (end == std::string::npos) break;
+      start = end + 1;
+    }
+    return lines;
+  };
+  d.make_context = [] { return std::make_shared<aggregate_context>(); };
+  d.make_service = [](const graph::node_kind_init& init) -> result<std::shared_ptr<void>> {
+    auto service = aggregate_service::for_pipeline(init);
+    if (!service.ok()) return std::move(service).err();
+    return std::shared_ptr<void>(std::move(service).value());
+  };
+  return d;
+}
+
+}  // namespace esflow::aggregate

@@ -1,0 +1,48 @@
+#include "storage/dedupe_store.h"
+
+#include "storage/codec.h"
+#include "storage/keys.h"
+
+namespace esflow::storage {
+
+std::string dedupe_store::encode(dedupe_origin origin, const dedupe_record& d) {
+  std::string out;
+  out.reserve(dedupe_expiry_bytes + 1 + 4 * 10);
+  keys::put_u64_be(out, d.expires_ms);
+  codec::writer w(out);
+  w.u8(static_cast<std::uint8_t>(origin));
+  w.varint(d.request_hash);
+  w.varint(d.position);
+  w.varint(d.first_version);
+  w.varint(d.last_version);
+  return out;
+}
+
+bool dedupe_store::decode(std::string_view value, dedupe_origin origin, dedupe_record& d) {
+  if (value.size() < dedupe_expiry_bytes) return false;
+  d.expires_ms = keys::get_u64_be(value);
+  codec::reader r(value.substr(dedupe_expiry_bytes));
+  if (r.u8() != static_cast<std::uint8_t>(origin)) return false;
+  d.request_hash = r.varint();
+  d.position = r.varint();
+  d.first_version = r.varint();
+  d.last_version = r.varint();
+  return r.ok();
+}
+
+result<std::optional<dedupe_record>> dedupe_store::get(std::string_view tenant, std::string_view command_id,
+                                                       dedupe_origin origin, std::uint64_t now_ms) const {
+  auto value = _space.get(keys::dedupe(tenant, command_id));
+  if (!value.ok()) return std::move(value).err();
+  if (!value.value()) return std::optional<dedupe_record>{};
+  dedupe_record d;
+  if (!decode(**value, origin, d) || d.expires_ms < now_ms) return std::optional<dedupe_record>{};
+  return std::optional<dedupe_record>{d};
+}
+
+void dedupe_store::put(write_set& ws, std::string_view tenant, std::string_view command_id,
+                       dedupe_origin origin, const dedupe_record& record) const {
+  _space.put(ws, keys::dedupe(tenant, command_id), encode(origin, record));
+}
+
+}  // namespace esflow::storage

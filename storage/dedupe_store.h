@@ -1,0 +1,54 @@
+#pragma once
+// The `dedupe` column family: which command ids an event log has answered,
+// for `dedupe_ttl` (CONTRACT "Duplicates": at least 24 h, beyond JetStream's
+// duplicate window). One codec for both event-log backends.
+//
+// Key: (tenant, command id) (keys::dedupe). Value: expiry (big-endian u64 ms
+// since the epoch: the compaction filter of db.cc reads these first 8 bytes),
+// then the log byte (which backend wrote it: a position only means something
+// to its own log), request hash, position, first and last version.
+//
+// NOTE: thread-safe; entries are written through a write_set (the event log's
+//       commit batch), so an entry is never visible without its commit.
+#include "common/result.h"
+#include "schemas/envelopes.h"
+#include "storage/keyspace.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace esflow::storage {
+
+// The backend that wrote an entry. Values are on disk: never renumber.
+enum class dedupe_origin : std::uint8_t { embedded = 1, jetstream = 2 };
+
+struct dedupe_record {
+  std::uint64_t expires_ms = 0;
+  std::uint64_t request_hash = 0;
+  schemas::position_t position = 0;
+  schemas::version_t first_version = 0;
+  schemas::version_t last_version = 0;
+};
+
+class dedupe_store {
+ public:
+  explicit dedupe_store(db& database) : _space(database, cf::dedupe) {}
+
+  // The live record of (tenant, command id) written by `origin`; nullopt when
+  // unknown, expired at now_ms, or written by the other backend.
+  result<std::optional<dedupe_record>> get(std::string_view tenant, std::string_view command_id,
+                                           dedupe_origin origin, std::uint64_t now_ms) const;
+  void put(write_set& ws, std::string_view tenant, std::string_view command_id, dedupe_origin origin,
+           const dedupe_record& record) const;
+
+  static std::string encode(dedupe_origin origin, const dedupe_record& record);
+  // False for a truncated value or one of another origin.
+  static bool decode(std::string_view value, dedupe_origin origin, dedupe_record& out);
+
+ private:
+  keyspace _space;
+};
+
+}  // namespace esflow::storage
