@@ -1,5 +1,5 @@
 #pragma once
-// The rejection codes of CONTRACT.md ("Rejection codes"). Every error that
+// The rejection codes of docs/contract.md ("Rejection codes"). Every error that
 // crosses a process boundary maps to exactly one of these.
 #include <cstdint>
 #include <string_view>
@@ -28,7 +28,7 @@ enum class errc : std::uint8_t {
 // The wire name of a code ("invalid_command", ...). domain_rejection has no
 // fixed name: the program supplies it.
 std::string_view to_string(errc code) noexcept;
-// HTTP status of CONTRACT.md for a code.
+// HTTP status of docs/contract.md ("Rejection codes") for a code.
 int http_status(errc code) noexcept;
 // Only version_conflict and unavailable may be retried by a client.
 bool retryable(errc code) noexcept;

@@ -1,5 +1,5 @@
 #pragma once
-// An expected failure as a value: a CONTRACT code, a human message and the
+// An expected failure as a value: a docs/contract.md code, a human message and the
 // context that says where it happened. Expected failures never throw: an
 // exception escaping a flow-graph node cancels the whole graph.
 #include "common/errc.h"

@@ -1,7 +1,8 @@
 #pragma once
 // Renders a pipeline as DOT, Mermaid or JSON. With a running node the JSON
 // carries live per-stage figures (GET /admin/graph); without, they are zero.
-// The JSON shape is documented in docs/graph-json.md and CONTRACT.md.
+// The JSON shape is documented in docs/graph-json.md and docs/contract.md
+// ("HTTP endpoints of every node").
 #include "graph/node.h"
 #include "graph/pipeline_spec.h"
 

@@ -312,7 +312,7 @@ class loader {
       if (!kind->check_section) continue;
       for (const auto& section : kind->sections) {
         auto it = spec.sections.find(section);
-        const YAML::Node node = it == spec.sections.end() ? YAML::Node() : it->second;
+        const YAML::Node node = it == spec.sections.end() ? YAML::Node(YAML::NodeType::Undefined) : it->second;
         for (auto& line : kind->check_section(section, node, spec.file, spec.base_dir))
           _problems.lines.push_back(std::move(line));
       }

@@ -177,7 +177,7 @@ int lua_reject(lua_State* L) {
   sandbox::impl* sb = sandbox::impl::of(L);
   sb->reject_code.assign(code, code_len);
   if (msg_len == 0) {
-    sb->reject_message.assign(code, code_len);  // CONTRACT: the message is never empty
+    sb->reject_message.assign(code, code_len);  // docs/contract.md 10.4 "Answers": the message is never empty
   } else {
     sb->reject_message.assign(msg, msg_len);
   }

@@ -1,5 +1,5 @@
 #pragma once
-// The envelopes of CONTRACT.md ("JSON envelopes") as plain C++ types.
+// The envelopes of docs/contract.md ("JSON envelopes") as plain C++ types.
 // Payloads, metadata and state stay JSON text (canonical, as received or as
 // produced by a program): no DOM is built on the hot path.
 #include <cstdint>
@@ -12,7 +12,7 @@ namespace esflow::schemas {
 using version_t = std::uint64_t;   // 0 = no events yet
 using position_t = std::uint64_t;  // global log position (embedded) or stream sequence (JetStream)
 
-// Transport context that every hop carries (CONTRACT.md "Headers").
+// Transport context that every hop carries (docs/contract.md "Headers").
 struct trace_context {
   std::string correlation_id;  // [A-Za-z0-9_.:-]{1,128}
   std::string traceparent;     // 00-<32 hex>-<16 hex>-<2 hex>

@@ -1,5 +1,5 @@
 #pragma once
-// Identifier rules of CONTRACT.md ("Identifiers", "Headers"), UUID v7
+// Identifier rules of docs/contract.md ("Identifiers", "Headers"), UUID v7
 // generation, W3C traceparent handling and RFC 3339 timestamps.
 //
 // NOTE: every function here is thread-safe. UUID and trace-id generation keep
@@ -31,7 +31,7 @@ bool is_valid_command_id(std::string_view id) noexcept;
 // [A-Za-z0-9_.:-]{1,128}
 bool is_valid_correlation_id(std::string_view id) noexcept;
 
-// The tenant rule of CONTRACT.md "Tenancy": multi-tenant mode needs a valid,
+// The tenant rule of docs/contract.md 10.1 "Tenancy": multi-tenant mode needs a valid,
 // non-empty id; single-tenant mode needs the empty one. errc::invalid_tenant
 // otherwise, with a message that says which rule failed.
 status validate_tenant(std::string_view tenant, bool single_tenant);

@@ -1,5 +1,5 @@
 #pragma once
-// JSON decoding of the CONTRACT.md envelopes with simdjson On-Demand.
+// JSON decoding of the docs/contract.md envelopes with simdjson On-Demand.
 //
 // NOTE: thread-safe; each thread reuses one parser and one padded buffer
 // (thread_local), so a decode allocates only for the strings it returns.
@@ -35,7 +35,7 @@ struct command_fields {
 // Failures are errc::invalid_command with a message naming the field, e.g.
 // "field 'aggregate_type' must be a string", "field 'payload' is required",
 // except a non-empty tenant_id outside [A-Za-z0-9_-]{1,64} (or "_"), which is
-// errc::invalid_tenant (CONTRACT.md "Rejection codes"). An empty tenant_id is
+// errc::invalid_tenant (docs/contract.md "Rejection codes"). An empty tenant_id is
 // accepted here (single-tenant mode); tenancy rules are the caller's
 // (validate_tenant in ids.h).
 result<command_fields> decode_command(std::string_view json);

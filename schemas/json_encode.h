@@ -1,5 +1,5 @@
 #pragma once
-// JSON encoding of the CONTRACT.md envelopes.
+// JSON encoding of the docs/contract.md envelopes ("JSON envelopes").
 //
 // json_writer appends to a caller-owned std::string (reuse it across messages to
 // avoid allocations). It tracks commas itself; it does not check that keys and
@@ -61,7 +61,7 @@ class json_writer {
 void append_json_string(std::string& out, std::string_view s);
 
 // Envelope encoders: append_* append to `out`; encode_* return a new string.
-// Field order follows CONTRACT.md. command: command_id and aggregate_id are
+// Field order follows docs/contract.md. command: command_id and aggregate_id are
 // omitted when empty (the decoder treats an empty id as invalid);
 // trace context is a transport concern (headers) and is not encoded.
 void append_command(std::string& out, const command& c);
@@ -79,7 +79,7 @@ std::string encode_command_result(const command_result& r);
 std::string encode_snapshot(const snapshot& s);
 
 // The rejected CommandResult for an error: its wire code (code_text), its
-// message (the code when empty: CONTRACT.md wants a non-empty message) and
+// message (the code when empty: docs/contract.md 10.4 "Answers" wants a non-empty message) and
 // retryable(code) (true only for version_conflict and unavailable).
 command_result make_rejection(const error& e);
 

@@ -1,5 +1,5 @@
 // decode.command: the command body -> command_context::cmd (docs/contract.md
-// "Details that clients rely on"). Shared: aggregate nodes decode commands
+// "Behaviour clients rely on"). Shared: aggregate nodes decode commands
 // here, and so will the gateway before it routes them. Runs after tenant.gate. In order: body size
 // (payload_too_large, param max_payload), JSON shape and field formats
 // (invalid_command; a malformed body tenant_id is invalid_tenant), the body's

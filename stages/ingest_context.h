@@ -125,9 +125,9 @@ T* extend_context(graph::message& m) {
 // the engine catches it at the stage boundary, answers the message
 // `internal` and counts the stage's error.
 template <typename T>
-T& context_for(graph::message& m, std::string_view stage) {
+T& context_for(graph::message& m, std::string_view who) {
   if (auto* t = extend_context<T>(m)) return *t;
-  throw std::logic_error("stage '" + std::string(stage) + "' needs the " + std::string(T().context_name()) +
+  throw std::logic_error(std::string(who) + " needs the " + std::string(T().context_name()) +
                          " context, got '" + std::string(m.context->context_name()) + "' (stage wiring)");
 }
 

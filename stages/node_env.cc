@@ -17,10 +17,7 @@ struct directory_log {
 }  // namespace
 
 std::string data_dir_of(const graph::pipeline_spec& p) {
-  std::error_code ec;
-  const auto dir = p.settings.str("data_dir");
-  auto abs = std::filesystem::absolute(dir, ec);
-  return (ec ? std::filesystem::path(dir) : abs).lexically_normal().string();
+  return storage::normalise_data_dir(p.settings.str("data_dir"));
 }
 
 const std::vector<graph::param_spec>& node_settings_schema() {

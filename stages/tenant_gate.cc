@@ -1,5 +1,5 @@
 // tenant.gate: the first check of an ingest message, for every node kind
-// (docs/contract.md "Tenancy"; validation order: tenant, then body, then
+// (docs/contract.md 10.1 "Tenancy"; validation order: tenant, then body, then
 // aggregate type). Validates the transport's
 // tenant for the pipeline's `tenancy` (multi: required, [A-Za-z0-9_-]{1,64},
 // not "_"; single: empty), refuses tenants this node does not host (param

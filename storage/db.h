@@ -1,6 +1,6 @@
 #pragma once
 // The node's RocksDB instance: one DB, one column family per keyspace of
-// ARCHITECTURE.md ("Storage"). RocksDB headers stay out of this header; the
+// storage/README.md ("Column families and keys"). RocksDB headers stay out of this header; the
 // storage .cc files that use the raw handles include <rocksdb/...> themselves.
 //
 // NOTE: a db is opened once per data directory and process (RocksDB holds a

@@ -1,6 +1,6 @@
 #pragma once
 // The `dedupe` column family: which command ids an event log has answered,
-// for `dedupe_ttl` (CONTRACT "Duplicates": at least 24 h, beyond JetStream's
+// for `dedupe_ttl` (docs/contract.md 10.5 "Duplicates": at least 24 h, beyond JetStream's
 // duplicate window). One codec for both event-log backends.
 //
 // Key: (tenant, command id) (keys::dedupe). Value: expiry (big-endian u64 ms

@@ -316,7 +316,7 @@ struct embedded_event_log::impl {
     for (std::size_t i = 0; i < batch.size(); ++i) {
       auto& out = *outcomes[i];
       // A failed write invalidates every answer that relied on it: all "ok"s
-      // become "may or may not be stored" (CONTRACT.md "Outcomes and retries").
+      // become "may or may not be stored" (docs/contract.md 10.6 "Outcomes and retries").
       if (write_failed && out.ok()) out = write_error;
       batch[i].done(std::move(out));
     }

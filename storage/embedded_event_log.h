@@ -30,7 +30,7 @@ struct embedded_options {
   std::size_t max_pending = 65536;
   // Appends written by one WriteBatch at most.
   std::size_t max_batch = 4096;
-  // How long a command id is remembered (CONTRACT.md "Duplicates": >= 24 h).
+  // How long a command id is remembered (docs/contract.md 10.5 "Duplicates": >= 24 h).
   std::chrono::milliseconds dedupe_ttl = std::chrono::hours(24);
   // Aggregates whose version is kept in memory; the map is dropped and
   // reloaded lazily when it grows beyond this.

@@ -1,5 +1,5 @@
 #pragma once
-// Binary keys of the column families (ARCHITECTURE.md "Storage").
+// Binary keys of the column families (storage/README.md "Column families and keys").
 //
 // Every string component is length-prefixed: one byte for lengths 0..254, or
 // 0xFF followed by a big-endian u32 for longer ones. A component therefore

@@ -8,12 +8,6 @@
 namespace esflow::storage {
 namespace {
 
-std::string normalise(const std::string& dir) {
-  std::error_code ec;
-  auto abs = std::filesystem::absolute(dir, ec);
-  return (ec ? std::filesystem::path(dir) : abs).lexically_normal().string();
-}
-
 std::string_view to_string(durability d) { return d == durability::fsync ? "fsync" : "relaxed"; }
 
 // Open stores by normalised directory; weak, so the last user closes it.
@@ -28,6 +22,14 @@ open_stores& registry() {
 }
 
 }  // namespace
+
+std::string normalise_data_dir(const std::string& dir) {
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(dir, ec);
+  auto n = (ec ? std::filesystem::path(dir) : abs).lexically_normal();
+  if (n.has_relative_path() && n.filename().empty()) n = n.parent_path();  // "a/b/" -> "a/b"
+  return n.string();
+}
 
 node_store::node_store(node_store_options options, std::unique_ptr<db> database)
     : _options(std::move(options)),
@@ -55,7 +57,7 @@ result<std::shared_ptr<node_store>> node_store::open(const node_store_options& o
 
 result<std::shared_ptr<node_store>> node_store::shared(const node_store_options& options) {
   auto& r = registry();
-  const auto dir = normalise(options.data_dir);
+  const auto dir = normalise_data_dir(options.data_dir);
   std::lock_guard lock(r.mu);
   if (auto it = r.by_dir.find(dir); it != r.by_dir.end()) {
     if (auto open = it->second.lock()) {

@@ -38,6 +38,10 @@ struct node_store_options {
   std::function<bool()> inject_write_failure;
 };
 
+// A data directory as one spelling: absolute, normalised, no trailing '/'.
+// The key of the directory's store, event log and per-directory services.
+std::string normalise_data_dir(const std::string& dir);
+
 class node_store {
  public:
   // A store of its own (tests, tools); fails while another holds the directory.

@@ -1,6 +1,6 @@
 #pragma once
 // The `quarantine` column family: inputs a consumer gave up on after its
-// delivery attempts (CONTRACT "Consumers"), keyed by (source, position) —
+// delivery attempts (docs/contract.md "Consumers"), keyed by (source, position) —
 // e.g. (`esflow-aggregate-ingest`, stream sequence). The record is the
 // consumer's JSON description of the message and the reason.
 //

@@ -1,5 +1,5 @@
 #pragma once
-// The runner's keyspaces (ARCHITECTURE "Storage"): saga instances, the outbox
+// The runner's keyspaces (storage/README.md "Column families and keys"): saga instances, the outbox
 // and the schedules. Values are opaque bytes here; the runner owns their
 // encoding. A saga commit puts the instance, its outbox items, its schedules
 // (added and cancelled), its checkpoint and the input's dedupe marker in ONE

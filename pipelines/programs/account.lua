@@ -1,4 +1,4 @@
--- Account aggregate: the example domain of CONTRACT.md ("The example domain: Account").
+-- Account aggregate: the example domain of docs/contract.md ("Example domain: Account").
 --
 -- Commands -> events (one event per accepted command; event.type == event_type):
 --   open_account  {initial_balance}  -> account_opened {initial_balance}

@@ -59,7 +59,7 @@ struct aggregate_context : stages::command_context {
 // The message's aggregate context (created or extended from the shared one;
 // another kind's context throws: see stages::context_for).
 inline aggregate_context& context_of(graph::message& m) {
-  return stages::context_for<aggregate_context>(m, "aggregate");
+  return stages::context_for<aggregate_context>(m, "the aggregate stages");
 }
 
 }  // namespace esflow::aggregate

@@ -11,7 +11,7 @@
 //   esflow_aggregate_tenant_errors_total{code}
 //
 // outcome: accepted | duplicate | rejected (a program's rejection) | the
-// rejection code otherwise (a fixed set: CONTRACT.md "Rejection codes").
+// rejection code otherwise (a fixed set: docs/contract.md "Rejection codes").
 // tenant_id is capped: the first `tenant_cap` distinct tenants get their own
 // label, later ones `other` (bounded cardinality whatever clients send).
 //

@@ -327,7 +327,7 @@ std::optional<std::uint64_t> parse_u64(const std::string& text) {
   return v;
 }
 
-// Tenant, then type and id: the validation order of CONTRACT.md.
+// Tenant, then type and id: the validation order of docs/contract.md (10.4 "Answers").
 status validate_read(const settings& s, const request_info& info, const std::string& type,
                      const std::string& id) {
   if (!s.single_tenant && !info.tenant_given)

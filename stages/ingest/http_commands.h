@@ -1,5 +1,5 @@
 #pragma once
-// http.commands: the HTTP ingest of an aggregate node (CONTRACT.md "HTTP").
+// http.commands: the HTTP ingest of an aggregate node (docs/contract.md "HTTP endpoints of aggregate nodes").
 //
 //   POST /v1/commands                                  -> CommandResult
 //   GET  /v1/aggregates/<type>/<id>                    -> {"aggregate_type","aggregate_id","version","state"}
@@ -21,7 +21,7 @@
 //   request_id, incoming_traceparent, incoming_correlation_id) and a
 //   reply_handle;
 // - the terminal stage (publish) calls message.reply->complete(message) once;
-//   the handle reads message.error (rejection: status per CONTRACT table, body
+//   the handle reads message.error (rejection: status per docs/contract.md "Rejection codes", body
 //   make_rejection) or else context.result (accepted: 200), ctx.trace for the
 //   trace headers, ctx.tenant for `tenant-id`, and encodes the JSON itself;
 // - NOTE: a handle destroyed without complete() (the message was dropped)

@@ -1,4 +1,4 @@
-// nats.request: commands over core NATS request/reply (CONTRACT.md "NATS
+// nats.request: commands over core NATS request/reply (docs/contract.md "NATS
 // subjects": tenant.<tenant>.command.<type>.<id>, queue group
 // `esflow-aggregate`), answered with the CommandResult on the request's reply
 // subject. See stages/nats/stages.h for the concurrency contract.

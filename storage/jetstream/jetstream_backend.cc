@@ -25,7 +25,7 @@ struct setup_report {
   nlohmann::json durability = nlohmann::json::object();
 };
 
-// Docs "Streams": created if missing, validated if present, never changed.
+// docs/contract.md "JetStream streams": created if missing, validated if present, never changed.
 result<setup_report> set_up_streams(nats::nats_connection& conn, const nats::streams_config& streams) {
   jsOptions jo;
   jsOptions_Init(&jo);

@@ -1,5 +1,5 @@
 #pragma once
-// The JetStream event log (ARCHITECTURE.md "Storage"): stream
+// The JetStream event log (storage/jetstream/README.md): stream
 // AGGREGATE_EVENTS, one message per committed command (a Commit, JSON) on
 // tenant.<t>.aggregate.<type>.<id>; positions are stream sequences.
 //

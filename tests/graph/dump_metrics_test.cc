@@ -2,7 +2,7 @@
 // (DOT through graphviz, JSON shape, Mermaid).
 #include "graph/graph_dump.h"
 #include "graph/node.h"
-#include "graph_test_util.h"
+#include "tests/graph/graph_test_util.h"
 #include "transport/node_host.h"
 
 #include <gtest/gtest.h>

@@ -1,7 +1,7 @@
 // The engine running real pipelines: end to end through files, per-key order,
 // backpressure, drain, and a stage that throws.
 #include "graph/node.h"
-#include "graph_test_util.h"
+#include "tests/graph/graph_test_util.h"
 
 #include <gtest/gtest.h>
 

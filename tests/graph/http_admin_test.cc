@@ -1,6 +1,6 @@
 // The admin endpoints of a running node over real HTTP on 127.0.0.1.
 #include "graph/node.h"
-#include "graph_test_util.h"
+#include "tests/graph/graph_test_util.h"
 #include "transport/http_server.h"
 #include "transport/node_host.h"
 

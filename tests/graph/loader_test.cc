@@ -2,7 +2,7 @@
 // with a suggestion where one is close.
 #include "graph/pipeline_loader.h"
 #include "graph/stage_descriptor.h"
-#include "graph_test_util.h"
+#include "tests/graph/graph_test_util.h"
 
 #include <gtest/gtest.h>
 

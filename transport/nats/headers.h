@@ -1,5 +1,5 @@
 #pragma once
-// The headers of CONTRACT.md ("Headers") on outgoing NATS messages, and
+// The headers of docs/contract.md ("Headers") on outgoing NATS messages, and
 // their reading on incoming ones.
 //
 // NOTE: pure helpers, thread-safe; they never take ownership of the natsMsg.

@@ -1,5 +1,5 @@
 #pragma once
-// The streams of CONTRACT.md ("Streams"): created if missing, validated if
+// The streams of docs/contract.md ("JetStream streams"): created if missing, validated if
 // present, never changed.
 //
 // Validation of an existing stream (the first difference is the error,
@@ -46,7 +46,7 @@ enum class stream_outcome : std::uint8_t { created, validated };
 
 // Creates the stream if missing, else validates it (see above).
 result<stream_outcome> ensure_stream(jsCtx* js, const stream_spec& spec);
-// The three streams, in CONTRACT order; stops at the first error.
+// The three streams, in docs/contract.md order; stops at the first error.
 status ensure_streams(jsCtx* js, const streams_config& c = {});
 
 }  // namespace esflow::nats

@@ -1,8 +1,8 @@
 #pragma once
-// The ONLY place NATS subjects are built (CONTRACT.md "NATS subjects").
+// The ONLY place NATS subjects are built (docs/contract.md "NATS subjects").
 //
-// Token rule: a token made only of [A-Za-z0-9_-] (every id the CONTRACT
-// allows) is used as is, so contract-valid ids give exactly the CONTRACT
+// Token rule: a token made only of [A-Za-z0-9_-] (every id docs/contract.md
+// allows) is used as is, so contract-valid ids give exactly the contract's
 // subjects. Any other token (an id that bypassed validation: empty, with
 // '.', '*', '>', whitespace, ':' or non-ASCII bytes) is written `~` followed
 // by the lowercase hex of its bytes: `~` is outside the id alphabet, so the

@@ -1,7 +1,7 @@
 // The aggregate node end to end: real RocksDB in a temp dir, a real flow graph,
 // the shipped Account program.
 #include "schemas/ids.h"
-#include "tests/aggregate/harness.h"
+#include "tests/stages/aggregate/harness.h"
 
 #include <nlohmann/json.hpp>
 

@@ -3,7 +3,7 @@
 // the dedupe family), opened directly with test options (timeouts, clocks).
 // The contract suite builds it through the event-log factory instead.
 #include "storage/node_store.h"
-#include "tests/nats/nats_server_fixture.h"
+#include "tests/transport/nats/nats_server_fixture.h"
 #include "tests/storage/temp_dir.h"
 #include "storage/jetstream/jetstream_event_log.h"
 #include "transport/nats/nats_connection.h"

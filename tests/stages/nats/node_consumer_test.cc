@@ -6,7 +6,7 @@
 #include "stages/builtin.h"
 #include "stages/nats/stages.h"
 #include "storage/db.h"
-#include "tests/nats/node_env.h"
+#include "tests/stages/nats/node_env.h"
 #include "storage/node_store.h"
 
 namespace esflow::nats::testing {

@@ -118,7 +118,7 @@ inline graph::stage_descriptor feed_descriptor() {
 
 inline std::string source_dir() { return ESFLOW_SOURCE_DIR; }
 inline std::string account_program() { return source_dir() + "/pipelines/programs/account.lua"; }
-inline std::string faulty_program() { return source_dir() + "/tests/aggregate/programs/faulty.lua"; }
+inline std::string faulty_program() { return source_dir() + "/tests/stages/aggregate/programs/faulty.lua"; }
 
 struct node_options {
   std::string durability = "relaxed";
@@ -220,7 +220,7 @@ class harness {
 
   std::shared_ptr<aggregate_service> service(esflow::service_registry& services) const {
     return services.find<aggregate_service>(
-        "aggregate:" + std::filesystem::absolute(data_dir()).lexically_normal().string());
+        "aggregate:" + storage::normalise_data_dir(data_dir()));
   }
 
   // A service of its own on the data dir (no node running), for reads.

@@ -1,9 +1,14 @@
 // The shipped aggregate-jetstream pipeline on a real nats-server: commands
 // over NATS request/reply and over HTTP, both answered from one JetStream
 // event log (CONTRACT.md "NATS subjects", "Headers", "Pointing a node at NATS").
-#include "tests/nats/node_env.h"
+#include "tests/stages/nats/node_env.h"
 
 #include <httplib.h>
+
+#include <csignal>
+#include <cstdio>
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace esflow::nats::testing {
 namespace {
@@ -172,6 +177,14 @@ TEST_F(node_request_reply, http_and_nats_share_one_log_and_ready_reports_nats) {
   EXPECT_TRUE(j["durability"].contains("description")) << info->body;
   EXPECT_EQ(j["storage"]["event_log"], "jetstream");
 
+  // The backend's own figures, collected at scrape time.
+  auto metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  for (const char* line : {"esflow_jetstream_commits_total 3", "esflow_jetstream_appends_total 3",
+                           "esflow_jetstream_conflicts_total 0", "esflow_jetstream_in_flight 0",
+                           "esflow_jetstream_breaker_open 0", "esflow_jetstream_ack_latency_seconds_count 3"})
+    EXPECT_NE(metrics->body.find(std::string("\n") + line + "\n"), std::string::npos) << line << "\n" << metrics->body;
+
   // An outage is /ready's business, never /health's.
   _server.stop();
   ASSERT_TRUE(eventually(
@@ -211,6 +224,59 @@ TEST(node_jetstream_start, incompatible_stream_stops_the_node_naming_the_field) 
   ASSERT_FALSE(served.ok());
   EXPECT_NE(served.err().message.find("storage"), std::string::npos) << served.err().to_string();
   EXPECT_NE(served.err().message.find("AGGREGATE_EVENTS"), std::string::npos) << served.err().to_string();
+}
+
+// `--nats` means for `esflow run` what it means for `esflow dev`: the shipped
+// embedded-log pipeline, run as a real child process, commits to JetStream.
+TEST(node_jetstream_start, esflow_run_with_nats_commits_to_the_stream) {
+  nats_server_fixture server;
+  ASSERT_TRUE(server.start());
+  temp_path dir;
+  const int port = nats_server_fixture::free_port();
+  ASSERT_GT(port, 0);
+  const std::string binary = std::string(ESFLOW_BINARY_DIR) + "/esflow";
+  const std::string pipeline = std::string(ESFLOW_SOURCE_DIR) + "/pipelines/aggregate.yaml";
+  const std::string data = (dir.path() / "data").string();
+  const std::string http = "127.0.0.1:" + std::to_string(port);
+  const std::string log = (dir.path() / "esflow.log").string();
+  const pid_t pid = fork();
+  ASSERT_NE(pid, -1);
+  if (pid == 0) {
+    if (std::freopen(log.c_str(), "w", stderr) == nullptr) _exit(126);
+    ::execl(binary.c_str(), binary.c_str(), "run", pipeline.c_str(), "--nats", server.url().c_str(),
+            "--data-dir", data.c_str(), "--http", http.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  httplib::Client c("http://" + http);
+  c.set_read_timeout(10, 0);
+  const bool ready = eventually(
+      [&] {
+        auto r = c.Get("/ready");
+        return r && r->status == 200;
+      },
+      15s);
+  std::string body;
+  if (ready) {
+    auto r = c.Post("/v1/commands", {{"x-tenant-id", "acme"}}, command_body("run-1", open_account(7)),
+                    "application/json");
+    if (r) body = r->body;
+    auto info = c.Get("/info");
+    if (info) EXPECT_EQ(json::parse(info->body)["storage"]["event_log"], "jetstream") << info->body;
+  }
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  bool exited = eventually([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, 15s);
+  if (!exited) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+  }
+  ASSERT_TRUE(ready) << "esflow run did not become ready:\n" << read_text(log);
+  EXPECT_EQ(json::parse(body, nullptr, false).value("version", 0), 1) << body;
+  EXPECT_TRUE(exited && WIFEXITED(status) && WEXITSTATUS(status) == 0) << read_text(log);
+  client reader(server.url());
+  const auto commits = read_stream(reader.raw());
+  ASSERT_EQ(commits.size(), 1U) << "the command went to the embedded log, not to JetStream";
+  EXPECT_EQ(commits[0].aggregate_id, "run-1");
 }
 
 }  // namespace

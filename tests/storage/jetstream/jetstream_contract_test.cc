@@ -4,7 +4,7 @@
 // setup, durability check, the log on a node store).
 #include "storage/event_log_factory.h"
 #include "storage/jetstream/jetstream_backend.h"
-#include "tests/nats/jetstream_env.h"
+#include "tests/storage/jetstream/jetstream_env.h"
 #include "tests/storage/event_log_contract.h"
 
 namespace esflow::storage::testing {

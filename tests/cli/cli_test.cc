@@ -1,13 +1,14 @@
 // The esflow commands in-process (validate, graph, stages, bench) and the real
 // binary for its exit codes.
 #include "cli/app.h"
-#include "graph_test_util.h"
+#include "tests/graph/graph_test_util.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <set>
 #include <sstream>
 #include <sys/wait.h>
@@ -189,7 +190,7 @@ run_result run_esflow(const temp_dir& dir, const std::string& args) {
 TEST_F(cli_test, binary_help_exits_0) {
   auto r = run_esflow(dir, "--help");
   EXPECT_EQ(r.code, 0) << r.err;
-  for (const char* cmd : {"run", "validate", "graph", "stages", "bench"})
+  for (const char* cmd : {"run", "dev", "validate", "graph", "stages", "kinds", "bench"})
     EXPECT_NE(r.out.find(cmd), std::string::npos) << cmd << " not in help:\n" << r.out;
 }
 
@@ -218,6 +219,88 @@ TEST_F(cli_test, binary_validate_bad_file_exits_2_with_file_and_line) {
   EXPECT_EQ(r.err, bad + ":4: stage 'out': unknown kind 'sink.nul' (did you mean 'sink.null'?)\n");
   auto ok = run_esflow(dir, "validate " + dir.write("good.yaml", k_good));
   EXPECT_EQ(ok.code, 0) << ok.err;
+}
+
+// --- node kinds ---------------------------------------------------------------------
+
+// A pipeline whose `aggregates:` entry at line 3 is `entry`.
+std::string with_aggregate(const std::string& entry) {
+  return "pipeline: p\n"
+         "aggregates:\n"
+         "  Account: " +
+         entry +
+         "\n"
+         "stages:\n"
+         "  src: { kind: source.generator, count: 1 }\n"
+         "  out: { kind: sink.null }\n"
+         "flow:\n"
+         "  - src -> out\n";
+}
+
+TEST_F(cli_test, binary_validate_checks_the_aggregates_section_with_file_and_line) {
+  dir.write("broken.lua", "function decide(state, command)\n  return {\nend\n");
+  const auto missing = dir.write("missing.yaml", with_aggregate("{ program: nowhere.lua }"));
+  auto r = run_esflow(dir, "validate " + missing);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, missing + ":3: aggregates: 'Account': program '" + dir.file("nowhere.lua") +
+                       "': cannot open program file\n");
+
+  const auto syntax = dir.write("syntax.yaml", with_aggregate("{ program: broken.lua }"));
+  r = run_esflow(dir, "validate " + syntax);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err.rfind(syntax + ":3: aggregates: 'Account': program '" + dir.file("broken.lua") + "': ", 0), 0U)
+      << r.err;
+  // Lua names the program's own line (it shortens a long chunk name with "...").
+  EXPECT_NE(r.err.find("broken.lua:3: unexpected symbol near 'end'\n"), std::string::npos) << r.err;
+
+  const auto unknown = dir.write(
+      "unknown.yaml",
+      with_aggregate("{ program: " + std::string(ESFLOW_SOURCE_DIR) + "/pipelines/programs/account.lua, gass: 5 }"));
+  r = run_esflow(dir, "validate " + unknown);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, unknown + ":3: aggregates: 'Account': unknown key 'gass' (did you mean 'gas'?)\n");
+
+  const auto fine = dir.write(
+      "fine.yaml", with_aggregate("{ program: " + std::string(ESFLOW_SOURCE_DIR) + "/pipelines/programs/account.lua }"));
+  r = run_esflow(dir, "validate " + fine);
+  EXPECT_EQ(r.code, 0) << r.err;
+}
+
+TEST_F(cli_test, binary_validate_accepts_every_shipped_pipeline) {
+  for (const char* f : {"aggregate.yaml", "aggregate-jetstream.yaml", "follower.yaml", "demo.yaml"}) {
+    auto r = run_esflow(dir, "validate " + std::string(ESFLOW_SOURCE_DIR) + "/pipelines/" + f);
+    EXPECT_EQ(r.code, 0) << f << ": " << r.err;
+  }
+}
+
+TEST_F(cli_test, kinds_lists_node_kinds_with_their_sections_and_stages) {
+  std::ostringstream out;
+  EXPECT_EQ(cli::kinds_command("json", out), cli::k_ok);
+  auto j = nlohmann::json::parse(out.str(), nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << out.str();
+  std::map<std::string, nlohmann::json> by_name;
+  for (const auto& k : j.at("node_kinds")) by_name[k.at("name").get<std::string>()] = k;
+  ASSERT_TRUE(by_name.count("aggregate")) << out.str();
+  ASSERT_TRUE(by_name.count("follower")) << out.str();
+  EXPECT_EQ(by_name["aggregate"].at("sections"), nlohmann::json::array({"aggregates"}));
+  const auto agg_stages = by_name["aggregate"].at("stages").get<std::set<std::string>>();
+  for (const char* k : {"aggregate.rehydrate", "aggregate.decide", "aggregate.commit", "aggregate.answer"})
+    EXPECT_TRUE(agg_stages.count(k)) << k;
+  EXPECT_EQ(by_name["follower"].at("stages"), nlohmann::json::array({"log.follow"}));
+  const auto shared = j.at("shared_stages").get<std::set<std::string>>();
+  for (const char* k : {"tenant.gate", "decode.command", "ack", "http.commands", "nats.request"})
+    EXPECT_TRUE(shared.count(k)) << k;
+  std::set<std::string> engine, node;
+  for (const auto& p : j.at("settings").at("engine")) engine.insert(p.at("name").get<std::string>());
+  for (const auto& p : j.at("settings").at("node")) node.insert(p.at("name").get<std::string>());
+  EXPECT_EQ(engine, (std::set<std::string>{"max_in_flight", "drain_timeout", "http"}));
+  for (const char* k : {"data_dir", "durability", "event_log", "nats_url", "dedupe_ttl", "tenancy"})
+    EXPECT_TRUE(node.count(k)) << k;
+
+  std::ostringstream text;
+  EXPECT_EQ(cli::kinds_command("text", text), cli::k_ok);
+  EXPECT_NE(text.str().find("aggregate\n"), std::string::npos) << text.str();
+  EXPECT_NE(text.str().find("    sections: aggregates\n"), std::string::npos) << text.str();
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // NATS outage: the server stops, appends fail fast as unavailable (bounded,
 // no hang), the server restarts on the same port and store, the log recovers
 // by itself, and no acknowledged append is lost or duplicated.
-#include "tests/nats/jetstream_env.h"
+#include "tests/storage/jetstream/jetstream_env.h"
 #include "tests/storage/requests.h"
 
 #include <gtest/gtest.h>

@@ -1,7 +1,7 @@
 // Recovery: a node closed (storage and all) and started again on the same data
 // directory continues where the log ends — in process, and as a real `esflow
 // run` child process run twice on one data dir.
-#include "tests/aggregate/harness.h"
+#include "tests/stages/aggregate/harness.h"
 
 #include <nlohmann/json.hpp>
 
@@ -47,7 +47,7 @@ int run_child(const std::string& command) {
 
 TEST(aggregate_restart, esflow_run_twice_on_one_data_dir_continues_versions) {
   const std::string binary = std::string(ESFLOW_BINARY_DIR) + "/esflow";
-  if (!std::filesystem::exists(binary)) GTEST_SKIP() << binary << " not built";
+  ASSERT_TRUE(std::filesystem::exists(binary)) << binary << " not built (the test depends on it)";
   harness h;
   const auto pipeline = h.dir() + "/run.yaml";
   const auto input = h.dir() + "/in.ndjson";

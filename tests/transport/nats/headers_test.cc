@@ -3,7 +3,7 @@
 
 #include "schemas/ids.h"
 #include "schemas/json_decode.h"
-#include "tests/nats/jetstream_env.h"
+#include "tests/storage/jetstream/jetstream_env.h"
 #include "tests/storage/requests.h"
 #include "transport/nats/durability_check.h"
 

@@ -6,7 +6,7 @@
 #include "schemas/json_encode.h"
 #include "stages/aggregate/aggregate_context.h"
 #include "stages/builtin.h"
-#include "tests/http/http_util.h"
+#include "tests/stages/ingest/http_util.h"
 #include "transport/node_host.h"
 
 #include <gtest/gtest.h>
@@ -64,6 +64,33 @@ class test_answer final : public graph::stage {
   }
 };
 
+// Another node kind's context, which no stage of the aggregate kind can use.
+struct foreign_context final : graph::message_context {
+  std::string_view context_name() const noexcept override { return "foreign"; }
+};
+
+// Swaps in a foreign context while claiming to provide what the aggregate
+// stages need: the load-time check cannot see through it, the runtime check must.
+graph::stage_descriptor foreign_context_descriptor() {
+  graph::stage_descriptor d;
+  d.kind = "test.foreign_context";
+  d.description = "replaces the message's context with another kind's (wiring bug)";
+  d.provides_context = {"command", "aggregate"};
+  d.mutates_context = true;
+  class swap final : public graph::stage {
+   public:
+    void process(graph::message_ptr m, const graph::emitter& out) override {
+      m->context = std::make_shared<foreign_context>();
+      m->key = "k";
+      out.emit(std::move(m));
+    }
+  };
+  d.make = [](const graph::stage_init&) -> result<std::unique_ptr<graph::stage>> {
+    return std::unique_ptr<graph::stage>(new swap());
+  };
+  return d;
+}
+
 const graph::kind_registry& test_registry() {
   static const graph::kind_registry r = [] {
     graph::kind_registry reg;
@@ -77,6 +104,7 @@ const graph::kind_registry& test_registry() {
       return std::unique_ptr<graph::stage>(new test_answer());
     };
     ignore(reg.add(std::move(d)));
+    ignore(reg.add(foreign_context_descriptor()));
     return reg;
   }();
   return r;
@@ -234,6 +262,36 @@ TEST_F(http_ingest, after_drain_commands_are_503) {
   auto r = post("hello");
   expect_rejection(r, 503, "unavailable");
   EXPECT_EQ(r->get_header_value("tenant-id"), "acme");
+}
+
+// A context of the wrong type reaching a stage is an `internal` answer and a
+// counted stage error, never a wrong cast.
+TEST(http_ingest_wiring, a_foreign_context_at_an_aggregate_stage_is_answered_internal) {
+  http_test::temp_dir dir;
+  const auto file = dir.write("mismatch.yaml", "pipeline: mismatch\n"
+                                               "settings: { data_dir: " + dir.str() + "/data, max_in_flight: 4 }\n"
+                                               "aggregates:\n"
+                                               "  Account: { program: " ESFLOW_SOURCE_DIR "/pipelines/programs/account.lua }\n"
+                                               "stages:\n"
+                                               "  http: { kind: http.commands, timeout: 2s }\n"
+                                               "  foreign: { kind: test.foreign_context }\n"
+                                               "  rehydrate: { kind: aggregate.rehydrate, key: message }\n"
+                                               "  out: { kind: sink.null }\n"
+                                               "flow:\n"
+                                               "  - http -> foreign -> rehydrate -> out\n");
+  auto served = cli::serve_nodes({file}, {.http = "127.0.0.1:0", .registry = &test_registry()});
+  ASSERT_TRUE(served.ok()) << served.err().to_string();
+  httplib::Client c(cli::served_url(*served.value()));
+  c.set_read_timeout(10, 0);
+  auto r = c.Post("/v1/commands", {{"x-tenant-id", "acme"}},
+                  R"({"aggregate_type":"Account","payload":{"type":"open_account","initial_balance":1}})",
+                  "application/json");
+  expect_rejection(r, 500, "internal", "foreign context");
+  auto m = c.Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body.find("esflow_stage_errors_total{kind=\"aggregate.rehydrate\",pipeline=\"mismatch\",stage=\"rehydrate\"} 1"),
+            std::string::npos)
+      << m->body;
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 // store dir, `--cluster nats://127.0.0.1:<cluster port>`, `--routes` to the
 // other two, a server name and one cluster name. ready() waits (bounded)
 // until JetStream answers on every server (a meta leader was elected).
-#include "tests/nats/nats_server_fixture.h"
+#include "tests/transport/nats/nats_server_fixture.h"
 
 #include <nats/nats.h>
 

@@ -5,7 +5,7 @@
 // clients rely on").
 #include "cli/app.h"
 #include "schemas/ids.h"
-#include "tests/http/http_util.h"
+#include "tests/stages/ingest/http_util.h"
 
 #include <gtest/gtest.h>
 #include <httplib.h>

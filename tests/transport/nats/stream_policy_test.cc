@@ -2,7 +2,7 @@
 // superset -> accepted, incompatible -> error naming the field, stream unchanged.
 #include "transport/nats/stream_policy.h"
 
-#include "tests/nats/jetstream_env.h"
+#include "tests/storage/jetstream/jetstream_env.h"
 
 #include <gtest/gtest.h>
 
