@@ -67,7 +67,7 @@ int bench_command(const std::string& file, const bench_options& options, std::os
 // then stops the server.
 class served_nodes;
 struct serve_options {
-  std::string http = "127.0.0.1:0";                 // port 0 picks a free one (unless overrides.http)
+  std::string http = "127.0.0.1:0";                // port 0 picks a free one (unless overrides.http)
   const graph::kind_registry* registry = nullptr;  // builtin_registry() when null
   node_overrides overrides;
   // Tests: runs on the services before any node is built (e.g. to put a test source's feed).

@@ -25,8 +25,9 @@ struct node_flags {
     cmd->add_option("--http", http,
                     "HTTP listen address [default: 127.0.0.1:8080 or the file's settings.http]")
         ->envname("ESFLOW_HTTP_ADDR");
-    cmd->add_option("--data-dir", data_dir,
-                    "node store directory, shared by every pipeline [default: the files' settings.data_dir, ./data]")
+    cmd->add_option(
+           "--data-dir", data_dir,
+           "node store directory, shared by every pipeline [default: the files' settings.data_dir, ./data]")
         ->envname("ESFLOW_DATA_DIR");
     cmd->add_option("--nats", nats,
                     "NATS URL: use the JetStream event log (overrides settings.event_log/nats_url) "
@@ -61,9 +62,10 @@ int main(int argc, char** argv) {
   run->add_option("files", files, "pipeline files")->required()->check(CLI::ExistingFile);
   run_flags.add_to(run);
 
-  auto* dev = app.add_subcommand("dev",
-                                 "run every shipped node kind in one process on one data directory "
-                                 "(aggregate + follower; embedded log, HTTP; --nats: JetStream + NATS request/reply)");
+  auto* dev = app.add_subcommand(
+      "dev",
+      "run every shipped node kind in one process on one data directory "
+      "(aggregate + follower; embedded log, HTTP; --nats: JetStream + NATS request/reply)");
   dev_flags.add_to(dev);
 
   std::vector<std::string> validate_files;

@@ -34,7 +34,8 @@ status kind_registry::add(stage_descriptor d) {
 
 status kind_registry::add(node_kind_descriptor d) {
   if (d.name.empty()) return error::make(errc::internal, "node kind without a name");
-  if (_node_kinds.count(d.name)) return error::make(errc::internal, "node kind '" + d.name + "' registered twice");
+  if (_node_kinds.count(d.name))
+    return error::make(errc::internal, "node kind '" + d.name + "' registered twice");
   for (const auto& s : d.sections) {
     if (const auto* other = section_owner(s))
       return error::make(errc::internal, "section '" + s + "' claimed by node kinds '" + other->name +
@@ -50,7 +51,8 @@ status kind_registry::add_settings(const std::string& owner, std::vector<param_s
   return add_settings_checked(owner, settings);
 }
 
-status kind_registry::add_settings_checked(const std::string& owner, const std::vector<param_spec>& settings) {
+status kind_registry::add_settings_checked(const std::string& owner,
+                                           const std::vector<param_spec>& settings) {
   for (const auto& p : settings) {
     if (auto it = _settings_owner.find(p.name); it != _settings_owner.end())
       return error::make(errc::internal,

@@ -41,7 +41,9 @@ class kind_registry {
   void set_default_context(std::function<std::shared_ptr<message_context>()> make) {
     _default_context = std::move(make);
   }
-  const std::function<std::shared_ptr<message_context>()>& default_context() const { return _default_context; }
+  const std::function<std::shared_ptr<message_context>()>& default_context() const {
+    return _default_context;
+  }
 
  private:
   status add_settings_checked(const std::string& owner, const std::vector<param_spec>& settings);

@@ -1,16 +1,14 @@
 #include "graph/node.h"
 
-#include "graph/node_kind_descriptor.h"
-
-#include <map>
-
 #include "common/log.h"
+#include "graph/node_kind_descriptor.h"
 #include "graph/stage_descriptor.h"
 
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/task_arena.h>
 
 #include <algorithm>
+#include <map>
 #include <thread>
 
 namespace esflow::graph {

@@ -7,10 +7,10 @@
 // by a server runs until drain(). drain() stops ingest, waits for in-flight
 // messages up to the deadline, then calls every stage's drain() in flow order.
 #include "common/result.h"
-#include "graph/admission_gate.h"
-#include "graph/pipeline_spec.h"
 #include "common/service_registry.h"
+#include "graph/admission_gate.h"
 #include "graph/kind_registry.h"
+#include "graph/pipeline_spec.h"
 #include "graph/stage_runtime.h"
 
 #include <oneapi/tbb/flow_graph.h>

@@ -93,7 +93,8 @@ class loader {
     }
     check_unique_keys(file, root);
     std::vector<std::string> known = {"pipeline", "include", "settings", "stages", "flow"};
-    for (const auto* k : _registry.node_kinds()) known.insert(known.end(), k->sections.begin(), k->sections.end());
+    for (const auto* k : _registry.node_kinds())
+      known.insert(known.end(), k->sections.begin(), k->sections.end());
     include_chain.push_back(file);
 
     // Includes first: the including file's settings override theirs.
@@ -312,7 +313,8 @@ class loader {
       if (!kind->check_section) continue;
       for (const auto& section : kind->sections) {
         auto it = spec.sections.find(section);
-        const YAML::Node node = it == spec.sections.end() ? YAML::Node(YAML::NodeType::Undefined) : it->second;
+        const YAML::Node node =
+            it == spec.sections.end() ? YAML::Node(YAML::NodeType::Undefined) : it->second;
         for (auto& line : kind->check_section(section, node, spec.file, spec.base_dir))
           _problems.lines.push_back(std::move(line));
       }
@@ -365,7 +367,8 @@ class loader {
       if (need.empty() || !in[i] || in[i]->count(need)) continue;
       std::string providers;
       for (const auto* d : _registry.all())
-        if (std::find(d->provides_context.begin(), d->provides_context.end(), need) != d->provides_context.end())
+        if (std::find(d->provides_context.begin(), d->provides_context.end(), need) !=
+            d->provides_context.end())
           providers += (providers.empty() ? "" : ", ") + d->kind;
       std::string have;
       for (const auto& c : *in[i]) have += (have.empty() ? "" : ", ") + c;

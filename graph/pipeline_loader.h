@@ -16,8 +16,8 @@
 //     - "*.error -> errors"           # every stage's unconnected error port
 // Scalars may use ${VAR} and ${VAR:-default}.
 #include "common/result.h"
-#include "graph/pipeline_spec.h"
 #include "graph/kind_registry.h"
+#include "graph/pipeline_spec.h"
 
 #include <functional>
 #include <optional>

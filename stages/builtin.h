@@ -1,8 +1,8 @@
 #pragma once
 // Descriptors of the stage kinds in this folder; stage_list.cc names each once.
+#include "graph/kind_registry.h"
 #include "graph/pipeline_spec.h"
 #include "graph/stage_descriptor.h"
-#include "graph/kind_registry.h"
 
 namespace esflow::stages {
 

@@ -22,16 +22,18 @@ std::string data_dir_of(const graph::pipeline_spec& p) {
 
 const std::vector<graph::param_spec>& node_settings_schema() {
   static const std::vector<graph::param_spec> schema = {
-      graph::string_param("data_dir", "./data", "RocksDB directory (the node store; shared by every node kind)"),
+      graph::string_param("data_dir", "./data",
+                          "RocksDB directory (the node store; shared by every node kind)"),
       graph::choice_param("durability", "fsync", {"fsync", "relaxed"},
                           "fsync: answer after the WAL is fsynced; relaxed: the OS flushes"),
       graph::choice_param("event_log", "embedded", {"embedded", "jetstream"}, "event-log backend"),
       graph::string_param("nats_url", "", "NATS URL (jetstream backend and NATS ingest)"),
       graph::duration_param("dedupe_ttl", 24LL * 3600 * 1000, "how long command ids are remembered"),
-      graph::int_param("stream_replicas", 1, "replicas of the JetStream streams esflow creates (1 dev, 3 prod)",
-                       1, 5),
+      graph::int_param("stream_replicas", 1,
+                       "replicas of the JetStream streams esflow creates (1 dev, 3 prod)", 1, 5),
       graph::choice_param("tenancy", "multi", {"multi", "single"}, "tenant mode"),
-      graph::int_param("metrics_tenant_cap", 100, "distinct tenant_id label values before 'other'", 1, 100000),
+      graph::int_param("metrics_tenant_cap", 100, "distinct tenant_id label values before 'other'", 1,
+                       100000),
   };
   return schema;
 }
@@ -64,8 +66,9 @@ result<std::shared_ptr<storage::node_store>> node_store_for(const graph::pipelin
   if (store->mode() != o.mode)
     return error::make(errc::invalid_config,
                        "data directory " + o.data_dir + " is open with durability " +
-                           (store->mode() == storage::durability::fsync ? "fsync" : "relaxed") + "; pipeline '" +
-                           pipeline.name + "' asks for " + pipeline.settings.str("durability"));
+                           (store->mode() == storage::durability::fsync ? "fsync" : "relaxed") +
+                           "; pipeline '" + pipeline.name + "' asks for " +
+                           pipeline.settings.str("durability"));
   return made;
 }
 
@@ -91,7 +94,9 @@ result<std::shared_ptr<storage::event_log>> event_log_for(const graph::pipeline_
           env.set_info = [host](const std::string& key, std::function<nlohmann::json()> provider) {
             host->set_info(key, std::move(provider));
           };
-          env.add_metrics = [host](std::shared_ptr<prometheus::Collectable> c) { host->add_metrics(std::move(c)); };
+          env.add_metrics = [host](std::shared_ptr<prometheus::Collectable> c) {
+            host->add_metrics(std::move(c));
+          };
         }
         auto log = factory->make(s, env);
         if (!log.ok()) return std::move(log).err();
@@ -99,9 +104,10 @@ result<std::shared_ptr<storage::event_log>> event_log_for(const graph::pipeline_
       });
   if (!made.ok()) return std::move(made).err();
   if (made.value()->backend != backend)
-    return error::make(errc::invalid_config, "data directory " + store.value()->data_dir() + " already uses the " +
-                                                 made.value()->backend + " event log; pipeline '" + pipeline.name +
-                                                 "' asks for " + backend + " (one directory, one event log)");
+    return error::make(errc::invalid_config, "data directory " + store.value()->data_dir() +
+                                                 " already uses the " + made.value()->backend +
+                                                 " event log; pipeline '" + pipeline.name + "' asks for " +
+                                                 backend + " (one directory, one event log)");
   return made.value()->log;
 }
 

@@ -37,14 +37,14 @@ graph::stage_descriptor sink_file_descriptor() {
   d.description = "writes each message body as one line of a file";
   d.role = graph::stage_role::sink;
   d.default_concurrency = graph::concurrency::serial();
-  d.params = {graph::string_param("path", std::nullopt,
-                                   "file to write, relative to the pipeline file"),
+  d.params = {graph::string_param("path", std::nullopt, "file to write, relative to the pipeline file"),
               graph::bool_param("append", false, "append instead of truncating"),
               graph::bool_param("in_data_dir", false,
                                 "a relative path is relative to settings.data_dir (created if missing)")};
   d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
     auto path = resolve_path(init.pipeline, init.spec.params.str("path"));
-    if (init.spec.params.boolean("in_data_dir") && !std::filesystem::path(init.spec.params.str("path")).is_absolute()) {
+    if (init.spec.params.boolean("in_data_dir") &&
+        !std::filesystem::path(init.spec.params.str("path")).is_absolute()) {
       const std::filesystem::path dir(init.pipeline.settings.str("data_dir"));
       std::error_code ec;
       std::filesystem::create_directories(dir, ec);

@@ -12,9 +12,9 @@
 //
 // Concurrency: serial by default (keeps arrival order until decode sets the
 // aggregate key); stateless, so any concurrency is safe where order does not matter.
+#include "common/service_registry.h"
 #include "graph/json_field.h"
 #include "graph/pipeline_spec.h"
-#include "common/service_registry.h"
 #include "schemas/ids.h"
 #include "stages/builtin.h"
 #include "stages/ingest_context.h"

@@ -216,7 +216,8 @@ struct embedded_event_log::impl {
   }
 
   // The live dedupe entry of a command id, if any.
-  result<std::optional<dedupe_record>> load_dedupe(std::string_view tenant, std::string_view command_id) const {
+  result<std::optional<dedupe_record>> load_dedupe(std::string_view tenant,
+                                                   std::string_view command_id) const {
     return dedupe_store(_db).get(tenant, command_id, dedupe_origin::embedded, _options.now_ms());
   }
 
@@ -393,8 +394,8 @@ struct embedded_event_log::impl {
     _puts.index.emplace_back(std::move(ikey), pkey);
     _puts.events.emplace_back(std::move(pkey), encode_commit(r, out.first_version));
     _puts.dedupe.emplace_back(
-        dkey, dedupe_store::encode(dedupe_origin::embedded,
-                             {expires, r.request_hash, out.position, out.first_version, out.last_version}));
+        dkey, dedupe_store::encode(dedupe_origin::embedded, {expires, r.request_hash, out.position,
+                                                             out.first_version, out.last_version}));
     staged_versions[std::move(akey)] = out.last_version;
     out.events = std::move(r.events);
     staged_commands.emplace(std::move(dkey), staged_command{r.request_hash, index});

@@ -13,7 +13,7 @@ status event_log_factory::add(event_log_backend backend) {
 }
 
 result<std::shared_ptr<event_log>> event_log_factory::make(const event_log_settings& settings,
-                                                          const event_log_env& env) const {
+                                                           const event_log_env& env) const {
   event_log_maker maker;
   std::string known;
   {
@@ -58,9 +58,10 @@ event_log_backend embedded_backend() {
               env.set_info("storage", [weak] {
                 auto store = weak.lock();
                 if (!store) return nlohmann::json::object();
-                return nlohmann::json{{"data_dir", store->data_dir()},
-                                      {"durability", store->mode() == durability::fsync ? "fsync" : "relaxed"},
-                                      {"event_log", "embedded"}};
+                return nlohmann::json{
+                    {"data_dir", store->data_dir()},
+                    {"durability", store->mode() == durability::fsync ? "fsync" : "relaxed"},
+                    {"event_log", "embedded"}};
               });
             }
             return owning_log(std::move(log).value(), env.store);

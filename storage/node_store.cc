@@ -107,11 +107,11 @@ status node_store::probe(std::chrono::milliseconds budget) const {
     return error::make(errc::unavailable, "probe read back a different value", "path=" + data_dir());
   const auto took = std::chrono::steady_clock::now() - t0;
   if (took > budget)
-    return error::make(errc::unavailable,
-                       "probe took " +
-                           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()) +
-                           " ms (budget " + std::to_string(budget.count()) + " ms)",
-                       "path=" + data_dir());
+    return error::make(
+        errc::unavailable,
+        "probe took " + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()) +
+            " ms (budget " + std::to_string(budget.count()) + " ms)",
+        "path=" + data_dir());
   return {};
 }
 

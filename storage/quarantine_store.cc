@@ -25,8 +25,8 @@ result<std::vector<quarantined>> quarantine_store::list(std::size_t limit) const
     std::string_view source;
     if (!keys::get_str(kv.key, pos, source) || kv.key.size() - pos != 8)
       return error::make(errc::internal, "corrupt quarantine key", "cf=quarantine");
-    out.push_back({std::string(source), keys::get_u64_be(std::string_view(kv.key).substr(pos)),
-                   std::move(kv.value)});
+    out.push_back(
+        {std::string(source), keys::get_u64_be(std::string_view(kv.key).substr(pos)), std::move(kv.value)});
   }
   return out;
 }

@@ -20,7 +20,8 @@ void readmodel_store::erase(write_set& ws, std::string_view tenant, std::string_
 }
 
 result<std::vector<readmodel_row>> readmodel_store::scan(std::string_view tenant, std::string_view view,
-                                                         std::string_view after_key, std::size_t limit) const {
+                                                         std::string_view after_key,
+                                                         std::size_t limit) const {
   const auto prefix = keys::components({tenant, view});
   const auto after = after_key.empty() ? std::string() : keys::readmodel(tenant, view, after_key);
   auto rows = _space.scan(prefix, after, limit);

@@ -16,8 +16,7 @@ void write_set::put(cf family, std::string_view key, std::string_view value) {
     return;
   }
   // Put/Delete on an in-memory batch only fail for oversized batches (> 4 GiB): not a runtime condition here.
-  _batch->Put(handle, rocksdb::Slice(key.data(), key.size()),
-              rocksdb::Slice(value.data(), value.size()))
+  _batch->Put(handle, rocksdb::Slice(key.data(), key.size()), rocksdb::Slice(value.data(), value.size()))
       .PermitUncheckedError();
   ++_ops;
 }

@@ -18,10 +18,10 @@
 #include "schemas/ids.h"
 #include "schemas/json_decode.h"
 #include "stages/aggregate/aggregate_service.h"
-#include "storage/event_log_factory.h"
-#include "transport/node_host.h"
 #include "stages/builtin.h"
+#include "storage/event_log_factory.h"
 #include "storage/keys.h"
+#include "transport/node_host.h"
 
 #include <benchmark/benchmark.h>
 #include <lua.hpp>

@@ -20,10 +20,10 @@
 #include "cli/app.h"
 #include "common/log.h"
 #include "schemas/json_encode.h"
-#include "storage/node_store.h"
-#include "tests/transport/nats/nats_server_fixture.h"
-#include "tests/storage/temp_dir.h"
 #include "storage/jetstream/jetstream_event_log.h"
+#include "storage/node_store.h"
+#include "tests/storage/temp_dir.h"
+#include "tests/transport/nats/nats_server_fixture.h"
 #include "transport/nats/nats_connection.h"
 
 #include <benchmark/benchmark.h>

@@ -1,9 +1,9 @@
 #include "stages/aggregate/aggregate_service.h"
 
 #include "common/log.h"
+#include "common/service_registry.h"
 #include "graph/did_you_mean.h"
 #include "graph/pipeline_spec.h"
-#include "common/service_registry.h"
 #include "schemas/ids.h"
 #include "stages/ingest/aggregate_reads.h"
 #include "stages/node_env.h"
@@ -188,7 +188,8 @@ class service_reads final : public stages::aggregate_reads {
 }  // namespace
 
 result<std::shared_ptr<aggregate_service>> aggregate_service::open(aggregate_service_options options) {
-  if (!options.store || !options.log) return error::make(errc::internal, "aggregate service without store or log");
+  if (!options.store || !options.log)
+    return error::make(errc::internal, "aggregate service without store or log");
   std::shared_ptr<aggregate_service> s(new aggregate_service(options.cache_bytes));
   s->_options = std::move(options);
   const auto& o = s->_options;
@@ -215,7 +216,8 @@ result<std::shared_ptr<aggregate_service>> aggregate_service::open(aggregate_ser
   return s;
 }
 
-result<std::shared_ptr<aggregate_service>> aggregate_service::for_pipeline(const graph::node_kind_init& init) {
+result<std::shared_ptr<aggregate_service>> aggregate_service::for_pipeline(
+    const graph::node_kind_init& init) {
   const auto& settings = init.pipeline.settings;
   const auto dir = stages::data_dir_of(init.pipeline);
   return init.services.get_or_create<aggregate_service>(

@@ -21,8 +21,8 @@
 #include "graph/stage_descriptor.h"
 #include "runtime/program.h"
 #include "runtime/sandbox.h"
-#include "stages/aggregate/aggregate_metrics.h"
 #include "stages/aggregate/aggregate_context.h"
+#include "stages/aggregate/aggregate_metrics.h"
 #include "stages/aggregate/state_cache.h"
 #include "storage/embedded_event_log.h"
 #include "storage/node_store.h"
@@ -155,7 +155,6 @@ class aggregate_service {
   // Events with version > after, in order; limit clamped to 1..1000.
   result<event_page> read_events(const std::string& tenant, const std::string& type, const std::string& id,
                                  schemas::version_t after, std::size_t limit);
-
 
  private:
   explicit aggregate_service(std::size_t cache_bytes) : _cache(cache_bytes) {}

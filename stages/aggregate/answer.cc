@@ -28,7 +28,8 @@ class answer final : public graph::stage {
       ctx.result = schemas::make_rejection(*m->error);
     } else if (!ctx.result.accepted) {
       // Reached the answer without a result: a wiring mistake, answered as a bug.
-      m->error = error::make(errc::internal, "the command reached aggregate.answer without a result (stage wiring)");
+      m->error =
+          error::make(errc::internal, "the command reached aggregate.answer without a result (stage wiring)");
       ctx.result = schemas::make_rejection(*m->error);
     }
     count(*m, ctx);

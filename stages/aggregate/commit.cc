@@ -186,8 +186,8 @@ graph::stage_descriptor commit_descriptor() {
     if (auto ok = require_message_key(init); !ok.ok()) return std::move(ok).err();
     auto service = init.service_as<aggregate_service>();
     if (!service) return error::make(errc::internal, "the aggregate node kind made no service");
-    return std::unique_ptr<graph::stage>(new commit(
-        std::move(service), static_cast<std::uint32_t>(init.spec.params.integer("max_retries"))));
+    return std::unique_ptr<graph::stage>(
+        new commit(std::move(service), static_cast<std::uint32_t>(init.spec.params.integer("max_retries"))));
   };
   return d;
 }

@@ -28,9 +28,9 @@ class rehydrate final : public graph::stage {
     // Decode vouched for the body; whether this node serves its type is asked here.
     ctx.type = _service->find_type(ctx.cmd.aggregate_type);
     if (ctx.type == nullptr) {
-      out.fail(std::move(m), error::make(errc::invalid_command, "unknown aggregate type '" +
-                                                                    ctx.cmd.aggregate_type + "' (this node serves: " +
-                                                                    _service->type_names() + ")"));
+      out.fail(std::move(m), error::make(errc::invalid_command,
+                                         "unknown aggregate type '" + ctx.cmd.aggregate_type +
+                                             "' (this node serves: " + _service->type_names() + ")"));
       return;
     }
     // guess_new: a miss does not read the log here (no network round trip on

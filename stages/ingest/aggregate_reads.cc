@@ -1,6 +1,5 @@
 #include "stages/ingest/aggregate_reads.h"
 
-
 namespace esflow::stages {
 
 std::string aggregate_reads_key(const std::string& data_dir) { return "aggregate:" + data_dir; }

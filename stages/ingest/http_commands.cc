@@ -4,12 +4,12 @@
 #include "stages/ingest/http_commands.h"
 
 #include "common/log.h"
-#include "graph/pipeline_spec.h"
 #include "common/service_registry.h"
+#include "graph/pipeline_spec.h"
 #include "schemas/ids.h"
 #include "schemas/json_encode.h"
-#include "stages/ingest_context.h"
 #include "stages/ingest/aggregate_reads.h"
+#include "stages/ingest_context.h"
 #include "stages/node_env.h"
 #include "transport/http_server.h"
 

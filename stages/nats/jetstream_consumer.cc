@@ -2,13 +2,13 @@
 // consumer, acked after their durable commit. See stages/nats/stages.h for
 // the concurrency contract.
 #include "common/log.h"
-#include "graph/pipeline_spec.h"
 #include "common/service_registry.h"
+#include "graph/pipeline_spec.h"
 #include "stages/ingest_context.h"
-#include "stages/node_env.h"
-#include "transport/nats/nats_link.h"
 #include "stages/nats/stages.h"
+#include "stages/node_env.h"
 #include "transport/nats/headers.h"
+#include "transport/nats/nats_link.h"
 
 #include <nlohmann/json.hpp>
 

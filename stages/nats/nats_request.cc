@@ -3,14 +3,14 @@
 // `esflow-aggregate`), answered with the CommandResult on the request's reply
 // subject. See stages/nats/stages.h for the concurrency contract.
 #include "common/log.h"
-#include "graph/pipeline_spec.h"
 #include "common/service_registry.h"
+#include "graph/pipeline_spec.h"
 #include "schemas/ids.h"
 #include "schemas/json_encode.h"
 #include "stages/ingest_context.h"
-#include "transport/nats/nats_link.h"
 #include "stages/nats/stages.h"
 #include "transport/nats/headers.h"
+#include "transport/nats/nats_link.h"
 #include "transport/nats/subjects.h"
 #include "transport/node_host.h"
 

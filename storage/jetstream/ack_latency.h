@@ -27,12 +27,14 @@ class ack_latency_histogram {
     while (i < ack_latency_bounds.size() && s > ack_latency_bounds[i]) ++i;
     _buckets[i].fetch_add(1, std::memory_order_relaxed);
     _count.fetch_add(1, std::memory_order_relaxed);
-    _sum_ns.fetch_add(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count()),
-                      std::memory_order_relaxed);
+    _sum_ns.fetch_add(
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count()),
+        std::memory_order_relaxed);
   }
   ack_latency_snapshot read() const {
     ack_latency_snapshot out;
-    for (std::size_t i = 0; i < _buckets.size(); ++i) out.buckets[i] = _buckets[i].load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < _buckets.size(); ++i)
+      out.buckets[i] = _buckets[i].load(std::memory_order_relaxed);
     out.count = _count.load(std::memory_order_relaxed);
     out.sum_seconds = static_cast<double>(_sum_ns.load(std::memory_order_relaxed)) / 1e9;
     return out;

@@ -97,7 +97,8 @@ struct completion {
 }  // namespace
 
 struct jetstream_event_log::impl {
-  impl(nats_connection& c, node_store& st, jetstream_options o) : _conn(c), _store(st), _options(std::move(o)) {
+  impl(nats_connection& c, node_store& st, jetstream_options o)
+      : _conn(c), _store(st), _options(std::move(o)) {
     if (!_options.now_ms) _options.now_ms = system_now_ms;
   }
 

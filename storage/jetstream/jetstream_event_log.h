@@ -32,9 +32,9 @@
 // NOTE: a commit is acknowledged when the server stored it; whether that is
 //       fsync-durable or replicated depends on the server (durability_check.h).
 // NOTE: the connection and the store must outlive the log; close() the log first.
+#include "storage/event_log.h"
 #include "storage/jetstream/ack_latency.h"
 #include "storage/node_store.h"
-#include "storage/event_log.h"
 #include "transport/nats/nats_connection.h"
 #include "transport/nats/stream_policy.h"
 
@@ -74,29 +74,27 @@ struct jetstream_stats {
   std::uint64_t local_duplicates = 0;   // answered from the dedupe CF, nothing sent
   std::uint64_t server_duplicates = 0;  // JetStream said duplicate (Nats-Msg-Id)
   std::uint64_t conflicts = 0;
-  std::uint64_t unavailable = 0;    // breaker open, publish failed or timed out
-  std::uint64_t version_loads = 0;  // last_by_subj direct gets
-  std::uint64_t ack_batches = 0;    // dedupe WriteBatches
-  std::uint64_t in_flight = 0;      // publishes awaiting their ack
+  std::uint64_t unavailable = 0;     // breaker open, publish failed or timed out
+  std::uint64_t version_loads = 0;   // last_by_subj direct gets
+  std::uint64_t ack_batches = 0;     // dedupe WriteBatches
+  std::uint64_t in_flight = 0;       // publishes awaiting their ack
   ack_latency_snapshot ack_latency;  // publish -> ack
 };
 
 class jetstream_event_log final : public event_log {
  public:
-  static result<std::unique_ptr<jetstream_event_log>> open(nats::nats_connection& connection, node_store& store,
-                                                           jetstream_options options = {});
+  static result<std::unique_ptr<jetstream_event_log>> open(nats::nats_connection& connection,
+                                                           node_store& store, jetstream_options options = {});
   ~jetstream_event_log() override;
 
   void append(append_request request, append_callback done) override;
   result<std::vector<schemas::event>> read(std::string_view tenant, std::string_view type,
-                                           std::string_view id, version_t after,
-                                           std::size_t limit) override;
+                                           std::string_view id, version_t after, std::size_t limit) override;
   result<version_t> current_version(std::string_view tenant, std::string_view type,
-                                             std::string_view id) override;
+                                    std::string_view id) override;
   result<std::optional<append_result>> find_command(std::string_view tenant,
-                                                             std::string_view command_id) override;
-  result<std::vector<positioned_commit>> read_from(position_t after,
-                                                            std::size_t max) override;
+                                                    std::string_view command_id) override;
+  result<std::vector<positioned_commit>> read_from(position_t after, std::size_t max) override;
   result<position_t> last_position() override;
   // Completes every pending append (bounded by publish_timeout), then refuses
   // new ones. NOTE: must not be called from a completion.

@@ -29,8 +29,10 @@ std::vector<prometheus::MetricFamily> jetstream_metrics::Collect() const {
   if (js == nullptr) return out;
   const auto s = js->stats();
   const auto d = [](std::uint64_t v) { return static_cast<double>(v); };
-  out.push_back(counter("esflow_jetstream_appends_total", "Appends taken by the JetStream log", d(s.appends)));
-  out.push_back(counter("esflow_jetstream_commits_total", "Commits acknowledged as new messages", d(s.commits)));
+  out.push_back(
+      counter("esflow_jetstream_appends_total", "Appends taken by the JetStream log", d(s.appends)));
+  out.push_back(
+      counter("esflow_jetstream_commits_total", "Commits acknowledged as new messages", d(s.commits)));
   out.push_back(counter("esflow_jetstream_conflicts_total",
                         "Appends refused because the aggregate moved (version_conflict)", d(s.conflicts)));
   out.push_back(counter("esflow_jetstream_duplicates_total",
@@ -51,8 +53,10 @@ std::vector<prometheus::MetricFamily> jetstream_metrics::Collect() const {
   h.histogram.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
   h.histogram.sample_count = s.ack_latency.count;
   h.histogram.sample_sum = s.ack_latency.sum_seconds;
-  out.push_back({"esflow_jetstream_ack_latency_seconds", "Time from a commit's publish to its ack",
-                 prometheus::MetricType::Histogram, {h}});
+  out.push_back({"esflow_jetstream_ack_latency_seconds",
+                 "Time from a commit's publish to its ack",
+                 prometheus::MetricType::Histogram,
+                 {h}});
 
   if (auto conn = _conn.lock()) {
     const auto st = conn->link_status();

@@ -248,20 +248,21 @@ TEST_F(cli_test, binary_validate_checks_the_aggregates_section_with_file_and_lin
   const auto syntax = dir.write("syntax.yaml", with_aggregate("{ program: broken.lua }"));
   r = run_esflow(dir, "validate " + syntax);
   EXPECT_EQ(r.code, 2);
-  EXPECT_EQ(r.err.rfind(syntax + ":3: aggregates: 'Account': program '" + dir.file("broken.lua") + "': ", 0), 0U)
+  EXPECT_EQ(r.err.rfind(syntax + ":3: aggregates: 'Account': program '" + dir.file("broken.lua") + "': ", 0),
+            0U)
       << r.err;
   // Lua names the program's own line (it shortens a long chunk name with "...").
   EXPECT_NE(r.err.find("broken.lua:3: unexpected symbol near 'end'\n"), std::string::npos) << r.err;
 
-  const auto unknown = dir.write(
-      "unknown.yaml",
-      with_aggregate("{ program: " + std::string(ESFLOW_SOURCE_DIR) + "/pipelines/programs/account.lua, gass: 5 }"));
+  const auto unknown =
+      dir.write("unknown.yaml", with_aggregate("{ program: " + std::string(ESFLOW_SOURCE_DIR) +
+                                               "/pipelines/programs/account.lua, gass: 5 }"));
   r = run_esflow(dir, "validate " + unknown);
   EXPECT_EQ(r.code, 2);
   EXPECT_EQ(r.err, unknown + ":3: aggregates: 'Account': unknown key 'gass' (did you mean 'gas'?)\n");
 
-  const auto fine = dir.write(
-      "fine.yaml", with_aggregate("{ program: " + std::string(ESFLOW_SOURCE_DIR) + "/pipelines/programs/account.lua }"));
+  const auto fine = dir.write("fine.yaml", with_aggregate("{ program: " + std::string(ESFLOW_SOURCE_DIR) +
+                                                          "/pipelines/programs/account.lua }"));
   r = run_esflow(dir, "validate " + fine);
   EXPECT_EQ(r.code, 0) << r.err;
 }

@@ -45,7 +45,8 @@ class dev_process {
   }
   httplib::Client client() const { return httplib::Client(served_url(*_served)); }
   std::shared_ptr<storage::node_store> store() {
-    return served_services(*_served).find<storage::node_store>("store:" + storage::normalise_data_dir(_data_dir));
+    return served_services(*_served).find<storage::node_store>("store:" +
+                                                               storage::normalise_data_dir(_data_dir));
   }
   // Waits (bounded) until the follower's checkpoint reaches `position`.
   bool follower_reached(schemas::position_t position) {

@@ -2,10 +2,10 @@
 // Shared fixture pieces of the graph suites: a per-test temp dir, a registry
 // of the builtin kinds plus test-only kinds, and a recorder the test kinds
 // reach through the service registry.
+#include "common/service_registry.h"
 #include "graph/json_field.h"
 #include "graph/node.h"
 #include "graph/pipeline_loader.h"
-#include "common/service_registry.h"
 #include "graph/stage_descriptor.h"
 #include "stages/builtin.h"
 

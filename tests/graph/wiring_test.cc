@@ -40,7 +40,9 @@ stage_descriptor saga_maker() {
   d.description = "leaves another kind's context";
   d.provides_context = {"saga"};
   d.mutates_context = true;
-  d.make = [](const stage_init&) -> result<std::unique_ptr<stage>> { return std::unique_ptr<stage>(new stage()); };
+  d.make = [](const stage_init&) -> result<std::unique_ptr<stage>> {
+    return std::unique_ptr<stage>(new stage());
+  };
   return d;
 }
 
@@ -50,7 +52,9 @@ stage_descriptor widget_sink() {
   d.node_kind = "widget";
   d.description = "the widget kind's sink";
   d.role = stage_role::sink;
-  d.make = [](const stage_init&) -> result<std::unique_ptr<stage>> { return std::unique_ptr<stage>(new stage()); };
+  d.make = [](const stage_init&) -> result<std::unique_ptr<stage>> {
+    return std::unique_ptr<stage>(new stage());
+  };
   return d;
 }
 
@@ -72,7 +76,9 @@ class wiring_test : public ::testing::Test {
     EXPECT_EQ(spec.err().code, errc::invalid_config);
     return spec.err().message;
   }
-  std::string at(int line, const std::string& what) const { return path + ":" + std::to_string(line) + ": " + what; }
+  std::string at(int line, const std::string& what) const {
+    return path + ":" + std::to_string(line) + ": " + what;
+  }
 
   temp_dir dir;
   kind_registry reg = test_registry();
@@ -81,24 +87,27 @@ class wiring_test : public ::testing::Test {
 
 // The aggregate pipeline's stages, with `flow` lines of the test's choosing.
 std::string aggregate_pipeline(const std::string& flow, const std::string& extra_stages = "") {
-  return "pipeline: p\n"                                                                    // 1
-         "aggregates:\n"                                                                    // 2
-         "  Account: { program: " ESFLOW_SOURCE_DIR "/pipelines/programs/account.lua }\n"  // 3
-         "stages:\n"                                                                        // 4
-         "  src: { kind: source.generator, count: 1 }\n"                                    // 5
-         "  tenant: { kind: tenant.gate }\n"                                                // 6
-         "  decode: { kind: decode.command }\n"                                             // 7
-         "  rehydrate: { kind: aggregate.rehydrate, key: message }\n"                       // 8
-         "  decide: { kind: aggregate.decide, key: message }\n"                             // 9
-         "  commit: { kind: aggregate.commit, key: message }\n"                             // 10
-         "  answer: { kind: aggregate.answer }\n"                                           // 11
-         "  out: { kind: sink.null }\n" +                                                   // 12
-         extra_stages + "flow:\n" + flow;
+  return "pipeline: p\n"  // 1
+         "aggregates:\n"  // 2
+         "  Account: { program: " ESFLOW_SOURCE_DIR
+         "/pipelines/programs/account.lua }\n"                         // 3
+         "stages:\n"                                                   // 4
+         "  src: { kind: source.generator, count: 1 }\n"               // 5
+         "  tenant: { kind: tenant.gate }\n"                           // 6
+         "  decode: { kind: decode.command }\n"                        // 7
+         "  rehydrate: { kind: aggregate.rehydrate, key: message }\n"  // 8
+         "  decide: { kind: aggregate.decide, key: message }\n"        // 9
+         "  commit: { kind: aggregate.commit, key: message }\n"        // 10
+         "  answer: { kind: aggregate.answer }\n"                      // 11
+         "  out: { kind: sink.null }\n" +                              // 12
+         extra_stages +
+         "flow:\n" + flow;
 }
 
 TEST_F(wiring_test, the_shipped_order_loads) {
-  auto spec = load(aggregate_pipeline("  - src -> tenant -> decode -> rehydrate -> decide -> commit -> answer -> out\n"
-                                      "  - \"*.error -> answer\"\n"));
+  auto spec = load(
+      aggregate_pipeline("  - src -> tenant -> decode -> rehydrate -> decide -> commit -> answer -> out\n"
+                         "  - \"*.error -> answer\"\n"));
   ASSERT_TRUE(spec.ok()) << spec.err().message;
   ASSERT_EQ(spec->node_kinds.size(), 1U);
   EXPECT_EQ(spec->node_kinds[0]->name, "aggregate");
@@ -107,66 +116,75 @@ TEST_F(wiring_test, the_shipped_order_loads) {
 
 // The aggregate pipeline's stages without decode.command and rehydrate.
 std::string without_decode(const std::string& middle, const std::string& flow) {
-  return "pipeline: p\n"                                                                    // 1
-         "aggregates:\n"                                                                    // 2
-         "  Account: { program: " ESFLOW_SOURCE_DIR "/pipelines/programs/account.lua }\n"  // 3
-         "stages:\n"                                                                        // 4
-         "  src: { kind: source.generator, count: 1 }\n"                                    // 5
-         "  tenant: { kind: tenant.gate }\n" +                                              // 6
-         middle +                                                                           // 7
-         "  decide: { kind: aggregate.decide, key: message }\n"                             // 8
-         "  commit: { kind: aggregate.commit, key: message }\n"                             // 9
-         "  answer: { kind: aggregate.answer }\n"                                           // 10
-         "  out: { kind: sink.null }\n"                                                     // 11
+  return "pipeline: p\n"  // 1
+         "aggregates:\n"  // 2
+         "  Account: { program: " ESFLOW_SOURCE_DIR
+         "/pipelines/programs/account.lua }\n"                   // 3
+         "stages:\n"                                             // 4
+         "  src: { kind: source.generator, count: 1 }\n"         // 5
+         "  tenant: { kind: tenant.gate }\n" +                   // 6
+         middle +                                                // 7
+         "  decide: { kind: aggregate.decide, key: message }\n"  // 8
+         "  commit: { kind: aggregate.commit, key: message }\n"  // 9
+         "  answer: { kind: aggregate.answer }\n"                // 10
+         "  out: { kind: sink.null }\n"                          // 11
          "flow:\n" +
          flow;
 }
 
 TEST_F(wiring_test, an_aggregate_stage_without_decode_before_it_is_a_load_error) {
-  auto msg = load_error(without_decode("  rehydrate: { kind: aggregate.rehydrate, key: message }\n",
-                                       "  - src -> tenant -> rehydrate -> decide -> commit -> answer -> out\n"));
-  EXPECT_NE(msg.find(at(7, "stage 'rehydrate' (aggregate.rehydrate) needs the command context on every message, "
-                           "but a path reaches it without one (put decode.command before it; the messages "
-                           "carry: ingest)")),
+  auto msg =
+      load_error(without_decode("  rehydrate: { kind: aggregate.rehydrate, key: message }\n",
+                                "  - src -> tenant -> rehydrate -> decide -> commit -> answer -> out\n"));
+  EXPECT_NE(msg.find(at(7,
+                        "stage 'rehydrate' (aggregate.rehydrate) needs the command context on every message, "
+                        "but a path reaches it without one (put decode.command before it; the messages "
+                        "carry: ingest)")),
             std::string::npos)
       << msg;
 }
 
 TEST_F(wiring_test, one_path_without_decode_is_enough_to_refuse) {
-  auto msg = load_error(aggregate_pipeline(
-      "  - src -> tenant -> decode -> rehydrate -> decide -> commit -> answer -> out\n"
-      "  - tenant.error -> rehydrate\n"));
-  EXPECT_NE(msg.find(at(8, "stage 'rehydrate' (aggregate.rehydrate) needs the command context")), std::string::npos)
+  auto msg = load_error(
+      aggregate_pipeline("  - src -> tenant -> decode -> rehydrate -> decide -> commit -> answer -> out\n"
+                         "  - tenant.error -> rehydrate\n"));
+  EXPECT_NE(msg.find(at(8, "stage 'rehydrate' (aggregate.rehydrate) needs the command context")),
+            std::string::npos)
       << msg;
 }
 
 TEST_F(wiring_test, an_error_port_passes_on_only_what_its_stage_received) {
   // decode's rejections never got a command: they cannot feed rehydrate.
-  auto msg = load_error(aggregate_pipeline(
-      "  - src -> tenant -> decode -> rehydrate -> decide -> commit -> answer -> out\n"
-      "  - decode.error -> rehydrate\n"));
-  EXPECT_NE(msg.find(at(8, "stage 'rehydrate' (aggregate.rehydrate) needs the command context")), std::string::npos)
+  auto msg = load_error(
+      aggregate_pipeline("  - src -> tenant -> decode -> rehydrate -> decide -> commit -> answer -> out\n"
+                         "  - decode.error -> rehydrate\n"));
+  EXPECT_NE(msg.find(at(8, "stage 'rehydrate' (aggregate.rehydrate) needs the command context")),
+            std::string::npos)
       << msg;
 }
 
 TEST_F(wiring_test, another_kinds_context_is_a_type_mismatch_at_load) {
   auto msg = load_error(without_decode("  saga: { kind: test.saga_context }\n",
                                        "  - src -> tenant -> saga -> decide -> commit -> answer -> out\n"));
-  EXPECT_NE(msg.find(at(8, "stage 'decide' (aggregate.decide) needs the aggregate context on every message, but a "
-                           "path reaches it without one (put aggregate.rehydrate before it; the messages carry: "
-                           "ingest, saga)")),
-            std::string::npos)
+  EXPECT_NE(
+      msg.find(at(8,
+                  "stage 'decide' (aggregate.decide) needs the aggregate context on every message, but a "
+                  "path reaches it without one (put aggregate.rehydrate before it; the messages carry: "
+                  "ingest, saga)")),
+      std::string::npos)
       << msg;
 }
 
 TEST_F(wiring_test, fan_out_in_front_of_a_stage_that_writes_the_context_is_refused) {
-  auto msg = load_error(aggregate_pipeline(
-      "  - src -> tenant -> decode -> rehydrate -> decide -> commit -> answer -> out\n"
-      "  - tenant -> copy\n",
-      "  copy: { kind: sink.null }\n"));
-  EXPECT_NE(msg.find(at(6, "'tenant.out' fans out to decode, copy: the copies would share one context, and stage "
-                           "'answer' (aggregate.answer) writes it; send it to one stage")),
-            std::string::npos)
+  auto msg = load_error(
+      aggregate_pipeline("  - src -> tenant -> decode -> rehydrate -> decide -> commit -> answer -> out\n"
+                         "  - tenant -> copy\n",
+                         "  copy: { kind: sink.null }\n"));
+  EXPECT_NE(
+      msg.find(at(6,
+                  "'tenant.out' fans out to decode, copy: the copies would share one context, and stage "
+                  "'answer' (aggregate.answer) writes it; send it to one stage")),
+      std::string::npos)
       << msg;
 }
 
@@ -184,7 +202,8 @@ TEST_F(wiring_test, a_node_kinds_section_is_checked_by_the_kind_with_its_line) {
       "widgets:\n"
       "  good: 1\n"
       "  bad: 2\n"
-      "stages:\n  src: { kind: source.generator, count: 1 }\n  w: { kind: widget.sink }\nflow:\n  - src -> w\n");
+      "stages:\n  src: { kind: source.generator, count: 1 }\n  w: { kind: widget.sink }\nflow:\n  - src -> "
+      "w\n");
   EXPECT_EQ(msg, at(4, "widgets: 'bad' is not a widget"));
 }
 
@@ -196,9 +215,10 @@ TEST_F(wiring_test, a_kind_used_by_its_stages_without_its_section_is_asked_too) 
 }
 
 TEST_F(wiring_test, a_section_alone_makes_the_pipeline_use_its_kind) {
-  auto spec = load("pipeline: p\nwidgets: {}\nsettings: { widget_limit: 5 }\n"
-                   "stages:\n  src: { kind: source.generator, count: 1 }\n  out: { kind: sink.null }\n"
-                   "flow:\n  - src -> out\n");
+  auto spec = load(
+      "pipeline: p\nwidgets: {}\nsettings: { widget_limit: 5 }\n"
+      "stages:\n  src: { kind: source.generator, count: 1 }\n  out: { kind: sink.null }\n"
+      "flow:\n  - src -> out\n");
   ASSERT_TRUE(spec.ok()) << spec.err().message;
   ASSERT_EQ(spec->node_kinds.size(), 1U);
   EXPECT_EQ(spec->node_kinds[0]->name, "widget");
@@ -206,14 +226,18 @@ TEST_F(wiring_test, a_section_alone_makes_the_pipeline_use_its_kind) {
 }
 
 TEST_F(wiring_test, unknown_sections_and_settings_name_the_known_ones) {
-  auto msg = load_error("pipeline: p\nwidget: {}\n"
-                        "stages:\n  src: { kind: source.generator, count: 1 }\n  out: { kind: sink.null }\n"
-                        "flow:\n  - src -> out\n");
-  EXPECT_NE(msg.find(at(2, "unknown top-level key 'widget' (did you mean 'widgets'?)")), std::string::npos) << msg;
-  msg = load_error("pipeline: p\nwidgets: {}\nsettings: { widget_limt: 5 }\n"
-                   "stages:\n  src: { kind: source.generator, count: 1 }\n  out: { kind: sink.null }\n"
-                   "flow:\n  - src -> out\n");
-  EXPECT_NE(msg.find(at(3, "unknown setting 'widget_limt' (did you mean 'widget_limit'?)")), std::string::npos)
+  auto msg = load_error(
+      "pipeline: p\nwidget: {}\n"
+      "stages:\n  src: { kind: source.generator, count: 1 }\n  out: { kind: sink.null }\n"
+      "flow:\n  - src -> out\n");
+  EXPECT_NE(msg.find(at(2, "unknown top-level key 'widget' (did you mean 'widgets'?)")), std::string::npos)
+      << msg;
+  msg = load_error(
+      "pipeline: p\nwidgets: {}\nsettings: { widget_limt: 5 }\n"
+      "stages:\n  src: { kind: source.generator, count: 1 }\n  out: { kind: sink.null }\n"
+      "flow:\n  - src -> out\n");
+  EXPECT_NE(msg.find(at(3, "unknown setting 'widget_limt' (did you mean 'widget_limit'?)")),
+            std::string::npos)
       << msg;
 }
 
@@ -229,7 +253,8 @@ TEST(kind_registry, sections_and_settings_have_one_owner) {
       << clash.err().message;
   auto setting = reg.add_settings("node", {int_param("max_in_flight", 1, "again", 1, 2)});
   ASSERT_FALSE(setting.ok());
-  EXPECT_NE(setting.err().message.find("setting 'max_in_flight' declared by 'engine' and 'node'"), std::string::npos)
+  EXPECT_NE(setting.err().message.find("setting 'max_in_flight' declared by 'engine' and 'node'"),
+            std::string::npos)
       << setting.err().message;
   EXPECT_EQ(reg.settings_owner("widget_limit"), "widget");
   EXPECT_EQ(reg.section_owner("widgets")->name, "widget");

@@ -1,7 +1,8 @@
 // The node store: one per data directory, typed stores over its families, and
 // write sets that are all-or-none across families.
-#include "storage/keys.h"
 #include "storage/node_store.h"
+
+#include "storage/keys.h"
 #include "tests/storage/temp_dir.h"
 
 #include <gtest/gtest.h>
@@ -12,8 +13,8 @@
 #include <string>
 #include <sys/wait.h>
 #include <thread>
-#include <vector>
 #include <unistd.h>
+#include <vector>
 
 namespace esflow::storage {
 namespace {
@@ -71,8 +72,10 @@ TEST(write_set, multi_family_write_is_visible_whole) {
 TEST(write_set, injected_failure_leaves_nothing_of_the_set_visible) {
   temp_dir dir;
   std::atomic<bool> fail{false};
-  auto opened = node_store::open(
-      {.data_dir = dir.str(), .mode = durability::fsync, .inject_write_failure = [&] { return fail.load(); }});
+  auto opened =
+      node_store::open({.data_dir = dir.str(), .mode = durability::fsync, .inject_write_failure = [&] {
+                          return fail.load();
+                        }});
   ASSERT_TRUE(opened.ok());
   auto& s = *opened.value();
   auto first = s.begin();
@@ -170,7 +173,8 @@ TEST(node_store, shared_gives_one_store_per_directory) {
   auto other = node_store::shared({.data_dir = dir.str(), .mode = durability::relaxed});
   ASSERT_FALSE(other.ok());
   EXPECT_EQ(other.err().code, errc::invalid_config);
-  EXPECT_NE(other.err().message.find("one directory, one durability"), std::string::npos) << other.err().message;
+  EXPECT_NE(other.err().message.find("one directory, one durability"), std::string::npos)
+      << other.err().message;
   // A store of its own cannot open the directory while the shared one holds it.
   auto own = node_store::open({.data_dir = dir.str()});
   EXPECT_FALSE(own.ok());

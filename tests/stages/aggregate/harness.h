@@ -3,17 +3,17 @@
 // a `test.feed` source that admits commands with a transport context (tenant,
 // Idempotency-Key, subject) and records each command's answer by index.
 #include "cli/app.h"
-#include "graph/node.h"
-#include "graph/pipeline_loader.h"
 #include "common/service_registry.h"
 #include "graph/kind_registry.h"
+#include "graph/node.h"
+#include "graph/pipeline_loader.h"
 #include "schemas/json_encode.h"
-#include "stages/aggregate/aggregate_service.h"
 #include "stages/aggregate/aggregate_context.h"
+#include "stages/aggregate/aggregate_service.h"
 #include "stages/builtin.h"
 #include "storage/event_log_factory.h"
-#include "transport/node_host.h"
 #include "tests/storage/temp_dir.h"
+#include "transport/node_host.h"
 
 #include <gtest/gtest.h>
 
@@ -201,7 +201,8 @@ class harness {
   }
 
   // Builds (not starts) the pipeline through the host function, with `f` for test.feed.
-  std::shared_ptr<cli::served_nodes> serve(graph::pipeline_spec spec, std::shared_ptr<feed> f = nullptr) const {
+  std::shared_ptr<cli::served_nodes> serve(graph::pipeline_spec spec,
+                                           std::shared_ptr<feed> f = nullptr) const {
     cli::serve_options so;
     so.registry = &_registry;
     so.start = false;
@@ -219,8 +220,7 @@ class harness {
   }
 
   std::shared_ptr<aggregate_service> service(esflow::service_registry& services) const {
-    return services.find<aggregate_service>(
-        "aggregate:" + storage::normalise_data_dir(data_dir()));
+    return services.find<aggregate_service>("aggregate:" + storage::normalise_data_dir(data_dir()));
   }
 
   // A service of its own on the data dir (no node running), for reads.

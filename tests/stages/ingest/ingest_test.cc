@@ -268,17 +268,21 @@ TEST_F(http_ingest, after_drain_commands_are_503) {
 // counted stage error, never a wrong cast.
 TEST(http_ingest_wiring, a_foreign_context_at_an_aggregate_stage_is_answered_internal) {
   http_test::temp_dir dir;
-  const auto file = dir.write("mismatch.yaml", "pipeline: mismatch\n"
-                                               "settings: { data_dir: " + dir.str() + "/data, max_in_flight: 4 }\n"
-                                               "aggregates:\n"
-                                               "  Account: { program: " ESFLOW_SOURCE_DIR "/pipelines/programs/account.lua }\n"
-                                               "stages:\n"
-                                               "  http: { kind: http.commands, timeout: 2s }\n"
-                                               "  foreign: { kind: test.foreign_context }\n"
-                                               "  rehydrate: { kind: aggregate.rehydrate, key: message }\n"
-                                               "  out: { kind: sink.null }\n"
-                                               "flow:\n"
-                                               "  - http -> foreign -> rehydrate -> out\n");
+  const auto file = dir.write("mismatch.yaml",
+                              "pipeline: mismatch\n"
+                              "settings: { data_dir: " +
+                                  dir.str() +
+                                  "/data, max_in_flight: 4 }\n"
+                                  "aggregates:\n"
+                                  "  Account: { program: " ESFLOW_SOURCE_DIR
+                                  "/pipelines/programs/account.lua }\n"
+                                  "stages:\n"
+                                  "  http: { kind: http.commands, timeout: 2s }\n"
+                                  "  foreign: { kind: test.foreign_context }\n"
+                                  "  rehydrate: { kind: aggregate.rehydrate, key: message }\n"
+                                  "  out: { kind: sink.null }\n"
+                                  "flow:\n"
+                                  "  - http -> foreign -> rehydrate -> out\n");
   auto served = cli::serve_nodes({file}, {.http = "127.0.0.1:0", .registry = &test_registry()});
   ASSERT_TRUE(served.ok()) << served.err().to_string();
   httplib::Client c(cli::served_url(*served.value()));
@@ -289,7 +293,8 @@ TEST(http_ingest_wiring, a_foreign_context_at_an_aggregate_stage_is_answered_int
   expect_rejection(r, 500, "internal", "foreign context");
   auto m = c.Get("/metrics");
   ASSERT_TRUE(m);
-  EXPECT_NE(m->body.find("esflow_stage_errors_total{kind=\"aggregate.rehydrate\",pipeline=\"mismatch\",stage=\"rehydrate\"} 1"),
+  EXPECT_NE(m->body.find("esflow_stage_errors_total{kind=\"aggregate.rehydrate\",pipeline=\"mismatch\",stage="
+                         "\"rehydrate\"} 1"),
             std::string::npos)
       << m->body;
 }

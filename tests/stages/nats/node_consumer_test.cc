@@ -6,8 +6,8 @@
 #include "stages/builtin.h"
 #include "stages/nats/stages.h"
 #include "storage/db.h"
-#include "tests/stages/nats/node_env.h"
 #include "storage/node_store.h"
+#include "tests/stages/nats/node_env.h"
 
 namespace esflow::nats::testing {
 namespace {

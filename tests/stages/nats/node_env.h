@@ -4,8 +4,8 @@
 // requests on tenant.<t>.command.<type>.<id>, the AGGREGATE_EVENTS stream
 // read back in full for the exactly-once checks.
 #include "cli/app.h"
-#include "tests/transport/nats/nats_server_fixture.h"
 #include "tests/storage/temp_dir.h"
+#include "tests/transport/nats/nats_server_fixture.h"
 #include "transport/node_host.h"
 
 #include <gtest/gtest.h>

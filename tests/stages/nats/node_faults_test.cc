@@ -3,8 +3,8 @@
 // restart) and the loss of one server of a 3-server cluster with an R3
 // AGGREGATE_EVENTS. Afterwards every acknowledged command is in the stream
 // exactly once, with contiguous versions per aggregate.
-#include "tests/transport/nats/nats_cluster_fixture.h"
 #include "tests/stages/nats/node_env.h"
+#include "tests/transport/nats/nats_cluster_fixture.h"
 #include "transport/nats/stream_policy.h"
 
 #include <httplib.h>

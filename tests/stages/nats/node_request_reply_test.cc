@@ -183,7 +183,8 @@ TEST_F(node_request_reply, http_and_nats_share_one_log_and_ready_reports_nats) {
   for (const char* line : {"esflow_jetstream_commits_total 3", "esflow_jetstream_appends_total 3",
                            "esflow_jetstream_conflicts_total 0", "esflow_jetstream_in_flight 0",
                            "esflow_jetstream_breaker_open 0", "esflow_jetstream_ack_latency_seconds_count 3"})
-    EXPECT_NE(metrics->body.find(std::string("\n") + line + "\n"), std::string::npos) << line << "\n" << metrics->body;
+    EXPECT_NE(metrics->body.find(std::string("\n") + line + "\n"), std::string::npos) << line << "\n"
+                                                                                      << metrics->body;
 
   // An outage is /ready's business, never /health's.
   _server.stop();

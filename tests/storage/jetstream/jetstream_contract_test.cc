@@ -4,8 +4,8 @@
 // setup, durability check, the log on a node store).
 #include "storage/event_log_factory.h"
 #include "storage/jetstream/jetstream_backend.h"
-#include "tests/storage/jetstream/jetstream_env.h"
 #include "tests/storage/event_log_contract.h"
+#include "tests/storage/jetstream/jetstream_env.h"
 
 namespace esflow::storage::testing {
 namespace {

@@ -2,10 +2,10 @@
 // A JetStream event log on a real nats-server plus a temp-dir node store (for
 // the dedupe family), opened directly with test options (timeouts, clocks).
 // The contract suite builds it through the event-log factory instead.
-#include "storage/node_store.h"
-#include "tests/transport/nats/nats_server_fixture.h"
-#include "tests/storage/temp_dir.h"
 #include "storage/jetstream/jetstream_event_log.h"
+#include "storage/node_store.h"
+#include "tests/storage/temp_dir.h"
+#include "tests/transport/nats/nats_server_fixture.h"
 #include "transport/nats/nats_connection.h"
 
 #include <gtest/gtest.h>
