@@ -237,15 +237,18 @@ int bench_command(const std::string& file, const bench_options& options, std::os
     err << "no stage named '" << options.stage << "' in " << file << "\n";
     return k_usage;
   }
-  esflow::service_registry services;
-  auto built = graph::node::build(std::move(spec).value(), services);
-  if (!built.ok()) {
-    err << built.err().message << "\n";
+  // The host function of run and dev (node store, event log, kind services);
+  // its HTTP server takes any free port: a bench pipeline's sources need none.
+  serve_options so;
+  so.start = false;
+  auto served = serve_loaded({std::move(spec).value()}, so);
+  if (!served.ok()) {
+    err << served.err().message << "\n";
     return k_failure;
   }
-  auto& n = *built.value();
+  auto& n = *served_host(*served.value()).nodes().front();
   const auto start = std::chrono::steady_clock::now();
-  n.start();
+  start_served(*served.value());
   if (!n.wait_finished(start + std::chrono::minutes(30))) {
     err << "bench did not finish within 30 minutes\n";
     return k_failure;

@@ -1,6 +1,6 @@
 #pragma once
 // The kinds a binary knows: stage kinds, node kinds and the settings groups
-// of `settings:`. Filled from one explicit list (host/builtin_kinds.cc);
+// of `settings:`. Filled from one explicit list (stages/stage_list.cc);
 // lookups answer with errors, never throw.
 #include "common/result.h"
 #include "graph/node_kind_descriptor.h"

@@ -138,6 +138,9 @@ void node::start() {
       } catch (const std::exception& e) {
         ESFLOW_ERROR("graph", "pipeline '{}' source '{}' ({}) stopped: {}", _spec.name, rt->name(),
                      rt->spec().kind, e.what());
+      } catch (...) {
+        ESFLOW_ERROR("graph", "pipeline '{}' source '{}' ({}) stopped: a non-standard exception", _spec.name,
+                     rt->name(), rt->spec().kind);
       }
       on_source_done();
     });

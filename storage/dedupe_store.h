@@ -8,8 +8,9 @@
 // then the log byte (which backend wrote it: a position only means something
 // to its own log), request hash, position, first and last version.
 //
-// NOTE: thread-safe; entries are written through a write_set (the event log's
-//       commit batch), so an entry is never visible without its commit.
+// NOTE: thread-safe; entries are written in the event log's own commit batch
+//       (put() into a write_set; the embedded log puts encode() into its
+//       group-commit WriteBatch), so an entry is never visible without its commit.
 #include "common/result.h"
 #include "schemas/envelopes.h"
 #include "storage/keyspace.h"

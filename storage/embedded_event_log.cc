@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -417,7 +418,18 @@ result<std::unique_ptr<embedded_event_log>> embedded_event_log::open(db& databas
   std::unique_ptr<embedded_event_log> log(new embedded_event_log(std::move(p)));
   raw->_thread = std::thread([raw] {
     pthread_setname_np(pthread_self(), "esflow-commit");
-    raw->run();
+    // Thread boundary: nothing may escape. A log whose commit thread is gone
+    // cannot answer its appends; stop the process with the reason (a restart
+    // recovers from the log) rather than leave callers waiting.
+    try {
+      raw->run();
+    } catch (const std::exception& e) {
+      ESFLOW_ERROR("storage", "esflow-commit thread failed: {}; stopping the process", e.what());
+      std::abort();
+    } catch (...) {
+      ESFLOW_ERROR("storage", "esflow-commit thread failed with a non-standard exception; stopping the process");
+      std::abort();
+    }
   });
   ESFLOW_INFO("storage", "embedded event log open at position {}", raw->_last_position.load());
   return log;

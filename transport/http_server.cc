@@ -4,6 +4,8 @@
 #include "graph/params.h"
 
 #include <cerrno>
+#include <chrono>
+#include <thread>
 #include <sys/socket.h>
 
 namespace esflow::transport {
@@ -53,6 +55,10 @@ status http_server::start() {
   if (const int fd = _listen_fd->load(); fd >= 0 && ::listen(fd, k_listen_backlog) != 0)
     ESFLOW_WARN("http", "could not widen the listen backlog: errno {}", errno);
   _thread = std::thread([this] { _server.listen_after_bind(); });
+  // cpp-httplib's stop() does nothing until the listen loop runs: a stop right
+  // after start (a bench pipeline that ends in a millisecond) would leave the
+  // loop running and the join hanging. Bounded wait for it to run.
+  for (int i = 0; i < 5000 && !_server.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   ESFLOW_INFO("http", "listening on {}", url());
   return {};
 }

@@ -10,8 +10,9 @@
 //                          decide -> commit -> publish -> sink.null, one run; per-stage p50/p99 as counters
 //   ceiling_*              raw simdjson parse, raw Lua call, raw RocksDB WriteBatch with/without fsync
 //
-// The workload: ESFLOW_WORKLOAD (a gen-workload.mjs JSONL file), else
-// `node /work/shared/bench/gen-workload.mjs --commands 20000` is run once.
+// The workload (bench/README.md): ESFLOW_WORKLOAD (a JSONL file of the
+// generator), else ESFLOW_WORKLOAD_GENERATOR (the generator script) is run
+// once with --commands 20000.
 #include "cli/app.h"
 #include "graph/node.h"
 #include "graph/pipeline_loader.h"
@@ -274,9 +275,10 @@ std::string workload_commands(const std::string& dir) {
   if (const char* w = std::getenv("ESFLOW_WORKLOAD"); w && fs::exists(w)) {
     workload = w;
   } else {
+    const char* generator = std::getenv("ESFLOW_WORKLOAD_GENERATOR");
+    if (generator == nullptr || !fs::exists(generator)) return {};
     workload = dir + "/workload.jsonl";
-    const auto cmd =
-        "node /work/shared/bench/gen-workload.mjs --commands 20000 > " + workload + " 2>/dev/null";
+    const auto cmd = "node '" + std::string(generator) + "' --commands 20000 > " + workload + " 2>/dev/null";
     if (std::system(cmd.c_str()) != 0) return {};
   }
   std::ifstream in(workload);
@@ -304,7 +306,7 @@ void pipeline(benchmark::State& state) {
   bench_dir dir;
   const auto commands = workload_commands(dir.str());
   if (commands.empty()) {
-    state.SkipWithError("no workload (set ESFLOW_WORKLOAD or install node)");
+    state.SkipWithError("no workload: set ESFLOW_WORKLOAD or ESFLOW_WORKLOAD_GENERATOR (bench/README.md)");
     return;
   }
   std::size_t lines = 0;

@@ -1,4 +1,4 @@
-// bench_http: the bank-account workload (/work/shared/bench/WORKLOAD.md) over
+// bench_http: the bank-account workload (bench/README.md) over
 // HTTP, against an in-process aggregate node (a fresh temp data dir per client
 // count) or a running node (--url, one client count).
 //
@@ -232,7 +232,7 @@ bool read_all_events(httplib::Client& c, const std::string& tenant, const std::s
   }
 }
 
-// WORKLOAD.md "Verification"; prints what fails; true when all holds.
+// The workload's verification (bench/README.md); prints what fails; true when all holds.
 bool verify(const std::string& url, const workload& w, const std::vector<outcome>& setup_out,
             const std::vector<outcome>& run_out) {
   bool ok = true;

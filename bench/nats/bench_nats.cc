@@ -12,7 +12,7 @@
 //       (open_account on a fresh aggregate) over NATS request/reply to an
 //       aggregate node (pipelines/aggregate-jetstream.yaml, served
 //       in-process) on the JetStream backend; p50/p99 of the round trip.
-//   node_workload/clients:N         the same node on WORKLOAD.md's shape:
+//   node_workload/clients:N         the same node on the bank-account workload's shape:
 //       10,000 accounts opened once (setup_per_s), then deposits and
 //       withdrawals on them (the figure RESULTS report).
 //
@@ -372,7 +372,7 @@ void node_request_reply(benchmark::State& state) {
 }
 BENCHMARK(node_request_reply)->ArgName("clients")->Arg(1)->Arg(64)->Arg(256)->UseRealTime()->MinTime(2.0);
 
-// The shape of ../shared/bench/WORKLOAD.md over NATS request/reply (what
+// The bank-account workload's shape (bench/README.md) over NATS request/reply (what
 // RESULTS report; node_request_reply above is the worst case, a new
 // aggregate per command): 4 tenants, 10,000 accounts opened once (setup,
 // 64 clients, counted apart: setup_per_s), then ~70% deposits / 30%

@@ -9,8 +9,10 @@
 // Concurrency: keyed (`key: message`), one serial lane per unit of
 // concurrency; a key always runs on the same lane, in arrival order. Each lane
 // owns its Lua sandboxes (one per aggregate type): lanes are serial, so no
-// lock. The state cache is shared (sharded mutexes); storage reads block only
-// on RocksDB (local disk), never on the network.
+// lock. The state cache is shared (sharded mutexes). On the embedded log every
+// read is local RocksDB. On JetStream a miss without a snapshot is guessed
+// new (no read); a miss WITH a snapshot still reads the events after it from
+// the stream on this worker (a known limit, tracked by the hardening issue).
 #include "graph/pipeline_spec.h"
 #include "stages/aggregate/aggregate_service.h"
 #include "stages/aggregate/stages.h"

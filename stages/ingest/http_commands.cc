@@ -489,7 +489,7 @@ graph::stage_descriptor http_commands_descriptor() {
   graph::stage_descriptor d;
   d.kind = "http.commands";
   d.description =
-      "POST /v1/commands into the pipeline (answered by its publish stage) and the aggregate reads";
+      "POST /v1/commands into the pipeline (answered by its answering stage) and the aggregate reads";
   d.role = graph::stage_role::source;
   // run() only opens the door; httplib's threads admit the messages.
   d.default_concurrency = graph::concurrency::serial();

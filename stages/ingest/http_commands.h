@@ -15,15 +15,18 @@
 //   a full pipeline answers 503 at once instead of queueing sockets.
 // - Before run() and after the stop every route answers 503 unavailable.
 //
-// How the answer travels (agreed with the aggregate stages):
-// - the message carries an aggregate::command_context (transport "http",
+// How the answer travels (any node kind; stages/ingest_context.h):
+// - the message carries the pipeline's context (stage_init::make_context),
+//   filled as a stages::ingest_context (transport "http",
 //   tenant_given/transport_tenant from x-tenant-id, idempotency_key,
-//   request_id, incoming_traceparent, incoming_correlation_id) and a
+//   request_id, incoming_traceparent, incoming_correlation_id), and a
 //   reply_handle;
-// - the terminal stage (publish) calls message.reply->complete(message) once;
-//   the handle reads message.error (rejection: status per docs/contract.md "Rejection codes", body
-//   make_rejection) or else context.result (accepted: 200), ctx.trace for the
-//   trace headers, ctx.tenant for `tenant-id`, and encodes the JSON itself;
+// - the kind's answering stage (aggregate.answer) leaves an accepted answer's
+//   JSON in ingest_context::answer and calls message.reply->complete(message)
+//   once; the handle sends message.error as a rejection (status per
+//   docs/contract.md "Rejection codes", body make_rejection) or else the
+//   answer (200), with ctx.trace for the trace headers and ctx.tenant for
+//   `tenant-id`;
 // - NOTE: a handle destroyed without complete() (the message was dropped)
 //   answers 500 `internal`; no answer within `timeout` answers 503
 //   `unavailable` (the command may or may not have been committed).

@@ -294,7 +294,7 @@ graph::stage_descriptor nats_request_descriptor() {
   d.kind = "nats.request";
   d.description =
       "commands over core NATS request/reply on tenant.<t>.command.<type>.<id> (queue group), answered "
-      "by the publish stage on the reply subject";
+      "by the answering stage (aggregate.answer) on the reply subject";
   d.role = graph::stage_role::source;
   // run() only subscribes; nats.c's delivery thread admits the messages.
   d.default_concurrency = graph::concurrency::serial();

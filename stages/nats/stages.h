@@ -9,8 +9,9 @@
 //   subject_type/subject_id, traceparent / x-correlation-id headers) and
 //   admits it with source_output::try_put, never put(): a full pipeline is
 //   answered `unavailable` at once instead of stalling the delivery thread.
-//   The reply handle (completed once by `publish`) publishes the
-//   CommandResult to the request's reply subject with tenant-id,
+//   The reply handle (completed once by the kind's answering stage,
+//   aggregate.answer) publishes the answer (ingest_context::answer, or the
+//   rejection) to the request's reply subject with tenant-id,
 //   x-correlation-id and traceparent (SendAsap connection: no 1 ms hold).
 //   A handle destroyed unanswered replies `internal`.
 //

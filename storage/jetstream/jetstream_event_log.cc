@@ -8,6 +8,7 @@
 #include "transport/nats/subjects.h"
 
 #include <atomic>
+#include <cstdlib>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -641,7 +642,18 @@ result<std::unique_ptr<jetstream_event_log>> jetstream_event_log::open(nats_conn
   }
   raw->_thread = std::thread([raw] {
     pthread_setname_np(pthread_self(), "esflow-js");
-    raw->run();
+    // Thread boundary: nothing may escape. A log whose commit thread is gone
+    // cannot answer its appends; stop the process with the reason (a restart
+    // recovers from the log) rather than leave callers waiting.
+    try {
+      raw->run();
+    } catch (const std::exception& e) {
+      ESFLOW_ERROR("nats", "esflow-js thread failed: {}; stopping the process", e.what());
+      std::abort();
+    } catch (...) {
+      ESFLOW_ERROR("nats", "esflow-js thread failed with a non-standard exception; stopping the process");
+      std::abort();
+    }
   });
   ESFLOW_INFO("nats", "jetstream event log open on stream {}", raw->_stream);
   return log;

@@ -159,6 +159,41 @@ TEST_F(cli_test, bench_prints_a_row_per_stage) {
   EXPECT_EQ(j.at("stages")[0].at("messages"), 2000);
 }
 
+// bench builds nodes through the same host as run and dev: a node kind's
+// pipeline gets its data directory's store and event log.
+TEST_F(cli_test, bench_drives_an_aggregate_pipeline) {
+  std::string commands;
+  for (int i = 0; i < 50; ++i)
+    commands += R"({"tenant_id":"acme","aggregate_type":"Account","aggregate_id":"b-)" + std::to_string(i) +
+                R"(","payload":{"type":"open_account","initial_balance":1}})" + "\n";
+  dir.write("commands.ndjson", commands);
+  const auto f = dir.write("agg.yaml", "pipeline: agg\n"
+                                       "settings: { data_dir: " + dir.file("data") + ", durability: relaxed }\n"
+                                       "aggregates:\n"
+                                       "  Account: { program: " ESFLOW_SOURCE_DIR "/pipelines/programs/account.lua }\n"
+                                       "stages:\n"
+                                       "  src: { kind: source.file, path: commands.ndjson }\n"
+                                       "  tenant: { kind: tenant.gate }\n"
+                                       "  decode: { kind: decode.command }\n"
+                                       "  rehydrate: { kind: aggregate.rehydrate, key: message }\n"
+                                       "  decide: { kind: aggregate.decide, key: message }\n"
+                                       "  commit: { kind: aggregate.commit, key: message }\n"
+                                       "  answer: { kind: aggregate.answer }\n"
+                                       "  out: { kind: sink.null }\n"
+                                       "flow:\n"
+                                       "  - src -> tenant -> decode -> rehydrate -> decide -> commit -> answer -> out\n"
+                                       "  - \"*.error -> answer\"\n");
+  std::ostringstream out, err;
+  cli::bench_options opts;
+  opts.format = "json";
+  opts.stage = "commit";
+  ASSERT_EQ(cli::bench_command(f, opts, out, err), cli::k_ok) << err.str();
+  auto j = nlohmann::json::parse(out.str());
+  ASSERT_EQ(j.at("stages").size(), 1u);
+  EXPECT_EQ(j.at("stages")[0].at("messages"), 50);
+  EXPECT_EQ(j.at("stages")[0].at("errors"), 0);
+}
+
 TEST_F(cli_test, bench_rejects_unknown_stage_with_2) {
   const auto f = dir.write("good.yaml", k_good);
   std::ostringstream out, err;

@@ -1,4 +1,4 @@
-// pipelines/programs/account.lua against CONTRACT.md's Account table.
+// pipelines/programs/account.lua against docs/contract.md "Example domain: `Account`".
 #include "tests/runtime/test_util.h"
 
 #include <gtest/gtest.h>

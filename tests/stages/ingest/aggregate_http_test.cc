@@ -1,8 +1,8 @@
 // A real aggregate node (pipelines/aggregate.yaml, temp data dir) served over
 // HTTP on a free loopback port, driven with httplib::Client as a client would:
 // the README session, the malformed-command barrage, trace/correlation rules,
-// duplicates, tenancy and event paging (CONTRACT.md "HTTP", "Details that
-// clients rely on").
+// duplicates, tenancy and event paging (docs/contract.md "HTTP endpoints of aggregate nodes",
+// "Behaviour clients rely on").
 #include "cli/app.h"
 #include "schemas/ids.h"
 #include "tests/stages/ingest/http_util.h"

@@ -20,7 +20,7 @@ inline nlohmann::json json_of(const httplib::Result& r) {
   return nlohmann::json::parse(r->body, nullptr, false);
 }
 
-// The rejected CommandResult shape of CONTRACT.md, exactly.
+// The rejected CommandResult shape of docs/contract.md, exactly.
 inline void expect_rejection(const httplib::Result& r, int status, const std::string& code,
                              const std::string& what = {}) {
   ASSERT_TRUE(r) << what << ": no answer (" << httplib::to_string(r.error()) << ")";

@@ -1,7 +1,7 @@
 // jetstream.consumer in an aggregate node: commands from a COMMANDS stream,
 // acked after the durable commit; redelivery after a lost ack commits nothing
 // twice; a message that fails on every delivery is quarantined and
-// terminated after max_deliver (CONTRACT.md "Consumers").
+// terminated after max_deliver (docs/contract.md "Consumers").
 #include "graph/pipeline_spec.h"
 #include "stages/builtin.h"
 #include "stages/nats/stages.h"

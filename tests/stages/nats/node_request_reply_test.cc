@@ -1,6 +1,6 @@
 // The shipped aggregate-jetstream pipeline on a real nats-server: commands
 // over NATS request/reply and over HTTP, both answered from one JetStream
-// event log (CONTRACT.md "NATS subjects", "Headers", "Pointing a node at NATS").
+// event log (docs/contract.md "NATS subjects", "Headers", "Behaviour clients rely on").
 #include "tests/stages/nats/node_env.h"
 
 #include <httplib.h>
