@@ -37,7 +37,7 @@ struct node_overrides {
 };
 
 struct run_options {
-  node_overrides overrides;
+  node_overrides overrides{};
 };
 
 // The registry of every stage kind and node kind linked into this binary.
@@ -69,9 +69,9 @@ class served_nodes;
 struct serve_options {
   std::string http = "127.0.0.1:0";                // port 0 picks a free one (unless overrides.http)
   const graph::kind_registry* registry = nullptr;  // builtin_registry() when null
-  node_overrides overrides;
+  node_overrides overrides{};
   // Tests: runs on the services before any node is built (e.g. to put a test source's feed).
-  std::function<void(esflow::service_registry&)> prepare;
+  std::function<void(esflow::service_registry&)> prepare{};
   // false: built but not started (start_served starts them).
   bool start = true;
 };

@@ -47,7 +47,7 @@ status kind_registry::add(node_kind_descriptor d) {
   return {};
 }
 
-status kind_registry::add_settings(const std::string& owner, std::vector<param_spec> settings) {
+status kind_registry::add_settings(const std::string& owner, const std::vector<param_spec>& settings) {
   return add_settings_checked(owner, settings);
 }
 

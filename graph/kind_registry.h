@@ -22,7 +22,7 @@ class kind_registry {
   status add(node_kind_descriptor d);
   // Settings keys owned by a layer other than a node kind (e.g. "node":
   // data_dir, event_log...). The engine's own group is registered by the constructor.
-  status add_settings(const std::string& owner, std::vector<param_spec> settings);
+  status add_settings(const std::string& owner, const std::vector<param_spec>& settings);
 
   // invalid_config "unknown kind 'x' (did you mean 'y'?)".
   result<const stage_descriptor*> find(const std::string& kind) const;

@@ -56,7 +56,7 @@ struct db_options {
   int max_open_files = 512;
   // Fault injection for tests: when set and it answers true, a write fails
   // with unavailable before it reaches RocksDB (nothing of it is stored).
-  std::function<bool()> inject_write_failure;
+  std::function<bool()> inject_write_failure{};
 };
 
 class db {

@@ -7,7 +7,7 @@ namespace esflow::storage {
 
 std::string dedupe_store::encode(dedupe_origin origin, const dedupe_record& d) {
   std::string out;
-  out.reserve(dedupe_expiry_bytes + 1 + 4 * 10);
+  out.reserve(dedupe_expiry_bytes + 1 + std::size_t{4} * 10);  // four varints of <= 10 bytes
   keys::put_u64_be(out, d.expires_ms);
   codec::writer w(out);
   w.u8(static_cast<std::uint8_t>(origin));

@@ -4,11 +4,10 @@
 
 namespace esflow::storage {
 
-status event_log_factory::add(event_log_backend backend) {
+status event_log_factory::add(const event_log_backend& backend) {
   std::lock_guard lock(_mu);
-  auto name = backend.name;
-  if (!_backends.emplace(name, std::move(backend)).second)
-    return error::make(errc::invalid_config, "event-log backend '" + name + "' registered twice");
+  if (!_backends.emplace(backend.name, backend).second)
+    return error::make(errc::invalid_config, "event-log backend '" + backend.name + "' registered twice");
   return {};
 }
 

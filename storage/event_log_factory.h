@@ -61,7 +61,7 @@ struct event_log_backend {
 class event_log_factory {
  public:
   // A second backend with the same name is invalid_config.
-  status add(event_log_backend backend);
+  status add(const event_log_backend& backend);
   // invalid_config naming the known backends when `settings.backend` is unknown.
   result<std::shared_ptr<event_log>> make(const event_log_settings& settings, const event_log_env& env) const;
   std::vector<const event_log_backend*> all() const;

@@ -35,7 +35,7 @@ struct node_store_options {
   std::string data_dir = "./data";
   durability mode = durability::fsync;
   // Tests: see db_options::inject_write_failure.
-  std::function<bool()> inject_write_failure;
+  std::function<bool()> inject_write_failure{};
 };
 
 // A data directory as one spelling: absolute, normalised, no trailing '/'.

@@ -40,7 +40,9 @@ class dev_process {
 
   bool ok() const { return _served != nullptr; }
   void stop() {
-    if (_served) EXPECT_TRUE(stop_served(*_served).ok());
+    if (_served) {
+      EXPECT_TRUE(stop_served(*_served).ok());
+    }
     _served.reset();
   }
   httplib::Client client() const { return httplib::Client(served_url(*_served)); }

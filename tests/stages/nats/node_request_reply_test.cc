@@ -262,7 +262,9 @@ TEST(node_jetstream_start, esflow_run_with_nats_commits_to_the_stream) {
                     "application/json");
     if (r) body = r->body;
     auto info = c.Get("/info");
-    if (info) EXPECT_EQ(json::parse(info->body)["storage"]["event_log"], "jetstream") << info->body;
+    if (info) {
+      EXPECT_EQ(json::parse(info->body)["storage"]["event_log"], "jetstream") << info->body;
+    }
   }
   ::kill(pid, SIGTERM);
   int status = 0;
