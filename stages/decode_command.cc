@@ -67,6 +67,9 @@ class decode_command final : public graph::stage {
                                                       "'");
     }
     if (!ctx.subject_id.empty()) {
+      // A subject token is input like a body field: same format, same answer.
+      if (auto ok = schemas::validate_aggregate_id(ctx.subject_id, "the subject's aggregate id"); !ok.ok())
+        return ok;
       if (f.has_aggregate_id && cmd.aggregate_id != ctx.subject_id)
         return error::make(errc::invalid_command, "field 'aggregate_id' '" + cmd.aggregate_id +
                                                       "' differs from the subject's '" + ctx.subject_id +

@@ -27,34 +27,15 @@ using nlohmann::json;
 
 std::string aggregate_pipeline() { return std::string(ESFLOW_SOURCE_DIR) + "/pipelines/aggregate.yaml"; }
 
-std::string replace_all(std::string s, const std::string& what, const std::string& with) {
-  for (auto pos = s.find(what); pos != std::string::npos; pos = s.find(what, pos + with.size()))
-    s.replace(pos, what.size(), with);
-  return s;
-}
-
-// The shipped pipeline, copied to the test's temp dir: programs resolve from
-// the source tree, and a catch-all error edge becomes one edge per stage
-// before publish (so publish's and ack's own error ports make no cycle).
-std::string test_copy_of_pipeline(const http_test::temp_dir& dir) {
-  std::ifstream in(aggregate_pipeline());
-  std::stringstream text;
-  text << in.rdbuf();
-  auto yaml = replace_all(text.str(), "program: programs/",
-                          "program: " + std::string(ESFLOW_SOURCE_DIR) + "/pipelines/programs/");
-  yaml = replace_all(yaml, R"("*.error -> publish")",
-                     "tenant.error -> publish\n  - decode.error -> publish\n  - rehydrate.error -> publish\n"
-                     "  - decide.error -> publish\n  - commit.error -> publish");
-  return dir.write("aggregate.yaml", yaml);
-}
-
 class aggregate_http : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(aggregate_pipeline()))
-      GTEST_SKIP() << "pipelines/aggregate.yaml not there yet";
-    ::setenv("ESFLOW_DATA_DIR", (_dir.path() / "data").c_str(), 1);
-    auto served = cli::serve_nodes({test_copy_of_pipeline(_dir)});
+    // The shipped file as it is, on a temp data dir and a free port (the
+    // flags' overrides, as `esflow run --data-dir D --http ...` applies them).
+    cli::serve_options o;
+    o.overrides.data_dir = (_dir.path() / "data").string();
+    o.overrides.http = "127.0.0.1:0";
+    auto served = cli::serve_nodes({aggregate_pipeline()}, o);
     ASSERT_TRUE(served.ok()) << served.err().to_string();
     _served = std::move(served).value();
     _client = std::make_unique<httplib::Client>(cli::served_url(*_served));

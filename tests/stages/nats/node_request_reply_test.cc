@@ -138,6 +138,22 @@ TEST_F(node_request_reply, invalid_tenant_token_gets_an_invalid_tenant_reply) {
                   "too long");
 }
 
+// An id token of the subject is checked like the body's aggregate_id: a body
+// without one must not smuggle a malformed id into the log.
+TEST_F(node_request_reply, invalid_id_token_of_the_subject_is_invalid_command) {
+  const std::string body =
+      R"({"aggregate_type":"Account","payload":{"type":"open_account","initial_balance":1}})";
+  auto bad = send("tenant.acme.command.Account.bad~id", body);
+  expect_rejected(bad, "invalid_command", "id token with '~'");
+  EXPECT_NE(bad.body.value("message", "").find("the subject's aggregate id"), std::string::npos)
+      << bad.body.dump();
+  auto too_long = send("tenant.acme.command.Account." + std::string(129, 'x'), body);
+  expect_rejected(too_long, "invalid_command", "id token of 129 characters");
+  EXPECT_TRUE(read_stream(_client->raw()).empty()) << "nothing may be committed";
+  auto good = send("tenant.acme.command.Account.good-id", body);
+  EXPECT_EQ(good.body.value("aggregate_id", ""), "good-id") << good.body.dump();
+}
+
 TEST_F(node_request_reply, body_tenant_other_than_the_subjects_is_denied) {
   json body = json::parse(command_body("acc-5", open_account(1)));
   body["tenant_id"] = "globex";
