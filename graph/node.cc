@@ -42,6 +42,18 @@ tbb::task_arena& graph_arena() {
 
 }  // namespace
 
+bool workers_alive(std::chrono::milliseconds within) {
+  // The probe outlives a late task: shared, not on this stack.
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  graph_arena().enqueue([done] { done->store(true); });
+  const auto deadline = std::chrono::steady_clock::now() + within;
+  while (!done->load()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
 node::node(pipeline_spec spec) : _spec(std::move(spec)), _gate(_spec.settings.integer("max_in_flight")) {
   // A graph runs its tasks in the arena it was constructed in.
   graph_arena().execute([this] { _graph = std::make_unique<tbb::flow::graph>(); });

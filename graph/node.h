@@ -28,6 +28,11 @@ namespace esflow::graph {
 enum class lifecycle { created, running, draining, stopped };
 std::string_view to_string(lifecycle s) noexcept;
 
+// Liveness of the graphs' workers: a no-op task enqueued into the arena every
+// graph runs in must run within `within` (false: every worker is stuck, e.g.
+// a stage blocking on I/O against the rules). Any thread; polls, never helps.
+bool workers_alive(std::chrono::milliseconds within);
+
 class node {
  public:
   // Instantiates every stage (factories may fail with context) and wires the graph.

@@ -31,6 +31,13 @@ node_host::node_host(std::shared_ptr<http_server> http)
                      {"stages", n->stages().size()}});
     return out;
   });
+  // Liveness (never NATS): the graphs' workers still run tasks. The node
+  // store adds its own check (stages/node_env.cc) once a pipeline opens it.
+  add_health_check("workers", [] {
+    return graph::workers_alive(std::chrono::milliseconds(1000))
+               ? check_result{true, "ok"}
+               : check_result{false, "no graph worker ran a probe task within 1000 ms"};
+  });
   set_info("streams", [] { return nlohmann::json::array(); });
   set_info("consumers", [] { return nlohmann::json::array(); });
   set_info("programs", [] { return nlohmann::json::array(); });

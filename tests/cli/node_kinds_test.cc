@@ -5,6 +5,8 @@
 // what both wrote.
 #include "cli/app.h"
 #include "common/service_registry.h"
+#include "graph/kind_registry.h"
+#include "stages/builtin.h"
 #include "storage/node_store.h"
 #include "tests/stages/ingest/http_util.h"
 #include "transport/node_host.h"
@@ -13,8 +15,11 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -161,6 +166,95 @@ flow:
   EXPECT_NE(served.err().message.find("is open with durability relaxed; pipeline 'a' asks for fsync"),
             std::string::npos)
       << served.err().message;
+}
+
+// --- /health tells the truth ---------------------------------------------------------
+
+TEST(node_health, a_closed_node_store_fails_health_with_the_reason) {
+  storage::testing::temp_dir dir;
+  dev_process dev(dir.str() + "/data");
+  ASSERT_TRUE(dev.ok());
+  auto c = dev.client();
+  auto ok = c.Get("/health");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+  auto store = dev.store();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->close().ok());
+  auto failing = c.Get("/health");
+  ASSERT_TRUE(failing);
+  EXPECT_EQ(failing->status, 503) << failing->body;
+  auto j = json::parse(failing->body);
+  EXPECT_EQ(j["status"], "failing");
+  EXPECT_NE(j["detail"].get<std::string>().find("storage: "), std::string::npos) << failing->body;
+  EXPECT_NE(j["detail"].get<std::string>().find("database is closed"), std::string::npos) << failing->body;
+}
+
+// Holds every graph worker until released (bounded: 20 s at most).
+struct worker_trap {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool released = false;
+  std::atomic<int> held{0};
+};
+
+class trap_stage final : public graph::stage {
+ public:
+  explicit trap_stage(std::shared_ptr<worker_trap> t) : _trap(std::move(t)) {}
+  void process(graph::message_ptr m, const graph::emitter& out) override {
+    ++_trap->held;
+    std::unique_lock lock(_trap->mu);
+    _trap->cv.wait_for(lock, std::chrono::seconds(20), [&] { return _trap->released; });
+    out.emit(std::move(m));
+  }
+
+ private:
+  std::shared_ptr<worker_trap> _trap;
+};
+
+TEST(node_health, stuck_graph_workers_fail_health) {
+  auto trap = std::make_shared<worker_trap>();
+  graph::kind_registry reg;
+  stages::register_builtin_stages(reg);
+  graph::stage_descriptor d;
+  d.kind = "test.trap";
+  d.description = "blocks its worker until the test releases it (what no stage may do)";
+  d.make = [trap](const graph::stage_init&) -> result<std::unique_ptr<graph::stage>> {
+    return std::unique_ptr<graph::stage>(new trap_stage(trap));
+  };
+  ASSERT_TRUE(reg.add(std::move(d)).ok());
+  storage::testing::temp_dir dir;
+  const auto file =
+      dir.write("trap.yaml",
+                "pipeline: trap\nstages:\n  gen: { kind: source.generator, count: 64 }\n"
+                "  trap: { kind: test.trap, concurrency: unlimited }\n  out: { kind: sink.null }\n"
+                "flow:\n  - gen -> trap -> out\n");
+  serve_options o;
+  o.registry = &reg;
+  auto served = serve_nodes({file}, o);
+  ASSERT_TRUE(served.ok()) << served.err().message;
+  const auto release = [&] {
+    {
+      std::lock_guard lock(trap->mu);
+      trap->released = true;
+    }
+    trap->cv.notify_all();
+  };
+  // Every worker of the arena sits in the trap (bounded wait for them to arrive).
+  const auto cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+  for (int i = 0; i < 500 && trap->held.load() < cores; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  httplib::Client c(served_url(*served.value()));
+  c.set_read_timeout(10, 0);
+  auto stuck = c.Get("/health");
+  release();
+  ASSERT_TRUE(stuck);
+  EXPECT_EQ(stuck->status, 503) << stuck->body;
+  EXPECT_NE(stuck->body.find("workers: no graph worker ran a probe task within 1000 ms"), std::string::npos)
+      << stuck->body;
+  auto fine = c.Get("/health");
+  ASSERT_TRUE(fine);
+  EXPECT_EQ(fine->status, 200) << fine->body;
 }
 
 }  // namespace
