@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <poll.h>
 #include <string>
 #include <sys/wait.h>
 #include <thread>
@@ -101,23 +102,34 @@ TEST(write_set, injected_failure_leaves_nothing_of_the_set_visible) {
 // moment; after reopening, every commit is either whole or absent.
 TEST(write_set, process_killed_mid_writes_leaves_every_set_whole_or_absent) {
   temp_dir dir;
-  constexpr int k_sets = 20000;  // more than the child can write before the kill
+  constexpr int k_sets = 20000;  // more than the child writes before the kill
+  constexpr int k_signal_after = 200;
+  int progress[2];
+  ASSERT_EQ(pipe(progress), 0);
   const pid_t child = fork();
   ASSERT_NE(child, -1);
   if (child == 0) {
+    close(progress[0]);
     auto s = node_store::open({.data_dir = dir.str(), .mode = durability::relaxed});
     if (!s.ok()) _exit(3);
     for (int i = 1; i <= k_sets; ++i) {
       auto ws = s.value()->begin();
       stage_saga_commit(*s.value(), ws, i);
       if (!s.value()->commit(ws).ok()) _exit(4);
+      if (i == k_signal_after && write(progress[1], "x", 1) != 1) _exit(5);
     }
     _exit(0);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  close(progress[1]);
+  // Kill once the child is writing (whatever the build's speed), a moment later.
+  pollfd pfd{progress[0], POLLIN, 0};
+  const int ready = poll(&pfd, 1, 30000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
   kill(child, SIGKILL);
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
+  close(progress[0]);
+  ASSERT_EQ(ready, 1) << "the child never reached " << k_signal_after << " sets";
 
   auto s = open_store(dir);
   ASSERT_TRUE(s);
