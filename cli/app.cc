@@ -16,12 +16,17 @@
 #include <iomanip>
 #include <iostream>
 #include <thread>
+#include <unistd.h>
 
 namespace esflow::cli {
 namespace {
 
 std::atomic<int> g_signal{0};
-extern "C" void on_signal(int sig) { g_signal.store(sig); }
+// The first SIGINT/SIGTERM asks for a drain; a second one (an impatient
+// Ctrl-C, an orchestrator's repeat) ends the process at once.
+extern "C" void on_signal(int sig) {
+  if (g_signal.exchange(sig) != 0) _exit(128 + sig);
+}
 
 result<graph::pipeline_spec> load(const std::string& file) {
   return graph::load_pipeline_file(file, builtin_registry());
@@ -173,6 +178,10 @@ int kinds_command(const std::string& format, std::ostream& out) {
 }
 
 int run_command(const std::vector<std::string>& files, const run_options& options, std::ostream& err) {
+  // Before any start-up work (opening RocksDB, connecting to NATS): a signal
+  // that arrives meanwhile is seen by the loop below, which then drains.
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
   if (files.empty()) {
     err << "no pipeline files given\n";
     return k_usage;
@@ -195,8 +204,6 @@ int run_command(const std::vector<std::string>& files, const run_options& option
     return k_failure;
   }
   auto& host = served_host(*served.value());
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
 
   // Finite pipelines end by themselves; servers run until a signal or POST /admin/drain.
   bool all_finished = false;

@@ -19,6 +19,10 @@ nlohmann::json param_json(const param_value& v) {
 std::string dot_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
+    if (c == '\n') {
+      out += "\\n";  // DOT's line break inside a label
+      continue;
+    }
     if (c == '"' || c == '\\') out += '\\';
     out += c;
   }
@@ -74,11 +78,11 @@ std::string graph_dot(const pipeline_spec& spec, const node* live) {
       "digraph \"" + dot_escape(spec.name) + "\" {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n";
   for (const auto& s : spec.stages) {
     std::string label =
-        s.name + "\\n" + s.kind + " (" + s.conc.to_string() + (s.key.empty() ? "" : ", key " + s.key) + ")";
+        s.name + "\n" + s.kind + " (" + s.conc.to_string() + (s.key.empty() ? "" : ", key " + s.key) + ")";
     if (live) {
       if (auto* rt = live->find_stage(s.name)) {
         auto st = stats_json(rt->stats());
-        label += "\\nin " + st["in"].dump() + " / out " + st["out"].dump() + " / err " + st["errors"].dump();
+        label += "\nin " + st["in"].dump() + " / out " + st["out"].dump() + " / err " + st["errors"].dump();
       }
     }
     const char* shape = s.descriptor->role == stage_role::source ? ", shape=cds"

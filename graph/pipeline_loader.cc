@@ -91,6 +91,9 @@ class loader {
       _problems.add(file, root, "a pipeline file is a YAML mapping with 'pipeline', 'stages' and 'flow'");
       return;
     }
+    // Every key of the file is read as a name: a list or mapping in key
+    // position ("? [a, b]: 1") is reported here rather than thrown later.
+    if (!check_scalar_keys(file, root)) return;
     check_unique_keys(file, root);
     std::vector<std::string> known = {"pipeline", "include", "settings", "stages", "flow"};
     for (const auto* k : _registry.node_kinds())
@@ -163,6 +166,29 @@ class loader {
       }
     }
     if (depth == 0 && doc.name.empty()) _problems.add(file_position{file, 1}, "missing 'pipeline: <name>'");
+  }
+
+  // False (with a problem per key) when a mapping anywhere below `n` has a
+  // key that is not a scalar.
+  bool check_scalar_keys(const std::string& file, const YAML::Node& n, int depth = 0) {
+    if (depth > 64) {
+      _problems.add(file, n, "nested deeper than 64 levels");
+      return false;
+    }
+    bool ok = true;
+    if (n.IsMap()) {
+      for (const auto& entry : n) {
+        if (!entry.first.IsScalar()) {
+          _problems.add(file, entry.first, "a key must be a plain name, not a list or mapping");
+          ok = false;
+          continue;
+        }
+        ok = check_scalar_keys(file, entry.second, depth + 1) && ok;
+      }
+    } else if (n.IsSequence()) {
+      for (const auto& item : n) ok = check_scalar_keys(file, item, depth + 1) && ok;
+    }
+    return ok;
   }
 
   // yaml-cpp 0.7 keeps both entries of a repeated mapping key (iteration sees
@@ -756,7 +782,16 @@ result<pipeline_spec> load_pipeline_text(std::string_view yaml, const std::strin
                                          const std::string& base_dir, const kind_registry& registry,
                                          const load_options& options) {
   loader l(registry, options);
-  return l.load(yaml, display_name, base_dir);
+  // The loader checks shapes before reading values; a conversion it missed is
+  // still an answer with the line, never an abort of `esflow validate`.
+  try {
+    return l.load(yaml, display_name, base_dir);
+  } catch (const YAML::Exception& e) {
+    return error{errc::invalid_config,
+                 "invalid_config",
+                 display_name + ":" + std::to_string(e.mark.line >= 0 ? e.mark.line + 1 : 0) + ": " + e.msg,
+                 {}};
+  }
 }
 
 result<pipeline_spec> load_pipeline_file(const std::string& path, const kind_registry& registry,

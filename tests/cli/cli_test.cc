@@ -6,12 +6,15 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <set>
 #include <sstream>
 #include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
 
 namespace esflow::graph::testing {
 namespace {
@@ -167,22 +170,27 @@ TEST_F(cli_test, bench_drives_an_aggregate_pipeline) {
     commands += R"({"tenant_id":"acme","aggregate_type":"Account","aggregate_id":"b-)" + std::to_string(i) +
                 R"(","payload":{"type":"open_account","initial_balance":1}})" + "\n";
   dir.write("commands.ndjson", commands);
-  const auto f = dir.write("agg.yaml", "pipeline: agg\n"
-                                       "settings: { data_dir: " + dir.file("data") + ", durability: relaxed }\n"
-                                       "aggregates:\n"
-                                       "  Account: { program: " ESFLOW_SOURCE_DIR "/pipelines/programs/account.lua }\n"
-                                       "stages:\n"
-                                       "  src: { kind: source.file, path: commands.ndjson }\n"
-                                       "  tenant: { kind: tenant.gate }\n"
-                                       "  decode: { kind: decode.command }\n"
-                                       "  rehydrate: { kind: aggregate.rehydrate, key: message }\n"
-                                       "  decide: { kind: aggregate.decide, key: message }\n"
-                                       "  commit: { kind: aggregate.commit, key: message }\n"
-                                       "  answer: { kind: aggregate.answer }\n"
-                                       "  out: { kind: sink.null }\n"
-                                       "flow:\n"
-                                       "  - src -> tenant -> decode -> rehydrate -> decide -> commit -> answer -> out\n"
-                                       "  - \"*.error -> answer\"\n");
+  const auto f =
+      dir.write("agg.yaml",
+                "pipeline: agg\n"
+                "settings: { data_dir: " +
+                    dir.file("data") +
+                    ", durability: relaxed }\n"
+                    "aggregates:\n"
+                    "  Account: { program: " ESFLOW_SOURCE_DIR
+                    "/pipelines/programs/account.lua }\n"
+                    "stages:\n"
+                    "  src: { kind: source.file, path: commands.ndjson }\n"
+                    "  tenant: { kind: tenant.gate }\n"
+                    "  decode: { kind: decode.command }\n"
+                    "  rehydrate: { kind: aggregate.rehydrate, key: message }\n"
+                    "  decide: { kind: aggregate.decide, key: message }\n"
+                    "  commit: { kind: aggregate.commit, key: message }\n"
+                    "  answer: { kind: aggregate.answer }\n"
+                    "  out: { kind: sink.null }\n"
+                    "flow:\n"
+                    "  - src -> tenant -> decode -> rehydrate -> decide -> commit -> answer -> out\n"
+                    "  - \"*.error -> answer\"\n");
   std::ostringstream out, err;
   cli::bench_options opts;
   opts.format = "json";
@@ -337,6 +345,53 @@ TEST_F(cli_test, kinds_lists_node_kinds_with_their_sections_and_stages) {
   EXPECT_EQ(cli::kinds_command("text", text), cli::k_ok);
   EXPECT_NE(text.str().find("aggregate\n"), std::string::npos) << text.str();
   EXPECT_NE(text.str().find("    sections: aggregates\n"), std::string::npos) << text.str();
+}
+
+// SIGTERM drains; a second one while the drain waits ends the process at once.
+TEST_F(cli_test, binary_second_sigterm_during_a_drain_exits_at_once) {
+  const auto f = dir.write("slow.yaml",
+                           "pipeline: slow\n"
+                           "settings: { http: \"127.0.0.1:0\", drain_timeout: 60s, max_in_flight: 4 }\n"
+                           "stages:\n"
+                           "  gen: { kind: source.generator, count: 100, rate: 1000 }\n"
+                           "  hold: { kind: delay, micros: 30000000, concurrency: unlimited }\n"
+                           "  out: { kind: sink.null }\n"
+                           "flow:\n"
+                           "  - gen -> hold -> out\n");
+  const std::string bin = std::string(ESFLOW_BINARY_DIR) + "/esflow";
+  const pid_t pid = fork();
+  ASSERT_NE(pid, -1);
+  if (pid == 0) {
+    if (std::freopen(dir.file("slow.log").c_str(), "w", stderr) == nullptr) _exit(126);
+    ::execl(bin.c_str(), bin.c_str(), "run", f.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Let messages enter the 30 s hold (bounded: the node logs when it runs).
+  for (int i = 0; i < 300 && read_file(dir.file("slow.log")).find("running") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ::kill(pid, SIGTERM);  // drains: waits for the held messages (up to 60 s)
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  int status = 0;
+  EXPECT_EQ(::waitpid(pid, &status, WNOHANG), 0) << "the first SIGTERM must drain, not exit";
+  const auto t0 = std::chrono::steady_clock::now();
+  ::kill(pid, SIGTERM);
+  bool exited = false;
+  for (int i = 0; i < 300 && !exited; ++i) {
+    exited = ::waitpid(pid, &status, WNOHANG) == pid;
+    if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!exited) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+  }
+  ASSERT_TRUE(exited) << "the second SIGTERM did not end the process within 3 s\n"
+                      << read_file(dir.file("slow.log"));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM);
+  EXPECT_NE(read_file(dir.file("slow.log")).find("draining (signal)"), std::string::npos)
+      << read_file(dir.file("slow.log"));
 }
 
 }  // namespace

@@ -240,12 +240,16 @@ bool on_path(const std::string& tool) {
 }
 
 TEST_F(dump_metrics_test, dot_dump_is_accepted_by_graphviz) {
-  if (!on_path("dot")) GTEST_SKIP() << "graphviz `dot` is not on PATH";
+  // graphviz is one of the packages deploy/install-deps.sh installs.
+  ASSERT_TRUE(on_path("dot")) << "graphviz `dot` is not on PATH";
   auto n = run();
   ASSERT_NE(n, nullptr);
   for (const auto* live : {static_cast<const node*>(nullptr), static_cast<const node*>(n.get())}) {
     const auto dot = graph_dot(n->spec(), live);
     EXPECT_EQ(dot.rfind("digraph \"figures\" {", 0), 0u) << dot;
+    // Labels break lines with DOT's \n escape, never a literal backslash before it.
+    EXPECT_NE(dot.find("\\n"), std::string::npos) << dot;
+    EXPECT_EQ(dot.find("\\\\n"), std::string::npos) << dot;
     for (const auto& e : n->spec().edges)
       EXPECT_NE(dot.find("\"" + e.from + "\" -> \"" + e.to + "\""), std::string::npos)
           << e.from << "->" << e.to;

@@ -261,5 +261,40 @@ TEST(kind_registry, sections_and_settings_have_one_owner) {
   EXPECT_EQ(reg.section_owner("views"), nullptr);
 }
 
+// --- hostile shapes: every one an answer with its line, none an abort -------------------
+
+TEST_F(wiring_test, lists_and_mappings_where_names_or_values_belong_are_errors_with_lines) {
+  const std::string tail =
+      "stages:\n  src: { kind: source.generator, count: 1 }\n  out: { kind: sink.null }\nflow:\n  - src -> "
+      "out\n";
+  struct hostile {
+    std::string yaml;
+    int line;
+  };
+  const std::vector<hostile> cases = {
+      {"pipeline: p\n? [a, b]\n: 1\n" + tail, 2},                        // a list as a top-level key
+      {"pipeline: p\nsettings:\n  ? {x: 1}\n  : 2\n" + tail, 3},         // a mapping as a setting name
+      {"pipeline: p\nsettings: { max_in_flight: [1, 2] }\n" + tail, 2},  // a list as a setting value
+      {"pipeline: [p]\n" + tail, 1},                                     // a list as the name
+      {"pipeline: p\nstages:\n  src: { kind: [source.generator] }\n  out: { kind: sink.null }\n"
+       "flow:\n  - src -> out\n",
+       3},  // a list as a kind
+      {"pipeline: p\nstages:\n  src: { kind: source.generator, count: {a: 1} }\n  out: { kind: sink.null }\n"
+       "flow:\n  - src -> out\n",
+       3},  // a mapping as a parameter
+      {"pipeline: p\nstages:\n  ? [src]\n  : { kind: source.generator }\nflow:\n  - src -> out\n", 3},
+      {"pipeline: p\nstages:\n  src: { kind: source.generator, count: 1 }\n  out: { kind: sink.null }\n"
+       "flow:\n  - {src: out}\n",
+       6},                                                    // a mapping as a flow line
+      {"pipeline: p\nwidgets:\n  ? [a]\n  : 1\n" + tail, 3},  // inside a node kind's section
+  };
+  for (const auto& c : cases) {
+    auto spec = load(c.yaml);
+    ASSERT_FALSE(spec.ok()) << c.yaml;
+    EXPECT_EQ(spec.err().code, errc::invalid_config) << c.yaml;
+    EXPECT_EQ(spec.err().message.rfind(at(c.line, ""), 0), 0U) << c.yaml << "\n-> " << spec.err().message;
+  }
+}
+
 }  // namespace
 }  // namespace esflow::graph::testing
