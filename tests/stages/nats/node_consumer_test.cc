@@ -96,6 +96,7 @@ void create_commands_stream(natsConnection* nc) {
 
 struct consumer_state {
   std::uint64_t ack_pending = 0, pending = 0, redelivered = 0, delivered = 0;
+  std::uint64_t deliveries = 0;  // the consumer sequence: every delivery, redeliveries included
 };
 
 consumer_state consumer_info(natsConnection* nc, const char* durable) {
@@ -108,6 +109,7 @@ consumer_state consumer_info(natsConnection* nc, const char* durable) {
     out.pending = ci->NumPending;
     out.redelivered = static_cast<std::uint64_t>(ci->NumRedelivered);
     out.delivered = ci->Delivered.Stream;
+    out.deliveries = ci->Delivered.Consumer;
     jsConsumerInfo_Destroy(ci);
   }
   jsCtx_Destroy(js);
@@ -185,10 +187,16 @@ TEST_F(node_consumer, poison_message_is_quarantined_and_terminated_after_max_del
           return st.ack_pending == 0 && st.pending == 0;
         },
         10s));
-    // Terminated: no further delivery, even after ack_wait passed again.
+    // Terminated: no further delivery, even after ack_wait (1 s) passed three
+    // times — the server's own count of deliveries says so, not only ours.
     const auto received = consumer_stats(*node).value("received", 0);
     EXPECT_EQ(received, 4) << "3 deliveries of the poison message, 1 of the good one";
-    std::this_thread::sleep_for(1500ms);
+    const auto server_deliveries = consumer_info(_client->raw(), "esflow-jobs-jobs").deliveries;
+    EXPECT_EQ(server_deliveries, 4U);
+    std::this_thread::sleep_for(3s);
+    const auto later = consumer_info(_client->raw(), "esflow-jobs-jobs");
+    EXPECT_EQ(later.deliveries, server_deliveries) << "the terminated message was delivered again";
+    EXPECT_EQ(later.ack_pending, 0U);
     EXPECT_EQ(consumer_stats(*node).value("received", 0), received);
     EXPECT_EQ(consumer_stats(*node).value("naked", 0), 2);
   }
