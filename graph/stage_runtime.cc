@@ -29,11 +29,21 @@ stage_runtime::stage_runtime(tbb::flow::graph& g, const stage_spec& spec, const 
         spec.conc.kind == concurrency::mode::unlimited ? std::size_t(tbb::flow::unlimited) : spec.conc.limit;
     _lanes.push_back(std::make_unique<tbb_node>(g, limit, [this](message* m) { return body(m, 0); }));
   }
+  // Keyed lanes and serial stages promise arrival order: gate them.
+  if (!_async && (keyed_lanes || spec.conc.kind == concurrency::mode::serial)) {
+    for (std::size_t i = 0; i < _lanes.size(); ++i) _gates.push_back(std::make_unique<lane_gate>());
+  }
 }
 
 // The stage first: its own threads (async completions) stop while the lanes,
 // ports and parking they call back into still exist.
-stage_runtime::~stage_runtime() { _impl.reset(); }
+stage_runtime::~stage_runtime() {
+  _impl.reset();
+  for (auto& g : _gates) {
+    for (auto* m : g->waiting) delete m;  // a drain that timed out left them
+    g->waiting.clear();
+  }
+}
 
 std::size_t stage_runtime::lane_of(const std::string& key) const {
   return std::hash<std::string>{}(key) % _lanes.size();
@@ -62,12 +72,38 @@ void stage_runtime::deliver(message_ptr m) {
 }
 
 void stage_runtime::dispatch(message_ptr m) {
-  auto& lane = _lanes.size() == 1 ? *_lanes[0] : *_lanes[lane_of(m->key)];
-  lane.try_put(m.release());  // queueing policy: never rejected; ownership passes to body()
+  const std::size_t index = _lanes.size() == 1 ? 0 : lane_of(m->key);
+  if (!_gates.empty()) {
+    auto& gate = *_gates[index];
+    std::lock_guard lock(gate.mu);
+    if (gate.busy) {
+      gate.waiting.push_back(m.release());
+      return;
+    }
+    gate.busy = true;
+  }
+  _lanes[index]->try_put(m.release());  // queueing policy: never rejected; ownership passes to body()
+}
+
+// An ordered lane's message is done: the next one in arrival order enters.
+void stage_runtime::release_lane(std::size_t lane) {
+  message* next = nullptr;
+  {
+    auto& gate = *_gates[lane];
+    std::lock_guard lock(gate.mu);
+    if (gate.waiting.empty()) {
+      gate.busy = false;
+    } else {
+      next = gate.waiting.front();
+      gate.waiting.pop_front();
+    }
+  }
+  if (next != nullptr) _lanes[lane]->try_put(next);
 }
 
 bool stage_runtime::accepts_by_edge() const {
-  return _lanes.size() == 1 && _spec.key.empty() && !(is_async() && _max_in_flight > 0);
+  // An ordered stage takes its messages through its gate, never by edge.
+  return _lanes.size() == 1 && _spec.key.empty() && !(is_async() && _max_in_flight > 0) && _gates.empty();
 }
 
 void stage_runtime::finalize() {
@@ -101,6 +137,7 @@ message* stage_runtime::body(message* raw, std::size_t lane) {
                  _spec.name, _spec.kind);
   }
   if (!async) _stats.on_finish(cycle_clock::to_ns(cycle_clock::now() - static_cast<std::uint64_t>(start)));
+  if (!_gates.empty()) release_lane(lane);
   return forwarded.release();
 }
 

@@ -61,6 +61,7 @@ class stage_runtime {
   std::string key_of(const message& m) const;
   std::size_t lane_of(const std::string& key) const;
   void report_unrouted_error(message_ptr m);
+  void release_lane(std::size_t lane);
 
   const stage_spec& _spec;
   std::string _pipeline;
@@ -70,6 +71,18 @@ class stage_runtime {
   std::vector<std::unique_ptr<tbb_node>> _lanes;    // 1 unless keyed sync stage
   bool _async = false;
   stage_runtime* _edge_target = nullptr;  // set by finalize(): `out` travels by TBB edge
+
+  // Ordered lanes (keyed lanes, serial stages): at most one message is inside
+  // a lane's TBB node at a time, the rest wait here in arrival order. A TBB
+  // serial function_node queues its input but does not promise FIFO when
+  // messages arrive from several threads under contention (oneTBB issue 289):
+  // order is kept by this gate, not by TBB.
+  struct lane_gate {
+    std::mutex mu;
+    bool busy = false;
+    std::deque<message*> waiting;
+  };
+  std::vector<std::unique_ptr<lane_gate>> _gates;  // one per lane when ordered, else empty
 
   // Keyed async stages: one message per key in process() -> finish(); later
   // ones wait here in arrival order. Unkeyed async stages with max_in_flight
