@@ -64,11 +64,10 @@ result<std::shared_ptr<storage::node_store>> node_store_for(const graph::pipelin
   if (!made.ok()) return made;
   const auto& store = made.value();
   if (store->mode() != o.mode)
-    return error::make(errc::invalid_config,
-                       "data directory " + o.data_dir + " is open with durability " +
-                           (store->mode() == storage::durability::fsync ? "fsync" : "relaxed") +
-                           "; pipeline '" + pipeline.name + "' asks for " +
-                           pipeline.settings.str("durability"));
+    return error::make(errc::invalid_config, "data directory " + o.data_dir + " is open with durability " +
+                                                 std::string(storage::to_string(store->mode())) +
+                                                 "; pipeline '" + pipeline.name + "' asks for " +
+                                                 pipeline.settings.str("durability"));
   return made;
 }
 

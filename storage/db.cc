@@ -54,6 +54,10 @@ const dedupe_expiry_filter& dedupe_filter() {
 
 std::string_view to_string(cf family) noexcept { return cf_names[static_cast<std::size_t>(family)]; }
 
+std::string_view to_string(durability mode) noexcept {
+  return mode == durability::fsync ? "fsync" : "relaxed";
+}
+
 result<std::unique_ptr<db>> db::open(db_options options) {
   std::unique_ptr<db> self(new db(std::move(options)));
   const auto& o = self->_options;
@@ -110,8 +114,7 @@ result<std::unique_ptr<db>> db::open(db_options options) {
   for (std::size_t i = cf_count; i < handles.size(); ++i) {
     self->_db->DestroyColumnFamilyHandle(handles[i]).PermitUncheckedError();
   }
-  ESFLOW_INFO("storage", "opened rocksdb at {} ({} durability)", o.path,
-              o.mode == durability::fsync ? "fsync" : "relaxed");
+  ESFLOW_INFO("storage", "opened rocksdb at {} ({} durability)", o.path, to_string(o.mode));
   return self;
 }
 

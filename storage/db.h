@@ -44,6 +44,7 @@ enum class durability : std::uint8_t {
   fsync,    // every write() fsyncs the WAL before returning: an acked write survives power loss
   relaxed,  // the WAL is written but not synced: survives a process crash, not a machine crash
 };
+std::string_view to_string(durability mode) noexcept;  // "fsync" | "relaxed"
 
 struct db_options {
   std::string path;

@@ -12,8 +12,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <mutex>
 #include <pthread.h>
@@ -427,7 +427,8 @@ result<std::unique_ptr<embedded_event_log>> embedded_event_log::open(db& databas
       ESFLOW_ERROR("storage", "esflow-commit thread failed: {}; stopping the process", e.what());
       std::abort();
     } catch (...) {
-      ESFLOW_ERROR("storage", "esflow-commit thread failed with a non-standard exception; stopping the process");
+      ESFLOW_ERROR("storage",
+                   "esflow-commit thread failed with a non-standard exception; stopping the process");
       std::abort();
     }
   });

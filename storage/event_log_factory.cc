@@ -45,6 +45,17 @@ std::shared_ptr<event_log> owning_log(std::unique_ptr<event_log> log, std::share
   });
 }
 
+void publish_storage_info(const event_log_env& env, std::string_view backend) {
+  if (!env.set_info) return;
+  std::weak_ptr<node_store> weak = env.store;
+  env.set_info("storage", [weak, name = std::string(backend)] {
+    auto store = weak.lock();
+    if (!store) return nlohmann::json::object();
+    return nlohmann::json{
+        {"data_dir", store->data_dir()}, {"durability", to_string(store->mode())}, {"event_log", name}};
+  });
+}
+
 event_log_backend embedded_backend() {
   return {"embedded", "RocksDB in the data directory: one process, group commit (esflow dev, tests)",
           [](const event_log_settings& s, const event_log_env& env) -> result<std::shared_ptr<event_log>> {
@@ -52,17 +63,7 @@ event_log_backend embedded_backend() {
             o.dedupe_ttl = s.dedupe_ttl;
             auto log = embedded_event_log::open(env.store->database(), o);
             if (!log.ok()) return std::move(log).err();
-            if (env.set_info) {
-              std::weak_ptr<node_store> weak = env.store;
-              env.set_info("storage", [weak] {
-                auto store = weak.lock();
-                if (!store) return nlohmann::json::object();
-                return nlohmann::json{
-                    {"data_dir", store->data_dir()},
-                    {"durability", store->mode() == durability::fsync ? "fsync" : "relaxed"},
-                    {"event_log", "embedded"}};
-              });
-            }
+            publish_storage_info(env, "embedded");
             return owning_log(std::move(log).value(), env.store);
           }};
 }

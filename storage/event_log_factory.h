@@ -74,6 +74,10 @@ class event_log_factory {
 // The embedded (RocksDB) backend.
 event_log_backend embedded_backend();
 
+// Publishes /info "storage" (data directory, durability, backend) when the
+// env has a host; every backend calls it.
+void publish_storage_info(const event_log_env& env, std::string_view backend);
+
 // Wraps a backend's log so that the last reference closes it and then
 // releases `keep` (the store, a connection) — in that order.
 std::shared_ptr<event_log> owning_log(std::unique_ptr<event_log> log, std::shared_ptr<void> keep);

@@ -8,8 +8,6 @@
 namespace esflow::storage {
 namespace {
 
-std::string_view to_string(durability d) { return d == durability::fsync ? "fsync" : "relaxed"; }
-
 // Open stores by normalised directory; weak, so the last user closes it.
 struct open_stores {
   std::mutex mu;
@@ -77,14 +75,18 @@ result<std::shared_ptr<node_store>> node_store::shared(const node_store_options&
   return made;
 }
 
+error node_store::closed() const {
+  return error::make(errc::unavailable, "database is closed", "path=" + data_dir());
+}
+
 status node_store::commit(write_set& ws) {
-  if (ws.met_closed_db()) return error::make(errc::unavailable, "database is closed", "path=" + data_dir());
+  if (ws.met_closed_db()) return closed();
   if (ws.empty()) return {};
   return _db->write(ws.batch());
 }
 
 status node_store::commit_unsynced(write_set& ws) {
-  if (ws.met_closed_db()) return error::make(errc::unavailable, "database is closed", "path=" + data_dir());
+  if (ws.met_closed_db()) return closed();
   if (ws.empty()) return {};
   return _db->write_unsynced(ws.batch());
 }
@@ -99,7 +101,7 @@ status node_store::probe(std::chrono::milliseconds budget) const {
   keys::put_u64_be(value, static_cast<std::uint64_t>(t0.time_since_epoch().count()));
   write_set ws(*_db);
   space.put(ws, key, value);
-  if (ws.met_closed_db()) return error::make(errc::unavailable, "database is closed", "path=" + data_dir());
+  if (ws.met_closed_db()) return closed();
   if (auto w = _db->write(ws.batch()); !w.ok()) return w;
   auto back = space.get(key);
   if (!back.ok()) return std::move(back).err();

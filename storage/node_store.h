@@ -83,6 +83,7 @@ class node_store {
 
  private:
   node_store(node_store_options options, std::unique_ptr<db> database);
+  error closed() const;  // unavailable "database is closed" naming the directory
 
   node_store_options _options;
   std::unique_ptr<db> _db;

@@ -5,8 +5,8 @@
 
 #include <cerrno>
 #include <chrono>
-#include <thread>
 #include <sys/socket.h>
+#include <thread>
 
 namespace esflow::transport {
 
@@ -58,7 +58,8 @@ status http_server::start() {
   // cpp-httplib's stop() does nothing until the listen loop runs: a stop right
   // after start (a bench pipeline that ends in a millisecond) would leave the
   // loop running and the join hanging. Bounded wait for it to run.
-  for (int i = 0; i < 5000 && !_server.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (int i = 0; i < 5000 && !_server.is_running(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   ESFLOW_INFO("http", "listening on {}", url());
   return {};
 }

@@ -72,48 +72,41 @@ struct keep_alive {
 }  // namespace
 
 event_log_backend jetstream_backend() {
-  return {
-      "jetstream",
-      "NATS JetStream stream AGGREGATE_EVENTS: one subject per aggregate, scaled out over a cluster",
-      [](const event_log_settings& s, const event_log_env& env) -> result<std::shared_ptr<event_log>> {
-        if (s.nats_url.empty())
-          return error::make(errc::invalid_config,
-                             "event_log: jetstream needs settings.nats_url (or ESFLOW_NATS_URL / --nats URL)",
-                             s.origin);
-        if (env.services == nullptr) return error::make(errc::internal, "jetstream backend without services");
-        auto link = nats::nats_link::for_url(*env.services, s.nats_url);
-        if (!link.ok()) return std::move(link).err();
-        nats::streams_config streams;
-        streams.replicas = s.stream_replicas;
-        auto setup = set_up_streams(link.value()->connection(), streams);
-        if (!setup.ok()) return std::move(setup).err();
+  return {"jetstream",
+          "NATS JetStream stream AGGREGATE_EVENTS: one subject per aggregate, scaled out over a cluster",
+          [](const event_log_settings& s, const event_log_env& env) -> result<std::shared_ptr<event_log>> {
+            if (s.nats_url.empty())
+              return error::make(
+                  errc::invalid_config,
+                  "event_log: jetstream needs settings.nats_url (or ESFLOW_NATS_URL / --nats URL)", s.origin);
+            if (env.services == nullptr)
+              return error::make(errc::internal, "jetstream backend without services");
+            auto link = nats::nats_link::for_url(*env.services, s.nats_url);
+            if (!link.ok()) return std::move(link).err();
+            nats::streams_config streams;
+            streams.replicas = s.stream_replicas;
+            auto setup = set_up_streams(link.value()->connection(), streams);
+            if (!setup.ok()) return std::move(setup).err();
 
-        jetstream_options o;
-        o.ensure_stream = false;  // done above
-        o.streams = streams;
-        o.dedupe_ttl = s.dedupe_ttl;
-        auto opened = jetstream_event_log::open(link.value()->connection(), *env.store, o);
-        if (!opened.ok()) return std::move(opened).err();
-        auto log = owning_log(std::move(opened).value(),
-                              std::make_shared<keep_alive>(keep_alive{env.store, link.value()}));
+            jetstream_options o;
+            o.ensure_stream = false;  // done above
+            o.streams = streams;
+            o.dedupe_ttl = s.dedupe_ttl;
+            auto opened = jetstream_event_log::open(link.value()->connection(), *env.store, o);
+            if (!opened.ok()) return std::move(opened).err();
+            auto log = owning_log(std::move(opened).value(),
+                                  std::make_shared<keep_alive>(keep_alive{env.store, link.value()}));
 
-        if (env.set_info) {
-          auto report = std::make_shared<setup_report>(std::move(setup).value());
-          env.set_info("streams", [report] { return report->streams; });
-          env.set_info("durability", [report] { return report->durability; });
-          std::weak_ptr<node_store> weak = env.store;
-          env.set_info("storage", [weak] {
-            auto store = weak.lock();
-            if (!store) return nlohmann::json::object();
-            return nlohmann::json{{"data_dir", store->data_dir()},
-                                  {"durability", store->mode() == durability::fsync ? "fsync" : "relaxed"},
-                                  {"event_log", "jetstream"}};
-          });
-        }
-        if (env.add_metrics)
-          env.add_metrics(std::make_shared<jetstream_metrics>(log, link.value()->shared_connection()));
-        return log;
-      }};
+            if (env.set_info) {
+              auto report = std::make_shared<setup_report>(std::move(setup).value());
+              env.set_info("streams", [report] { return report->streams; });
+              env.set_info("durability", [report] { return report->durability; });
+            }
+            publish_storage_info(env, "jetstream");
+            if (env.add_metrics)
+              env.add_metrics(std::make_shared<jetstream_metrics>(log, link.value()->shared_connection()));
+            return log;
+          }};
 }
 
 }  // namespace esflow::storage::jetstream
