@@ -25,6 +25,20 @@ std::uint64_t request_hash(std::string_view aggregate_type, std::string_view agg
   return h;
 }
 
+result<aggregate_page> event_log::read_page(std::string_view tenant, std::string_view type,
+                                            std::string_view id, version_t after,
+                                            position_t /*after_position*/, std::size_t limit) {
+  auto events = read(tenant, type, id, after, limit);
+  if (!events.ok()) return std::move(events).err();
+  return aggregate_page{std::move(events).value(), 0};
+}
+
+result<bool> event_log::knows_command(std::string_view tenant, std::string_view command_id) {
+  auto known = find_command(tenant, command_id);
+  if (!known.ok()) return std::move(known).err();
+  return known.value().has_value();
+}
+
 result<append_result> append_and_wait(event_log& log, append_request request) {
   std::promise<result<append_result>> promise;
   auto future = promise.get_future();

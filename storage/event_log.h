@@ -50,6 +50,15 @@ struct append_result {
   std::vector<schemas::event> events;  // the stored events (the original ones for a duplicate)
 };
 
+// One page of an aggregate's events (event_log::read_page).
+struct aggregate_page {
+  std::vector<schemas::event> events;
+  // Where the next page may start: a position at or before the commit that
+  // holds the version after the page's last event; 0 when the backend gives
+  // no hint (it indexes by version).
+  position_t next_after_position = 0;
+};
+
 struct positioned_commit {
   position_t position = 0;
   schemas::commit commit;
@@ -86,6 +95,16 @@ class event_log {
                                                    std::string_view id, version_t after,
                                                    std::size_t limit) = 0;
 
+  // read() that may start at `after_position`: a log position at or before
+  // the commit holding version after+1 (a snapshot's position, or the
+  // previous page's next_after_position); 0 = unknown, from the start. A
+  // backend that indexes by version ignores it (this default). A hint that
+  // turns out wrong (the commit after it holds a later version) costs a read
+  // from the start, never a wrong answer.
+  virtual result<aggregate_page> read_page(std::string_view tenant, std::string_view type,
+                                           std::string_view id, version_t after, position_t after_position,
+                                           std::size_t limit);
+
   // The aggregate's last version; 0 when it has no events.
   virtual result<version_t> current_version(std::string_view tenant, std::string_view type,
                                             std::string_view id) = 0;
@@ -94,6 +113,13 @@ class event_log {
   // unknown or expired.
   virtual result<std::optional<append_result>> find_command(std::string_view tenant,
                                                             std::string_view command_id) = 0;
+
+  // Whether the command id is known, from this node's local state only (no
+  // network round trip): the cheap check before deciding a command. A true
+  // answer is confirmed by append() (which returns the original); a false one
+  // may miss a command id this node never saw, which append() still detects.
+  // Default: find_command() (local for a backend whose reads are local).
+  virtual result<bool> knows_command(std::string_view tenant, std::string_view command_id);
 
   // Commits of every tenant with position > after, in position order, at most
   // max. Pull-style: runners and projections poll it with their checkpoint.

@@ -199,6 +199,9 @@ result<std::shared_ptr<aggregate_service>> aggregate_service::open(aggregate_ser
   s->_store = o.store;
   s->_log = o.log;
   s->_embedded = dynamic_cast<storage::embedded_event_log*>(s->_log.get());
+  // Two readers keep a cold read waiting on the network from holding up the
+  // next; the queue matches a pipeline's default max_in_flight.
+  if (s->remote_log()) s->_readers = std::make_unique<blocking_pool>("esflow-agg-read", 2, 4096);
   s->_metrics =
       std::make_unique<aggregate_metrics>(o.host ? &o.host->metrics() : nullptr, o.metrics_tenant_cap);
 
@@ -288,11 +291,15 @@ result<rehydrated> aggregate_service::load(const std::string& tenant, const aggr
     if (!st.ok()) return std::move(st).err();
     state = std::move(st).value();
   }
-  // Each page advances the version by its size, so this ends.
+  // The snapshot's position starts the read (JetStream: the stream sequence
+  // after it), and each page continues where the last one ended: the cost is
+  // the events after the snapshot, never the whole history. Each page
+  // advances the version by its size, so this ends.
+  storage::position_t from = out.head.position;
   while (true) {
-    auto page = _log->read(tenant, type.name, id, out.head.version, k_replay_page);
+    auto page = _log->read_page(tenant, type.name, id, out.head.version, from, k_replay_page);
     if (!page.ok()) return std::move(page).err();
-    for (const auto& e : page.value()) {
+    for (const auto& e : page->events) {
       if (e.tenant_id != tenant) return denied();
       if (e.version != out.head.version + 1) {
         return error::make(errc::internal, "aggregate " + type.name + "/" + id + ": expected version " +
@@ -303,44 +310,80 @@ result<rehydrated> aggregate_service::load(const std::string& tenant, const aggr
       out.head.version = e.version;
       ++out.replayed;
     }
-    if (page.value().size() < k_replay_page) break;
+    from = page->next_after_position;
+    if (page->events.size() < k_replay_page) break;
   }
+  // Every commit read was read whole: `from` is the last one's position.
+  if (from != 0) out.head.position = from;
   auto js = sb.state_to_json(state);
   if (!js.ok()) return std::move(js).err();
   out.head.state_json = std::move(js).value();
   return out;
 }
 
+result<std::optional<rehydrated>> aggregate_service::rehydrate_local(const std::string& tenant,
+                                                                     const aggregate_type_config& type,
+                                                                     const std::string& id,
+                                                                     runtime::sandbox& sb, bool guess_new) {
+  using out_t = std::optional<rehydrated>;
+  const auto t0 = std::chrono::steady_clock::now();
+  if (auto hit = _cache.committed(aggregate_key(tenant, type.name, id))) {
+    _metrics->rehydration(true, seconds_since(t0), 0);
+    return out_t{rehydrated{std::move(*hit), true, false, 0}};
+  }
+  if (!guess_new || !remote_log()) return out_t{};
+  // A snapshot (local RocksDB) proves the aggregate exists: only the log can tell.
+  auto snap = snapshots().get(tenant, type.name, id);
+  if (!snap.ok()) return std::move(snap).err();
+  if (snap.value()) return out_t{};
+  auto st = sb.initial_state(*type.program);
+  if (!st.ok()) return std::move(st).err();
+  auto js = sb.state_to_json(*st);
+  if (!js.ok()) return std::move(js).err();
+  rehydrated out;
+  out.head.state_json = std::move(js).value();  // version 0, token 0: not cached
+  out.guessed = true;
+  _metrics->rehydration(false, seconds_since(t0), 0);
+  return out_t{std::move(out)};
+}
+
 result<rehydrated> aggregate_service::rehydrate(const std::string& tenant, const aggregate_type_config& type,
                                                 const std::string& id, runtime::sandbox& sb, bool guess_new) {
+  auto local = rehydrate_local(tenant, type, id, sb, guess_new);
+  if (!local.ok()) return std::move(local).err();
+  if (local.value()) return std::move(*local.value());
   const auto t0 = std::chrono::steady_clock::now();
-  const auto key = aggregate_key(tenant, type.name, id);
-  if (auto hit = _cache.committed(key)) {
-    _metrics->rehydration(true, seconds_since(t0), 0);
-    return rehydrated{std::move(*hit), true, false, 0};
-  }
-  if (guess_new && remote_log()) {
-    // A snapshot (local RocksDB) proves the aggregate exists: read it for real.
-    auto snap = snapshots().get(tenant, type.name, id);
-    if (!snap.ok()) return std::move(snap).err();
-    if (!snap.value()) {
-      auto st = sb.initial_state(*type.program);
-      if (!st.ok()) return std::move(st).err();
-      auto js = sb.state_to_json(*st);
-      if (!js.ok()) return std::move(js).err();
-      rehydrated out;
-      out.head.state_json = std::move(js).value();  // version 0, token 0: not cached
-      out.guessed = true;
-      _metrics->rehydration(false, seconds_since(t0), 0);
-      return out;
-    }
-  }
   auto loaded = load(tenant, type, id, sb, true);
   if (!loaded.ok()) return loaded;
+  if (type.snapshot_every > 0 && loaded->replayed >= static_cast<std::size_t>(type.snapshot_every))
+    snapshot_loaded(tenant, type, id, loaded->head);
   loaded->head.token = _cache.next_token();
-  loaded->head = _cache.insert_loaded(key, std::move(loaded->head));
+  loaded->head = _cache.insert_loaded(aggregate_key(tenant, type.name, id), std::move(loaded->head));
   _metrics->rehydration(false, seconds_since(t0), loaded->replayed);
   return loaded;
+}
+
+// A long replay (no snapshot here yet: a new node, or a lost data directory)
+// is not paid twice: the next cold read starts from this one.
+void aggregate_service::snapshot_loaded(const std::string& tenant, const aggregate_type_config& type,
+                                        const std::string& id, const state_head& head) {
+  if (head.position == 0 && remote_log()) return;  // no position to start the next read from
+  schemas::snapshot snap;
+  snap.tenant_id = tenant;
+  snap.aggregate_type = type.name;
+  snap.aggregate_id = id;
+  snap.version = head.version;
+  snap.log_position = head.position;
+  snap.state_json = head.state_json;
+  snap.created_at = schemas::now_timestamp();
+  if (auto ok = snapshots().put(snap); !ok.ok() && ok.err().code != errc::version_conflict) {
+    ESFLOW_WARN("aggregate", "snapshot of {}/{} at version {} after a replay not written: {}", type.name, id,
+                snap.version, ok.err().to_string());
+  }
+}
+
+bool aggregate_service::read_async(std::function<void()> job) {
+  return _readers != nullptr && _readers->try_submit(std::move(job));
 }
 
 // --- decide -------------------------------------------------------------------------------

@@ -16,6 +16,7 @@
 //
 // NOTE: a sandbox is not thread-safe: callers pass their own (per lane, or
 // thread_local on the commit retry and read paths; sandbox_for()).
+#include "common/blocking_pool.h"
 #include "common/result.h"
 #include "graph/node_kind_descriptor.h"
 #include "graph/stage_descriptor.h"
@@ -32,6 +33,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -137,8 +139,21 @@ class aggregate_service {
   // an append at expected version 0 is refused by the server when the
   // aggregate exists (version_conflict -> retry -> real read), and commit
   // re-decides a rejection or an empty decision made on a guess.
+  // A cold read on the remote log runs on the caller's thread: the stages
+  // call it on a reader thread (read_async), the HTTP reads on their own.
+  // A replay of at least `snapshot_every` events leaves a snapshot behind.
   result<rehydrated> rehydrate(const std::string& tenant, const aggregate_type_config& type,
                                const std::string& id, runtime::sandbox& sb, bool guess_new = false);
+  // What rehydrate() answers without a network read: a cache hit, or (remote
+  // log, guess_new, no snapshot) the guess. nullopt: only the log can tell
+  // (on the embedded log: any miss, read locally by rehydrate()).
+  result<std::optional<rehydrated>> rehydrate_local(const std::string& tenant,
+                                                    const aggregate_type_config& type, const std::string& id,
+                                                    runtime::sandbox& sb, bool guess_new);
+  // Runs `job` on one of the service's reader threads (remote log only; TBB
+  // workers never wait on the network). false: the readers' queue is full
+  // (or the log is local): the caller answers unavailable.
+  bool read_async(std::function<void()> job);
   // The same, bypassing the cache (tests: snapshot + events vs full replay).
   result<rehydrated> load(const std::string& tenant, const aggregate_type_config& type, const std::string& id,
                           runtime::sandbox& sb, bool use_snapshot);
@@ -158,6 +173,8 @@ class aggregate_service {
 
  private:
   explicit aggregate_service(std::size_t cache_bytes) : _cache(cache_bytes) {}
+  void snapshot_loaded(const std::string& tenant, const aggregate_type_config& type, const std::string& id,
+                       const state_head& head);
 
   aggregate_service_options _options;
   runtime::program_cache _programs;
@@ -168,6 +185,9 @@ class aggregate_service {
   storage::embedded_event_log* _embedded = nullptr;  // _log when embedded
   state_cache _cache;
   std::unique_ptr<aggregate_metrics> _metrics;
+  // Remote log only: cold reads off the TBB workers. Declared last: stopped
+  // (every queued read run) before the members its jobs use go away.
+  std::unique_ptr<blocking_pool> _readers;
 };
 
 // The thread's own sandboxes (commit retries, reads): never shared.

@@ -24,7 +24,9 @@
 // Concurrency: async, keyed (`key: message`): one command per aggregate in
 // process()..finish(), later ones parked in arrival order; any number of
 // aggregates at once (bounded by the pipeline's max_in_flight and the log's
-// queue). process() runs on TBB workers; completions on the commit thread.
+// queue). process() runs on TBB workers; completions on the commit thread. A
+// re-decide that must read JetStream (the aggregate is not cached) runs on
+// the service's reader threads: no TBB worker waits on the network.
 #include "common/log.h"
 #include "graph/pipeline_spec.h"
 #include "schemas/ids.h"
@@ -49,12 +51,41 @@ class commit final : public graph::stage {
     if (ctx.retry ||
         (!ctx.known_command && (unverified_guess || cache.committed_token(m->key) != ctx.base_token))) {
       ctx.retry = false;
-      if (auto ok = redecide(ctx); !ok.ok()) {
-        out.fail(std::move(m), std::move(ok).err());
-        out.finish();
+      if (_service->remote_log() && cache.committed_token(m->key) == 0) {
+        // Not cached: the re-decide reads the stream, on a reader thread.
+        auto* raw = m.release();  // owned by the job, which runs exactly once
+        const bool queued = _service->read_async([this, raw, out] {
+          graph::message_ptr msg(raw);
+          redecide_and_append(std::move(msg), out);
+        });
+        if (!queued) {
+          graph::message_ptr msg(raw);
+          auto& c = context_of(*msg);
+          out.fail(std::move(msg),
+                   error::make(errc::unavailable, "too many cold aggregate reads waiting; retry",
+                               "tenant=" + c.tenant + " aggregate=" + c.cmd.aggregate_type + "/" +
+                                   c.cmd.aggregate_id));
+          out.finish();
+        }
         return;
       }
+      return redecide_and_append(std::move(m), out);
     }
+    append(std::move(m), out);
+  }
+
+ private:
+  void redecide_and_append(graph::message_ptr m, const graph::emitter& out) {
+    if (auto ok = redecide(context_of(*m)); !ok.ok()) {
+      out.fail(std::move(m), std::move(ok).err());
+      out.finish();
+      return;
+    }
+    append(std::move(m), out);
+  }
+
+  void append(graph::message_ptr m, const graph::emitter& out) {
+    auto& ctx = context_of(*m);
     if (ctx.rejection) {
       auto e = std::move(*ctx.rejection);
       ctx.rejection.reset();
@@ -78,7 +109,6 @@ class commit final : public graph::stage {
     });
   }
 
- private:
   // Rehydrate (the cache holds the committed state, or storage does) and
   // decide again: in the key's turn nothing else of this aggregate moves.
   status redecide(aggregate_context& ctx) {

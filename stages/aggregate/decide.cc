@@ -3,7 +3,8 @@
 // versions, timestamp, command/correlation/trace ids.
 //
 // In order:
-//  1. The command id is looked up in the log first: a known one is not
+//  1. The command id is looked up first (event_log::knows_command: this
+//     node's local record, never a network read): a known one is not
 //     decided again (ctx.known_command); commit's append answers it with the
 //     original result (duplicate) or command_id_reused.
 //  2. The state decided on is the aggregate's newest head in the state cache:
@@ -35,7 +36,8 @@ class decide final : public graph::stage {
 
   void process(graph::message_ptr m, const graph::emitter& out) override {
     auto& ctx = context_of(*m);
-    auto known = _service->log().find_command(ctx.tenant, ctx.cmd.command_id);
+    // Local state only (no network on a TBB worker); append() confirms it.
+    auto known = _service->log().knows_command(ctx.tenant, ctx.cmd.command_id);
     if (!known.ok()) {
       out.fail(std::move(m), std::move(known).err());
       return;

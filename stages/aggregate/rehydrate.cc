@@ -6,13 +6,13 @@
 // rehydrate). A snapshot or event of another tenant met on the way is
 // tenant_access_denied (defensive: storage keys already separate tenants).
 //
-// Concurrency: keyed (`key: message`), one serial lane per unit of
-// concurrency; a key always runs on the same lane, in arrival order. Each lane
-// owns its Lua sandboxes (one per aggregate type): lanes are serial, so no
-// lock. The state cache is shared (sharded mutexes). On the embedded log every
-// read is local RocksDB. On JetStream a miss without a snapshot is guessed
-// new (no read); a miss WITH a snapshot still reads the events after it from
-// the stream on this worker (a known limit, tracked by the hardening issue).
+// Concurrency: async, keyed (`key: message`): one command per aggregate at a
+// time, in arrival order; any number of aggregates at once. A cache hit, a
+// read of the embedded log (local RocksDB) and JetStream's guess for an
+// aggregate without a snapshot finish in process() on the TBB worker; a cold
+// read of JetStream (the events after the snapshot) runs on the service's
+// reader threads and finishes there: no TBB worker waits on the network.
+// Lua runs in the running thread's own sandboxes (thread_sandboxes()).
 #include "graph/pipeline_spec.h"
 #include "stages/aggregate/aggregate_service.h"
 #include "stages/aggregate/stages.h"
@@ -22,8 +22,7 @@ namespace {
 
 class rehydrate final : public graph::stage {
  public:
-  rehydrate(std::shared_ptr<aggregate_service> service, std::size_t lanes)
-      : _service(std::move(service)), _lanes(lanes) {}
+  explicit rehydrate(std::shared_ptr<aggregate_service> service) : _service(std::move(service)) {}
 
   void process(graph::message_ptr m, const graph::emitter& out) override {
     auto& ctx = context_of(*m);
@@ -33,16 +32,41 @@ class rehydrate final : public graph::stage {
       out.fail(std::move(m), error::make(errc::invalid_command,
                                          "unknown aggregate type '" + ctx.cmd.aggregate_type +
                                              "' (this node serves: " + _service->type_names() + ")"));
+      out.finish();
       return;
     }
-    // guess_new: a miss does not read the log here (no network round trip on
-    // a TBB worker); decide/commit verify the guess (aggregate_service.h).
-    auto r = _service->rehydrate(ctx.tenant, *ctx.type, ctx.cmd.aggregate_id,
-                                 _lanes[out.lane()].get(*ctx.type), /*guess_new=*/true);
+    auto& sb = thread_sandboxes().get(*ctx.type);
+    if (!_service->remote_log())
+      return done(std::move(m), out, _service->rehydrate(ctx.tenant, *ctx.type, ctx.cmd.aggregate_id, sb));
+    // guess_new: a miss without a snapshot is taken as a new aggregate;
+    // decide/commit verify the guess (aggregate_service.h).
+    auto local =
+        _service->rehydrate_local(ctx.tenant, *ctx.type, ctx.cmd.aggregate_id, sb, /*guess_new=*/true);
+    if (!local.ok()) return done(std::move(m), out, std::move(local).err());
+    if (local.value()) return done(std::move(m), out, std::move(*local.value()));
+    auto* raw = m.release();  // owned by the job, which runs exactly once
+    const bool queued = _service->read_async([this, raw, out] {
+      graph::message_ptr msg(raw);
+      auto& c = context_of(*msg);
+      done(std::move(msg), out,
+           _service->rehydrate(c.tenant, *c.type, c.cmd.aggregate_id, thread_sandboxes().get(*c.type)));
+    });
+    if (!queued) {
+      done(graph::message_ptr(raw), out,
+           error::make(
+               errc::unavailable, "too many cold aggregate reads waiting; retry",
+               "tenant=" + ctx.tenant + " aggregate=" + ctx.cmd.aggregate_type + "/" + ctx.cmd.aggregate_id));
+    }
+  }
+
+ private:
+  static void done(graph::message_ptr m, const graph::emitter& out, result<rehydrated> r) {
     if (!r.ok()) {
       out.fail(std::move(m), std::move(r).err());
+      out.finish();
       return;
     }
+    auto& ctx = context_of(*m);
     auto& h = r.value();
     ctx.version = h.head.version;
     ctx.state_json = std::move(h.head.state_json);
@@ -50,11 +74,10 @@ class rehydrate final : public graph::stage {
     ctx.cache_hit = h.cache_hit;
     ctx.guessed_new = h.guessed;
     out.emit(std::move(m));
+    out.finish();
   }
 
- private:
   std::shared_ptr<aggregate_service> _service;
-  std::vector<sandbox_set> _lanes;  // by lane index
 };
 
 }  // namespace
@@ -67,15 +90,16 @@ graph::stage_descriptor rehydrate_descriptor() {
   d.needs_context = "command";
   d.provides_context = {"aggregate"};
   d.description =
-      "loads the aggregate's state: cache -> snapshot -> events (keyed lanes, a sandbox per lane)";
+      "loads the aggregate's state: cache -> snapshot -> events after it (async: cold JetStream reads on "
+      "reader threads)";
+  d.async = true;
   d.default_concurrency = graph::concurrency::bounded(8);
   d.params = {graph::int_param("cache_mb", 256, "memory bound of the node's state cache, MiB", 1, 1 << 20)};
   d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
     if (auto ok = require_message_key(init); !ok.ok()) return std::move(ok).err();
     auto service = init.service_as<aggregate_service>();
     if (!service) return error::make(errc::internal, "the aggregate node kind made no service");
-    return std::unique_ptr<graph::stage>(
-        new rehydrate(std::move(service), std::max<std::size_t>(1, init.spec.conc.limit)));
+    return std::unique_ptr<graph::stage>(new rehydrate(std::move(service)));
   };
   return d;
 }

@@ -69,6 +69,7 @@ struct pending {
 };
 
 struct ack {
+  const void* msg = nullptr;  // the published message (identity only: tells a stale ack apart)
   std::string subject;
   std::uint64_t sequence = 0;
   bool duplicate = false;
@@ -85,6 +86,7 @@ struct aggregate_state {
   bool probe = false;          // the in-flight publish is a probe
   version_t first = 0;         // first version of the in-flight commit
   std::optional<pending> in_flight;
+  const void* in_flight_msg = nullptr;         // its natsMsg, alive in nats.c until its ack
   std::chrono::steady_clock::time_point sent;  // of the in-flight publish
   std::deque<pending> waiting;
 };
@@ -114,7 +116,9 @@ struct jetstream_event_log::impl {
   std::deque<pending> _inbox;  // guarded by _mu
   std::deque<ack> _acks;       // guarded by _mu
   bool _closing = false;       // guarded by _mu
-  std::size_t _pending = 0;    // accepted, not completed; guarded by _mu
+  bool _link_lost = false;     // a disconnect since the submit thread last looked; guarded by _mu
+  std::uint64_t _listener = 0;
+  std::size_t _pending = 0;  // accepted, not completed; guarded by _mu
   std::thread _thread;
 
   // Submit thread only.
@@ -123,7 +127,8 @@ struct jetstream_event_log::impl {
 
   struct {
     std::atomic<std::uint64_t> appends{0}, publishes{0}, commits{0}, local_duplicates{0},
-        server_duplicates{0}, conflicts{0}, unavailable{0}, version_loads{0}, ack_batches{0}, in_flight{0};
+        server_duplicates{0}, conflicts{0}, unavailable{0}, version_loads{0}, direct_gets{0}, ack_batches{0},
+        in_flight{0};
     ack_latency_histogram ack_latency;
   } _stats;
 
@@ -132,6 +137,7 @@ struct jetstream_event_log::impl {
   static void on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
     auto* self = static_cast<impl*>(closure);
     ack a;
+    a.msg = msg;
     if (const char* s = natsMsg_GetSubject(msg); s != nullptr) a.subject = s;
     if (pae != nullptr) {
       a.err = pae->Err == NATS_OK ? NATS_ERR : pae->Err;
@@ -161,6 +167,7 @@ struct jetstream_event_log::impl {
   // The message found by a direct get; nullptr when there is none.
   result<natsMsg*> direct_get(std::uint64_t sequence, const char* next_by, const char* last_by) {
     if (auto s = _conn.check(); !s.ok()) return std::move(s).err();
+    ++_stats.direct_gets;
     jsDirectGetMsgOptions o;
     jsDirectGetMsgOptions_Init(&o);
     o.Sequence = sequence;
@@ -280,15 +287,18 @@ struct jetstream_event_log::impl {
     std::optional<std::chrono::steady_clock::time_point> close_deadline;
     for (;;) {
       bool closing = false;
+      bool link_lost = false;
       {
         std::unique_lock lock(_mu);
         _cv.wait_for(lock, std::chrono::milliseconds(100),
-                     [this] { return _closing || !_inbox.empty() || !_acks.empty(); });
+                     [this] { return _closing || _link_lost || !_inbox.empty() || !_acks.empty(); });
         inbox.swap(_inbox);
         acks.swap(_acks);
         closing = _closing;
+        link_lost = std::exchange(_link_lost, false);
       }
       if (!acks.empty()) handle_acks(acks);
+      if (link_lost) fail_in_flight();
       acks.clear();
       for (auto& p : inbox) admit(std::move(p));
       inbox.clear();
@@ -441,6 +451,7 @@ struct jetstream_event_log::impl {
     st.probe = probe;
     st.first = c.first_version;
     st.in_flight.emplace(std::move(p));
+    st.in_flight_msg = g.m;
     st.sent = std::chrono::steady_clock::now();
     ++_in_flight;
     _stats.in_flight.store(_in_flight, std::memory_order_relaxed);
@@ -449,6 +460,7 @@ struct jetstream_event_log::impl {
     if (s != NATS_OK) {
       --_in_flight;
       st.busy = false;
+      st.in_flight_msg = nullptr;
       st.known = false;
       ++_stats.unavailable;
       pending q = std::move(*st.in_flight);
@@ -466,10 +478,12 @@ struct jetstream_event_log::impl {
 
     for (auto& a : acks) {
       auto it = _aggs.find(a.subject);
-      if (it == _aggs.end() || !it->second.in_flight) continue;  // abandoned at close
+      // Abandoned (close, lost link): a late ack of that publish is stale.
+      if (it == _aggs.end() || !it->second.in_flight || it->second.in_flight_msg != a.msg) continue;
       auto& st = it->second;
       pending p = std::move(*st.in_flight);
       st.in_flight.reset();
+      st.in_flight_msg = nullptr;
       st.busy = false;
       --_in_flight;
       _stats.in_flight.store(_in_flight, std::memory_order_relaxed);
@@ -567,6 +581,39 @@ struct jetstream_event_log::impl {
     for (auto* st : touched) pump(*st);
   }
 
+  // The link went down: nothing in flight will be acknowledged in time, and
+  // the client should not wait for the publish timeout to learn it. Every
+  // in-flight commit is answered unavailable ("may or may not be stored":
+  // nats.c may still resend it after a reconnect; the command id dedupes a
+  // resend), every waiting one too; versions are reloaded on the next use.
+  void fail_in_flight() {
+    std::size_t failed = 0;
+    for (auto& [subject, st] : _aggs) {
+      st.known = false;
+      if (st.in_flight) {
+        pending p = std::move(*st.in_flight);
+        st.in_flight.reset();
+        st.in_flight_msg = nullptr;
+        st.busy = false;
+        --_in_flight;
+        ++failed;
+        finish(p, error::make(errc::unavailable,
+                              "NATS connection lost before the commit was acknowledged (it may or may not be "
+                              "stored; resend with the same command id)",
+                              request_ctx(p.request)));
+      }
+      while (!st.waiting.empty()) {
+        pending p = std::move(st.waiting.front());
+        st.waiting.pop_front();
+        ++failed;
+        finish(p, error::make(errc::unavailable, "NATS connection lost", request_ctx(p.request)));
+      }
+    }
+    _stats.unavailable += failed;
+    _stats.in_flight.store(_in_flight, std::memory_order_relaxed);
+    if (failed > 0) ESFLOW_WARN("nats", "NATS connection lost: {} commits answered unavailable", failed);
+  }
+
   // close() ran out of time: everything still queued or in flight fails.
   void abandon_all() {
     for (auto& [subject, st] : _aggs) {
@@ -640,6 +687,13 @@ result<std::unique_ptr<jetstream_event_log>> jetstream_event_log::open(nats_conn
     auto r = ensure_stream(raw->_js, spec);
     if (!r.ok()) return std::move(r).err();
   }
+  raw->_listener = connection.add_disconnect_listener([raw] {
+    {
+      std::lock_guard lock(raw->_mu);
+      raw->_link_lost = true;
+    }
+    raw->_cv.notify_one();
+  });
   raw->_thread = std::thread([raw] {
     pthread_setname_np(pthread_self(), "esflow-js");
     // Thread boundary: nothing may escape. A log whose commit thread is gone
@@ -671,27 +725,61 @@ void jetstream_event_log::append(storage::append_request request, append_callbac
 result<std::vector<schemas::event>> jetstream_event_log::read(std::string_view tenant, std::string_view type,
                                                               std::string_view id, storage::version_t after,
                                                               std::size_t limit) {
-  std::vector<schemas::event> out;
+  auto page = read_page(tenant, type, id, after, 0, limit);
+  if (!page.ok()) return std::move(page).err();
+  return std::move(page->events);
+}
+
+result<storage::aggregate_page> jetstream_event_log::read_page(std::string_view tenant, std::string_view type,
+                                                               std::string_view id, storage::version_t after,
+                                                               storage::position_t after_position,
+                                                               std::size_t limit) {
+  storage::aggregate_page out;
   if (limit == 0 || after == UINT64_MAX) return out;
-  auto subject = aggregate_subject(tenant, type, id);
-  std::uint64_t seq = 1;
-  // Bounded: one direct get per commit of the aggregate, the stream's
-  // sequences only grow.
-  while (out.size() < limit) {
+  const auto subject = aggregate_subject(tenant, type, id);
+  std::uint64_t seq = after_position == UINT64_MAX ? 1 : after_position + 1;
+  bool first = true;
+  // Bounded: one direct get per commit from the hint on; sequences only grow.
+  while (out.events.size() < limit) {
     auto m = _impl->direct_get(seq, subject.c_str(), nullptr);
     if (!m.ok()) return std::move(m).err();
     msg_guard g{*m};
     if (g.m == nullptr) break;
     auto pc = _impl->decode(g.m);
     if (!pc.ok()) return std::move(pc).err();
-    seq = pc->position + 1;
-    for (auto& e : pc->commit.events) {
-      if (e.version <= after) continue;
-      if (out.size() == limit) break;
-      out.push_back(std::move(e));
+    if (first && seq > 1 && pc->commit.first_version > after + 1) {
+      // The hint skipped commits (a purged or recreated stream under an old
+      // snapshot): read from the start instead of answering with a hole.
+      ESFLOW_WARN("nats", "read hint seq={} skipped versions of {}: reading from the start", seq - 1,
+                  aggregate_ctx(tenant, type, id));
+      seq = 1;
+      first = false;
+      continue;
     }
+    first = false;
+    seq = pc->position + 1;
+    const std::size_t n = pc->commit.events.size();
+    std::size_t taken = 0;
+    for (auto& e : pc->commit.events) {
+      if (e.version <= after) {
+        ++taken;
+        continue;
+      }
+      if (out.events.size() == limit) break;
+      out.events.push_back(std::move(e));
+      ++taken;
+    }
+    // A commit cut by the limit is read again by the next page.
+    out.next_after_position = taken == n ? pc->position : pc->position - 1;
   }
+  if (out.next_after_position == 0 && after_position != 0) out.next_after_position = after_position;
   return out;
+}
+
+result<bool> jetstream_event_log::knows_command(std::string_view tenant, std::string_view command_id) {
+  auto known = _impl->load_dedupe(tenant, command_id);
+  if (!known.ok()) return std::move(known).err();
+  return known.value().has_value();
 }
 
 result<storage::version_t> jetstream_event_log::current_version(std::string_view tenant,
@@ -741,6 +829,10 @@ result<storage::position_t> jetstream_event_log::last_position() {
 }
 
 status jetstream_event_log::close() {
+  if (_impl->_listener != 0) {
+    _impl->_conn.remove_disconnect_listener(_impl->_listener);
+    _impl->_listener = 0;
+  }
   {
     std::lock_guard lock(_impl->_mu);
     _impl->_closing = true;
@@ -766,6 +858,7 @@ jetstream_stats jetstream_event_log::stats() const {
   out.conflicts = s.conflicts.load();
   out.unavailable = s.unavailable.load();
   out.version_loads = s.version_loads.load();
+  out.direct_gets = s.direct_gets.load();
   out.ack_batches = s.ack_batches.load();
   out.in_flight = s.in_flight.load();
   out.ack_latency = s.ack_latency.read();

@@ -76,6 +76,7 @@ struct jetstream_stats {
   std::uint64_t conflicts = 0;
   std::uint64_t unavailable = 0;     // breaker open, publish failed or timed out
   std::uint64_t version_loads = 0;   // last_by_subj direct gets
+  std::uint64_t direct_gets = 0;     // every direct get (reads, loads, originals)
   std::uint64_t ack_batches = 0;     // dedupe WriteBatches
   std::uint64_t in_flight = 0;       // publishes awaiting their ack
   ack_latency_snapshot ack_latency;  // publish -> ack
@@ -90,6 +91,12 @@ class jetstream_event_log final : public event_log {
   void append(append_request request, append_callback done) override;
   result<std::vector<schemas::event>> read(std::string_view tenant, std::string_view type,
                                            std::string_view id, version_t after, std::size_t limit) override;
+  // Starts at the hint's next sequence (direct get next_by_subject): a read
+  // after a snapshot costs the commits after it, not the aggregate's history.
+  result<aggregate_page> read_page(std::string_view tenant, std::string_view type, std::string_view id,
+                                   version_t after, position_t after_position, std::size_t limit) override;
+  // The dedupe column family only (a known id's original is fetched by append()).
+  result<bool> knows_command(std::string_view tenant, std::string_view command_id) override;
   result<version_t> current_version(std::string_view tenant, std::string_view type,
                                     std::string_view id) override;
   result<std::optional<append_result>> find_command(std::string_view tenant,

@@ -38,6 +38,9 @@ std::vector<prometheus::MetricFamily> jetstream_metrics::Collect() const {
   out.push_back(counter("esflow_jetstream_duplicates_total",
                         "Appends answered as duplicates (local dedupe or the server's Nats-Msg-Id)",
                         d(s.local_duplicates + s.server_duplicates)));
+  out.push_back(counter("esflow_jetstream_direct_gets_total",
+                        "Direct gets against the stream (cold reads, version loads, originals of duplicates)",
+                        d(s.direct_gets)));
   out.push_back(counter("esflow_jetstream_unavailable_total",
                         "Appends answered unavailable (breaker open, publish failed or timed out)",
                         d(s.unavailable)));

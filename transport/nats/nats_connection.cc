@@ -110,6 +110,20 @@ void nats_connection::on_disconnected(natsConnection*, void* p) {
     self->_down_since_ms = now_ms();
     ++self->_disconnects;
   }
+  std::lock_guard lock(self->_listeners_mu);
+  for (auto& [id, fn] : self->_listeners) fn();
+}
+
+std::uint64_t nats_connection::add_disconnect_listener(std::function<void()> fn) {
+  std::lock_guard lock(_listeners_mu);
+  const auto id = _next_listener++;
+  _listeners.emplace(id, std::move(fn));
+  return id;
+}
+
+void nats_connection::remove_disconnect_listener(std::uint64_t id) {
+  std::lock_guard lock(_listeners_mu);
+  _listeners.erase(id);
 }
 
 void nats_connection::on_reconnected(natsConnection*, void* p) {

@@ -23,7 +23,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 namespace esflow::nats {
@@ -81,6 +84,12 @@ class nats_connection {
   // jsCtx_Destroy before the connection goes away).
   result<jsCtx*> jetstream(jsOptions& options) const;
 
+  // Calls `fn` on nats.c's thread at every disconnect (fn must not block):
+  // owners of in-flight work fail it at once instead of waiting for a timer.
+  // The id removes it; remove before whatever fn uses goes away.
+  std::uint64_t add_disconnect_listener(std::function<void()> fn);
+  void remove_disconnect_listener(std::uint64_t id);
+
   // Drains (bounded by drain_timeout), then closes. Idempotent.
   void close();
 
@@ -99,6 +108,9 @@ class nats_connection {
   std::atomic<bool> _closed_cb_ran{false};
   std::atomic<std::int64_t> _down_since_ms{0};
   std::atomic<std::uint64_t> _disconnects{0}, _reconnects{0};
+  std::mutex _listeners_mu;
+  std::map<std::uint64_t, std::function<void()>> _listeners;  // guarded by _listeners_mu
+  std::uint64_t _next_listener = 1;                           // guarded by _listeners_mu
 };
 
 // errc::unavailable with the nats.c status text (and last error).

@@ -11,7 +11,9 @@ connection_options node_connection_options(const std::string& url) {
   o.name = "esflow";
   o.reconnect_wait_min = std::chrono::milliseconds(20);
   o.reconnect_wait_max = std::chrono::milliseconds(500);
-  o.breaker_open_after = std::chrono::milliseconds(500);
+  // Open at the disconnect: a command arriving while the link is down is
+  // answered unavailable at once, never after a timer (docs/contract.md).
+  o.breaker_open_after = std::chrono::milliseconds(0);
   o.ping_interval = std::chrono::milliseconds(1000);
   o.drain_timeout = std::chrono::milliseconds(2000);
   return o;

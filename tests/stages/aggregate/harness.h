@@ -206,8 +206,9 @@ class harness {
     cli::serve_options so;
     so.registry = &_registry;
     so.start = false;
-    so.prepare = [f](esflow::service_registry& services) {
+    so.prepare = [f, hook = prepare_hook](esflow::service_registry& services) {
       services.put<feed>("", f ? f : std::make_shared<feed>());
+      if (hook) hook(services);
     };
     auto served = cli::serve_loaded({std::move(spec)}, so);
     EXPECT_TRUE(served.ok()) << (served.ok() ? "" : served.err().message);
@@ -246,6 +247,9 @@ class harness {
   }
 
   const graph::kind_registry& registry() const { return _registry; }
+
+  // Runs on every node's services before build (e.g. to put a test event-log factory).
+  std::function<void(esflow::service_registry&)> prepare_hook;
 
  private:
   storage::testing::temp_dir _dir;

@@ -1,6 +1,8 @@
 // The shipped aggregate-jetstream pipeline on a real nats-server: commands
 // over NATS request/reply and over HTTP, both answered from one JetStream
 // event log (docs/contract.md "NATS subjects", "Headers", "Behaviour clients rely on").
+#include "stages/aggregate/aggregate_service.h"
+#include "storage/jetstream/jetstream_event_log.h"
 #include "tests/stages/nats/node_env.h"
 
 #include <httplib.h>
@@ -124,6 +126,34 @@ TEST_F(node_request_reply, cold_cache_guesses_are_verified_against_the_log) {
   const auto commits = read_stream(_client->raw());
   ASSERT_EQ(commits.size(), 4U);
   for (std::size_t i = 0; i < commits.size(); ++i) EXPECT_EQ(commits[i].first_version, i + 1);
+}
+
+// A restarted node reads an aggregate from its snapshot's stream sequence
+// on: the first command costs the commits after the snapshot (50 here), not
+// the history (250), whatever the history's length.
+TEST_F(node_request_reply, a_cold_read_after_restart_costs_the_commits_after_the_snapshot) {
+  const std::string subject = "tenant.acme.command.Account.acc-9";
+  ASSERT_EQ(send(subject, command_body("acc-9", open_account(0))).body.value("version", 0), 1);
+  for (int i = 2; i <= 250; ++i) {
+    auto r = send(subject, command_body("acc-9", deposit(1)));
+    ASSERT_EQ(r.body.value("version", 0), i) << r.body.dump();
+  }
+  _served.reset();
+  _served = serve({shipped_jetstream_pipeline(_dir)}, (_dir.path() / "data").string(), _server.url());
+  ASSERT_TRUE(_served);
+  auto service = cli::served_services(*_served).find<aggregate::aggregate_service>(
+      "aggregate:" + storage::normalise_data_dir((_dir.path() / "data").string()));
+  ASSERT_TRUE(service);
+  auto* log = dynamic_cast<storage::jetstream::jetstream_event_log*>(&service->log());
+  ASSERT_NE(log, nullptr);
+  const auto before = log->stats().direct_gets;
+  auto r = send(subject, command_body("acc-9", withdraw(1)));
+  ASSERT_EQ(r.body.value("status", ""), "accepted") << r.body.dump();
+  EXPECT_EQ(r.body.value("version", 0), 251);
+  const auto gets = log->stats().direct_gets - before;
+  // 50 commits after the snapshot at 200, the end of the read, the version load.
+  EXPECT_LE(gets, 60U) << "the cold read walked the history";
+  EXPECT_GE(gets, 50U);
 }
 
 TEST_F(node_request_reply, invalid_tenant_token_gets_an_invalid_tenant_reply) {
