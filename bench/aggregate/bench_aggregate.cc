@@ -212,7 +212,7 @@ void commit(benchmark::State& state) {
     r.aggregate_id = "acc-" + std::to_string(a);
     r.command_id = schemas::new_uuid_v7();
     r.expected_version = versions[a];
-    r.request_hash = versions[a];
+    r.request_hash = storage::request_hash(r.aggregate_type, r.aggregate_id, r.command_id);
     schemas::event e;
     e.event_id = schemas::new_uuid_v7();
     e.event_type = "deposited";
