@@ -131,7 +131,7 @@ void append_events(aggregate_service& s, const std::string& id, int n) {
                               id,
                               id + "-" + std::to_string(v),
                               static_cast<schemas::version_t>(v),
-                              static_cast<std::uint64_t>(v),
+                              storage::request_hash("Account", id, std::to_string(v)),
                               {}};
     schemas::event e;
     e.event_id = schemas::new_uuid_v7();
