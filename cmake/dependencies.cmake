@@ -9,6 +9,7 @@ find_package(CLI11 CONFIG REQUIRED)
 find_package(spdlog CONFIG REQUIRED)
 find_package(nlohmann_json CONFIG REQUIRED)
 find_package(prometheus-cpp CONFIG REQUIRED)
+find_package(OpenSSL REQUIRED)  # libssl-dev: SHA-256 (common/sha256.h)
 pkg_check_modules(LUA REQUIRED IMPORTED_TARGET lua5.4)
 # find_package(cnats) is broken in Debian's 3.4.1 (it wants a static lib that is not shipped).
 pkg_check_modules(NATS REQUIRED IMPORTED_TARGET libnats)

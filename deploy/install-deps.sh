@@ -8,7 +8,7 @@ packages=(
   libtbb-dev libnats-dev nats-server librocksdb-dev libsimdjson-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev
-  liblua5.4-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libcpp-httplib-dev
+  liblua5.4-dev libssl-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libcpp-httplib-dev
   graphviz curl clang-format clang-tidy
 )
 

@@ -2,69 +2,15 @@
 
 #include <lua.hpp>
 
-#include <cstring>
 #include <fstream>
 #include <sstream>
 
 namespace esflow::runtime {
-namespace {
-
-constexpr std::uint64_t rotl(std::uint64_t x, int r) noexcept { return (x << r) | (x >> (64 - r)); }
-
-constexpr std::uint64_t avalanche(std::uint64_t x) noexcept {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  x ^= x >> 33;
-  return x;
-}
-
-}  // namespace
-
-content_hash content_hash::of(std::string_view bytes) noexcept {
-  // Two 64-bit lanes over 8-byte words, each with its own multiplier and
-  // rotation, finished with an avalanche step. Not cryptographic: it names
-  // program versions, it does not defend against chosen collisions.
-  std::uint64_t a = 0x243f6a8885a308d3ULL ^ bytes.size();
-  std::uint64_t b = 0x13198a2e03707344ULL + (bytes.size() * 0x9e3779b97f4a7c15ULL);
-  const char* p = bytes.data();
-  std::size_t n = bytes.size();
-  auto mix = [&](std::uint64_t w) {
-    a = rotl(a ^ (w * 0x87c37b91114253d5ULL), 31) * 0x4cf5ad432745937fULL;
-    b = rotl(b + (w ^ 0x52dce729ULL), 27) * 0x9e3779b97f4a7c15ULL + a;
-  };
-  while (n >= 8) {
-    std::uint64_t w;
-    std::memcpy(&w, p, 8);
-    mix(w);
-    p += 8;
-    n -= 8;
-  }
-  std::uint64_t tail = 0;
-  std::memcpy(&tail, p, n);
-  mix(tail ^ (static_cast<std::uint64_t>(n) << 56));
-  return content_hash{avalanche(a ^ rotl(b, 17)), avalanche(b + a)};
-}
-
-std::string content_hash::to_hex() const {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out(32, '0');
-  for (int i = 0; i < 16; ++i) {
-    out[15 - i] = digits[(hi >> (4 * i)) & 0xf];
-    out[31 - i] = digits[(lo >> (4 * i)) & 0xf];
-  }
-  return out;
-}
-
 program::program(std::string name, std::string path, std::string source)
     : _name(std::move(name)), _path(std::move(path)), _source(std::move(source)) {
   _hash = content_hash::of(_source);
-  std::string keyed;
-  keyed.reserve(_path.size() + 1 + _source.size());
-  keyed.append(_path).push_back('\0');
-  keyed.append(_source);
-  _key = content_hash::of(keyed);
+  sha256_builder key;
+  _key = key.field(_path).field(_source).finish();
 }
 
 status check_syntax(std::string_view source, std::string_view path) {

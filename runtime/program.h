@@ -12,6 +12,7 @@
 // NOTE: reload() never invalidates a program_ptr already handed out: in-flight
 // work keeps running the version it started with; new lookups get the new one.
 #include "common/result.h"
+#include "common/sha256.h"
 
 #include <cstdint>
 #include <filesystem>
@@ -23,22 +24,10 @@
 
 namespace esflow::runtime {
 
-// A 128-bit, non-cryptographic content hash (stable across runs and builds).
-struct content_hash {
-  std::uint64_t hi = 0;
-  std::uint64_t lo = 0;
-
-  static content_hash of(std::string_view bytes) noexcept;
-  // 32 lowercase hex digits.
-  std::string to_hex() const;
-  friend bool operator==(const content_hash&, const content_hash&) = default;
-};
-
-struct content_hash_hasher {
-  std::size_t operator()(const content_hash& h) const noexcept {
-    return static_cast<std::size_t>(h.lo ^ (h.hi * 0x9e3779b97f4a7c15ULL));
-  }
-};
+// SHA-256 of content (common/sha256.h): a program's hash() is what
+// `sha256sum <file>` prints, so an operator can check /info against the file.
+using content_hash = sha256_digest;
+using content_hash_hasher = sha256_digest_hasher;
 
 class program {
  public:
@@ -49,9 +38,9 @@ class program {
   const std::string& name() const noexcept { return _name; }
   const std::string& path() const noexcept { return _path; }
   const std::string& source() const noexcept { return _source; }
-  // Hash of the source text alone.
+  // SHA-256 of the source bytes alone (the file's bytes for load_program).
   const content_hash& hash() const noexcept { return _hash; }
-  // Hash of (path, source): what a sandbox caches compiled code under, so two
+  // SHA-256 of (path, source), length-prefixed: what a sandbox caches compiled code under, so two
   // files with equal text still report their own path in errors.
   const content_hash& compile_key() const noexcept { return _key; }
 

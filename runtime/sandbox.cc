@@ -1,9 +1,10 @@
 #include "runtime/sandbox.h"
 
 #include "common/log.h"
+#include "runtime/gas.h"
 #include "runtime/lua_json.h"
+#include "runtime/lua_strings.h"
 
-#include <climits>
 #include <lua.hpp>
 #include <simdjson.h>
 
@@ -91,7 +92,7 @@ struct sandbox::impl {
   sandbox_options opts;
   memory_meter meter;
   lua_State* L = nullptr;
-  bool gas_exhausted = false;
+  detail::gas_meter gas;
   std::string reject_code;
   std::string reject_message;
   std::unordered_map<content_hash, compiled, content_hash_hasher> programs;
@@ -134,13 +135,7 @@ int panic_handler(lua_State* L) {
   std::abort();
 }
 
-void gas_hook(lua_State* L, lua_Debug*) {
-  sandbox::impl::of(L)->gas_exhausted = true;
-  // From now on every instruction fails, so a pcall in the program cannot swallow this.
-  lua_sethook(L, gas_hook, LUA_MASKCOUNT, 1);
-  lua_pushliteral(L, "ran out of gas");
-  lua_error(L);
-}
+void gas_hook(lua_State* L, lua_Debug*) { detail::gas_on_hook(L, sandbox::impl::of(L)->gas); }
 
 // Adds "path:line: " of the innermost Lua frame to an error that lacks it.
 int message_handler(lua_State* L) {
@@ -241,6 +236,8 @@ void build_template(lua_State* L) {
   };
   luaL_requiref(L, "_G", luaopen_base, 1);
   luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
+  // find/match/gmatch/gsub/rep/format that charge gas (runtime/README.md "Sandbox").
+  detail::install_bounded_strings(L, -1, &sandbox::impl::of(L)->gas);
   luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
   luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
   luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 1);
@@ -501,12 +498,10 @@ int trampoline(lua_State* L) {
 // --- impl --------------------------------------------------------------------
 
 void sandbox::impl::arm_gas() {
-  gas_exhausted = false;
   meter.refused = false;
   reject_code.clear();
-  auto count =
-      opts.gas_per_call > static_cast<std::uint64_t>(INT_MAX) ? INT_MAX : static_cast<int>(opts.gas_per_call);
-  lua_sethook(L, gas_hook, LUA_MASKCOUNT, count);
+  gas.budget = opts.gas_per_call;
+  detail::gas_arm(L, gas);
 }
 
 simdjson::error_code sandbox::impl::parse(std::string_view json, simdjson::dom::element& out) {
@@ -531,10 +526,11 @@ int sandbox::impl::run(call_ctx& ctx) {
 error sandbox::impl::failure(int rc, call_ctx& ctx, const program* p, const char* call) {
   std::string where = context_of(p, call);
   error e;
-  if (gas_exhausted) {
+  if (gas.exhausted) {
+    std::string text = "ran out of gas";
+    if (gas.exhausted_in != nullptr) text += std::string(" in ") + gas.exhausted_in;
     e = error::make(errc::program_error,
-                    "ran out of gas after " + std::to_string(opts.gas_per_call) + " instructions",
-                    std::move(where));
+                    text + " after " + std::to_string(opts.gas_per_call) + " instructions", std::move(where));
   } else if (rc == LUA_ERRMEM || meter.refused) {
     e = error::make(
         errc::program_error,
@@ -560,9 +556,8 @@ error sandbox::impl::failure(int rc, call_ctx& ctx, const program* p, const char
     e = error::make(errc::program_error, std::move(text), std::move(where));
   }
   lua_settop(L, k_base);
-  if (gas_exhausted || meter.refused || rc == LUA_ERRMEM) lua_gc(L, LUA_GCCOLLECT, 0);
-  lua_sethook(L, nullptr, 0, 0);
-  gas_exhausted = false;
+  if (gas.exhausted || meter.refused || rc == LUA_ERRMEM) lua_gc(L, LUA_GCCOLLECT, 0);
+  detail::gas_disarm(L, gas);
   meter.refused = false;
   return e;
 }
@@ -631,6 +626,8 @@ sandbox::sandbox(sandbox_options options) : _impl(std::make_unique<impl>()) {
     if (L == nullptr) std::abort();
   }
   s.L = L;
+  s.gas.hook = gas_hook;
+  s.gas.memory_limit = s.meter.limit;
   s.writer = json_writer(L, k_slot_array_mt);
   *static_cast<impl**>(lua_getextraspace(L)) = &s;
   lua_atpanic(L, panic_handler);

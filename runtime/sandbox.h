@@ -14,7 +14,8 @@
 //
 // Errors (never exceptions):
 //   - program_error: the program raised (message "path:line: ..."), ran out of
-//     gas ("ran out of gas after N instructions"), ran out of memory ("out of
+//     gas ("ran out of gas [in string.find] after N instructions": string
+//     functions charge the same budget, runtime/lua_strings.h), ran out of memory ("out of
 //     memory ..."), returned something malformed, or produced a value JSON cannot
 //     hold (NaN, a function, a table with non-string keys, ...).
 //   - domain_rejection: decide called reject(code, message); code_text = code.
@@ -39,7 +40,8 @@
 namespace esflow::runtime {
 
 struct sandbox_options {
-  // Lua VM instructions one call (decide, apply, initial_state, program load) may run.
+  // Lua VM instructions one call (decide, apply, initial_state, program load) may
+  // run; string functions charge their steps to the same budget.
   std::uint64_t gas_per_call = 10'000'000;
   // Cap on all memory of the VM (compiled programs + cached states + call garbage).
   std::size_t memory_limit_bytes = std::size_t{64} << 20;

@@ -13,6 +13,7 @@
 //
 // NOTE: one stage at a time owns a message, so fields need no locking; the
 //       loader refuses fan-out in front of a stage that writes the context.
+#include "common/sha256.h"
 #include "graph/message.h"
 #include "schemas/envelopes.h"
 
@@ -65,8 +66,8 @@ struct command_context : ingest_context {
   explicit command_context(ingest_context&& b) : ingest_context(std::move(b)) {}
 
   // --- decode.command ------------------------------------------------------------
-  schemas::command cmd;            // complete: ids generated where allowed
-  std::uint64_t request_hash = 0;  // storage::request_hash(type, id, payload)
+  schemas::command cmd;          // complete: ids generated where allowed
+  sha256_digest request_hash{};  // storage::request_hash(type, id, payload)
   bool decoded = false;
 
   std::string_view context_name() const noexcept override { return "command"; }

@@ -23,6 +23,8 @@ class writer {
     varint(s.size());
     _out.append(s);
   }
+  // Fixed-size bytes (no length: the reader knows it).
+  void raw(std::string_view s) { _out.append(s); }
 
  private:
   std::string& _out;
@@ -49,8 +51,9 @@ class reader {
     }
     return fail();
   }
-  std::string_view str() {
-    auto n = varint();
+  std::string_view str() { return raw(varint()); }
+  // n bytes; empty (and !ok()) when fewer are left.
+  std::string_view raw(std::uint64_t n) {
     if (!_ok || _in.size() - _pos < n) {
       fail();
       return {};

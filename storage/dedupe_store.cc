@@ -3,15 +3,23 @@
 #include "storage/codec.h"
 #include "storage/keys.h"
 
+#include <cstring>
+
 namespace esflow::storage {
+namespace {
+// Set on the origin byte of entries whose request hash is 32 SHA-256 bytes;
+// entries without it carry the older varint FNV-1a hash.
+constexpr std::uint8_t k_sha256_layout = 0x10;
+}  // namespace
 
 std::string dedupe_store::encode(dedupe_origin origin, const dedupe_record& d) {
   std::string out;
-  out.reserve(dedupe_expiry_bytes + 1 + std::size_t{4} * 10);  // four varints of <= 10 bytes
+  out.reserve(dedupe_expiry_bytes + 1 + d.request_hash.bytes.size() +
+              std::size_t{3} * 10);  // three varints of <= 10 bytes
   keys::put_u64_be(out, d.expires_ms);
   codec::writer w(out);
-  w.u8(static_cast<std::uint8_t>(origin));
-  w.varint(d.request_hash);
+  w.u8(static_cast<std::uint8_t>(origin) | k_sha256_layout);
+  w.raw(d.request_hash.view());
   w.varint(d.position);
   w.varint(d.first_version);
   w.varint(d.last_version);
@@ -22,8 +30,15 @@ bool dedupe_store::decode(std::string_view value, dedupe_origin origin, dedupe_r
   if (value.size() < dedupe_expiry_bytes) return false;
   d.expires_ms = keys::get_u64_be(value);
   codec::reader r(value.substr(dedupe_expiry_bytes));
-  if (r.u8() != static_cast<std::uint8_t>(origin)) return false;
-  d.request_hash = r.varint();
+  std::uint8_t layout = r.u8();
+  if ((layout & ~k_sha256_layout) != static_cast<std::uint8_t>(origin)) return false;
+  if ((layout & k_sha256_layout) != 0) {
+    auto hash = r.raw(d.request_hash.bytes.size());
+    std::memcpy(d.request_hash.bytes.data(), hash.data(), hash.size());
+  } else {
+    (void)r.varint();  // the older 64-bit hash: see decode() in dedupe_store.h
+    d.request_hash = {};
+  }
   d.position = r.varint();
   d.first_version = r.varint();
   d.last_version = r.varint();

@@ -119,7 +119,7 @@ struct pending {
 // A command id accepted earlier in the batch being built: its hash and the
 // index of its outcome.
 struct staged_command {
-  std::uint64_t hash;
+  sha256_digest hash;
   std::size_t index;
 };
 

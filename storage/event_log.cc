@@ -3,26 +3,11 @@
 #include <future>
 
 namespace esflow::storage {
-namespace {
-constexpr std::uint64_t fnv_offset = 0xcbf29ce484222325ULL;
-constexpr std::uint64_t fnv_prime = 0x100000001b3ULL;
-
-void mix(std::uint64_t& h, std::string_view field) {
-  auto n = static_cast<std::uint64_t>(field.size());
-  for (int i = 0; i < 8; ++i) {
-    h = (h ^ ((n >> (8 * i)) & 0xFF)) * fnv_prime;
-  }
-  for (unsigned char c : field) h = (h ^ c) * fnv_prime;
-}
-}  // namespace
-
-std::uint64_t request_hash(std::string_view aggregate_type, std::string_view aggregate_id,
+sha256_digest request_hash(std::string_view aggregate_type, std::string_view aggregate_id,
                            std::string_view payload_json) {
-  std::uint64_t h = fnv_offset;
-  mix(h, aggregate_type);
-  mix(h, aggregate_id);
-  mix(h, payload_json);
-  return h;
+  sha256_builder b;
+  b.field(aggregate_type).field(aggregate_id).field(payload_json);
+  return b.finish();
 }
 
 result<aggregate_page> event_log::read_page(std::string_view tenant, std::string_view type,

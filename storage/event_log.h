@@ -13,6 +13,7 @@
 //       position order without holes in what has completed. Positions are not
 //       necessarily contiguous (JetStream sequences are per stream).
 #include "common/result.h"
+#include "common/sha256.h"
 #include "schemas/envelopes.h"
 
 #include <chrono>
@@ -36,7 +37,7 @@ struct append_request {
   version_t expected_version = 0;
   // Identifies the command's content (see request_hash()): a resend of the
   // command id with another hash is command_id_reused.
-  std::uint64_t request_hash = 0;
+  sha256_digest request_hash{};
   // The log stamps tenant, aggregate, command id and version on each event;
   // the other fields are stored as given.
   std::vector<schemas::event> events;
@@ -64,9 +65,11 @@ struct positioned_commit {
   schemas::commit commit;
 };
 
-// Stable across processes and builds (FNV-1a 64 over length-prefixed fields):
-// hash of the command's target aggregate and payload.
-std::uint64_t request_hash(std::string_view aggregate_type, std::string_view aggregate_id,
+// SHA-256 over the length-prefixed fields: the command's target aggregate and
+// payload. Unkeyed, so every process and node (JetStream replicas compare the
+// esflow-request-hash header) computes the same digest; cryptographic, so no
+// one can build a second payload that passes as a duplicate of the first.
+sha256_digest request_hash(std::string_view aggregate_type, std::string_view aggregate_id,
                            std::string_view payload_json);
 
 class event_log {

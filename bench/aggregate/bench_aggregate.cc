@@ -131,7 +131,7 @@ void append_events(aggregate_service& s, const std::string& id, int n) {
                               id,
                               id + "-" + std::to_string(v),
                               static_cast<schemas::version_t>(v),
-                              static_cast<std::uint64_t>(v),
+                              storage::request_hash("Account", id, std::to_string(v)),
                               {}};
     schemas::event e;
     e.event_id = schemas::new_uuid_v7();
@@ -212,7 +212,7 @@ void commit(benchmark::State& state) {
     r.aggregate_id = "acc-" + std::to_string(a);
     r.command_id = schemas::new_uuid_v7();
     r.expected_version = versions[a];
-    r.request_hash = versions[a];
+    r.request_hash = storage::request_hash(r.aggregate_type, r.aggregate_id, r.command_id);
     schemas::event e;
     e.event_id = schemas::new_uuid_v7();
     e.event_type = "deposited";

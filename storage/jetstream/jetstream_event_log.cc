@@ -244,10 +244,10 @@ struct jetstream_event_log::impl {
 
   // The stored commit at `sequence` as the answer to a resent command id.
   // nullopt when that message is not the command's commit.
-  result<std::optional<std::pair<append_result, std::uint64_t>>> original_at(std::uint64_t sequence,
+  result<std::optional<std::pair<append_result, sha256_digest>>> original_at(std::uint64_t sequence,
                                                                              std::string_view tenant,
                                                                              std::string_view command_id) {
-    using out_t = std::optional<std::pair<append_result, std::uint64_t>>;
+    using out_t = std::optional<std::pair<append_result, sha256_digest>>;
     auto m = direct_get(sequence, nullptr, nullptr);
     if (!m.ok()) return std::move(m).err();
     msg_guard g{*m};
@@ -262,7 +262,9 @@ struct jetstream_event_log::impl {
     r.position = pc->position;
     r.duplicate = true;
     r.events = std::move(pc->commit.events);
-    return out_t{std::pair{std::move(r), hash.value_or(0)}};
+    // No header, or the 16-digit one of before SHA-256: a different hash, as
+    // for old dedupe entries (storage/dedupe_store.h).
+    return out_t{std::pair{std::move(r), hash.value_or(sha256_digest{})}};
   }
 
   error reused(const append_request& r) {

@@ -42,10 +42,22 @@ TEST(content_hash, is_stable_and_sensitive) {
   EXPECT_EQ(a, content_hash::of("function decide() end"));
   EXPECT_NE(a, content_hash::of("function decide() end "));
   EXPECT_NE(content_hash::of(""), content_hash::of(std::string(1, '\0')));
-  EXPECT_EQ(a.to_hex().size(), 32u);
-  EXPECT_EQ(content_hash::of("").to_hex(), content_hash::of("").to_hex());
-  // Fixed value: the hash must not change between builds (it names program versions).
-  EXPECT_EQ(content_hash::of("abc").to_hex(), content_hash::of(std::string("abc")).to_hex());
+  // SHA-256 (FIPS 180-2 test vectors): what sha256sum prints, lowercase.
+  EXPECT_EQ(content_hash::of("").to_hex(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(content_hash::of("abc").to_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(content_hash::from_hex(a.to_hex()), a);
+  EXPECT_FALSE(content_hash::from_hex("abc").has_value());
+}
+
+TEST(load_program, hash_is_the_sha256sum_of_the_file) {
+  temp_dir dir;
+  auto path = dir.write("Account.lua", version_program(1));
+  auto p = load_program(path);
+  ASSERT_TRUE(p.ok()) << p.err().to_string();
+  // `sha256sum Account.lua` of this exact file content.
+  EXPECT_EQ((*p)->hash().to_hex(), "1ef8bc8b43a4f42d34c03752e7bd89aeae64e37ad403c92c57906127b3c65a23");
 }
 
 TEST(program, key_includes_path_but_hash_does_not) {

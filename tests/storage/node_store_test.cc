@@ -2,6 +2,7 @@
 // write sets that are all-or-none across families.
 #include "storage/node_store.h"
 
+#include "storage/event_log.h"
 #include "storage/keys.h"
 #include "tests/storage/temp_dir.h"
 
@@ -37,7 +38,7 @@ void stage_saga_commit(node_store& s, write_set& ws, int i) {
   s.schedules().put(ws, {1000 + static_cast<std::uint64_t>(i), "acme", "Transfer", id, "timeout"}, "p");
   s.checkpoints().put(ws, "acme", "Transfer", static_cast<schemas::position_t>(i));
   s.dedupe().put(ws, "acme", "Transfer:" + id, dedupe_origin::embedded,
-                 {UINT64_MAX, 7, static_cast<schemas::position_t>(i), 1, 1});
+                 {UINT64_MAX, request_hash("Transfer", id, "p"), static_cast<schemas::position_t>(i), 1, 1});
 }
 
 // How many of the five families hold commit i's entries.
@@ -314,12 +315,13 @@ TEST(dedupe_store, one_codec_keeps_backends_apart_and_honours_expiry) {
   auto s = open_store(dir);
   ASSERT_TRUE(s);
   auto ws = s->begin();
-  s->dedupe().put(ws, "acme", "cmd-1", dedupe_origin::jetstream, {1000, 7, 55, 3, 4});
+  auto hash = request_hash("account", "a-1", R"({"amount":5})");
+  s->dedupe().put(ws, "acme", "cmd-1", dedupe_origin::jetstream, {1000, hash, 55, 3, 4});
   ASSERT_TRUE(s->commit(ws).ok());
   auto mine = s->dedupe().get("acme", "cmd-1", dedupe_origin::jetstream, 999);
   ASSERT_TRUE(mine.ok());
   ASSERT_TRUE(mine.value().has_value());
-  EXPECT_EQ(mine.value()->request_hash, 7U);
+  EXPECT_EQ(mine.value()->request_hash, hash);
   EXPECT_EQ(mine.value()->position, 55U);
   EXPECT_EQ(mine.value()->first_version, 3U);
   EXPECT_EQ(mine.value()->last_version, 4U);

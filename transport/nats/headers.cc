@@ -3,8 +3,6 @@
 #include "schemas/ids.h"
 #include "transport/nats/subjects.h"
 
-#include <charconv>
-
 namespace esflow::nats {
 namespace {
 
@@ -47,11 +45,11 @@ status set_common_headers(natsMsg* msg, std::string_view tenant, const schemas::
 }
 
 status set_commit_headers(natsMsg* msg, const schemas::commit& c, const schemas::trace_context& trace,
-                          std::uint64_t request_hash) {
+                          const sha256_digest& request_hash) {
   if (auto s = set_common_headers(msg, c.tenant_id, trace); !s.ok()) return s;
   if (auto s = set(msg, header::msg_id, commit_msg_id(c.tenant_id, c.command_id)); !s.ok()) return s;
   if (auto s = set(msg, header::event_count, std::to_string(c.events.size())); !s.ok()) return s;
-  return set(msg, header::request_hash, hash_hex(request_hash));
+  return set(msg, header::request_hash, request_hash.to_hex());
 }
 
 std::optional<std::string> get_header(natsMsg* msg, const char* key) {
@@ -60,23 +58,10 @@ std::optional<std::string> get_header(natsMsg* msg, const char* key) {
   return std::string(value);
 }
 
-std::optional<std::uint64_t> get_request_hash(natsMsg* msg) {
+std::optional<sha256_digest> get_request_hash(natsMsg* msg) {
   auto v = get_header(msg, header::request_hash);
-  if (!v || v->size() != 16) return std::nullopt;
-  std::uint64_t h = 0;
-  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), h, 16);
-  if (ec != std::errc() || ptr != v->data() + v->size()) return std::nullopt;
-  return h;
-}
-
-std::string hash_hex(std::uint64_t h) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i) {
-    out[static_cast<std::size_t>(i)] = digits[h & 0xF];
-    h >>= 4;
-  }
-  return out;
+  if (!v) return std::nullopt;
+  return sha256_digest::from_hex(*v);
 }
 
 }  // namespace esflow::nats

@@ -4,6 +4,7 @@
 //
 // NOTE: pure helpers, thread-safe; they never take ownership of the natsMsg.
 #include "common/result.h"
+#include "common/sha256.h"
 #include "schemas/envelopes.h"
 
 #include <nats/nats.h>
@@ -23,7 +24,7 @@ inline constexpr const char* correlation_id = "correlation-id";
 inline constexpr const char* traceparent = "traceparent";
 inline constexpr const char* trace_id = "trace-id";
 inline constexpr const char* event_count = "esflow-event-count";
-// esflow's own: the append's request hash (16 lowercase hex), so a
+// esflow's own: the append's request hash (SHA-256, 64 lowercase hex), so a
 // JetStream-level duplicate can be told apart from a reused command id.
 inline constexpr const char* request_hash = "esflow-request-hash";
 }  // namespace header
@@ -41,13 +42,12 @@ schemas::trace_context commit_trace(const schemas::commit& c);
 status set_common_headers(natsMsg* msg, std::string_view tenant, const schemas::trace_context& trace);
 // set_common_headers + Nats-Msg-Id, esflow-event-count, esflow-request-hash.
 status set_commit_headers(natsMsg* msg, const schemas::commit& c, const schemas::trace_context& trace,
-                          std::uint64_t request_hash);
+                          const sha256_digest& request_hash);
 
 // A header's value or nullopt.
 std::optional<std::string> get_header(natsMsg* msg, const char* key);
-// esflow-request-hash of a stored commit message.
-std::optional<std::uint64_t> get_request_hash(natsMsg* msg);
-
-std::string hash_hex(std::uint64_t h);
+// esflow-request-hash of a stored commit message; nullopt when absent or not
+// 64 hex digits (a message stored before the SHA-256 hash had 16).
+std::optional<sha256_digest> get_request_hash(natsMsg* msg);
 
 }  // namespace esflow::nats

@@ -405,7 +405,8 @@ TEST(aggregate_node, retries_a_version_conflict_then_answers_it_when_retries_run
   auto behind = [](aggregate_service& s) {
     runtime::sandbox sb;
     ASSERT_TRUE(s.rehydrate("acme", *s.find_type("Account"), "c", sb).ok());  // warm the cache at v1
-    storage::append_request r{"acme", "Account", "c", "outside-1", 1, 42, {}};
+    storage::append_request r{
+        "acme", "Account", "c", "outside-1", 1, storage::request_hash("Account", "c", "1"), {}};
     schemas::event e;
     e.event_id = schemas::new_uuid_v7();
     e.event_type = "deposited";
@@ -427,7 +428,8 @@ TEST(aggregate_node, retries_a_version_conflict_then_answers_it_when_retries_run
   auto behind_again = [](aggregate_service& s) {
     runtime::sandbox sb;
     ASSERT_TRUE(s.rehydrate("acme", *s.find_type("Account"), "c", sb).ok());
-    storage::append_request r{"acme", "Account", "c", "outside-2", 3, 43, {}};
+    storage::append_request r{
+        "acme", "Account", "c", "outside-2", 3, storage::request_hash("Account", "c", "2"), {}};
     schemas::event e;
     e.event_id = schemas::new_uuid_v7();
     e.event_type = "deposited";

@@ -86,7 +86,28 @@ TEST(headers, msg_id_is_tenant_token_colon_command_id) {
   EXPECT_EQ(commit_msg_id("acme", "cmd-1"), "acme:cmd-1");
   EXPECT_EQ(commit_msg_id("", "cmd-1"), "_:cmd-1");
   EXPECT_NE(commit_msg_id("a:b", "c"), commit_msg_id("a", "b:c"));
-  EXPECT_EQ(hash_hex(0x0123456789abcdefULL), "0123456789abcdef");
+}
+
+TEST(headers, request_hash_travels_as_64_hex_digits) {
+  // The library must be open for a message (natsMsg_Destroy uses its GC); connect() opens it elsewhere.
+  ASSERT_EQ(nats_Open(-1), NATS_OK);
+  natsMsg* msg = nullptr;
+  ASSERT_EQ(natsMsg_Create(&msg, "tenant.acme.aggregate.account.a1", nullptr, "x", 1), NATS_OK);
+  schemas::commit c;
+  c.tenant_id = "acme";
+  c.command_id = "cmd-1";
+  auto digest = sha256_digest::of("abc");
+  ASSERT_TRUE(set_commit_headers(msg, c, commit_trace(c), digest).ok());
+  auto text = get_header(msg, header::request_hash);
+  ASSERT_TRUE(text.has_value());
+  EXPECT_EQ(*text, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");  // FIPS 180-2 "abc"
+  auto back = get_request_hash(msg);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(*back, digest);
+  // A commit stored before SHA-256 carries 16 hex digits: not a digest.
+  ASSERT_EQ(natsMsgHeader_Set(msg, header::request_hash, "0123456789abcdef"), NATS_OK);
+  EXPECT_FALSE(get_request_hash(msg).has_value());
+  natsMsg_Destroy(msg);
 }
 
 }  // namespace
