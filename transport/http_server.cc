@@ -36,6 +36,7 @@ struct http_shared {
   std::atomic<std::size_t> threads{0};
   std::atomic<std::size_t> busy{0};
   std::atomic<std::size_t> queued{0};
+  std::atomic<std::size_t> yielding{0};  // workers closing a keep-alive connection for a queued one
   std::atomic<std::size_t> commands{0};
   std::atomic<std::size_t> command_limit{0};
   std::atomic<std::uint64_t> rejected_queue{0};
@@ -61,6 +62,19 @@ constexpr int k_idle_poll_ms = 10;
 // role travels in a thread-local to process_and_close_socket).
 enum class role { worker, refuse_linger, refuse_now };
 thread_local role t_role = role::worker;
+// This worker closed its keep-alive connection for a queued one (counted in
+// http_shared::yielding until it takes the next job).
+thread_local bool t_yielded = false;
+
+// One worker per queued connection gives its connection up: a single
+// /health behind 64 keep-alive clients must not close all 64.
+bool claim_yield(http_shared& s) {
+  if (t_yielded) return true;
+  auto y = s.yielding.load();
+  while (s.queued.load() > y)
+    if (s.yielding.compare_exchange_weak(y, y + 1)) return t_yielded = true;
+  return false;
+}
 
 void name_thread(const char* name) { pthread_setname_np(pthread_self(), name); }
 
@@ -133,6 +147,10 @@ class worker_pool final : public httplib::TaskQueue {
         fn = std::move(_jobs.front());
         _jobs.pop_front();
         _shared->queued.store(_jobs.size());
+        if (t_yielded) {
+          t_yielded = false;
+          _shared->yielding.fetch_sub(1);
+        }
       }
       _shared->busy.fetch_add(1);
       fn();
@@ -294,7 +312,7 @@ class bounded_server final : public httplib::Server {
       if (!next_request(strm, count == keep_alive_max_count_)) return;
       // Last allowed request, or connections wait for a worker: answer with
       // `Connection: close` and free this worker.
-      const bool close = count == 1 || _shared->queued.load() > 0;
+      const bool close = count == 1 || claim_yield(*_shared);
       bool closed = false;
       if (!process_request(strm, close, closed, nullptr) || closed || close) return;
     }
@@ -309,7 +327,7 @@ class bounded_server final : public httplib::Server {
       const int r = poll_one(strm.socket(), POLLIN, k_idle_poll_ms);
       if (r != 0) return r > 0;
       if (svr_sock_ == INVALID_SOCKET) return false;
-      if (!first && _shared->queued.load() > 0) return false;
+      if (!first && claim_yield(*_shared)) return false;
       if (std::chrono::steady_clock::now() >= deadline) return false;
     }
   }

@@ -30,11 +30,11 @@
 namespace esflow::transport {
 
 struct http_limits {
-  std::size_t workers = 32;  // handler threads
-  std::size_t queue = 64;    // accepted connections waiting for a worker
+  std::size_t workers = 64;  // handler threads
+  std::size_t queue = 256;   // accepted connections waiting for a worker
   std::size_t reserved = 4;  // workers command handlers never take
   std::size_t keep_alive_max = 100;
-  std::chrono::seconds keep_alive_timeout{2};
+  std::chrono::seconds keep_alive_timeout{5};
 };
 
 // Figures for /metrics and tests (a snapshot; each field read atomically).
