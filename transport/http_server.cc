@@ -209,9 +209,16 @@ class socket_stream final : public httplib::Stream {
 
   ssize_t read(char* ptr, size_t size) override {
     if (!buffered()) {
-      // httplib reads request lines byte by byte: buffer the socket.
       if (poll_one(_fd, POLLIN, _read_ms) <= 0) return -1;
       ssize_t n = 0;
+      // Body reads are large: straight into the caller's buffer.
+      if (size >= sizeof(_buf)) {
+        do {
+          n = ::recv(_fd, ptr, size, 0);
+        } while (n < 0 && errno == EINTR);
+        return n;
+      }
+      // httplib reads request lines byte by byte: buffer the socket.
       do {
         n = ::recv(_fd, _buf, sizeof(_buf), 0);
       } while (n < 0 && errno == EINTR);
