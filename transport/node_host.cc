@@ -2,6 +2,8 @@
 
 #include "graph/graph_dump.h"
 
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 
 namespace esflow::transport {
@@ -10,6 +12,60 @@ void reply_json(httplib::Response& res, int status, const nlohmann::json& body) 
   res.status = status;
   res.set_content(body.dump(), "application/json");
 }
+
+prometheus::MetricFamily family(std::string name, std::string help, prometheus::MetricType type) {
+  prometheus::MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+prometheus::MetricFamily gauge(std::string name, std::string help, double v) {
+  auto f = family(std::move(name), std::move(help), prometheus::MetricType::Gauge);
+  prometheus::ClientMetric m;
+  m.gauge.value = v;
+  f.metric.push_back(m);
+  return f;
+}
+
+// esflow_http_* of the server's bounds (transport/README.md "Serving
+// limits"), read from its counters at scrape time.
+class http_metrics final : public prometheus::Collectable {
+ public:
+  explicit http_metrics(std::weak_ptr<http_server> http) : _http(std::move(http)) {}
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    std::vector<prometheus::MetricFamily> out;
+    auto http = _http.lock();
+    if (!http) return out;
+    const auto s = http->stats();
+    const auto d = [](std::uint64_t v) { return static_cast<double>(v); };
+    auto rejected =
+        family("esflow_http_rejected_total", "Requests answered 503 unavailable by the HTTP server's bounds",
+               prometheus::MetricType::Counter);
+    for (const auto& [reason, n] : {std::pair<const char*, std::uint64_t>{"queue_full", s.rejected_queue},
+                                    {"commands_full", s.rejected_commands}}) {
+      prometheus::ClientMetric m;
+      m.label.push_back({"reason", reason});
+      m.counter.value = d(n);
+      rejected.metric.push_back(m);
+    }
+    out.push_back(std::move(rejected));
+    out.push_back(gauge("esflow_http_workers", "Handler threads of the HTTP server", d(s.workers)));
+    out.push_back(gauge("esflow_http_workers_busy", "Handler threads serving a connection", d(s.busy)));
+    out.push_back(
+        gauge("esflow_http_queued", "Accepted connections waiting for a handler thread", d(s.queued)));
+    out.push_back(gauge("esflow_http_commands_in_flight", "HTTP commands waiting for the pipeline's answer",
+                        d(s.commands)));
+    out.push_back(gauge("esflow_http_commands_limit",
+                        "Most HTTP commands waiting at once (workers minus the reserved)",
+                        d(s.command_limit)));
+    return out;
+  }
+
+ private:
+  std::weak_ptr<http_server> _http;
+};
 }  // namespace
 
 node_host::node_host(std::shared_ptr<http_server> http)
@@ -38,6 +94,7 @@ node_host::node_host(std::shared_ptr<http_server> http)
                ? check_result{true, "ok"}
                : check_result{false, "no graph worker ran a probe task within 1000 ms"};
   });
+  _collectables.push_back(std::make_shared<http_metrics>(_http));
   set_info("streams", [] { return nlohmann::json::array(); });
   set_info("consumers", [] { return nlohmann::json::array(); });
   set_info("programs", [] { return nlohmann::json::array(); });

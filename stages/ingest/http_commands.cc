@@ -89,6 +89,9 @@ void send(httplib::Response& res, const request_info& info, answer a) {
   res.set_header("traceparent", a.trace.traceparent);
   res.set_header("tenant-id", a.tenant.empty() ? "_" : a.tenant);
   if (!info.request_id.empty()) res.set_header("x-request-id", info.request_id);
+  // Every 503 here is `unavailable` (retryable): docs/contract.md "Rejection codes".
+  if (a.status == 503)
+    res.set_header("Retry-After", std::to_string(transport::http_server::retry_after_seconds));
   res.set_content(std::move(a.body), "application/json");
 }
 
@@ -232,7 +235,8 @@ error not_running() {
 
 // ---- POST /v1/commands ---------------------------------------------------------
 
-void handle_command(ingest_door& door, const settings& s, const httplib::Request& req, httplib::Response& res,
+void handle_command(ingest_door& door, transport::http_server& server, const settings& s,
+                    const httplib::Request& req, httplib::Response& res,
                     const httplib::ContentReader& read_body) {
   const request_info info(req);
   auto fail = [&](const error& e) {
@@ -246,6 +250,16 @@ void handle_command(ingest_door& door, const settings& s, const httplib::Request
     fail(error::make(errc::payload_too_large,
                      "request body over the limit of " + std::to_string(s.max_body) + " bytes"));
   };
+  // This handler holds its worker until the pipeline answers: without a slot
+  // a flood of commands would take every worker from /health and /metrics.
+  const auto slot = server.try_command_slot();
+  if (!slot) {
+    res.set_header("Connection", "close");  // the body stays unread
+    return fail(error::make(errc::unavailable,
+                            "too many HTTP commands waiting for answers (" +
+                                std::to_string(server.stats().command_limit) +
+                                " at once; the other workers stay free for reads and admin); retry later"));
+  }
   if (!door.wait_open(k_startup_wait)) return fail(not_running());
 
   // Refuse on the announced length before reading a byte of the body.
@@ -459,16 +473,24 @@ result<std::unique_ptr<graph::stage>> make_http_commands(const graph::stage_init
   s->make_context = init.make_context;
   auto door = std::make_shared<ingest_door>();
 
+  // Handlers block until the pipeline answers: the server's bounds
+  // (transport/README.md "Serving limits") keep that from taking every worker.
+  transport::http_limits limits;
+  limits.workers = static_cast<std::size_t>(p.integer("server_threads"));
+  limits.queue = static_cast<std::size_t>(p.integer("server_queue"));
+  limits.reserved = static_cast<std::size_t>(p.integer("reserved_threads"));
+  if (auto st = http->configure(limits); !st.ok())
+    return error::make(errc::invalid_config, "stage '" + init.spec.name + "': " + st.err().message,
+                       init.spec.at.to_string());
+
   auto& server = http->routes();
   // Server-wide cap for routes that read whole bodies; ours reads itself and checks max_body.
   server.set_payload_max_length(s->max_body + std::size_t{64} * 1024);
-  // Handlers block until the pipeline answers: one thread per concurrent client.
-  const auto threads = static_cast<std::size_t>(p.integer("server_threads"));
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-
-  server.Post(
-      path, [door, s](const httplib::Request& req, httplib::Response& res,
-                      const httplib::ContentReader& reader) { handle_command(*door, *s, req, res, reader); });
+  // The server outlives its routes: a plain pointer, no cycle through them.
+  server.Post(path, [door, s, srv = http.get()](const httplib::Request& req, httplib::Response& res,
+                                                const httplib::ContentReader& reader) {
+    handle_command(*door, *srv, *s, req, res, reader);
+  });
   if (p.boolean("reads")) {
     server.Get(R"(/v1/aggregates/([^/]+)/([^/]+)/events)",
                [door, s](const httplib::Request& req, httplib::Response& res) {
@@ -499,8 +521,13 @@ graph::stage_descriptor http_commands_descriptor() {
                             "how long a request waits for its answer before 503 unavailable"),
       graph::string_param("path", std::string("/v1/commands"), "the POST route of commands"),
       graph::bool_param("reads", true, "also serve GET /v1/aggregates/<type>/<id>[/events]"),
-      graph::int_param("server_threads", 256,
-                       "HTTP handler threads of the node's server (each waiting request holds one)", 8, 4096),
+      graph::int_param("server_threads", 64,
+                       "HTTP worker threads of the node's server (each waiting command holds one)", 4, 4096),
+      graph::int_param("server_queue", 256,
+                       "accepted connections that may wait for a worker; beyond, 503 unavailable", 0, 65536),
+      graph::int_param("reserved_threads", 4,
+                       "workers commands never take: /health, /metrics, admin and reads stay answerable", 1,
+                       4095),
   };
   d.make = make_http_commands;
   return d;

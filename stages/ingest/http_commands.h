@@ -6,9 +6,13 @@
 //   GET  /v1/aggregates/<type>/<id>/events?after&limit -> {"events":[...],"next_after":N|null}
 //
 // Concurrency contract:
-// - Routes are added by the factory (before the shared server starts); their
-//   handlers run on cpp-httplib's pool, never on TBB workers, and block there
-//   until the pipeline answers or `timeout` passes.
+// - Routes and the server's bounds (server_threads, server_queue,
+//   reserved_threads) are set by the factory before the shared server starts;
+//   handlers run on the server's fixed workers, never on TBB workers, and a
+//   command blocks there, holding a command slot, until the pipeline answers
+//   or `timeout` passes. No free slot: 503 unavailable + Retry-After at once,
+//   so the reserved workers keep serving admin routes and reads
+//   (transport/README.md "Serving limits").
 // - run() (the source thread) only opens the door: it publishes its
 //   source_output to the handlers, waits for the stop, and closes the door.
 //   Handlers admit with source_output::try_put (thread-safe), never put():

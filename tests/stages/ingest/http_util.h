@@ -15,6 +15,13 @@ namespace esflow::http_test {
 
 using temp_dir = storage::testing::temp_dir;
 
+// Threads of this process (/proc/self/task).
+inline std::size_t thread_count() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& task : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
 inline nlohmann::json json_of(const httplib::Result& r) {
   if (!r) return nullptr;
   return nlohmann::json::parse(r->body, nullptr, false);

@@ -29,6 +29,40 @@ using http_test::json_of;
 std::mutex g_held_mu;
 std::vector<graph::message_ptr> g_held;
 
+// The accepted answer of `m`: the context the ingest filled echoed in an event payload.
+void answer_accepted(graph::message& m) {
+  auto& ctx = aggregate::context_of(m);
+  ctx.trace = schemas::make_trace_context(ctx.incoming_traceparent, ctx.incoming_correlation_id);
+  ctx.tenant = ctx.transport_tenant;
+  ctx.result.accepted = true;
+  ctx.result.aggregate_id = "acc-1";
+  ctx.result.version = 1;
+  schemas::event e;
+  e.event_type = "echo";
+  e.payload_json = nlohmann::json{{"transport", ctx.transport},     {"tenant_given", ctx.tenant_given},
+                                  {"tenant", ctx.transport_tenant}, {"idempotency_key", ctx.idempotency_key},
+                                  {"request_id", ctx.request_id},   {"body", m.body}}
+                       .dump();
+  ctx.result.events.push_back(e);
+  ctx.answer = schemas::encode_command_result(ctx.result);
+  m.reply->complete(m);
+}
+
+std::size_t held_count() {
+  std::lock_guard lock(g_held_mu);
+  return g_held.size();
+}
+
+// Answers every held message as accepted.
+void release_held() {
+  std::vector<graph::message_ptr> held;
+  {
+    std::lock_guard lock(g_held_mu);
+    held.swap(g_held);
+  }
+  for (auto& m : held) answer_accepted(*m);
+}
+
 // Answers like publish: "reject" -> a domain rejection, "drop" -> no answer
 // (the message dies), "hold" -> kept unanswered, else accepted with the
 // context the ingest filled echoed in an event payload.
@@ -42,24 +76,9 @@ class test_answer final : public graph::stage {
       g_held.push_back(std::move(m));
       return;
     }
+    if (m->body != "reject") return answer_accepted(*m);
     ctx.trace = schemas::make_trace_context(ctx.incoming_traceparent, ctx.incoming_correlation_id);
-    if (m->body == "reject") {
-      m->error = error::domain("insufficient_funds", "balance 10 < 100");
-    } else {
-      ctx.tenant = ctx.transport_tenant;
-      ctx.result.accepted = true;
-      ctx.result.aggregate_id = "acc-1";
-      ctx.result.version = 1;
-      schemas::event e;
-      e.event_type = "echo";
-      e.payload_json =
-          nlohmann::json{{"transport", ctx.transport},     {"tenant_given", ctx.tenant_given},
-                         {"tenant", ctx.transport_tenant}, {"idempotency_key", ctx.idempotency_key},
-                         {"request_id", ctx.request_id},   {"body", m->body}}
-              .dump();
-      ctx.result.events.push_back(e);
-      ctx.answer = schemas::encode_command_result(ctx.result);
-    }
+    m->error = error::domain("insufficient_funds", "balance 10 < 100");
     m->reply->complete(*m);
   }
 };
@@ -297,6 +316,137 @@ TEST(http_ingest_wiring, a_foreign_context_at_an_aggregate_stage_is_answered_int
                          "\"rehydrate\"} 1"),
             std::string::npos)
       << m->body;
+}
+
+// Issue 8 item 7: a flood of commands that wait for their answers can never
+// take every HTTP worker. 8 workers, 2 reserved, a queue of 4: 6 commands
+// are admitted and held; the other 18 get 503 unavailable + Retry-After at
+// once (from a worker: commands full, or the refuser: queue full); /health and
+// /metrics answer within 1 s during the flood; the server never runs more
+// than its 8 workers (+ listen and refuser threads); every admitted command
+// gets its real answer once the pipeline answers.
+TEST(http_ingest_bounds, a_command_flood_is_refused_and_admin_stays_answerable) {
+  constexpr int k_workers = 8, k_reserved = 2, k_flood = 24;
+  constexpr int k_admitted = k_workers - k_reserved;
+  http_test::temp_dir dir;
+  const auto file = dir.write("flood.yaml", R"(pipeline: flood
+settings:
+  max_in_flight: 64
+stages:
+  http: { kind: http.commands, timeout: 20s, server_threads: 8, reserved_threads: 2, server_queue: 4 }
+  answer: { kind: test.answer }
+flow:
+  - http -> answer
+)");
+  auto served = cli::serve_nodes({file}, {.http = "127.0.0.1:0", .registry = &test_registry()});
+  ASSERT_TRUE(served.ok()) << served.err().to_string();
+  const auto url = cli::served_url(*served.value());
+  auto& http = cli::served_host(*served.value()).http();
+  const auto get = [&](const std::string& path) {
+    httplib::Client c(url);
+    c.set_connection_timeout(2, 0);
+    c.set_read_timeout(2, 0);
+    return c.Get(path);
+  };
+
+  // One command first: the graph's TBB workers exist before the count.
+  ASSERT_TRUE(get("/health"));
+  {
+    httplib::Client c(url);
+    c.set_read_timeout(10, 0);
+    auto warm = c.Post("/v1/commands", {{"x-tenant-id", "acme"}}, "hello", "application/json");
+    ASSERT_TRUE(warm);
+    ASSERT_EQ(warm->status, 200) << warm->body;
+  }
+  const auto threads_before = http_test::thread_count();
+  std::vector<std::future<httplib::Result>> flood;
+  for (int i = 0; i < k_flood; ++i)
+    flood.push_back(std::async(std::launch::async, [&] {
+      httplib::Client c(url);
+      c.set_read_timeout(30, 0);
+      return c.Post("/v1/commands", {{"x-tenant-id", "acme"}}, "hold", "application/json");
+    }));
+  // On a failed assertion too: answer the held commands before the futures wait for them.
+  struct release_at_exit {
+    ~release_at_exit() { release_held(); }
+  } release_guard;
+  // Bounded wait (10 s): the admitted commands held, every other one answered.
+  const auto answered = [&] {
+    int n = 0;
+    for (auto& f : flood) n += f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+    return n;
+  };
+  for (int i = 0; i < 2000 && (held_count() < k_admitted || answered() < k_flood - k_admitted); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(held_count(), static_cast<std::size_t>(k_admitted)) << "commands held by the pipeline";
+  ASSERT_EQ(answered(), k_flood - k_admitted) << "refused commands answered at once";
+
+  // The flood is on: admin routes still answer, fast.
+  for (const auto* path : {"/health", "/metrics", "/info", "/health"}) {
+    const auto start = std::chrono::steady_clock::now();
+    auto r = get(path);
+    const auto took = std::chrono::steady_clock::now() - start;
+    ASSERT_TRUE(r) << path << ": " << httplib::to_string(r.error());
+    EXPECT_EQ(r->status, 200) << path;
+    EXPECT_LT(took, std::chrono::seconds(1)) << path;
+  }
+  // Bounded threads, whatever the flood: the pool's workers and its refuser
+  // (and nothing else grew in the process but the test's own clients).
+  const auto stats = http.stats();
+  EXPECT_EQ(stats.workers, static_cast<std::size_t>(k_workers));
+  EXPECT_EQ(stats.threads, static_cast<std::size_t>(k_workers + 1));
+  EXPECT_LE(http_test::thread_count(), threads_before + k_flood);
+  EXPECT_EQ(stats.commands, static_cast<std::size_t>(k_admitted));
+  EXPECT_EQ(stats.rejected_queue + stats.rejected_commands, static_cast<std::uint64_t>(k_flood - k_admitted));
+  auto metrics = get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("esflow_http_rejected_total{reason=\"commands_full\"} " +
+                               std::to_string(stats.rejected_commands)),
+            std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("esflow_http_commands_in_flight " + std::to_string(k_admitted)),
+            std::string::npos);
+
+  // Nothing admitted is lost: the held commands get their real answers.
+  release_held();
+  int accepted = 0, refused = 0;
+  for (auto& f : flood) {
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    auto r = f.get();
+    ASSERT_TRUE(r) << httplib::to_string(r.error());
+    if (r->status == 200) {
+      ++accepted;
+      EXPECT_EQ(json_of(r)["status"], "accepted") << r->body;
+      continue;
+    }
+    ++refused;
+    expect_rejection(r, 503, "unavailable", "flood");
+    EXPECT_EQ(r->get_header_value("Retry-After"), "1");
+  }
+  EXPECT_EQ(accepted, k_admitted);
+  EXPECT_EQ(refused, k_flood - k_admitted);
+  EXPECT_EQ(http.stats().commands, 0u);
+  // Capacity is back: a new command is admitted and answered.
+  httplib::Client c(url);
+  c.set_read_timeout(10, 0);
+  auto again = c.Post("/v1/commands", {{"x-tenant-id", "acme"}}, "hello", "application/json");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200) << again->body;
+}
+
+TEST(http_ingest_bounds, reserved_threads_must_leave_workers_for_commands) {
+  http_test::temp_dir dir;
+  const auto file = dir.write("bad.yaml", R"(pipeline: bad
+stages:
+  http: { kind: http.commands, server_threads: 4, reserved_threads: 4 }
+  answer: { kind: test.answer }
+flow:
+  - http -> answer
+)");
+  auto served = cli::serve_nodes({file}, {.http = "127.0.0.1:0", .registry = &test_registry()});
+  ASSERT_FALSE(served.ok());
+  EXPECT_EQ(served.err().code, errc::invalid_config);
+  EXPECT_NE(served.err().message.find("reserved"), std::string::npos) << served.err().to_string();
 }
 
 }  // namespace
