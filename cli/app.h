@@ -1,6 +1,7 @@
 #pragma once
 // The esflow commands as functions, so tests drive them in-process with the
 // same code paths as the binary.
+#include "cli/bench_plan.h"
 #include "common/result.h"
 #include "common/service_registry.h"
 #include "graph/kind_registry.h"
@@ -51,10 +52,15 @@ int graph_command(const std::string& file, const std::string& format, std::ostre
 int stages_command(const std::string& format, std::ostream& out);
 int run_command(const std::vector<std::string>& files, const run_options& options, std::ostream& err);
 
+// bench (cli/bench.cc): a command ingest (HTTP, NATS) is replaced by the
+// workload (cli/bench_plan.h); the node store is a temporary directory unless
+// data_dir is given.
 struct bench_options {
   std::optional<std::int64_t> messages;  // overrides every source.generator's count
   std::string stage;                     // report only this stage
   std::string format = "text";           // text | json
+  workload_choice workload;
+  std::optional<std::string> data_dir;
 };
 int bench_command(const std::string& file, const bench_options& options, std::ostream& out,
                   std::ostream& err);

@@ -89,14 +89,37 @@ int main(int argc, char** argv) {
 
   std::string bench_file;
   esflow::cli::bench_options bench_opts;
-  std::int64_t bench_messages = -1;
-  auto* bench =
-      app.add_subcommand("bench", "drive messages through a pipeline; print msgs/s and p50/p99 per stage");
-  bench->add_option("file", bench_file, "pipeline file (sources: source.generator or source.file)")
+  std::int64_t bench_messages = -1, bench_commands = -1, bench_accounts = -1, bench_tenants = -1,
+               bench_seed = -1;
+  std::string bench_data_dir;
+  auto* bench = app.add_subcommand(
+      "bench",
+      "drive a pipeline to its end; print msgs/s and p50/p99 per stage (a command ingest is replaced by "
+      "the bank-account workload: accepted/rejected counts)");
+  bench
+      ->add_option("file", bench_file,
+                   "pipeline file (sources: source.generator, source.file, or a command ingest: "
+                   "http.commands, nats.request, jetstream.consumer)")
       ->required();
   bench->add_option("--stage", bench_opts.stage, "report only this stage");
   bench->add_option("--messages", bench_messages, "messages per source.generator")
       ->check(CLI::Range(1, 1 << 30));
+  bench
+      ->add_option("--workload", bench_opts.workload.file,
+                   "JSONL of bank workload records or command envelopes, sent instead of the ingest "
+                   "[default: generated]")
+      ->check(CLI::ExistingFile);
+  bench
+      ->add_option("--commands", bench_commands,
+                   "generated run-phase commands, after one open_account per account [default: 20000]")
+      ->check(CLI::Range(0, 1 << 30));
+  bench->add_option("--accounts", bench_accounts, "generated accounts [default: 10000]")
+      ->check(CLI::Range(1, 1 << 24));
+  bench->add_option("--tenants", bench_tenants, "generated tenants [default: 4]")
+      ->check(CLI::Range(1, 1 << 16));
+  bench->add_option("--seed", bench_seed, "generator seed [default: 42]")->check(CLI::Range(0, 0x7fffffff));
+  bench->add_option("--data-dir", bench_data_dir,
+                    "node store directory [default: a temporary one, removed after the run]");
   bench->add_option("--format", bench_opts.format, "text|json")->check(CLI::IsMember({"text", "json"}));
 
   try {
@@ -129,6 +152,11 @@ int main(int argc, char** argv) {
   if (*kinds) return esflow::cli::kinds_command(kinds_format, std::cout);
   if (*bench) {
     if (bench_messages > 0) bench_opts.messages = bench_messages;
+    if (bench_commands >= 0) bench_opts.workload.commands = bench_commands;
+    if (bench_accounts > 0) bench_opts.workload.accounts = bench_accounts;
+    if (bench_tenants > 0) bench_opts.workload.tenants = bench_tenants;
+    if (bench_seed >= 0) bench_opts.workload.seed = bench_seed;
+    if (!bench_data_dir.empty()) bench_opts.data_dir = bench_data_dir;
     return esflow::cli::bench_command(bench_file, bench_opts, std::cout, std::cerr);
   }
   return esflow::cli::k_usage;

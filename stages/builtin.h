@@ -8,6 +8,7 @@ namespace esflow::stages {
 
 graph::stage_descriptor source_file_descriptor();
 graph::stage_descriptor source_generator_descriptor();
+graph::stage_descriptor source_workload_descriptor();
 graph::stage_descriptor sink_file_descriptor();
 graph::stage_descriptor sink_null_descriptor();
 graph::stage_descriptor sink_error_log_descriptor();

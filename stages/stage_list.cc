@@ -26,10 +26,10 @@ void register_builtin_stages(graph::kind_registry& registry) {
   must(registry.add_settings("node", node_settings_schema()));
   registry.set_default_context([] { return std::make_shared<ingest_context>(); });
   // Shared stages: every node kind can use them.
-  for (auto make : {source_file_descriptor, source_generator_descriptor, sink_file_descriptor,
-                    sink_null_descriptor, sink_error_log_descriptor, route_descriptor, noop_descriptor,
-                    json_set_descriptor, json_require_descriptor, delay_descriptor, tenant_gate_descriptor,
-                    decode_command_descriptor, ack_descriptor})
+  for (auto make : {source_file_descriptor, source_generator_descriptor, source_workload_descriptor,
+                    sink_file_descriptor, sink_null_descriptor, sink_error_log_descriptor, route_descriptor,
+                    noop_descriptor, json_set_descriptor, json_require_descriptor, delay_descriptor,
+                    tenant_gate_descriptor, decode_command_descriptor, ack_descriptor})
     must(registry.add(make()));
   register_ingest_stages(registry);
   register_nats_stages(registry);

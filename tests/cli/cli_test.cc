@@ -1,6 +1,7 @@
 // The esflow commands in-process (validate, graph, stages, bench) and the real
 // binary for its exit codes.
 #include "cli/app.h"
+#include "stages/bank_workload.h"
 #include "tests/graph/graph_test_util.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <sstream>
@@ -211,6 +213,37 @@ TEST_F(cli_test, bench_rejects_unknown_stage_with_2) {
   EXPECT_EQ(err.str(), "no stage named 'nope' in " + f + "\n");
 }
 
+// A paced generator bounds the run: bench says so before the figures instead
+// of presenting the pace as the pipeline's throughput.
+TEST_F(cli_test, bench_names_a_rate_limited_generator) {
+  const auto f = dir.write("paced.yaml",
+                           "pipeline: paced\n"
+                           "stages:\n"
+                           "  gen: { kind: source.generator, count: 40, rate: 1000 }\n"
+                           "  fast: { kind: source.generator, count: 40 }\n"
+                           "  out: { kind: sink.null }\n"
+                           "flow:\n"
+                           "  - gen -> out\n"
+                           "  - fast -> out\n");
+  std::ostringstream out, err;
+  ASSERT_EQ(cli::bench_command(f, {}, out, err), cli::k_ok) << err.str();
+  EXPECT_EQ(out.str().rfind("source 'gen' is rate-limited to 1000 msgs/s: figures below measure the limit, "
+                            "not the pipeline\npipeline 'paced': ",
+                            0),
+            0U)
+      << out.str();
+  EXPECT_EQ(out.str().find("source 'fast'"), std::string::npos) << out.str();
+
+  std::ostringstream json, json_err;
+  cli::bench_options opts;
+  opts.format = "json";
+  ASSERT_EQ(cli::bench_command(f, opts, json, json_err), cli::k_ok) << json_err.str();
+  EXPECT_EQ(nlohmann::json::parse(json.str()).at("notes"),
+            nlohmann::json::array({"source 'gen' is rate-limited to 1000 msgs/s: figures below measure the "
+                                   "limit, not the pipeline"}));
+  EXPECT_NE(json_err.str().find("source 'gen' is rate-limited"), std::string::npos) << json_err.str();
+}
+
 // --- the real binary -------------------------------------------------------------
 
 struct run_result {
@@ -221,7 +254,9 @@ struct run_result {
 run_result run_esflow(const temp_dir& dir, const std::string& args) {
   const std::string bin = std::string(ESFLOW_BINARY_DIR) + "/esflow";
   const auto out = dir.file("stdout.txt"), err = dir.file("stderr.txt");
-  const auto cmd = "timeout 30 " + bin + " " + args + " >" + out + " 2>" + err + " </dev/null";
+  // In the test's directory: whatever a command writes relative to its working directory stays there.
+  const auto cmd = "cd " + dir.path().string() + " && timeout 30 " + bin + " " + args + " >" + out + " 2>" +
+                   err + " </dev/null";
   const int status = std::system(cmd.c_str());
   run_result r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -230,11 +265,89 @@ run_result run_esflow(const temp_dir& dir, const std::string& args) {
   return r;
 }
 
-TEST_F(cli_test, binary_help_exits_0) {
+// --- help: each text is its own command's ---------------------------------------------
+
+struct help_text {
+  std::string first_line, usage;                               // usage: from the command's name on
+  std::vector<std::string> options, positionals, subcommands;  // names, in order
+};
+
+// Reads CLI11's help layout: a description, "Usage: <bin> <synopsis>", then
+// sections whose entries start two spaces in.
+help_text parse_help(const std::string& text) {
+  help_text h;
+  std::istringstream in(text);
+  std::string section;
+  for (std::string line; std::getline(in, line);) {
+    if (h.first_line.empty() && !line.empty() && line.rfind("Usage: ", 0) != 0) h.first_line = line;
+    if (line.rfind("Usage: ", 0) == 0) {
+      const auto bin = line.find("esflow");
+      h.usage = bin == std::string::npos ? line : line.substr(bin);
+    } else if (!line.empty() && line.back() == ':' && line[0] != ' ') {
+      section = line;
+    } else if (line.size() > 2 && line.rfind("  ", 0) == 0 && line[2] != ' ') {
+      auto name = line.substr(2, line.find(' ', 2) - 2);
+      if (section == "Options:") h.options.push_back(name);
+      if (section == "Positionals:") h.positionals.push_back(name);
+      if (section == "Subcommands:") h.subcommands.push_back(name);
+    }
+  }
+  return h;
+}
+
+TEST_F(cli_test, binary_help_lists_exactly_the_subcommands_and_global_options) {
   auto r = run_esflow(dir, "--help");
   EXPECT_EQ(r.code, 0) << r.err;
-  for (const char* cmd : {"run", "dev", "validate", "graph", "stages", "kinds", "bench"})
-    EXPECT_NE(r.out.find(cmd), std::string::npos) << cmd << " not in help:\n" << r.out;
+  const auto h = parse_help(r.out);
+  EXPECT_EQ(h.first_line, "esflow: event-sourcing nodes built as flow graphs of declarative stages");
+  EXPECT_EQ(h.usage, "esflow [OPTIONS] SUBCOMMAND");
+  EXPECT_EQ(h.subcommands,
+            (std::vector<std::string>{"run", "dev", "validate", "graph", "stages", "kinds", "bench"}))
+      << r.out;
+  EXPECT_EQ(h.options, (std::vector<std::string>{"-h,--help", "--log-level"})) << r.out;
+}
+
+// Each subcommand's help is its own: its synopsis, its description (the one
+// the top-level help lists for it) and exactly its options. Swapping two
+// commands' help texts fails here, even between commands with the same options.
+TEST_F(cli_test, binary_each_subcommand_help_shows_its_own_synopsis_and_options) {
+  struct expected {
+    std::string cmd, usage;
+    std::vector<std::string> options, positionals;
+  };
+  const std::vector<expected> all = {
+      {"run", "run [OPTIONS] files...", {"--http", "--data-dir", "--nats"}, {"files"}},
+      {"dev", "dev [OPTIONS]", {"--http", "--data-dir", "--nats"}, {}},
+      {"validate", "validate [OPTIONS] files...", {}, {"files"}},
+      {"graph", "graph [OPTIONS] file", {"--format"}, {"file"}},
+      {"stages", "stages [OPTIONS]", {"--format"}, {}},
+      {"kinds", "kinds [OPTIONS]", {"--format"}, {}},
+      {"bench",
+       "bench [OPTIONS] file",
+       {"--stage", "--messages", "--workload", "--commands", "--accounts", "--tenants", "--seed",
+        "--data-dir", "--format"},
+       {"file"}},
+  };
+  // The top-level help's description of each subcommand.
+  std::map<std::string, std::string> described;
+  {
+    std::istringstream in(run_esflow(dir, "--help").out);
+    for (std::string line; std::getline(in, line);)
+      for (const auto& e : all)
+        if (line.rfind("  " + e.cmd + " ", 0) == 0)
+          described[e.cmd] = line.substr(line.find_first_not_of(' ', 2 + e.cmd.size()));
+  }
+  for (const auto& e : all) {
+    auto r = run_esflow(dir, e.cmd + " --help");
+    EXPECT_EQ(r.code, 0) << e.cmd << ": " << r.err;
+    const auto h = parse_help(r.out);
+    EXPECT_EQ(h.usage, "esflow " + e.usage) << r.out;
+    EXPECT_EQ(h.first_line, described[e.cmd]) << e.cmd;
+    auto options = e.options;
+    options.insert(options.begin(), "-h,--help");
+    EXPECT_EQ(h.options, options) << r.out;
+    EXPECT_EQ(h.positionals, e.positionals) << r.out;
+  }
 }
 
 TEST_F(cli_test, binary_unknown_subcommand_exits_2) {
@@ -262,6 +375,108 @@ TEST_F(cli_test, binary_validate_bad_file_exits_2_with_file_and_line) {
   EXPECT_EQ(r.err, bad + ":4: stage 'out': unknown kind 'sink.nul' (did you mean 'sink.null'?)\n");
   auto ok = run_esflow(dir, "validate " + dir.write("good.yaml", k_good));
   EXPECT_EQ(ok.code, 0) << ok.err;
+}
+
+// --- bench on a node's own pipeline ------------------------------------------------------
+
+// What the Account program answers for the workload, folded independently of
+// the node: per account the balance; a re-sent command id is a duplicate.
+struct expected_answers {
+  std::uint64_t sent = 0, accepted = 0, duplicates = 0, insufficient_funds = 0;
+};
+expected_answers fold(const std::vector<stages::bank_command>& workload) {
+  expected_answers e;
+  std::map<std::string, std::int64_t> balance;
+  std::set<std::string> done;
+  for (const auto& c : workload) {
+    ++e.sent;
+    if (!done.insert(c.command_id).second) {
+      ++e.accepted;
+      ++e.duplicates;
+      continue;
+    }
+    auto& b = balance[c.tenant + "/" + c.account_id];
+    if (c.type == "withdraw" && c.amount > b) {
+      ++e.insufficient_funds;
+      continue;
+    }
+    ++e.accepted;
+    b += c.type == "withdraw" ? -c.amount : c.amount;
+  }
+  return e;
+}
+
+// The shipped file, unchanged: bench swaps its HTTP ingest for the generated
+// workload in memory, runs every command to its answer and leaves no ./data.
+TEST_F(cli_test, binary_bench_runs_the_shipped_aggregate_pipeline_on_the_workload) {
+  const std::string file = ESFLOW_SOURCE_DIR "/pipelines/aggregate.yaml";
+  const auto before = read_file(file);
+  auto r =
+      run_esflow(dir, "--log-level warn bench " + file + " --commands 2000 --accounts 100 --format json");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.out;
+  stages::bank_workload_options o;
+  o.commands = 2000;
+  o.accounts = 100;
+  const auto e = fold(stages::generate_bank_workload(o));
+  ASSERT_EQ(e.sent, 2100U);
+  ASSERT_GT(e.insufficient_funds, 0U);  // the mix has rejections: the counts below tell them apart
+  const auto& c = j.at("commands").at("ingest");
+  EXPECT_EQ(c.at("sent"), e.sent) << r.out;
+  EXPECT_EQ(c.at("accepted"), e.accepted) << r.out;
+  EXPECT_EQ(c.at("duplicates"), e.duplicates) << r.out;
+  EXPECT_EQ(c.at("rejected"), (nlohmann::json{{"insufficient_funds", e.insufficient_funds}})) << r.out;
+  EXPECT_EQ(c.at("unanswered"), 0) << r.out;
+  std::map<std::string, nlohmann::json> stages_by_name;
+  for (const auto& s : j.at("stages")) stages_by_name[s.at("stage").get<std::string>()] = s;
+  EXPECT_EQ(stages_by_name.at("ingest").at("kind"), "source.workload");
+  EXPECT_EQ(stages_by_name.at("commit").at("messages"), 2100) << r.out;
+  EXPECT_EQ(read_file(file), before);
+  EXPECT_FALSE(fs::exists(dir.path() / "data")) << "bench wrote into ./data";
+}
+
+TEST_F(cli_test, binary_bench_sends_a_jsonl_workload_file) {
+  const auto w = dir.write(
+      "w.jsonl",
+      R"({"phase":"setup","seq":0,"command_id":"c-0","tenant":"t1","account_id":"a-1","type":"open_account","data":{"initial_balance":0}})"
+      "\n"
+      R"({"phase":"run","seq":0,"command_id":"c-1","tenant":"t1","account_id":"a-1","type":"deposit","data":{"amount":50}})"
+      "\n"
+      R"({"phase":"run","seq":1,"command_id":"c-2","tenant":"t1","account_id":"a-1","type":"withdraw","data":{"amount":80}})"
+      "\n"
+      R"({"phase":"run","seq":2,"command_id":"c-1","tenant":"t1","account_id":"a-1","type":"deposit","data":{"amount":50},"duplicate_of":0})"
+      "\n"
+      R"({"tenant_id":"t2","aggregate_type":"Account","aggregate_id":"b-1","payload":{"type":"withdraw","amount":1}})"
+      "\n"
+      R"({"tenant_id":"t2","aggregate_type":"Account","aggregate_id":"b-2","payload":{"type":"open_account","initial_balance":7}})"
+      "\n"
+      R"({"phase":"sample","accounts":[{"tenant":"t1","account_id":"a-1"}]})"
+      "\n");
+  auto r = run_esflow(
+      dir, "--log-level warn bench " ESFLOW_SOURCE_DIR "/pipelines/aggregate.yaml --workload w.jsonl");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  const auto line = r.out.find("commands ('ingest'): ");
+  ASSERT_NE(line, std::string::npos) << r.out;
+  auto text = r.out.substr(line, r.out.find('\n', line) - line);
+  text = text.substr(0, text.rfind(", "));  // without the rate
+  EXPECT_EQ(text,
+            "commands ('ingest'): 6 sent, 4 accepted (1 duplicates), 2 rejected (account_not_open 1, "
+            "insufficient_funds 1)")
+      << r.out;
+  EXPECT_NE(r.out.find("ingest          source.workload"), std::string::npos) << r.out;
+}
+
+TEST_F(cli_test, binary_bench_names_the_line_of_a_malformed_workload) {
+  dir.write("bad.jsonl", "{\"tenant_id\":\"t\",\"aggregate_type\":\"Account\"}\n{\"phase\":\n");
+  auto r = run_esflow(
+      dir, "--log-level warn bench " ESFLOW_SOURCE_DIR "/pipelines/aggregate.yaml --workload bad.jsonl");
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find(dir.file("bad.jsonl") +
+                       ":2: not a JSON object (a workload record or a command envelope per line)\n"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("aggregate.yaml:15: stage 'ingest' (source.workload): "), std::string::npos) << r.err;
 }
 
 // --- node kinds ---------------------------------------------------------------------
