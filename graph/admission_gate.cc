@@ -2,7 +2,9 @@
 
 #include "graph/message.h"
 
+#include <exception>
 #include <thread>
+#include <utility>
 
 namespace esflow::graph {
 
@@ -71,7 +73,23 @@ message::message(const message& other)
   if (gate) gate->force_acquire();
 }
 
+thread_local message_rescue* t_message_rescue = nullptr;
+
 message::~message() {
+  if (auto* r = t_message_rescue;
+      r != nullptr && r->target == this && std::uncaught_exceptions() > r->exceptions && !r->saved) {
+    // Unwinding out of a stage body: the engine answers this one (message.h).
+    auto m = std::make_unique<message>();
+    m->key = std::move(key);
+    m->body = std::move(body);
+    m->seq = seq;
+    m->ingest_time = ingest_time;
+    m->context = std::move(context);
+    m->reply = std::move(reply);
+    m->gate = std::exchange(gate, nullptr);  // the token moves with it
+    r->saved = std::move(m);
+    return;
+  }
   if (gate) gate->release();
 }
 

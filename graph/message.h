@@ -74,4 +74,17 @@ struct message {
 using message_ptr = std::unique_ptr<message>;
 inline message_ptr make_message() { return std::make_unique<message>(); }
 
+// The engine's net under a stage body (stage_runtime::body): a message that
+// an exception destroys while leaving process() hands its key, context,
+// reply and admission token to `saved` instead of vanishing, so the engine
+// answers it (internal, on the stage's error port) and nothing admitted is
+// lost. Set per thread around process(); costs one thread-local load per
+// destroyed message otherwise.
+struct message_rescue {
+  const message* target = nullptr;
+  int exceptions = 0;  // std::uncaught_exceptions() when armed
+  message_ptr saved;
+};
+extern thread_local message_rescue* t_message_rescue;
+
 }  // namespace esflow::graph

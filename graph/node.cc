@@ -29,6 +29,12 @@ std::string_view to_string(lifecycle s) noexcept {
 
 namespace {
 
+// How long a node being destroyed waits for its sources to return, and then
+// for the messages a timed-out drain left in flight (an event log answers
+// every append within its publish timeout, 5 s by default).
+constexpr std::chrono::seconds k_source_stop_grace{5};
+constexpr std::chrono::seconds k_teardown_grace{15};
+
 // Messages enter graphs from source and HTTP threads that never execute TBB
 // tasks themselves. oneTBB's defaults keep a slot (and a core) for such a
 // "master" thread, which would leave one of two cores without a worker; the
@@ -54,7 +60,10 @@ bool workers_alive(std::chrono::milliseconds within) {
   return true;
 }
 
-node::node(pipeline_spec spec) : _spec(std::move(spec)), _gate(_spec.settings.integer("max_in_flight")) {
+node::node(pipeline_spec spec)
+    : _spec(std::move(spec)),
+      _gate_owner(std::make_unique<admission_gate>(_spec.settings.integer("max_in_flight"))),
+      _gate(*_gate_owner) {
   // A graph runs its tasks in the arena it was constructed in.
   graph_arena().execute([this] { _graph = std::make_unique<tbb::flow::graph>(); });
 }
@@ -63,7 +72,26 @@ node::~node() {
   if (_state.load() == lifecycle::running) ignore(drain(std::chrono::milliseconds(1000)));
   for (auto& t : _sources) t.request_stop();
   _gate.notify_all();
+  // A source that ignores its stop token is a bug worth naming; the join
+  // below still waits for it (its thread uses this node).
+  static_cast<void>(wait_sources_stopped(std::chrono::steady_clock::now() + k_source_stop_grace));
   _sources.clear();  // joins
+  // After a drain that timed out, completions of async stages (an event
+  // log's commit thread, the aggregate readers) still call into the stages,
+  // the gate and the kind services: nothing is destroyed before the last
+  // message is done. Bounded: past the grace the pieces are left allocated
+  // (a leak at exit beats a use-after-free).
+  if (!_gate.wait_empty(std::chrono::steady_clock::now() + k_teardown_grace)) {
+    ESFLOW_ERROR(
+        "graph",
+        "pipeline '{}': {} messages still in flight {} s after the drain; leaving its stages allocated",
+        _spec.name, _gate.in_flight(), k_teardown_grace.count());
+    for (auto& st : _stages) static_cast<void>(st.release());
+    static_cast<void>(_graph.release());
+    static_cast<void>(_gate_owner.release());
+    static_cast<void>(new std::vector<std::shared_ptr<void>>(std::move(_kind_services)));
+    return;
+  }
   _graph->wait_for_all();
   // Upstream first, letting the graph settle after each: a stage with threads
   // of its own (an async stage after a drain that timed out) may hand messages
@@ -161,6 +189,16 @@ void node::start() {
               _stages.size(), sources.size(), _gate.capacity());
 }
 
+bool node::wait_sources_stopped(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(_mu);
+  if (_cv.wait_until(lock, deadline, [&] { return _sources_running == 0; })) return true;
+  ESFLOW_ERROR("graph",
+               "pipeline '{}': {} source(s) did not stop within the deadline (a source must return "
+               "when its stop token is set)",
+               _spec.name, _sources_running);
+  return false;
+}
+
 void node::on_source_done() {
   std::lock_guard lock(_mu);
   --_sources_running;
@@ -202,13 +240,20 @@ status node::drain(std::chrono::milliseconds timeout) {
   _state.store(lifecycle::draining);
   for (auto& t : _sources) t.request_stop();
   _gate.notify_all();
-  for (auto& t : _sources)
-    if (t.joinable()) t.join();
+  const bool sources_stopped = wait_sources_stopped(deadline);
+  if (sources_stopped) {
+    for (auto& t : _sources)
+      if (t.joinable()) t.join();
+  }
   const bool empty = _gate.wait_empty(deadline);
   const auto left = _gate.in_flight();
   if (empty) _graph->wait_for_all();
   flush_stages();
   _state.store(lifecycle::stopped);
+  if (!sources_stopped) {
+    return error::make(errc::unavailable, "drain deadline passed with a source still running",
+                       "pipeline=" + _spec.name);
+  }
   if (!empty) {
     return error::make(errc::unavailable,
                        "drain deadline passed with " + std::to_string(left) + " messages in flight",

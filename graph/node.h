@@ -60,9 +60,14 @@ class node {
   explicit node(pipeline_spec spec);
   void on_source_done();
   void flush_stages();
+  // Waits (bounded) until every source thread returned; names those that did not.
+  bool wait_sources_stopped(std::chrono::steady_clock::time_point deadline);
 
   pipeline_spec _spec;
-  admission_gate _gate;  // outlives the graph and every message
+  // Outlives the graph and every message: on the heap, so that a teardown
+  // that must leave messages in flight can leave it too (~node).
+  std::unique_ptr<admission_gate> _gate_owner;
+  admission_gate& _gate;
   std::unique_ptr<tbb::flow::graph> _graph;
   // The services of the pipeline's node kinds; stages are destroyed first (~node).
   std::vector<std::shared_ptr<void>> _kind_services;

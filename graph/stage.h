@@ -15,6 +15,7 @@
 #include "graph/message.h"
 
 #include <atomic>
+#include <exception>
 #include <memory>
 #include <stop_token>
 #include <string>
@@ -47,6 +48,10 @@ class emitter {
   // message on a TBB worker, keeping its key's turn (bounded retries, e.g. a
   // commit that met a version conflict). The new call gets its own emitter.
   void redo(message_ptr m) const;
+  // An async continuation caught an exception: counted and logged; `m`
+  // (when it still holds the message) is answered `internal` on the error
+  // port and the message finished. See run_guarded().
+  void fail_internal(message_ptr m, const std::string& what) const;
   // Keyed sync stages: which of the stage's lanes (0..concurrency-1) runs this
   // call. Lanes are serial, so per-lane state needs no lock.
   std::size_t lane() const { return _lane; }
@@ -60,6 +65,23 @@ class emitter {
   message_ptr* _edge_slot;  // sync stages: where process() leaves the message for the TBB edge
   std::size_t _lane;
 };
+
+// Runs an async stage's continuation — an append completion on a log's
+// thread, a job on a reader thread — so that no exception escapes into the
+// thread that runs it (it may not be ours to crash): f(m) takes the message
+// by reference and moves it on when it emits; if it throws while still
+// holding it, the message is answered `internal` and finished.
+template <class F>
+void run_guarded(const emitter& out, message_ptr m, F&& f) noexcept {
+  try {
+    f(m);
+    return;
+  } catch (const std::exception& e) {
+    out.fail_internal(std::move(m), e.what());
+  } catch (...) {
+    out.fail_internal(std::move(m), "a non-standard exception");
+  }
+}
 
 // The door through which a source admits messages.
 class source_output {

@@ -120,25 +120,45 @@ message* stage_runtime::body(message* raw, std::size_t lane) {
   const auto start = static_cast<std::int64_t>(cycle_clock::now());
   _stats.on_start();
   const bool async = is_async();
-  std::string park_key = async && !_spec.key.empty() ? m->key : std::string();
+  const std::string park_key = async && !_spec.key.empty() ? m->key : std::string();
   message_ptr forwarded;
+  message_rescue rescue{m.get(), std::uncaught_exceptions(), nullptr};
+  auto* outer = std::exchange(t_message_rescue, &rescue);
+  std::string thrown;
   try {
-    _impl->process(std::move(m),
-                   emitter(this, start, std::move(park_key), _edge_target ? &forwarded : nullptr, lane));
+    _impl->process(std::move(m), emitter(this, start, park_key, _edge_target ? &forwarded : nullptr, lane));
   } catch (const std::exception& e) {
-    // The message went down with the exception; its reply handle answers
-    // `internal`. Counted so it shows in the figures.
-    _stats.on_error();
-    ESFLOW_ERROR("graph", "pipeline '{}' stage '{}' ({}): process threw: {}", _pipeline, _spec.name,
-                 _spec.kind, e.what());
+    thrown = e.what();
   } catch (...) {
-    _stats.on_error();
-    ESFLOW_ERROR("graph", "pipeline '{}' stage '{}' ({}): process threw a non-standard exception", _pipeline,
-                 _spec.name, _spec.kind);
+    thrown = "a non-standard exception";
   }
+  t_message_rescue = outer;
+  if (!thrown.empty() || rescue.saved) on_thrown(std::move(rescue.saved), thrown, start, park_key);
   if (!async) _stats.on_finish(cycle_clock::to_ns(cycle_clock::now() - static_cast<std::uint64_t>(start)));
   if (!_gates.empty()) release_lane(lane);
   return forwarded.release();
+}
+
+// process() threw. Counted and logged; a message it still held is answered
+// `internal` on the error port (an async stage's key is finished with it:
+// the stage never got to hand the message on).
+void stage_runtime::on_thrown(message_ptr rescued, const std::string& what, std::int64_t start,
+                              const std::string& park_key) {
+  const auto text = what.empty() ? std::string("an exception") : what;
+  ESFLOW_ERROR("graph", "pipeline '{}' stage '{}' ({}): process threw: {}", _pipeline, _spec.name, _spec.kind,
+               text);
+  if (!rescued) {  // passed on before the throw: its new owner answers it
+    _stats.on_error();
+    return;
+  }
+  // fail() counts the error.
+  fail(std::move(rescued), error::make(errc::internal, "stage '" + _spec.name + "' failed: " + text,
+                                       "pipeline=" + _pipeline + " stage=" + _spec.name));
+  if (is_async()) finish(start, park_key);
+}
+
+void emitter::fail_internal(message_ptr m, const std::string& what) const {
+  _rt->on_thrown(std::move(m), what, _start_cycles, _park_key);
 }
 
 void stage_runtime::finish(std::int64_t start_cycles, const std::string& park_key) {

@@ -44,6 +44,9 @@ class stage_runtime {
   void emit(message_ptr m, std::size_t port, message_ptr* edge_slot = nullptr);
   void fail(message_ptr m, esflow::error e);
   void finish(std::int64_t start_cycles, const std::string& park_key);
+  // A stage body or an async continuation threw (see body()).
+  void on_thrown(message_ptr rescued, const std::string& what, std::int64_t start,
+                 const std::string& park_key);
   void redo(message_ptr m);
 
   const stage_spec& spec() const { return _spec; }

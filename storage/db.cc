@@ -18,8 +18,8 @@ namespace esflow::storage {
 namespace {
 
 constexpr std::array<std::string_view, cf_count> cf_names = {
-    "snapshots", "dedupe",     "saga",       "checkpoints", "outbox",
-    "schedules", "quarantine", "readmodels", "events",      "event_index",
+    "snapshots",  "dedupe",     "saga",   "checkpoints", "outbox",  "schedules",
+    "quarantine", "readmodels", "events", "event_index", "tenants",
 };
 
 error unavailable(const rocksdb::Status& s, const std::string& path, std::string_view what,

@@ -36,8 +36,9 @@ enum class cf : std::uint8_t {
   readmodels,
   events,       // embedded event log: global position -> commit
   event_index,  // embedded event log: tenant, type, id, last version -> position
+  tenants,      // per tenant: aggregates created, last activity (GET /admin/tenants)
 };
-inline constexpr std::size_t cf_count = 10;
+inline constexpr std::size_t cf_count = 11;
 std::string_view to_string(cf family) noexcept;
 
 enum class durability : std::uint8_t {

@@ -39,7 +39,8 @@ node_store::node_store(node_store_options options, std::unique_ptr<db> database)
       _sagas(*_db),
       _outbox(*_db),
       _schedules(*_db),
-      _readmodels(*_db) {}
+      _readmodels(*_db),
+      _tenants(*_db) {}
 
 node_store::~node_store() { ignore(close()); }
 

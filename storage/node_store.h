@@ -22,6 +22,7 @@
 #include "storage/readmodel_store.h"
 #include "storage/runner_stores.h"
 #include "storage/snapshot_store.h"
+#include "storage/tenant_store.h"
 #include "storage/write_set.h"
 
 #include <chrono>
@@ -77,6 +78,7 @@ class node_store {
   outbox_store& outbox() { return _outbox; }
   schedule_store& schedules() { return _schedules; }
   readmodel_store& readmodels() { return _readmodels; }
+  tenant_store& tenants() { return _tenants; }
 
   // Closes the db (syncing the WAL); idempotent. Later commits fail unavailable.
   status close();
@@ -95,6 +97,7 @@ class node_store {
   outbox_store _outbox;
   schedule_store _schedules;
   readmodel_store _readmodels;
+  tenant_store _tenants;
   std::mutex _close_mu;
 };
 

@@ -120,6 +120,28 @@ void node_host::set_info(const std::string& key, std::function<nlohmann::json()>
   _info[key] = std::move(provider);
 }
 
+void node_host::add_tenants_provider(std::function<nlohmann::json()> provider) {
+  std::lock_guard lock(_mu);
+  _tenants.push_back(std::move(provider));
+}
+
+nlohmann::json node_host::tenants() const {
+  std::vector<std::function<nlohmann::json()>> providers;
+  {
+    std::lock_guard lock(_mu);
+    providers = _tenants;
+  }
+  auto out = nlohmann::json::array();
+  const bool draining = drain_requested();
+  for (const auto& p : providers) {
+    for (auto& t : p()) {
+      t["draining"] = draining;  // a drain is node-wide in this build
+      out.push_back(std::move(t));
+    }
+  }
+  return out;
+}
+
 void node_host::add_metrics(std::shared_ptr<prometheus::Collectable> collectable) {
   std::lock_guard lock(_mu);
   _collectables.push_back(std::move(collectable));
@@ -217,8 +239,9 @@ void node_host::install_routes() {
     reply_json(res, 202, {{"status", "draining"}});
   });
   s.Get("/admin/tenants", [this](const httplib::Request&, httplib::Response& res) {
-    // Placement is not configured in this build: every node serves every tenant.
-    reply_json(res, 200, {{"placement", "off"}, {"hosted", "all"}, {"draining", drain_requested()}});
+    // Placement is not configured in this build: the tenants are those the
+    // node's aggregates have served (docs/contract.md, "Admin endpoints").
+    reply_json(res, 200, tenants());
   });
 }
 

@@ -37,6 +37,11 @@ class node_host {
   void add_ready_check(std::string name, std::function<check_result()> check);
   // A key of /info (build, pipeline, streams, consumers, programs, ...).
   void set_info(const std::string& key, std::function<nlohmann::json()> provider);
+  // GET /admin/tenants: each provider gives an array of {"tenant_id",
+  // "aggregates", "last_activity"} (one per node kind that serves tenants);
+  // the host adds "draining" and concatenates them.
+  void add_tenants_provider(std::function<nlohmann::json()> provider);
+  nlohmann::json tenants() const;
 
   prometheus::Registry& metrics() { return *_registry; }
   // Figures built at scrape time by their owner (e.g. the JetStream log's).
@@ -64,6 +69,7 @@ class node_host {
   mutable std::mutex _mu;
   std::vector<std::pair<std::string, std::function<check_result()>>> _health, _ready;
   std::map<std::string, std::function<nlohmann::json()>> _info;
+  std::vector<std::function<nlohmann::json()>> _tenants;  // guarded by _mu
   std::atomic<bool> _drain_requested{false};
 };
 

@@ -148,6 +148,31 @@ runtime::sandbox& sandbox_set::get(const aggregate_type_config& type) {
   return *it->second;
 }
 
+sandbox_pool::lease sandbox_pool::take() {
+  std::unique_lock lock(_mu);
+  _cv.wait(lock, [this] { return !_idle.empty() || _made < _max; });
+  if (!_idle.empty()) {
+    auto set = std::move(_idle.back());
+    _idle.pop_back();
+    return lease(*this, std::move(set));
+  }
+  ++_made;
+  return lease(*this, std::make_unique<sandbox_set>());
+}
+
+std::size_t sandbox_pool::made() const {
+  std::lock_guard lock(_mu);
+  return _made;
+}
+
+void sandbox_pool::give_back(std::unique_ptr<sandbox_set> set) {
+  {
+    std::lock_guard lock(_mu);
+    _idle.push_back(std::move(set));
+  }
+  _cv.notify_one();
+}
+
 sandbox_set& thread_sandboxes() {
   thread_local sandbox_set set;
   return set;
@@ -204,9 +229,16 @@ result<std::shared_ptr<aggregate_service>> aggregate_service::open(aggregate_ser
   if (s->remote_log()) s->_readers = std::make_unique<blocking_pool>("esflow-agg-read", 2, 4096);
   s->_metrics =
       std::make_unique<aggregate_metrics>(o.host ? &o.host->metrics() : nullptr, o.metrics_tenant_cap);
+  auto tenants = tenant_tracker::open(*s->_store);
+  if (!tenants.ok()) return std::move(tenants).err();
+  s->_tenants = std::move(tenants).value();
 
   if (o.host) {
     std::weak_ptr<aggregate_service> weak = s;
+    o.host->add_tenants_provider([weak] {
+      auto self = weak.lock();
+      return self ? self->_tenants->list() : nlohmann::json::array();
+    });
     o.host->set_info("programs", [weak] {
       auto out = nlohmann::json::array();
       if (auto self = weak.lock()) {
@@ -431,7 +463,15 @@ result<aggregate_state> aggregate_service::get_state(const std::string& tenant, 
     return error::make(errc::invalid_command,
                        "unknown aggregate type '" + type + "' (known: " + type_names() + ")");
   if (auto ok = schemas::validate_aggregate_id(id); !ok.ok()) return std::move(ok).err();
-  auto r = rehydrate(tenant, *t, id, thread_sandboxes().get(*t));
+  // A cache hit needs no sandbox; a miss takes one of the few shared ones.
+  auto key = aggregate_key(tenant, t->name, id);
+  if (auto hit = _cache.committed(key)) {
+    if (hit->version == 0)
+      return error::make(errc::not_found, "aggregate " + type + "/" + id + " has no events");
+    return aggregate_state{hit->version, std::move(hit->state_json)};
+  }
+  auto sandboxes = _read_sandboxes.take();
+  auto r = rehydrate(tenant, *t, id, (*sandboxes).get(*t));
   if (!r.ok()) return std::move(r).err();
   if (r->head.version == 0)
     return error::make(errc::not_found, "aggregate " + type + "/" + id + " has no events");

@@ -25,6 +25,7 @@
 #include "stages/aggregate/aggregate_context.h"
 #include "stages/aggregate/aggregate_metrics.h"
 #include "stages/aggregate/state_cache.h"
+#include "stages/aggregate/tenant_tracker.h"
 #include "storage/embedded_event_log.h"
 #include "storage/node_store.h"
 
@@ -32,10 +33,12 @@
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -83,6 +86,37 @@ class sandbox_set {
   std::map<std::string, std::unique_ptr<runtime::sandbox>, std::less<>> _by_type;
 };
 
+// A few sandbox sets shared by threads that are not the pipeline's (the HTTP
+// reads): their number, not the number of HTTP threads, bounds the memory of
+// their Lua VMs. lease() waits when all are in use.
+class sandbox_pool {
+ public:
+  explicit sandbox_pool(std::size_t max_sets) : _max(std::max<std::size_t>(1, max_sets)) {}
+
+  class lease {
+   public:
+    lease(sandbox_pool& pool, std::unique_ptr<sandbox_set> set) : _pool(pool), _set(std::move(set)) {}
+    ~lease() { _pool.give_back(std::move(_set)); }
+    lease(const lease&) = delete;
+    lease& operator=(const lease&) = delete;
+    sandbox_set& operator*() { return *_set; }
+
+   private:
+    sandbox_pool& _pool;
+    std::unique_ptr<sandbox_set> _set;
+  };
+  lease take();
+  std::size_t made() const;
+
+ private:
+  void give_back(std::unique_ptr<sandbox_set> set);
+  std::size_t _max;
+  mutable std::mutex _mu;
+  std::condition_variable _cv;
+  std::vector<std::unique_ptr<sandbox_set>> _idle;  // guarded by _mu
+  std::size_t _made = 0;                            // guarded by _mu
+};
+
 struct rehydrated {
   state_head head;
   bool cache_hit = false;
@@ -125,6 +159,10 @@ class aggregate_service {
   state_cache& cache() { return _cache; }
   aggregate_metrics& metrics() { return *_metrics; }
   const aggregate_service_options& options() const { return _options; }
+  // Tenants served: aggregates created, last commit (GET /admin/tenants).
+  tenant_tracker& tenants() { return *_tenants; }
+  // The HTTP reads' sandboxes (bounded; see sandbox_pool).
+  sandbox_pool& read_sandboxes() { return _read_sandboxes; }
 
   // The aggregate's committed state: cache -> snapshot -> events after it
   // (applied with the type's program in `sb`). tenant_access_denied when a
@@ -184,7 +222,9 @@ class aggregate_service {
   std::shared_ptr<storage::event_log> _log;
   storage::embedded_event_log* _embedded = nullptr;  // _log when embedded
   state_cache _cache;
+  sandbox_pool _read_sandboxes{4};
   std::unique_ptr<aggregate_metrics> _metrics;
+  std::unique_ptr<tenant_tracker> _tenants;  // before _readers: their jobs may record
   // Remote log only: cold reads off the TBB workers. Declared last: stopped
   // (every queued read run) before the members its jobs use go away.
   std::unique_ptr<blocking_pool> _readers;

@@ -55,8 +55,8 @@ class commit final : public graph::stage {
         // Not cached: the re-decide reads the stream, on a reader thread.
         auto* raw = m.release();  // owned by the job, which runs exactly once
         const bool queued = _service->read_async([this, raw, out] {
-          graph::message_ptr msg(raw);
-          redecide_and_append(std::move(msg), out);
+          graph::run_guarded(out, graph::message_ptr(raw),
+                             [&](graph::message_ptr& msg) { redecide_and_append(msg, out); });
         });
         if (!queued) {
           graph::message_ptr msg(raw);
@@ -69,22 +69,22 @@ class commit final : public graph::stage {
         }
         return;
       }
-      return redecide_and_append(std::move(m), out);
+      return redecide_and_append(m, out);
     }
-    append(std::move(m), out);
+    append(m, out);
   }
 
  private:
-  void redecide_and_append(graph::message_ptr m, const graph::emitter& out) {
+  void redecide_and_append(graph::message_ptr& m, const graph::emitter& out) {
     if (auto ok = redecide(context_of(*m)); !ok.ok()) {
       out.fail(std::move(m), std::move(ok).err());
       out.finish();
       return;
     }
-    append(std::move(m), out);
+    append(m, out);
   }
 
-  void append(graph::message_ptr m, const graph::emitter& out) {
+  void append(graph::message_ptr& m, const graph::emitter& out) {
     auto& ctx = context_of(*m);
     if (ctx.rejection) {
       auto e = std::move(*ctx.rejection);
@@ -105,7 +105,9 @@ class commit final : public graph::stage {
     const bool had_events = !req.events.empty();
     auto* raw = m.release();  // owned by the completion, which runs exactly once
     _service->log().append(std::move(req), [this, raw, out, had_events](result<storage::append_result> r) {
-      on_appended(graph::message_ptr(raw), out, had_events, std::move(r));
+      // On the log's thread: nothing may escape into it.
+      graph::run_guarded(out, graph::message_ptr(raw),
+                         [&](graph::message_ptr& msg) { on_appended(msg, out, had_events, std::move(r)); });
     });
   }
 
@@ -132,7 +134,7 @@ class commit final : public graph::stage {
     return {};
   }
 
-  void on_appended(graph::message_ptr m, const graph::emitter& out, bool had_events,
+  void on_appended(graph::message_ptr& m, const graph::emitter& out, bool had_events,
                    result<storage::append_result> r) {
     auto& ctx = context_of(*m);
     auto& cache = _service->cache();
@@ -144,6 +146,7 @@ class commit final : public graph::stage {
       } else if (a.position != 0) {
         cache.commit(m->key, state_head{a.last_version, ctx.new_state_json, a.position, ctx.decided_token});
         maybe_snapshot(ctx, type, a);
+        _service->tenants().record(ctx.tenant, a.first_version == 1);
       }
       ctx.result = schemas::command_result{};
       ctx.result.accepted = true;

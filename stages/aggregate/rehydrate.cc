@@ -37,22 +37,25 @@ class rehydrate final : public graph::stage {
     }
     auto& sb = thread_sandboxes().get(*ctx.type);
     if (!_service->remote_log())
-      return done(std::move(m), out, _service->rehydrate(ctx.tenant, *ctx.type, ctx.cmd.aggregate_id, sb));
+      return done(m, out, _service->rehydrate(ctx.tenant, *ctx.type, ctx.cmd.aggregate_id, sb));
     // guess_new: a miss without a snapshot is taken as a new aggregate;
     // decide/commit verify the guess (aggregate_service.h).
     auto local =
         _service->rehydrate_local(ctx.tenant, *ctx.type, ctx.cmd.aggregate_id, sb, /*guess_new=*/true);
-    if (!local.ok()) return done(std::move(m), out, std::move(local).err());
-    if (local.value()) return done(std::move(m), out, std::move(*local.value()));
+    if (!local.ok()) return done(m, out, std::move(local).err());
+    if (local.value()) return done(m, out, std::move(*local.value()));
     auto* raw = m.release();  // owned by the job, which runs exactly once
     const bool queued = _service->read_async([this, raw, out] {
-      graph::message_ptr msg(raw);
-      auto& c = context_of(*msg);
-      done(std::move(msg), out,
-           _service->rehydrate(c.tenant, *c.type, c.cmd.aggregate_id, thread_sandboxes().get(*c.type)));
+      // On a reader thread: nothing may escape into it.
+      graph::run_guarded(out, graph::message_ptr(raw), [&](graph::message_ptr& msg) {
+        auto& c = context_of(*msg);
+        done(msg, out,
+             _service->rehydrate(c.tenant, *c.type, c.cmd.aggregate_id, thread_sandboxes().get(*c.type)));
+      });
     });
     if (!queued) {
-      done(graph::message_ptr(raw), out,
+      graph::message_ptr back(raw);
+      done(back, out,
            error::make(
                errc::unavailable, "too many cold aggregate reads waiting; retry",
                "tenant=" + ctx.tenant + " aggregate=" + ctx.cmd.aggregate_type + "/" + ctx.cmd.aggregate_id));
@@ -60,7 +63,7 @@ class rehydrate final : public graph::stage {
   }
 
  private:
-  static void done(graph::message_ptr m, const graph::emitter& out, result<rehydrated> r) {
+  static void done(graph::message_ptr& m, const graph::emitter& out, result<rehydrated> r) {
     if (!r.ok()) {
       out.fail(std::move(m), std::move(r).err());
       out.finish();

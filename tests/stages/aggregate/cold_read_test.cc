@@ -6,6 +6,8 @@
 
 #include <oneapi/tbb/task_arena.h>
 
+#include <thread>
+
 namespace esflow::aggregate::testing {
 namespace {
 
@@ -153,6 +155,40 @@ TEST(aggregate_cold_reads, a_long_replay_leaves_a_snapshot_for_the_next_start) {
   ASSERT_TRUE(snap.ok());
   ASSERT_TRUE(snap.value().has_value()) << "no snapshot after a replay of 150 events";
   EXPECT_GE(snap.value()->version, 150u);
+}
+
+}  // namespace
+}  // namespace esflow::aggregate::testing
+
+namespace esflow::aggregate::testing {
+namespace {
+
+// HTTP reads run on many server threads; their Lua VMs come from a small
+// shared pool, not one set per thread.
+TEST(aggregate_cold_reads, concurrent_reads_share_a_bounded_set_of_sandboxes) {
+  harness h;
+  std::vector<command_in> opens;
+  for (int i = 0; i < 32; ++i)
+    opens.emplace_back(
+        account_cmd("r-" + std::to_string(i), R"({"type":"open_account","initial_balance":7})"));
+  auto out = h.run(std::move(opens));
+  ASSERT_EQ(out.size(), 32u);
+  auto svc = h.open_service();  // a cold cache: every read rehydrates
+  ASSERT_NE(svc, nullptr);
+  std::vector<std::thread> readers;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 16; ++t) {
+    readers.emplace_back([&, t] {
+      for (int i = t; i < 32; i += 16) {
+        auto s = svc->get_state("acme", "Account", "r-" + std::to_string(i));
+        if (s.ok() && s->version == 1) ++ok;
+      }
+    });
+  }
+  for (auto& r : readers) r.join();
+  EXPECT_EQ(ok.load(), 32);
+  EXPECT_GE(svc->read_sandboxes().made(), 1u);
+  EXPECT_LE(svc->read_sandboxes().made(), 4u) << "one sandbox set per reading thread";
 }
 
 }  // namespace

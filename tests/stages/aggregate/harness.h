@@ -247,6 +247,7 @@ class harness {
   }
 
   const graph::kind_registry& registry() const { return _registry; }
+  void add_kind(const graph::stage_descriptor& d) { EXPECT_TRUE(_registry.add(d).ok()) << d.kind; }
 
   // Runs on every node's services before build (e.g. to put a test event-log factory).
   std::function<void(esflow::service_registry&)> prepare_hook;

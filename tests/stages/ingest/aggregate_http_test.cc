@@ -325,6 +325,33 @@ TEST_F(aggregate_http, same_id_under_two_tenants_is_two_aggregates) {
   EXPECT_EQ(other["duplicate"], false);
 }
 
+// GET /admin/tenants lists the tenants served with their aggregates and last
+// commit, and survives a restart (the node store's `tenants` family).
+TEST_F(aggregate_http, admin_tenants_lists_served_tenants_with_aggregates_and_last_activity) {
+  accepted(command("t-1", open_account(1), "acme"));
+  accepted(command("t-2", open_account(1), "acme"));
+  accepted(command("t-1", deposit(5), "acme"));
+  accepted(command("t-1", open_account(1), "globex"));
+  const auto check = [](const json& list) {
+    ASSERT_TRUE(list.is_array()) << list.dump();
+    ASSERT_EQ(list.size(), 2U) << list.dump();
+    EXPECT_EQ(list[0]["tenant_id"], "acme");
+    EXPECT_EQ(list[0]["aggregates"], 2);
+    EXPECT_EQ(list[1]["tenant_id"], "globex");
+    EXPECT_EQ(list[1]["aggregates"], 1);
+    for (const auto& t : list) {
+      EXPECT_EQ(t["draining"], false);
+      EXPECT_EQ(t["last_activity"].get<std::string>().substr(0, 2), "20") << t.dump();
+    }
+  };
+  check(json_of(_client->Get("/admin/tenants")));
+  // Restarted on the same directory: still known.
+  _client.reset();
+  _served.reset();
+  SetUp();
+  check(json_of(_client->Get("/admin/tenants")));
+}
+
 TEST_F(aggregate_http, another_tenants_aggregate_reads_as_never_used) {
   accepted(command("private-1", open_account(1), "acme"));
   auto theirs = get("/v1/aggregates/Account/private-1", "globex");
