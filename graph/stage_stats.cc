@@ -12,9 +12,13 @@ std::size_t stage_stats::thread_slot() noexcept {
 
 stage_stats::totals stage_stats::read() const noexcept {
   totals t;
+  // Counters are read in flow order — every slot's deliveries, then starts,
+  // then finishes — so a message that moves on while we read is counted in
+  // an earlier state, never a later one: queued() and in_flight() can only
+  // be under the truth, never over a bound the engine keeps.
+  for (const auto& s : _slots) t.delivered += s.delivered.load(std::memory_order_acquire);
+  for (const auto& s : _slots) t.in += s.started.load(std::memory_order_acquire);
   for (const auto& s : _slots) {
-    t.delivered += s.delivered.load(std::memory_order_relaxed);
-    t.in += s.started.load(std::memory_order_relaxed);
     t.out += s.out.load(std::memory_order_relaxed);
     t.errors += s.errors.load(std::memory_order_relaxed);
     const auto h = s.latency.read();
@@ -22,7 +26,7 @@ stage_stats::totals stage_stats::read() const noexcept {
     t.latency.count += h.count;
     t.latency.sum_ns += h.sum_ns;
   }
-  // A reader can see a start before its delivery (different slots): clamp.
+  // A start can land in the count before its delivery (other slots): clamp.
   if (t.in > t.delivered) t.delivered = t.in;
   if (t.finished = t.latency.count; t.finished > t.in) t.in = t.finished;
   return t;

@@ -34,6 +34,7 @@ bool dedupe_store::decode(std::string_view value, dedupe_origin origin, dedupe_r
   if ((layout & ~k_sha256_layout) != static_cast<std::uint8_t>(origin)) return false;
   if ((layout & k_sha256_layout) != 0) {
     auto hash = r.raw(d.request_hash.bytes.size());
+    if (hash.size() != d.request_hash.bytes.size()) return false;  // truncated
     std::memcpy(d.request_hash.bytes.data(), hash.data(), hash.size());
   } else {
     (void)r.varint();  // the older 64-bit hash: see decode() in dedupe_store.h

@@ -223,9 +223,22 @@ struct jetstream_event_log::impl {
     std::uint64_t sequence = 0;
   };
 
+  // The aggregate's last message, from the stream's leader (STREAM.MSG.GET,
+  // not a direct get): with replicas, a direct get may be answered by a
+  // follower that lags, and a stale version would only buy another conflict.
+  result<natsMsg*> leader_get_last(const std::string& subject) {
+    if (auto s = _conn.check(); !s.ok()) return std::move(s).err();
+    natsMsg* msg = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    auto s = js_GetLastMsg(&msg, _js, _stream.c_str(), subject.c_str(), nullptr, &code);
+    if (s == NATS_NOT_FOUND || code == JSNoMessageFoundErr) return static_cast<natsMsg*>(nullptr);
+    if (s != NATS_OK) return nats_error(s, "get last message", "stream=" + _stream + " subject=" + subject);
+    return msg;
+  }
+
   result<last_info> load_last(const std::string& subject) {
     ++_stats.version_loads;
-    auto m = direct_get(0, nullptr, subject.c_str());
+    auto m = leader_get_last(subject);
     if (!m.ok()) return std::move(m).err();
     msg_guard g{*m};
     if (g.m == nullptr) return last_info{};

@@ -6,8 +6,8 @@
 //   concurrency  Nats-Expected-Last-Subject-Sequence: the server refuses a
 //                commit whose aggregate moved (10071 -> version_conflict).
 //                Per aggregate the log keeps (version, last subject
-//                sequence), loaded from the aggregate's last message (direct
-//                get, last_by_subj) and cached (bounded).
+//                sequence), loaded from the aggregate's last message (from
+//                the stream leader: js_GetLastMsg) and cached (bounded).
 //   idempotency  Nats-Msg-Id `<tenant>:<command id>` inside the stream's
 //                duplicate window, and the local `dedupe` column family
 //                beyond it (24 h default); the request hash travels in the
@@ -75,7 +75,7 @@ struct jetstream_stats {
   std::uint64_t server_duplicates = 0;  // JetStream said duplicate (Nats-Msg-Id)
   std::uint64_t conflicts = 0;
   std::uint64_t unavailable = 0;     // breaker open, publish failed or timed out
-  std::uint64_t version_loads = 0;   // last_by_subj direct gets
+  std::uint64_t version_loads = 0;   // last messages read from the stream leader
   std::uint64_t direct_gets = 0;     // every direct get (reads, loads, originals)
   std::uint64_t ack_batches = 0;     // dedupe WriteBatches
   std::uint64_t in_flight = 0;       // publishes awaiting their ack

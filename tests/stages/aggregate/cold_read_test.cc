@@ -2,6 +2,7 @@
 // snapshot's position and never run on a TBB worker (stages/aggregate/README.md,
 // "Cold reads"). The remote log is the embedded one behind a spy that hides
 // its type (so the service treats it as remote) and records every read.
+#include "tests/stages/aggregate/forwarding_log.h"
 #include "tests/stages/aggregate/harness.h"
 
 #include <oneapi/tbb/task_arena.h>
@@ -17,38 +18,21 @@ struct read_call {
   schemas::position_t after_position = 0;
 };
 
-class spy_log final : public storage::event_log {
+class spy_log final : public forwarding_log {
  public:
-  explicit spy_log(std::shared_ptr<storage::event_log> inner) : _inner(std::move(inner)) {}
+  using forwarding_log::forwarding_log;
 
-  void append(storage::append_request r, append_callback done) override {
-    _inner->append(std::move(r), std::move(done));
-  }
   result<std::vector<schemas::event>> read(std::string_view t, std::string_view ty, std::string_view id,
                                            schemas::version_t after, std::size_t limit) override {
     record(after, 0);
-    return _inner->read(t, ty, id, after, limit);
+    return forwarding_log::read(t, ty, id, after, limit);
   }
   result<storage::aggregate_page> read_page(std::string_view t, std::string_view ty, std::string_view id,
                                             schemas::version_t after, schemas::position_t pos,
                                             std::size_t limit) override {
     record(after, pos);
-    return _inner->read_page(t, ty, id, after, pos, limit);
+    return forwarding_log::read_page(t, ty, id, after, pos, limit);
   }
-  result<schemas::version_t> current_version(std::string_view t, std::string_view ty,
-                                             std::string_view id) override {
-    return _inner->current_version(t, ty, id);
-  }
-  result<std::optional<storage::append_result>> find_command(std::string_view t,
-                                                             std::string_view c) override {
-    return _inner->find_command(t, c);
-  }
-  result<std::vector<storage::positioned_commit>> read_from(schemas::position_t after,
-                                                            std::size_t max) override {
-    return _inner->read_from(after, max);
-  }
-  result<schemas::position_t> last_position() override { return _inner->last_position(); }
-  status close() override { return _inner->close(); }
 
   std::vector<read_call> calls() {
     std::lock_guard lock(_mu);
@@ -62,7 +46,6 @@ class spy_log final : public storage::event_log {
         {tbb::this_task_arena::current_thread_index() != tbb::task_arena::not_initialized, after, pos});
   }
 
-  std::shared_ptr<storage::event_log> _inner;
   std::mutex _mu;
   std::vector<read_call> _calls;
 };

@@ -3,6 +3,7 @@
 // must not let the log's late completions run into destroyed stages (ASan
 // in CI tells); a stage that throws anything answers `internal`, never
 // cancels the graph or loses the message.
+#include "tests/stages/aggregate/forwarding_log.h"
 #include "tests/stages/aggregate/harness.h"
 
 #include <condition_variable>
@@ -15,37 +16,20 @@ namespace {
 using namespace std::chrono_literals;
 
 // The embedded log, but every append completes 300 ms late, on its own thread.
-class slow_log final : public storage::event_log {
+class slow_log final : public forwarding_log {
  public:
-  explicit slow_log(std::shared_ptr<storage::event_log> inner) : _inner(std::move(inner)) {
+  explicit slow_log(std::shared_ptr<storage::event_log> inner) : forwarding_log(std::move(inner)) {
     _thread = std::thread([this] { run(); });
   }
   ~slow_log() override { ignore(close()); }
 
   void append(storage::append_request r, append_callback done) override {
-    _inner->append(std::move(r), [this, done = std::move(done)](result<storage::append_result> out) mutable {
+    inner().append(std::move(r), [this, done = std::move(done)](result<storage::append_result> out) mutable {
       std::lock_guard lock(_mu);
       _late.push_back({std::chrono::steady_clock::now() + 300ms, std::move(done), std::move(out)});
       _cv.notify_one();
     });
   }
-  result<std::vector<schemas::event>> read(std::string_view t, std::string_view ty, std::string_view id,
-                                           schemas::version_t after, std::size_t limit) override {
-    return _inner->read(t, ty, id, after, limit);
-  }
-  result<schemas::version_t> current_version(std::string_view t, std::string_view ty,
-                                             std::string_view id) override {
-    return _inner->current_version(t, ty, id);
-  }
-  result<std::optional<storage::append_result>> find_command(std::string_view t,
-                                                             std::string_view c) override {
-    return _inner->find_command(t, c);
-  }
-  result<std::vector<storage::positioned_commit>> read_from(schemas::position_t after,
-                                                            std::size_t max) override {
-    return _inner->read_from(after, max);
-  }
-  result<schemas::position_t> last_position() override { return _inner->last_position(); }
   // Completes every late append (on its thread), then closes the inner log.
   status close() override {
     {
@@ -55,7 +39,7 @@ class slow_log final : public storage::event_log {
     }
     _cv.notify_one();
     if (_thread.joinable()) _thread.join();
-    return _inner->close();
+    return inner().close();
   }
 
  private:
@@ -84,7 +68,6 @@ class slow_log final : public storage::event_log {
     }
   }
 
-  std::shared_ptr<storage::event_log> _inner;
   std::mutex _mu;
   std::condition_variable _cv;
   std::deque<late> _late;
@@ -135,8 +118,9 @@ TEST(aggregate_shutdown, a_drain_that_times_out_with_commits_in_flight_then_dest
   // Teardown waited for the late completions: every admitted command got its real answer.
   EXPECT_EQ(answered, f->out.size());
   for (std::size_t i = 0; i < f->out.size(); ++i) {
-    if (f->out[i].done)
+    if (f->out[i].done) {
       EXPECT_TRUE(f->out[i].accepted) << i << ": " << f->out[i].code << " " << f->out[i].message;
+    }
   }
 }
 
