@@ -59,6 +59,10 @@ struct command_result {
   // accepted
   std::string aggregate_id;
   version_t version = 0;
+  // The log position of the commit (embedded: global position; JetStream:
+  // the Commit message's stream sequence); a duplicate carries the original's;
+  // 0 when the command stored nothing. Clients wait on it to read their write.
+  position_t position = 0;
   bool duplicate = false;
   std::vector<event> events;
   // rejected

@@ -505,6 +505,7 @@ result<command_result> decode_command_result(std::string_view json) {
     }
     if (key == "aggregate_id") return read_string(v, c, top(key), out.aggregate_id);
     if (key == "version") return read_u64(v, c, top(key), out.version);
+    if (key == "position") return read_u64(v, c, top(key), out.position);
     if (key == "duplicate") return read_bool(v, c, top(key), out.duplicate);
     if (key == "events") return read_events(v, c, out.events);
     if (key == "code") {

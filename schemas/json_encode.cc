@@ -307,6 +307,7 @@ void append_command_result(std::string& out, const command_result& r) {
     w.key("status").value("accepted");
     w.key("aggregate_id").value(r.aggregate_id);
     w.key("version").value(std::uint64_t{r.version});
+    w.key("position").value(std::uint64_t{r.position});
     w.key("duplicate").value(r.duplicate);
     w.key("events");
     write_events(w, r.events);

@@ -152,6 +152,7 @@ class commit final : public graph::stage {
       ctx.result.accepted = true;
       ctx.result.aggregate_id = ctx.cmd.aggregate_id;
       ctx.result.version = a.last_version;
+      ctx.result.position = a.position;
       ctx.result.duplicate = a.duplicate;
       ctx.result.events = std::move(a.events);
       out.emit(std::move(m));

@@ -335,6 +335,12 @@ TEST(decode_command_result, checks_status) {
   auto dup_type = decode_command_result(R"({"status":"accepted","duplicate":"yes"})");
   ASSERT_FALSE(dup_type.ok());
   EXPECT_EQ(dup_type.err().message, "field 'duplicate' must be a boolean");
+  auto with_position = decode_command_result(R"({"status":"accepted","version":3,"position":77})");
+  ASSERT_TRUE(with_position.ok());
+  EXPECT_EQ(with_position->position, 77u);
+  auto bad_position = decode_command_result(R"({"status":"accepted","position":-1})");
+  ASSERT_FALSE(bad_position.ok());
+  EXPECT_EQ(bad_position.err().message, "field 'position' must be a non-negative integer");
 }
 
 TEST(decode_snapshot, requires_state_object) {

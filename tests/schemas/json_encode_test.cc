@@ -157,11 +157,12 @@ TEST(encode, accepted_result_matches_contract_shape) {
   r.accepted = true;
   r.aggregate_id = "acc-1";
   r.version = 6;
+  r.position = 12345;
   r.duplicate = false;
   r.events.push_back(sample_event());
   const std::string json = encode_command_result(r);
   const std::string prefix =
-      R"({"status":"accepted","aggregate_id":"acc-1","version":6,"duplicate":false,"events":[)";
+      R"({"status":"accepted","aggregate_id":"acc-1","version":6,"position":12345,"duplicate":false,"events":[)";
   EXPECT_EQ(json, prefix + encode_event(sample_event()) + "]}");
 }
 

@@ -294,11 +294,16 @@ TEST_F(aggregate_http, bad_correlation_id_is_replaced_by_a_uuid_and_request_id_e
 }
 
 TEST_F(aggregate_http, duplicate_command_returns_the_original_result) {
-  accepted(command("dup-1", open_account(10)));
+  auto opened = accepted(command("dup-1", open_account(10)));
   auto first = accepted(command("dup-1", deposit(5), "acme", {}, "cmd-dup-1"));
+  // The commit's log position (docs/contract.md, "Reading your own writes"): grows.
+  ASSERT_TRUE(opened["position"].is_number_unsigned()) << opened.dump();
+  EXPECT_GT(opened["position"].get<std::uint64_t>(), 0U);
+  EXPECT_GT(first["position"].get<std::uint64_t>(), opened["position"].get<std::uint64_t>());
   auto again = accepted(command("dup-1", deposit(5), "acme", {}, "cmd-dup-1"));
   EXPECT_EQ(again["duplicate"], true);
   EXPECT_EQ(again["version"], first["version"]);
+  EXPECT_EQ(again["position"], first["position"]) << "a duplicate carries the original position";
   EXPECT_EQ(again["events"], first["events"]);
   // Idempotency-Key is the command id when the body has none.
   auto by_key = accepted(command("dup-1", deposit(7), "acme", {{"Idempotency-Key", "key-7"}}));

@@ -92,6 +92,10 @@ TEST_F(node_request_reply, answers_open_deposit_withdraw_with_reply_headers) {
   const auto commits = read_stream(_client->raw());
   ASSERT_EQ(commits.size(), 3U);
   for (std::size_t i = 0; i < commits.size(); ++i) EXPECT_EQ(commits[i].first_version, i + 1);
+  // Each answer's position is its Commit message's stream sequence; the duplicate carries the original's.
+  EXPECT_EQ(opened.body.value("position", std::uint64_t{0}), commits[0].seq);
+  EXPECT_EQ(withdrawn.body.value("position", std::uint64_t{0}), commits[2].seq);
+  EXPECT_EQ(again.body.value("position", std::uint64_t{0}), commits[2].seq);
 }
 
 // A restarted node has a cold cache: rehydrate guesses every miss is a new
