@@ -127,8 +127,8 @@ struct jetstream_event_log::impl {
 
   struct {
     std::atomic<std::uint64_t> appends{0}, publishes{0}, commits{0}, local_duplicates{0},
-        server_duplicates{0}, conflicts{0}, unavailable{0}, version_loads{0}, direct_gets{0}, ack_batches{0},
-        in_flight{0};
+        server_duplicates{0}, conflicts{0}, unavailable{0}, version_loads{0}, direct_gets{0},
+        tail_consumers{0}, ack_batches{0}, in_flight{0};
     ack_latency_histogram ack_latency;
   } _stats;
 
@@ -187,9 +187,11 @@ struct jetstream_event_log::impl {
   // Decodes a stored commit; tenant/type/id come from the subject (exact for
   // any bytes: tokens are escaped injectively), versions and ids are stamped
   // on every event.
-  result<positioned_commit> decode(natsMsg* msg) {
+  // `sequence`: the message's stream sequence when nats.c does not carry it
+  // (a consumer's message: from its metadata); 0 = natsMsg_GetSequence.
+  result<positioned_commit> decode(natsMsg* msg, std::uint64_t sequence = 0) {
     positioned_commit pc;
-    pc.position = natsMsg_GetSequence(msg);
+    pc.position = sequence != 0 ? sequence : natsMsg_GetSequence(msg);
     const char* subj = natsMsg_GetSubject(msg);
     auto addr = parse_aggregate_subject(subj == nullptr ? "" : subj);
     if (!addr) {
@@ -216,6 +218,51 @@ struct jetstream_event_log::impl {
       e.version = pc.commit.first_version + i;
     }
     return pc;
+  }
+
+  // Hands `on_commit` the commits of `subject` with sequences in [from, to],
+  // in order, through an ordered push consumer (one consumer-create round
+  // trip, then the server streams them): a long tail costs a few round trips
+  // instead of one direct get per commit. Stops at `to` or when on_commit
+  // answers false; each message waits at most request_timeout.
+  status consume_range(const std::string& subject, std::uint64_t from, std::uint64_t to,
+                       const std::function<bool(positioned_commit&)>& on_commit) {
+    if (auto s = _conn.check(); !s.ok()) return std::move(s).err();
+    ++_stats.tail_consumers;
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = _stream.c_str();
+    so.Ordered = true;
+    so.Config.DeliverPolicy = js_DeliverByStartSequence;
+    so.Config.OptStartSeq = from;
+    natsSubscription* sub = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    auto st = js_SubscribeSync(&sub, _js, subject.c_str(), nullptr, &so, &code);
+    if (st != NATS_OK) return nats_error(st, "ordered consumer", "stream=" + _stream + " subject=" + subject);
+    std::optional<error> failure;
+    for (;;) {
+      natsMsg* raw = nullptr;
+      st = natsSubscription_NextMsg(&raw, sub, _options.request_timeout.count());
+      if (st != NATS_OK) {
+        failure = nats_error(st, "reading the ordered consumer", "stream=" + _stream + " subject=" + subject);
+        break;
+      }
+      msg_guard g{raw};
+      jsMsgMetaData* meta = nullptr;
+      if (natsMsg_GetMetaData(&meta, raw) != NATS_OK || meta == nullptr) continue;  // not a stream message
+      const std::uint64_t seq = meta->Sequence.Stream;
+      jsMsgMetaData_Destroy(meta);
+      auto pc = decode(raw, seq);
+      if (!pc.ok()) {
+        failure = std::move(pc).err();
+        break;
+      }
+      if (!on_commit(pc.value()) || seq >= to) break;
+    }
+    natsSubscription_Unsubscribe(sub);
+    natsSubscription_Destroy(sub);
+    if (failure) return std::move(*failure);
+    return {};
   }
 
   struct last_info {
@@ -749,45 +796,86 @@ result<storage::aggregate_page> jetstream_event_log::read_page(std::string_view 
                                                                std::string_view id, storage::version_t after,
                                                                storage::position_t after_position,
                                                                std::size_t limit) {
+  // Tails longer than this many events are streamed by an ordered consumer;
+  // shorter ones cost fewer round trips as direct gets.
+  constexpr std::uint64_t k_direct_tail = 8;
   storage::aggregate_page out;
+  out.next_after_position = after_position;
   if (limit == 0 || after == UINT64_MAX) return out;
   const auto subject = aggregate_subject(tenant, type, id);
-  std::uint64_t seq = after_position == UINT64_MAX ? 1 : after_position + 1;
+  // The aggregate's last commit bounds the read (one direct get).
+  auto last_msg = _impl->direct_get(0, nullptr, subject.c_str());
+  if (!last_msg.ok()) return std::move(last_msg).err();
+  msg_guard lg{*last_msg};
+  if (lg.m == nullptr) return out;
+  auto last = _impl->decode(lg.m);
+  if (!last.ok()) return std::move(last).err();
+  const std::uint64_t last_seq = last->position;
+  const version_t last_version = last->commit.first_version + last->commit.events.size() - 1;
+  if (last_version <= after) return out;
+
+  // Takes one commit's events after `after` into the page; false when full.
+  const auto take = [&](positioned_commit& pc) {
+    const std::size_t n = pc.commit.events.size();
+    std::size_t taken = 0;
+    for (auto& e : pc.commit.events) {
+      if (e.version > after) {
+        if (out.events.size() == limit) break;
+        out.events.push_back(std::move(e));
+      }
+      ++taken;
+    }
+    // A commit cut by the limit is read again by the next page.
+    out.next_after_position = taken == n ? pc.position : pc.position - 1;
+    return out.events.size() < limit;
+  };
+  // A hint that skips commits (a purged or recreated stream under an old
+  // snapshot) is dropped: read from the start rather than answer with a hole.
+  std::uint64_t from = after_position == UINT64_MAX ? 1 : after_position + 1;
+  const auto hint_skipped = [&](const positioned_commit& first) {
+    if (from == 1 || first.commit.first_version <= after + 1) return false;
+    ESFLOW_WARN("nats", "read hint seq={} skipped versions of {}: reading from the start", from - 1,
+                aggregate_ctx(tenant, type, id));
+    from = 1;
+    out.next_after_position = 0;
+    return true;
+  };
+  if (from > last_seq) from = 1;  // the hint lies beyond the last commit
+
+  if (last_version - after > k_direct_tail) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      bool first = true, restart = false;
+      auto ok = _impl->consume_range(subject, from, last_seq, [&](positioned_commit& pc) {
+        if (std::exchange(first, false) && hint_skipped(pc)) {
+          restart = true;
+          return false;
+        }
+        return take(pc);
+      });
+      if (!ok.ok()) return std::move(ok).err();
+      if (!restart) break;
+    }
+    return out;
+  }
+  // Bounded: one direct get per commit up to the last one; sequences only grow.
   bool first = true;
-  // Bounded: one direct get per commit from the hint on; sequences only grow.
-  while (out.events.size() < limit) {
+  std::uint64_t seq = from;
+  while (out.events.size() < limit && seq <= last_seq) {
     auto m = _impl->direct_get(seq, subject.c_str(), nullptr);
     if (!m.ok()) return std::move(m).err();
     msg_guard g{*m};
     if (g.m == nullptr) break;
     auto pc = _impl->decode(g.m);
     if (!pc.ok()) return std::move(pc).err();
-    if (first && seq > 1 && pc->commit.first_version > after + 1) {
-      // The hint skipped commits (a purged or recreated stream under an old
-      // snapshot): read from the start instead of answering with a hole.
-      ESFLOW_WARN("nats", "read hint seq={} skipped versions of {}: reading from the start", seq - 1,
-                  aggregate_ctx(tenant, type, id));
+    if (first && hint_skipped(pc.value())) {
       seq = 1;
       first = false;
       continue;
     }
     first = false;
     seq = pc->position + 1;
-    const std::size_t n = pc->commit.events.size();
-    std::size_t taken = 0;
-    for (auto& e : pc->commit.events) {
-      if (e.version <= after) {
-        ++taken;
-        continue;
-      }
-      if (out.events.size() == limit) break;
-      out.events.push_back(std::move(e));
-      ++taken;
-    }
-    // A commit cut by the limit is read again by the next page.
-    out.next_after_position = taken == n ? pc->position : pc->position - 1;
+    if (!take(pc.value())) break;
   }
-  if (out.next_after_position == 0 && after_position != 0) out.next_after_position = after_position;
   return out;
 }
 
@@ -874,6 +962,7 @@ jetstream_stats jetstream_event_log::stats() const {
   out.unavailable = s.unavailable.load();
   out.version_loads = s.version_loads.load();
   out.direct_gets = s.direct_gets.load();
+  out.tail_consumers = s.tail_consumers.load();
   out.ack_batches = s.ack_batches.load();
   out.in_flight = s.in_flight.load();
   out.ack_latency = s.ack_latency.read();

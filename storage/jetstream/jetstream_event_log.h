@@ -77,6 +77,7 @@ struct jetstream_stats {
   std::uint64_t unavailable = 0;     // breaker open, publish failed or timed out
   std::uint64_t version_loads = 0;   // last messages read from the stream leader
   std::uint64_t direct_gets = 0;     // every direct get (reads, loads, originals)
+  std::uint64_t tail_consumers = 0;  // ordered consumers made to read a long tail
   std::uint64_t ack_batches = 0;     // dedupe WriteBatches
   std::uint64_t in_flight = 0;       // publishes awaiting their ack
   ack_latency_snapshot ack_latency;  // publish -> ack
