@@ -30,6 +30,8 @@ std::string_view to_string(errc code) noexcept {
       return "program_error";
     case errc::unavailable:
       return "unavailable";
+    case errc::invalid_query:
+      return "invalid_query";
     case errc::internal:
       return "internal";
     case errc::invalid_config:
@@ -64,6 +66,8 @@ int http_status(errc code) noexcept {
       return 500;
     case errc::unavailable:
       return 503;
+    case errc::invalid_query:
+      return 400;
     case errc::internal:
       return 500;
     case errc::invalid_config:

@@ -20,6 +20,7 @@ enum class errc : std::uint8_t {
   not_found,
   program_error,
   unavailable,
+  invalid_query,  // projection: unparsable filter (message names the column), unknown view, bad cursor
   internal,
   // Engine-side errors that never reach a client as such.
   invalid_config,
