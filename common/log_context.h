@@ -41,8 +41,11 @@ const log_fields* exchange_log_fields(const log_fields* next) noexcept;
 // (the command's tenant and correlation id). No allocation.
 class log_scope {
  public:
-  explicit log_scope(const log_fields& fields) noexcept : _fields(fields) {
-    if (const auto* outer = current_log_fields()) inherit(*outer);
+  // replace: ignore the enclosing scope's ids (a message's own scope: a
+  // stage body TBB runs nested in another must not borrow that message's ids).
+  enum mode { inherit_outer, replace };
+  explicit log_scope(const log_fields& fields, mode m = inherit_outer) noexcept : _fields(fields) {
+    if (const auto* outer = current_log_fields(); outer && m == inherit_outer) inherit(*outer);
     _previous = detail::exchange_log_fields(&_fields);
   }
   ~log_scope() { detail::exchange_log_fields(_previous); }

@@ -126,6 +126,17 @@ TEST_F(json_log, nested_scopes_inherit_unset_ids_and_restore_the_outer_on_exit) 
   EXPECT_FALSE(j.contains("aggregate"));
 }
 
+TEST_F(json_log, a_replacing_scope_borrows_nothing_from_the_outer) {
+  log_fields outer;
+  outer.tenant_id = "acme";
+  const log_scope a(outer);
+  {
+    const log_scope b(log_fields{}, log_scope::replace);
+    EXPECT_FALSE(line("no ids").contains("tenant_id"));
+  }
+  EXPECT_EQ(line("outer")["tenant_id"], "acme");
+}
+
 TEST_F(json_log, a_scope_is_per_thread) {
   log_fields f;
   f.correlation_id = "mine";
