@@ -54,6 +54,12 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")
       ->envname("ESFLOW_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format,
+                 "text|json: json writes one object per line (time, level, module, message, source, "
+                 "and tenant_id, correlation_id, trace_id, aggregate, saga, view where known)")
+      ->envname("ESFLOW_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}));
 
   std::vector<std::string> files;
   node_flags run_flags, dev_flags;
@@ -133,6 +139,7 @@ int main(int argc, char** argv) {
     return esflow::cli::k_usage;
   }
   spdlog::set_level(spdlog::level::from_str(log_level));
+  esflow::set_log_format(*esflow::parse_log_format(log_format));  // checked by IsMember above
 
   if (*run) return esflow::cli::run_command(files, run_flags.apply(), std::cerr);
   if (*dev) {

@@ -6,6 +6,7 @@
 // Destroying a message returns its admission token, so "in flight" is exactly
 // the number of live messages that entered through a source.
 #include "common/error.h"
+#include "common/log_context.h"
 
 #include <atomic>
 #include <chrono>
@@ -38,6 +39,9 @@ class message_context {
   virtual ~message_context() = default;
   // For wiring errors: "ingest", "command", "aggregate".
   virtual std::string_view context_name() const noexcept = 0;
+  // The ids its log lines carry (tenant, correlation, trace, aggregate...):
+  // views into this context, read by the stage runtime's log scope.
+  virtual log_fields log_ids() const noexcept { return {}; }
 };
 
 struct message {

@@ -10,6 +10,10 @@
 
 namespace esflow::graph {
 
+namespace {
+log_fields ids_of(const message& m) noexcept { return m.context ? m.context->log_ids() : log_fields{}; }
+}  // namespace
+
 stage_runtime::stage_runtime(tbb::flow::graph& g, const stage_spec& spec, const std::string& pipeline,
                              std::unique_ptr<stage> impl)
     : _spec(spec), _pipeline(pipeline), _impl(std::move(impl)), _ports(spec.ports.size()) {
@@ -122,6 +126,10 @@ message* stage_runtime::body(message* raw, std::size_t lane) {
   const bool async = is_async();
   const std::string park_key = async && !_spec.key.empty() ? m->key : std::string();
   message_ptr forwarded;
+  // Every line this stage logs for the message carries its ids (the JSON log
+  // format; common/README.md). Copied: once handed on, the next stage owns them.
+  const log_fields_copy ids(ids_of(*m));
+  const log_scope scope(ids.fields(), log_scope::replace);
   message_rescue rescue{m.get(), std::uncaught_exceptions(), nullptr};
   auto* outer = std::exchange(t_message_rescue, &rescue);
   std::string thrown;
@@ -145,6 +153,8 @@ message* stage_runtime::body(message* raw, std::size_t lane) {
 void stage_runtime::on_thrown(message_ptr rescued, const std::string& what, std::int64_t start,
                               const std::string& park_key) {
   const auto text = what.empty() ? std::string("an exception") : what;
+  const log_scope scope(rescued ? ids_of(*rescued) : log_fields{},
+                        log_scope::replace);  // an async stage's failure: off body()
   ESFLOW_ERROR("graph", "pipeline '{}' stage '{}' ({}): process threw: {}", _pipeline, _spec.name, _spec.kind,
                text);
   if (!rescued) {  // passed on before the throw: its new owner answers it
@@ -223,6 +233,7 @@ void stage_runtime::fail(message_ptr m, esflow::error e) {
 }
 
 void stage_runtime::report_unrouted_error(message_ptr m) {
+  const log_scope scope(ids_of(*m), log_scope::replace);
   ESFLOW_WARN("graph", "pipeline '{}' stage '{}' ({}): {} [key={} seq={}]", _pipeline, _spec.name, _spec.kind,
               m->error->to_string(), m->key, m->seq);
   if (m->reply) m->reply->complete(*m);

@@ -58,6 +58,15 @@ struct ingest_context : graph::message_context {
   std::string answer;
 
   std::string_view context_name() const noexcept override { return "ingest"; }
+  // Before tenant.gate validates them, the transport's raw values.
+  log_fields log_ids() const noexcept override {
+    log_fields f;
+    f.tenant_id = tenant.empty() ? std::string_view(transport_tenant) : std::string_view(tenant);
+    f.correlation_id = trace.correlation_id.empty() ? std::string_view(incoming_correlation_id)
+                                                    : std::string_view(trace.correlation_id);
+    f.trace_id = trace.trace_id;
+    return f;
+  }
 };
 
 struct command_context : ingest_context {
@@ -71,6 +80,14 @@ struct command_context : ingest_context {
   bool decoded = false;
 
   std::string_view context_name() const noexcept override { return "command"; }
+  log_fields log_ids() const noexcept override {
+    auto f = ingest_context::log_ids();
+    if (decoded) {
+      f.aggregate_type = cmd.aggregate_type;
+      f.aggregate_id = cmd.aggregate_id;
+    }
+    return f;
+  }
 };
 
 using context_factory = std::function<std::shared_ptr<graph::message_context>()>;

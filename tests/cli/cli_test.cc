@@ -304,7 +304,83 @@ TEST_F(cli_test, binary_help_lists_exactly_the_subcommands_and_global_options) {
   EXPECT_EQ(h.subcommands,
             (std::vector<std::string>{"run", "dev", "validate", "graph", "stages", "kinds", "bench"}))
       << r.out;
-  EXPECT_EQ(h.options, (std::vector<std::string>{"-h,--help", "--log-level"})) << r.out;
+  EXPECT_EQ(h.options, (std::vector<std::string>{"-h,--help", "--log-level", "--log-format"})) << r.out;
+}
+
+// --- --log-format / ESFLOW_LOG_FORMAT ------------------------------------------------
+
+// A command path that logs an error for a message: tenant.gate refuses a
+// tenant this node does not host, the error port is unconnected, so the
+// runtime logs it (with the message's ids), then the file ends and run exits.
+const char* k_gate =
+    "pipeline: gate\n"
+    "settings: {tenancy: multi}\n"
+    "stages:\n"
+    "  src: {kind: source.file, path: in.jsonl}\n"
+    "  gate: {kind: tenant.gate, hosted: [acme]}\n"
+    "  out: {kind: sink.null}\n"
+    "flow:\n"
+    "  - src -> gate -> out\n";
+
+std::vector<std::string> nonempty_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) lines.push_back(line);
+  return lines;
+}
+
+TEST_F(cli_test, binary_log_format_json_writes_every_line_as_json_with_the_command_ids) {
+  dir.write("in.jsonl", "{\"tenant_id\":\"other\",\"x\":1}\n{\"tenant_id\":\"acme\",\"x\":2}\n");
+  const auto f = dir.write("gate.yaml", k_gate);
+  auto r = run_esflow(dir, "--log-format json run " + f + " --http 127.0.0.1:0 --data-dir data");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  const auto lines = nonempty_lines(r.err);
+  ASSERT_GE(lines.size(), 2u) << r.err;
+  int refused = 0;
+  for (const auto& line : lines) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << line;
+    for (const char* key : {"time", "level", "module", "message", "source"})
+      EXPECT_TRUE(j.contains(key) && j[key].is_string()) << key << " in " << line;
+    if (j["message"].get<std::string>().find("tenant_not_hosted") == std::string::npos) continue;
+    ++refused;
+    EXPECT_EQ(j["level"], "warn");
+    EXPECT_EQ(j["module"], "graph");
+    EXPECT_EQ(j["tenant_id"], "other");
+    EXPECT_FALSE(j.value("correlation_id", std::string()).empty()) << line;
+    EXPECT_EQ(j.value("trace_id", std::string()).size(), 32u) << line;
+  }
+  EXPECT_EQ(refused, 1) << r.err;
+}
+
+TEST_F(cli_test, binary_log_format_comes_from_the_variable_and_the_flag_wins) {
+  dir.write("in.jsonl", "{\"tenant_id\":\"other\"}\n");
+  const auto f = dir.write("gate.yaml", k_gate);
+  ::setenv("ESFLOW_LOG_FORMAT", "json", 1);
+  auto by_env = run_esflow(dir, "run " + f + " --http 127.0.0.1:0 --data-dir data");
+  auto by_flag = run_esflow(dir, "--log-format text run " + f + " --http 127.0.0.1:0 --data-dir data");
+  ::unsetenv("ESFLOW_LOG_FORMAT");
+  ASSERT_EQ(by_env.code, 0) << by_env.err;
+  ASSERT_EQ(by_flag.code, 0) << by_flag.err;
+  for (const auto& line : nonempty_lines(by_env.err))
+    EXPECT_FALSE(nlohmann::json::parse(line, nullptr, false).is_discarded()) << line;
+  const auto text = nonempty_lines(by_flag.err);
+  ASSERT_FALSE(text.empty());
+  for (const auto& line : text) EXPECT_NE(line[0], '{') << line;  // the text format, unchanged
+}
+
+TEST_F(cli_test, binary_invalid_log_format_is_a_usage_error_naming_the_valid_values) {
+  auto r = run_esflow(dir, "--log-format xml stages");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--log-format"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("{text,json}"), std::string::npos) << r.err;
+  ::setenv("ESFLOW_LOG_FORMAT", "yaml", 1);
+  auto env = run_esflow(dir, "stages");
+  ::unsetenv("ESFLOW_LOG_FORMAT");
+  EXPECT_EQ(env.code, 2) << env.out;
+  EXPECT_NE(env.err.find("{text,json}"), std::string::npos) << env.err;
 }
 
 // Each subcommand's help is its own: its synopsis, its description (the one
