@@ -34,6 +34,7 @@ namespace {
 // every append within its publish timeout, 5 s by default).
 constexpr std::chrono::seconds k_source_stop_grace{5};
 constexpr std::chrono::seconds k_teardown_grace{15};
+constexpr std::chrono::milliseconds k_source_stop_floor{200};
 
 // Messages enter graphs from source and HTTP threads that never execute TBB
 // tasks themselves. oneTBB's defaults keep a slot (and a core) for such a
@@ -240,7 +241,10 @@ status node::drain(std::chrono::milliseconds timeout) {
   _state.store(lifecycle::draining);
   for (auto& t : _sources) t.request_stop();
   _gate.notify_all();
-  const bool sources_stopped = wait_sources_stopped(deadline);
+  // Sources stop promptly once told (a floor keeps a tiny drain deadline from
+  // blaming them); the deadline is for the messages in flight.
+  const bool sources_stopped =
+      wait_sources_stopped(std::max(deadline, std::chrono::steady_clock::now() + k_source_stop_floor));
   if (sources_stopped) {
     for (auto& t : _sources)
       if (t.joinable()) t.join();
@@ -250,13 +254,10 @@ status node::drain(std::chrono::milliseconds timeout) {
   if (empty) _graph->wait_for_all();
   flush_stages();
   _state.store(lifecycle::stopped);
-  if (!sources_stopped) {
-    return error::make(errc::unavailable, "drain deadline passed with a source still running",
-                       "pipeline=" + _spec.name);
-  }
-  if (!empty) {
+  if (!empty || !sources_stopped) {
     return error::make(errc::unavailable,
-                       "drain deadline passed with " + std::to_string(left) + " messages in flight",
+                       "drain deadline passed with " + std::to_string(left) + " messages in flight" +
+                           (sources_stopped ? "" : " and a source still running"),
                        "pipeline=" + _spec.name);
   }
   ESFLOW_INFO("graph", "pipeline '{}' drained", _spec.name);
