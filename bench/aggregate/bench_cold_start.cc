@@ -119,7 +119,8 @@ class runner {
 
   // Runs the commands through a new node on the directory; false on any rejection.
   // `rejected_ok`: the commands are meant to be rejected (a probe that leaves the history as it is).
-  bool run(std::vector<std::string> bodies, std::vector<double>* latencies_ms = nullptr, bool rejected_ok = false) {
+  bool run(std::vector<std::string> bodies, std::vector<double>* latencies_ms = nullptr,
+           bool rejected_ok = false) {
     auto f = std::make_shared<feed>();
     f->bodies = std::move(bodies);
     f->admitted.resize(f->bodies.size());
@@ -178,8 +179,9 @@ class runner {
   double first_command_ms(const std::string& id, bool fresh = false) {
     std::vector<double> samples;
     for (int i = 0; i < 3; ++i) {
-      const auto body = fresh ? command(id + "-" + std::to_string(i), R"({"type":"open_account","initial_balance":0})")
-                              : command(id, R"({"type":"deposit","amount":1})");
+      const auto body =
+          fresh ? command(id + "-" + std::to_string(i), R"({"type":"open_account","initial_balance":0})")
+                : command(id, R"({"type":"deposit","amount":1})");
       if (!run({body}, &samples)) return -1;
     }
     std::sort(samples.begin(), samples.end());
@@ -262,7 +264,8 @@ int run_backend(const backend& b, const fs::path& dir) {
   for (auto h : hs) {
     const auto t0 = clock_type::now();
     if (!r.write_history("acc-h" + std::to_string(h), h)) return 1;
-    std::printf("wrote %zu events in %.1f s\n", h, std::chrono::duration<double>(clock_type::now() - t0).count());
+    std::printf("wrote %zu events in %.1f s\n", h,
+                std::chrono::duration<double>(clock_type::now() - t0).count());
   }
   // One restart to let the store settle (RocksDB compacts what the writes left).
   if (!r.run({command("acc-h" + std::to_string(hs.front()), R"({"type":"deposit","amount":1})")})) return 1;
@@ -275,8 +278,8 @@ int run_backend(const backend& b, const fs::path& dir) {
   for (int round = 0; round < 3; ++round) {
     for (std::size_t i = 0; i < hs.size(); ++i) {
       std::vector<double> one;
-      if (!r.run({command("acc-h" + std::to_string(hs[i]), R"({"type":"withdraw","amount":100000000})")}, &one,
-                 true))
+      if (!r.run({command("acc-h" + std::to_string(hs[i]), R"({"type":"withdraw","amount":100000000})")},
+                 &one, true))
         return 1;
       samples[i].push_back(one.front());
     }

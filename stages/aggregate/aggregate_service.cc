@@ -384,6 +384,12 @@ result<rehydrated> aggregate_service::rehydrate(const std::string& tenant, const
   auto local = rehydrate_local(tenant, type, id, sb, guess_new);
   if (!local.ok()) return std::move(local).err();
   if (local.value()) return std::move(*local.value());
+  return load_and_cache(tenant, type, id, sb);
+}
+
+result<rehydrated> aggregate_service::load_and_cache(const std::string& tenant,
+                                                     const aggregate_type_config& type, const std::string& id,
+                                                     runtime::sandbox& sb) {
   const auto t0 = std::chrono::steady_clock::now();
   auto loaded = load(tenant, type, id, sb, true);
   if (!loaded.ok()) return loaded;
@@ -471,7 +477,7 @@ result<aggregate_state> aggregate_service::get_state(const std::string& tenant, 
     return aggregate_state{hit->version, std::move(hit->state_json)};
   }
   auto sandboxes = _read_sandboxes.take();
-  auto r = rehydrate(tenant, *t, id, (*sandboxes).get(*t));
+  auto r = load_and_cache(tenant, *t, id, (*sandboxes).get(*t));
   if (!r.ok()) return std::move(r).err();
   if (r->head.version == 0)
     return error::make(errc::not_found, "aggregate " + type + "/" + id + " has no events");

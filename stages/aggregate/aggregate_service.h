@@ -211,6 +211,9 @@ class aggregate_service {
 
  private:
   explicit aggregate_service(std::size_t cache_bytes) : _cache(cache_bytes) {}
+  // A miss: snapshot + events after it, cached (and snapshotted after a long replay).
+  result<rehydrated> load_and_cache(const std::string& tenant, const aggregate_type_config& type,
+                                    const std::string& id, runtime::sandbox& sb);
   void snapshot_loaded(const std::string& tenant, const aggregate_type_config& type, const std::string& id,
                        const state_head& head);
 
