@@ -11,11 +11,13 @@ namespace {
 
 // The pipelines `esflow dev` runs together in one process on one data
 // directory, from the shipped pipelines folder: every shipped node kind (the
-// aggregate node, a follower tailing its log). With --nats the aggregate node
-// runs on the JetStream backbone (event log on AGGREGATE_EVENTS, commands also
-// over NATS request/reply) and the follower tails that stream.
-const std::vector<std::string> k_dev_pipelines = {"aggregate.yaml", "follower.yaml"};
-const std::vector<std::string> k_dev_pipelines_nats = {"aggregate-jetstream.yaml", "follower.yaml"};
+// aggregate node, a follower tailing its log, the projection's views). With
+// --nats the aggregate node runs on the JetStream backbone (event log on
+// AGGREGATE_EVENTS, commands also over NATS request/reply) and the follower
+// and the projection tail that stream.
+const std::vector<std::string> k_dev_pipelines = {"aggregate.yaml", "follower.yaml", "projection.yaml"};
+const std::vector<std::string> k_dev_pipelines_nats = {"aggregate-jetstream.yaml", "follower.yaml",
+                                                       "projection.yaml"};
 
 struct node_flags {
   std::string http;
@@ -71,7 +73,7 @@ int main(int argc, char** argv) {
   auto* dev = app.add_subcommand(
       "dev",
       "run every shipped node kind in one process on one data directory "
-      "(aggregate + follower; embedded log, HTTP; --nats: JetStream + NATS request/reply)");
+      "(aggregate + follower + projection; embedded log, HTTP; --nats: JetStream + NATS request/reply)");
   dev_flags.add_to(dev);
 
   std::vector<std::string> validate_files;

@@ -33,6 +33,19 @@ struct node_kind_init {
   esflow::service_registry& services;
 };
 
+// The lines of a multi-line problem text (a section parser's invalid_config
+// message, one "file:line: what" per line), as check_section returns them.
+inline std::vector<std::string> problem_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  for (std::size_t start = 0; start <= text.size();) {
+    const auto end = text.find('\n', start);
+    lines.push_back(text.substr(start, end == std::string::npos ? std::string::npos : end - start));
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return lines;
+}
+
 struct node_kind_descriptor {
   std::string name;         // "aggregate"
   std::string description;  // one line, shown by `esflow kinds`

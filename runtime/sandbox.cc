@@ -60,9 +60,10 @@ struct compiled {
   int decide = LUA_NOREF;
   int apply = LUA_NOREF;
   int initial = LUA_NOREF;
+  int project = LUA_NOREF;
 };
 
-enum class op { compile, initial, from_json, apply, decide, decide_apply };
+enum class op { compile, initial, from_json, apply, decide, decide_apply, project };
 
 // Everything a protected call needs and produces. Lives in the C++ caller's
 // frame (outside the pcall), so the trampoline's frame owns no destructors.
@@ -427,6 +428,7 @@ void do_compile(lua_State* L, call_ctx& c) {
   c.made.decide = ref_if_function(L, backing, "decide");
   c.made.apply = ref_if_function(L, backing, "apply");
   c.made.initial = ref_if_function(L, backing, "initial_state");
+  c.made.project = ref_if_function(L, backing, "project");
 }
 
 void do_decide(lua_State* L, call_ctx& c, bool apply_events) {
@@ -485,6 +487,22 @@ int trampoline(lua_State* L) {
       break;
     case op::decide:
       do_decide(L, c, false);
+      break;
+    case op::project:
+      push_function(L, c, c.prog->project, "the program defines no project(row, event)");
+      if (c.state_ref == LUA_NOREF)
+        lua_pushnil(L);
+      else
+        lua_rawgeti(L, LUA_REGISTRYINDEX, c.state_ref);
+      push_doc(L, c);
+      lua_call(L, 2, 1);
+      if (lua_isnil(L, -1)) {
+        c.out_ref = LUA_NOREF;  // the row is deleted
+        lua_pop(L, 1);
+      } else {
+        need_table(L, -1, "project");
+        c.out_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+      }
       break;
     case op::decide_apply:
       do_decide(L, c, true);
@@ -719,6 +737,33 @@ status sandbox::apply(const program& p, state_handle& state, std::string_view ev
                        context_of(&p, "apply"));
   }
   if (int rc = _impl->run(ctx); rc != LUA_OK) return _impl->failure(rc, ctx, &p, "apply");
+  return {};
+}
+
+bool sandbox::defines_project(const program& p) {
+  auto c = _impl->compiled_for(p);
+  return c.ok() && (*c)->project != LUA_NOREF;
+}
+
+status sandbox::project(const program& p, state_handle& row, std::string_view event_json) {
+  assert(!row.valid() || row._owner == this);
+  auto c = _impl->compiled_for(p);
+  if (!c) return std::move(c).err();
+  call_ctx ctx;
+  ctx.kind = op::project;
+  ctx.prog = *c;
+  ctx.state_ref = row.valid() ? row._ref : LUA_NOREF;
+  if (auto ec = _impl->parse(event_json, ctx.doc); ec != simdjson::SUCCESS) {
+    return error::make(errc::invalid_command,
+                       std::string("event is not valid JSON: ") + simdjson::error_message(ec),
+                       context_of(&p, "project"));
+  }
+  if (int rc = _impl->run(ctx); rc != LUA_OK) return _impl->failure(rc, ctx, &p, "project");
+  row.reset();
+  if (ctx.out_ref != LUA_NOREF) {
+    ++_impl->live_handles;
+    row = state_handle(this, ctx.out_ref);
+  }
   return {};
 }
 

@@ -100,6 +100,13 @@ class sandbox {
   // state = apply(state, event), in place.
   status apply(const program& p, state_handle& state, std::string_view event_payload_json);
 
+  // row = project(row, event) of a view program (docs/contract.md, "Projection
+  // node"), in place: `row` invalid stands for nil (no row yet) in and for a
+  // deleted row out. On error `row` is as it was.
+  status project(const program& p, state_handle& row, std::string_view event_json);
+  // Whether the program defines project(row, event) (false when it fails to load).
+  bool defines_project(const program& p);
+
   // events = decide(state, command). An empty decision means accepted, no events.
   result<decision> decide(const program& p, const state_handle& state, std::string_view command_payload_json);
   // The same, reusing the strings of `out` (the hot path: no allocation once warm).

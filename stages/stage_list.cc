@@ -8,6 +8,7 @@
 #include "stages/ingest/register.h"
 #include "stages/ingest_context.h"
 #include "stages/nats/register.h"
+#include "stages/projection/stages.h"
 #include "stages/node_env.h"
 
 #include <stdexcept>
@@ -37,6 +38,7 @@ void register_builtin_stages(graph::kind_registry& registry) {
   register_aggregate_stages(registry);
   must(registry.add(follower_kind_descriptor()));
   must(registry.add(log_follow_descriptor()));
+  register_projection_stages(registry);
 }
 
 }  // namespace esflow::stages

@@ -100,7 +100,7 @@ std::string schedule(std::uint64_t due_ms, std::string_view tenant, std::string_
 }
 
 std::string readmodel(std::string_view tenant, std::string_view view, std::string_view row_key) {
-  return components({tenant, view, row_key});
+  return components({tenant, view, "r", row_key});
 }
 
 std::string tenant_prefix(std::string_view tenant) {

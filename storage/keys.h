@@ -51,7 +51,7 @@ std::string outbox(std::string_view tenant, std::string_view kind, std::string_v
 // start meets the earliest due items first.
 std::string schedule(std::uint64_t due_ms, std::string_view tenant, std::string_view saga,
                      std::string_view correlation_id, std::string_view name);
-// readmodels: (tenant, view, row key).
+// readmodels: (tenant, view, "r", row key): a row (index entries: storage/readmodel_store.h).
 std::string readmodel(std::string_view tenant, std::string_view view, std::string_view row_key);
 // The prefix of every key that starts with these components.
 std::string components(std::initializer_list<std::string_view> parts);

@@ -11,6 +11,11 @@ status quarantine_store::put(std::string_view source, std::uint64_t position, st
   return _space.database().write(ws.batch());
 }
 
+void quarantine_store::put(write_set& ws, std::string_view source, std::uint64_t position,
+                           std::string_view record) const {
+  _space.put(ws, keys::quarantine(source, position), record);
+}
+
 result<std::optional<std::string>> quarantine_store::get(std::string_view source,
                                                          std::uint64_t position) const {
   return _space.get(keys::quarantine(source, position));

@@ -28,6 +28,8 @@ class quarantine_store {
   explicit quarantine_store(db& database) : _space(database, cf::quarantine) {}
 
   status put(std::string_view source, std::uint64_t position, std::string_view record) const;
+  // The same inside a caller's write_set (atomic with what the input changed).
+  void put(write_set& ws, std::string_view source, std::uint64_t position, std::string_view record) const;
   result<std::optional<std::string>> get(std::string_view source, std::uint64_t position) const;
   // Every quarantined input in (source, position) order, at most limit.
   result<std::vector<quarantined>> list(std::size_t limit) const;

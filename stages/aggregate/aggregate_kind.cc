@@ -18,16 +18,8 @@ graph::node_kind_descriptor aggregate_kind_descriptor() {
                        const std::string& base_dir) {
     runtime::program_cache programs;  // compiles each program once to find its errors
     auto parsed = parse_aggregates(section, file, base_dir, programs);
-    std::vector<std::string> lines;
-    if (parsed.ok()) return lines;
-    const auto& text = parsed.err().message;
-    for (std::size_t start = 0; start <= text.size();) {
-      const auto end = text.find('\n', start);
-      lines.push_back(text.substr(start, end == std::string::npos ? std::string::npos : end - start));
-      if (end == std::string::npos) break;
-      start = end + 1;
-    }
-    return lines;
+    if (parsed.ok()) return std::vector<std::string>();
+    return graph::problem_lines(parsed.err().message);
   };
   d.make_context = [] { return std::make_shared<aggregate_context>(); };
   d.make_service = [](const graph::node_kind_init& init) -> result<std::shared_ptr<void>> {

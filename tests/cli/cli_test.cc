@@ -602,7 +602,8 @@ TEST_F(cli_test, binary_validate_checks_the_aggregates_section_with_file_and_lin
 }
 
 TEST_F(cli_test, binary_validate_accepts_every_shipped_pipeline) {
-  for (const char* f : {"aggregate.yaml", "aggregate-jetstream.yaml", "follower.yaml", "demo.yaml"}) {
+  for (const char* f :
+       {"aggregate.yaml", "aggregate-jetstream.yaml", "follower.yaml", "projection.yaml", "demo.yaml"}) {
     auto r = run_esflow(dir, "validate " + std::string(ESFLOW_SOURCE_DIR) + "/pipelines/" + f);
     EXPECT_EQ(r.code, 0) << f << ": " << r.err;
   }
@@ -622,6 +623,12 @@ TEST_F(cli_test, kinds_lists_node_kinds_with_their_sections_and_stages) {
   for (const char* k : {"aggregate.rehydrate", "aggregate.decide", "aggregate.commit", "aggregate.answer"})
     EXPECT_TRUE(agg_stages.count(k)) << k;
   EXPECT_EQ(by_name["follower"].at("stages"), nlohmann::json::array({"log.follow"}));
+  ASSERT_TRUE(by_name.count("projection")) << out.str();
+  EXPECT_EQ(by_name["projection"].at("sections"), nlohmann::json::array({"views"}));
+  const auto projection_stages = by_name["projection"].at("stages").get<std::set<std::string>>();
+  for (const char* k : {"projection.follow", "projection.decode", "projection.project", "projection.store",
+                        "projection.notify"})
+    EXPECT_TRUE(projection_stages.count(k)) << k;
   const auto shared = j.at("shared_stages").get<std::set<std::string>>();
   for (const char* k : {"tenant.gate", "decode.command", "ack", "http.commands", "nats.request"})
     EXPECT_TRUE(shared.count(k)) << k;

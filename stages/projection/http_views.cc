@@ -1,0 +1,138 @@
+#include "stages/projection/http_views.h"
+
+#include "common/errc.h"
+#include "schemas/ids.h"
+#include "schemas/json_encode.h"
+#include "stages/projection/projection_service.h"
+#include "stages/projection/view_query.h"
+#include "transport/http_server.h"
+
+#include <httplib.h>
+
+#include <mutex>
+#include <vector>
+
+namespace esflow::projection {
+namespace {
+
+class view_directory {
+ public:
+  status add(const std::shared_ptr<projection_service>& s) {
+    std::lock_guard lock(_mu);
+    for (const auto& v : s->views())
+      if (find_locked(v.name))
+        return error::make(errc::invalid_config,
+                           "view '" + v.name + "' of pipeline '" + s->pipeline() +
+                               "' is already served by another projection pipeline of this process");
+    _services.push_back(s);
+    return {};
+  }
+  std::shared_ptr<projection_service> find(const std::string& view) {
+    std::lock_guard lock(_mu);
+    return find_locked(view);
+  }
+  std::vector<std::shared_ptr<projection_service>> all() {
+    std::lock_guard lock(_mu);
+    std::vector<std::shared_ptr<projection_service>> out;
+    for (const auto& w : _services)
+      if (auto s = w.lock()) out.push_back(std::move(s));
+    return out;
+  }
+
+ private:
+  std::shared_ptr<projection_service> find_locked(const std::string& view) {
+    for (const auto& w : _services)
+      if (auto s = w.lock(); s && s->find_view(view)) return s;
+    return nullptr;
+  }
+  std::mutex _mu;
+  std::vector<std::weak_ptr<projection_service>> _services;
+};
+
+// The headers every answer carries (docs/contract.md "Headers"): the
+// request's trace and correlation when valid, else fresh ones; the tenant
+// the answer is scoped to ("_" when none was valid).
+void reply(const httplib::Request& req, httplib::Response& res, int status, std::string body,
+           const std::string& tenant) {
+  const auto trace = schemas::make_trace_context(req.get_header_value("traceparent"),
+                                                 req.get_header_value("x-correlation-id"));
+  res.status = status;
+  res.set_header("x-correlation-id", trace.correlation_id);
+  res.set_header("traceparent", trace.traceparent);
+  res.set_header("tenant-id", tenant.empty() ? "_" : tenant);
+  if (req.has_header("x-request-id")) res.set_header("x-request-id", req.get_header_value("x-request-id"));
+  if (status == 503)
+    res.set_header("Retry-After", std::to_string(transport::http_server::retry_after_seconds));
+  res.set_content(std::move(body), "application/json");
+}
+
+void reply_error(const httplib::Request& req, httplib::Response& res, const error& e,
+                 const std::string& tenant = {}) {
+  reply(req, res, http_status(e.code), schemas::encode_command_result(schemas::make_rejection(e)), tenant);
+}
+
+std::optional<std::string> param(const httplib::Request& req, const char* name) {
+  if (!req.has_param(name)) return std::nullopt;
+  return req.get_param_value(name);
+}
+
+void handle_query(view_directory& dir, const httplib::Request& req, httplib::Response& res) {
+  query_request q;
+  q.view = req.matches[1];
+  auto service = dir.find(q.view);
+  if (!service) {
+    std::string names;
+    for (const auto& s : dir.all())
+      for (const auto& v : s->views()) names += (names.empty() ? "" : ", ") + v.name;
+    return reply_error(req, res,
+                       error::make(errc::invalid_query, "unknown view '" + q.view + "' (this node serves: " +
+                                                            (names.empty() ? "none" : names) + ")"));
+  }
+  if (!service->single_tenant()) {
+    if (!req.has_header("x-tenant-id"))
+      return reply_error(
+          req, res, error::make(errc::invalid_tenant, "header x-tenant-id is required (multi-tenant node)"));
+    q.tenant = req.get_header_value("x-tenant-id");
+  }
+  if (auto t = schemas::validate_tenant(q.tenant, service->single_tenant()); !t.ok())
+    return reply_error(req, res, t.err());
+  q.filter = param(req, "filter");
+  q.limit = param(req, "limit");
+  q.cursor = param(req, "cursor");
+  q.order_by = param(req, "order_by");
+  q.min_position = param(req, "min_position");
+  q.wait_ms = param(req, "wait_ms");
+  auto a = run_query(*service, q);
+  if (!a.ok()) return reply_error(req, res, a.err(), q.tenant);
+  reply(req, res, 200, answer_json(a.value()), q.tenant);
+}
+
+}  // namespace
+
+status serve_views(esflow::service_registry& services, const std::shared_ptr<projection_service>& service) {
+  bool made = false;
+  auto dir = services.get_or_create<view_directory>("projection.views", [&] {
+    made = true;
+    return result<std::shared_ptr<view_directory>>(std::make_shared<view_directory>());
+  });
+  if (!dir.ok()) return std::move(dir).err();
+  if (auto st = dir.value()->add(service); !st.ok()) return st;
+  auto http = services.find<transport::http_server>();
+  if (!made || !http) return {};
+  auto& server = http->routes();
+  std::weak_ptr<view_directory> weak = dir.value();
+  server.Get(R"(/v1/query/([^/]+))", [weak](const httplib::Request& req, httplib::Response& res) {
+    if (auto d = weak.lock()) handle_query(*d, req, res);
+  });
+  server.Get("/admin/views", [weak](const httplib::Request&, httplib::Response& res) {
+    auto out = nlohmann::json::array();
+    if (auto d = weak.lock())
+      for (const auto& s : d->all())
+        for (auto& v : s->views_json()) out.push_back(std::move(v));
+    res.status = 200;
+    res.set_content(out.dump(), "application/json");
+  });
+  return {};
+}
+
+}  // namespace esflow::projection

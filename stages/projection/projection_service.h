@@ -1,0 +1,144 @@
+#pragma once
+// The projection node kind's service, one per pipeline: its views, the
+// node store and event log of its data directory, the position tracker, the
+// rows its lanes have projected but not yet stored, metrics, the queries of
+// /v1/query/<view> and the figures of /admin/views.
+//
+// Data plane (per commit, stages/projection/stages.h):
+//   project  (keyed lane) -> project_commit: reads each view's row (pending
+//            first, then the store), folds the commit's new events through
+//            the view's Lua program in the lane's own sandbox;
+//   store    (keyed lane) -> store_commit: rows + index entries + every
+//            view's checkpoint + quarantined failures in ONE write_set;
+//   notify   -> row changes to subscribers.
+// Control plane: for_pipeline (node build), start_position (the follow source).
+// Threads: none of its own; callers' (TBB workers, the source thread, HTTP
+// workers for queries).
+//
+// NOTE: thread-safe. Sandboxes are per lane (lane_sandboxes), never shared.
+#include "common/result.h"
+#include "graph/node_kind_descriptor.h"
+#include "runtime/sandbox.h"
+#include "stages/projection/position_tracker.h"
+#include "stages/projection/projection_context.h"
+#include "stages/projection/view_spec.h"
+#include "storage/event_log.h"
+#include "storage/node_store.h"
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace prometheus {
+class Registry;
+}
+
+namespace esflow::projection {
+
+class projection_metrics;
+
+// One lane's sandboxes: one per view (each view has its own gas and memory).
+class lane_sandboxes {
+ public:
+  runtime::sandbox& get(std::size_t view_index, const view_config& v);
+
+ private:
+  std::vector<std::unique_ptr<runtime::sandbox>> _by_view;
+};
+
+// A row change as notify hands it to subscribers.
+struct row_event {
+  std::string tenant;
+  std::string view;
+  std::string key;
+  schemas::version_t version = 0;
+  schemas::position_t position = 0;
+  std::string row_json;  // "null" when deleted
+};
+
+class projection_service {
+ public:
+  static result<std::shared_ptr<projection_service>> for_pipeline(const graph::node_kind_init& init);
+  ~projection_service();
+
+  const std::vector<view_config>& views() const { return _views; }
+  const view_config* find_view(std::string_view name) const;
+  bool follows(std::string_view aggregate_type) const;
+  const std::string& pipeline() const { return _pipeline; }
+  // settings.tenancy single: rows and queries use the empty tenant.
+  bool single_tenant() const { return _single_tenant; }
+
+  storage::node_store& store() { return *_store; }
+  storage::event_log& log() { return *_log; }
+  position_tracker& tracker() { return _tracker; }
+
+  // Where the follow source starts: the lowest checkpoint of the views.
+  result<schemas::position_t> start_position();
+  // Writes every view's checkpoint at p (the source, when it passed commits
+  // no view follows and nothing is in flight).
+  status write_checkpoints(schemas::position_t p);
+
+  // project: each view's new row for the commit's events it does not hold yet.
+  // A program failure is a view_failure (the view skips this commit); an
+  // error return is a storage failure (retry the commit).
+  status project_commit(lane_sandboxes& lanes, projection_context& ctx);
+  // store: ONE write_set with the rows, index entries, checkpoints and
+  // quarantined failures; unsynced (rows can be rebuilt from the log).
+  status store_commit(projection_context& ctx);
+  // A failed store: forget the commit's pending rows and refuse the row's
+  // later commits (unavailable) until the source has rewound: none may be
+  // folded onto a row that lacks this commit.
+  void forget_pending(const projection_context& ctx);
+  // The source re-reads the log from the watermark: every pending row and
+  // refusal is void.
+  void rewound();
+
+  // Subscribers of row changes (notify); returns an id for unsubscribe.
+  using subscriber = std::function<void(const row_event&)>;
+  std::uint64_t subscribe(subscriber s);
+  void unsubscribe(std::uint64_t id);
+  void notify(const projection_context& ctx);
+
+  // GET /admin/views: per view position, lag, rows, state.
+  nlohmann::json views_json();
+  std::int64_t rows(const view_config& v) const;
+
+  projection_metrics& metrics() { return *_metrics; }
+
+ private:
+  projection_service() = default;
+  std::string pending_key(const std::string& tenant, const view_config& v, const std::string& key) const;
+  result<std::optional<row_value>> current_row(const std::string& tenant, const view_config& v,
+                                               const std::string& key);
+  status count_rows();
+
+  std::string _pipeline;
+  bool _single_tenant = false;
+  std::vector<view_config> _views;
+  runtime::program_cache _programs;
+  std::shared_ptr<storage::node_store> _store;
+  std::shared_ptr<storage::event_log> _log;
+  position_tracker _tracker;
+  std::unique_ptr<projection_metrics> _metrics;
+  std::unique_ptr<std::atomic<std::int64_t>[]> _rows;  // by view index
+
+  std::mutex _pending_mu;
+  std::unordered_map<std::string, row_value> _pending;  // projected, not yet stored
+  std::unordered_set<std::string> _poisoned;            // row lanes waiting for a rewind
+
+  std::mutex _subscribers_mu;
+  std::uint64_t _next_subscriber = 1;
+  std::unordered_map<std::uint64_t, subscriber> _subscribers;
+};
+
+// The checkpoint name of a view in the checkpoints family.
+std::string view_checkpoint_name(const view_config& v);
+
+}  // namespace esflow::projection
