@@ -279,8 +279,9 @@ def main():
             for i in range(300):
                 if stop_traffic.is_set():
                     return
-                curl_command(base, {"aggregate_type": "Account", "aggregate_id": f"acc-{i % 7}",
-                                    "payload": {"type": "deposit", "amount": 1}})
+                # Deposits, and every tenth a withdrawal too large (rejected: an error to show).
+                payload = ({"type": "withdraw", "amount": 10**9} if i % 10 == 9 else {"type": "deposit", "amount": 1})
+                curl_command(base, {"aggregate_type": "Account", "aggregate_id": "acc-1", "payload": payload})
                 time.sleep(0.01)
 
         t = threading.Thread(target=traffic, daemon=True)
