@@ -10,6 +10,7 @@ packages=(
   prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev
   liblua5.4-dev libssl-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libcpp-httplib-dev
   graphviz curl clang-format clang-tidy
+  python3 chromium  # tests/transport/graph_page_test.py: the pipeline page in headless Chromium
 )
 
 missing=()

@@ -1,6 +1,7 @@
 #include "transport/node_host.h"
 
 #include "graph/graph_dump.h"
+#include "transport/graph_page.html.h"
 
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
@@ -233,6 +234,17 @@ void node_host::install_routes() {
     for (const auto& c : _nodes) names.push_back(c->spec().name);
     body["pipelines"] = names;
     reply_json(res, 200, body);
+  });
+  s.Get(R"(/admin/graph\.html)", [](const httplib::Request&, httplib::Response& res) {
+    // transport/graph_page.html, compiled in: it draws /admin/graph live.
+    // The policy holds it to itself: inline script and style, requests only
+    // to this node.
+    res.set_header("Content-Security-Policy",
+                   "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                   "connect-src 'self'; img-src data:");
+    res.set_header("Cache-Control", "no-cache");
+    const auto page = esflow_graph_page();
+    res.set_content(page.data(), page.size(), "text/html; charset=utf-8");
   });
   s.Post("/admin/drain", [this](const httplib::Request&, httplib::Response& res) {
     request_drain();

@@ -8,6 +8,9 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cctype>
+
 namespace esflow::graph::testing {
 namespace {
 
@@ -143,6 +146,32 @@ TEST_F(http_admin_test, admin_graph_serves_json_and_dot) {
 
   auto missing = get_json("/admin/graph?pipeline=nope", 404);
   EXPECT_EQ(missing.value("code", ""), "not_found");
+}
+
+TEST_F(http_admin_test, admin_graph_html_is_one_self_contained_page) {
+  auto res = client->Get("/admin/graph.html");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_EQ(res->get_header_value("Content-Security-Policy").rfind("default-src 'none';", 0), 0u)
+      << res->get_header_value("Content-Security-Policy");
+  const auto& body = res->body;
+  EXPECT_EQ(body.rfind("<!doctype html>", 0), 0u) << body.substr(0, 80);
+  EXPECT_NE(body.find("<svg id=\"graph\""), std::string::npos);
+  EXPECT_NE(body.find("</html>"), std::string::npos) << "the page is cut short";
+  // Nothing from elsewhere: no URL with a scheme or a protocol-relative one,
+  // no element that loads a file; the page's one request is "graph?...".
+  std::string lower(body.size(), '\0');
+  std::transform(body.begin(), body.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  for (const char* outside : {"http://", "https://", "\"//", "'//", "src=", "<link", "@import"})
+    EXPECT_EQ(lower.find(outside), std::string::npos) << "the page refers to '" << outside << "'";
+  for (auto at = lower.find("url("); at != std::string::npos; at = lower.find("url(", at + 1))
+    EXPECT_EQ(lower.substr(at, 5), "url(#") << "only references into the page itself";
+  EXPECT_NE(body.find("fetch(url"), std::string::npos);
+
+  auto not_a_page = client->Get("/admin/graphxhtml");  // the route's '.' is literal
+  ASSERT_TRUE(not_a_page);
+  EXPECT_EQ(not_a_page->status, 404);
 }
 
 }  // namespace
