@@ -172,6 +172,15 @@ std::string type_of(const nlohmann::json& p) {
   return type;
 }
 
+// A default as a table cell, with the unit durations and sizes are kept in.
+std::string default_of(const nlohmann::json& p) {
+  const auto type = p["type"].get<std::string>();
+  const auto value = cell(code(p["default"].get<std::string>()));
+  if (type == "duration") return value + " ms";
+  if (type == "size") return value + " bytes";
+  return value;
+}
+
 constexpr const char* k_generated_note =
     "Generated from the code by `docs/reference/generate.sh`; do not edit (a test compares it with the "
     "binary's output).\n";
@@ -211,9 +220,8 @@ void stages_markdown(const nlohmann::json& list, std::ostream& out) {
     out << "\n| parameter | type | default | description |\n|---|---|---|---|\n";
     for (const auto& p : d["params"]) {
       out << "| `" << p["name"].get<std::string>() << "` | " << type_of(p) << " | "
-          << (p["required"].get<bool>() ? std::string("required")
-                                        : cell(code(p["default"].get<std::string>())))
-          << " | " << cell(p["doc"].get<std::string>()) << " |\n";
+          << (p["required"].get<bool>() ? std::string("required") : default_of(p)) << " | "
+          << cell(p["doc"].get<std::string>()) << " |\n";
     }
   }
 }
@@ -283,9 +291,8 @@ int kinds_command(const std::string& format, std::ostream& out) {
     const auto settings_table = [&](const nlohmann::json& list) {
       out << "| setting | type | default | description |\n|---|---|---|---|\n";
       for (const auto& p : list)
-        out << "| `" << p["name"].get<std::string>() << "` | " << type_of(p) << " | "
-            << cell(code(p["default"].get<std::string>())) << " | " << cell(p["doc"].get<std::string>())
-            << " |\n";
+        out << "| `" << p["name"].get<std::string>() << "` | " << type_of(p) << " | " << default_of(p)
+            << " | " << cell(p["doc"].get<std::string>()) << " |\n";
     };
     out << "# Node kinds\n\n"
         << k_generated_note
