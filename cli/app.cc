@@ -11,10 +11,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cctype>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <set>
+#include <sstream>
 #include <thread>
 #include <unistd.h>
 
@@ -30,6 +34,28 @@ extern "C" void on_signal(int sig) {
 
 result<graph::pipeline_spec> load(const std::string& file) {
   return graph::load_pipeline_file(file, builtin_registry());
+}
+
+void apply_overrides(graph::pipeline_spec& spec, const node_overrides& o) {
+  if (o.http) spec.settings.set("http", *o.http);
+  if (o.data_dir) spec.settings.set("data_dir", *o.data_dir);
+  if (o.nats_url) {
+    spec.settings.set("nats_url", *o.nats_url);
+    spec.settings.set("event_log", std::string("jetstream"));
+  }
+}
+
+// The content of a secret file, surrounding whitespace removed; nullopt when
+// it cannot be read or is empty.
+std::optional<std::string> read_secret_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  auto s = buf.str();
+  const auto first = s.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return std::nullopt;
+  return s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1);
 }
 
 }  // namespace
@@ -81,37 +107,138 @@ int graph_command(const std::string& file, const std::string& format, std::ostre
   return k_ok;
 }
 
-int stages_command(const std::string& format, std::ostream& out) {
-  const auto all = builtin_registry().all();
-  if (format == "json") {
-    nlohmann::json list = nlohmann::json::array();
-    for (const auto* d : all) {
-      nlohmann::json params = nlohmann::json::array();
-      for (const auto& p : d->params) {
-        nlohmann::json jp = {{"name", p.name},
-                             {"type", std::string(graph::to_string(p.type))},
-                             {"required", p.required()},
-                             {"doc", p.doc}};
-        if (p.default_value) jp["default"] = graph::render(*p.default_value);
-        if (!p.choices.empty()) jp["choices"] = p.choices;
-        params.push_back(jp);
-      }
-      std::vector<std::string> ports = d->output_ports;
-      if (d->ports_from_params) ports = {"<from params>"};
-      ports.push_back("error");
-      list.push_back({{"kind", d->kind},
-                      {"node_kind", d->node_kind},
-                      {"description", d->description},
-                      {"role", std::string(graph::to_string(d->role))},
-                      {"async", d->async},
-                      {"default_concurrency", d->default_concurrency.to_string()},
-                      {"ports", ports},
-                      {"params", params}});
+namespace {
+
+nlohmann::json stages_json() {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto* d : builtin_registry().all()) {
+    nlohmann::json params = nlohmann::json::array();
+    for (const auto& p : d->params) {
+      nlohmann::json jp = {{"name", p.name},
+                           {"type", std::string(graph::to_string(p.type))},
+                           {"required", p.required()},
+                           {"doc", p.doc}};
+      if (p.default_value) jp["default"] = graph::render(*p.default_value);
+      if (!p.choices.empty()) jp["choices"] = p.choices;
+      params.push_back(jp);
     }
+    std::vector<std::string> ports = d->output_ports;
+    if (d->ports_from_params) ports = {"<from params>"};
+    ports.push_back("error");
+    list.push_back({{"kind", d->kind},
+                    {"node_kind", d->node_kind},
+                    {"description", d->description},
+                    {"role", std::string(graph::to_string(d->role))},
+                    {"async", d->async},
+                    {"default_concurrency", d->default_concurrency.to_string()},
+                    {"ports", ports},
+                    {"params", params}});
+  }
+  return list;
+}
+
+// A table cell: pipes escaped, no line breaks.
+std::string cell(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '|')
+      out += "\\|";
+    else if (c == '\n')
+      out += ' ';
+    else
+      out += c;
+  }
+  return out;
+}
+
+std::string code(const std::string& s) { return s.empty() ? std::string("\"\"") : "`" + s + "`"; }
+
+std::string join(const std::vector<std::string>& v, const std::string& sep = ", ") {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : sep) + x;
+  return s;
+}
+
+std::vector<std::string> codes(const std::vector<std::string>& v) {
+  std::vector<std::string> out;
+  for (const auto& x : v) out.push_back(code(x));
+  return out;
+}
+
+// A parameter's or setting's type, with its choices.
+std::string type_of(const nlohmann::json& p) {
+  std::string type = p["type"].get<std::string>();
+  if (p.contains("choices")) type += ": " + join(p["choices"].get<std::vector<std::string>>(), " \\| ");
+  return type;
+}
+
+// A default as a table cell, with the unit durations and sizes are kept in.
+std::string default_of(const nlohmann::json& p) {
+  const auto type = p["type"].get<std::string>();
+  const auto value = cell(code(p["default"].get<std::string>()));
+  if (type == "duration") return value + " ms";
+  if (type == "size") return value + " bytes";
+  return value;
+}
+
+constexpr const char* k_generated_note =
+    "Generated from the code by `docs/reference/generate.sh`; do not edit (a test compares it with the "
+    "binary's output).\n";
+
+void stages_markdown(const nlohmann::json& list, std::ostream& out) {
+  out << "# Stage kinds\n\n"
+      << k_generated_note
+      << "The same as `esflow stages --format markdown`; `--format json` gives it as data.\n"
+         "Every stage also has an `error` port; `concurrency` and `key` are set per stage in the "
+         "pipeline file ([pipeline-files.md](../pipeline-files.md)).\n\n"
+      << "| kind | node kind | role | description |\n|---|---|---|---|\n";
+  for (const auto& d : list) {
+    const auto kind = d["kind"].get<std::string>();
+    const auto node_kind = d["node_kind"].get<std::string>();
+    out << "| [`" << kind << "`](#" <<
+        [&] {
+          std::string anchor;
+          for (char c : kind)
+            if (c != '.') anchor += c;
+          return anchor;
+        }()
+        << ") | " << (node_kind.empty() ? "shared" : node_kind) << " | " << d["role"].get<std::string>()
+        << " | " << cell(d["description"].get<std::string>()) << " |\n";
+  }
+  for (const auto& d : list) {
+    const auto node_kind = d["node_kind"].get<std::string>();
+    out << "\n## " << d["kind"].get<std::string>() << "\n\n"
+        << d["description"].get<std::string>() << "\n\n"
+        << "- node kind: " << (node_kind.empty() ? "shared (any)" : node_kind) << "\n"
+        << "- role: " << d["role"].get<std::string>() << (d["async"].get<bool>() ? ", async" : "") << "\n"
+        << "- default concurrency: " << d["default_concurrency"].get<std::string>() << "\n"
+        << "- ports: " << join(codes(d["ports"].get<std::vector<std::string>>())) << "\n";
+    if (d["params"].empty()) {
+      out << "- parameters: none\n";
+      continue;
+    }
+    out << "\n| parameter | type | default | description |\n|---|---|---|---|\n";
+    for (const auto& p : d["params"]) {
+      out << "| `" << p["name"].get<std::string>() << "` | " << type_of(p) << " | "
+          << (p["required"].get<bool>() ? std::string("required") : default_of(p)) << " | "
+          << cell(p["doc"].get<std::string>()) << " |\n";
+    }
+  }
+}
+
+}  // namespace
+
+int stages_command(const std::string& format, std::ostream& out) {
+  const auto list = stages_json();
+  if (format == "json") {
     out << list.dump(2) << "\n";
     return k_ok;
   }
-  for (const auto* d : all) {
+  if (format == "markdown") {
+    stages_markdown(list, out);
+    return k_ok;
+  }
+  for (const auto* d : builtin_registry().all()) {
     out << d->kind << " (" << graph::to_string(d->role) << (d->async ? ", async" : "") << ")\n    "
         << d->description << "\n";
     for (const auto& p : d->params) {
@@ -134,11 +261,14 @@ int kinds_command(const std::string& format, std::ostream& out) {
   const auto settings_of = [&](const std::string& owner) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& p : r.settings())
-      if (r.settings_owner(p.name) == owner)
-        list.push_back({{"name", p.name},
-                        {"type", std::string(graph::to_string(p.type))},
-                        {"default", p.default_value ? graph::render(*p.default_value) : std::string()},
-                        {"doc", p.doc}});
+      if (r.settings_owner(p.name) == owner) {
+        nlohmann::json jp = {{"name", p.name},
+                             {"type", std::string(graph::to_string(p.type))},
+                             {"default", p.default_value ? graph::render(*p.default_value) : std::string()},
+                             {"doc", p.doc}};
+        if (!p.choices.empty()) jp["choices"] = p.choices;
+        list.push_back(jp);
+      }
     return list;
   };
   nlohmann::json kinds = nlohmann::json::array();
@@ -156,17 +286,45 @@ int kinds_command(const std::string& format, std::ostream& out) {
         << "\n";
     return k_ok;
   }
-  const auto join = [](const std::vector<std::string>& v) {
-    std::string s;
-    for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
-    return s.empty() ? std::string("-") : s;
-  };
+  const auto or_dash = [](const std::string& s) { return s.empty() ? std::string("-") : s; };
+  if (format == "markdown") {
+    const auto settings_table = [&](const nlohmann::json& list) {
+      out << "| setting | type | default | description |\n|---|---|---|---|\n";
+      for (const auto& p : list)
+        out << "| `" << p["name"].get<std::string>() << "` | " << type_of(p) << " | " << default_of(p)
+            << " | " << cell(p["doc"].get<std::string>()) << " |\n";
+    };
+    out << "# Node kinds\n\n"
+        << k_generated_note
+        << "The same as `esflow kinds --format markdown`; `--format json` gives it as data. What a node "
+           "kind is and how one is built: [../node-kinds.md](../node-kinds.md); the stages: "
+           "[stages.md](stages.md).\n";
+    for (const auto& k : kinds) {
+      out << "\n## " << k["name"].get<std::string>() << "\n\n"
+          << k["description"].get<std::string>() << "\n\n"
+          << "- pipeline-file sections: "
+          << or_dash(join(codes(k["sections"].get<std::vector<std::string>>()))) << "\n"
+          << "- stages: " << or_dash(join(codes(k["stages"].get<std::vector<std::string>>()))) << "\n";
+      if (k["settings"].empty())
+        out << "- settings of its own: none\n";
+      else {
+        out << "\n";
+        settings_table(k["settings"]);
+      }
+    }
+    out << "\n## Shared stages\n\nAny node kind may use them: " << join(codes(stages_of(""))) << ".\n";
+    out << "\n## Engine settings\n\nEvery pipeline file's `settings:` (graph/pipeline_settings.cc).\n\n";
+    settings_table(settings_of("engine"));
+    out << "\n## Node settings\n\nEvery node kind's `settings:`, declared once in stages/node_env.cc.\n\n";
+    settings_table(settings_of("node"));
+    return k_ok;
+  }
   for (const auto& k : kinds) {
     out << k["name"].get<std::string>() << "\n    " << k["description"].get<std::string>() << "\n"
-        << "    sections: " << join(k["sections"].get<std::vector<std::string>>()) << "\n"
-        << "    stages:   " << join(k["stages"].get<std::vector<std::string>>()) << "\n";
+        << "    sections: " << or_dash(join(k["sections"].get<std::vector<std::string>>())) << "\n"
+        << "    stages:   " << or_dash(join(k["stages"].get<std::vector<std::string>>())) << "\n";
   }
-  out << "shared stages (any node kind): " << join(stages_of("")) << "\n";
+  out << "shared stages (any node kind): " << or_dash(join(stages_of(""))) << "\n";
   for (const auto* owner : {"engine", "node"}) {
     out << owner << " settings:\n";
     for (const auto& p : settings_of(owner))
@@ -174,6 +332,36 @@ int kinds_command(const std::string& format, std::ostream& out) {
           << p["type"].get<std::string>() << "default " << p["default"].get<std::string>() << "  "
           << p["doc"].get<std::string>() << "\n";
   }
+  return k_ok;
+}
+
+int placement_constraints_command(const std::vector<std::string>& node_ids, const std::string& label,
+                                  std::ostream& out, std::ostream& err) {
+  const auto valid = [](const std::string& s, bool dots) {
+    if (s.empty() || s.size() > 63) return false;
+    if (!std::isalnum(static_cast<unsigned char>(s[0]))) return false;
+    for (char c : s)
+      if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
+            c == '-' || c == '_' || (dots && c == '.')))
+        return false;
+    return true;
+  };
+  if (!valid(label, true)) {
+    err << "invalid label '" << label << "': [a-z0-9][a-z0-9._-]{0,62}\n";
+    return k_usage;
+  }
+  std::set<std::string> seen;
+  for (const auto& id : node_ids) {
+    if (!valid(id, false)) {
+      err << "invalid node id '" << id << "': [a-z0-9][a-z0-9_-]{0,62}\n";
+      return k_usage;
+    }
+    if (!seen.insert(id).second) {
+      err << "node id '" << id << "' given twice\n";
+      return k_usage;
+    }
+  }
+  for (const auto& id : node_ids) out << id << ": [\"node.labels." << label << " == " << id << "\"]\n";
   return k_ok;
 }
 
@@ -186,6 +374,15 @@ int run_command(const std::vector<std::string>& files, const run_options& option
     err << "no pipeline files given\n";
     return k_usage;
   }
+  node_overrides overrides = options.overrides;
+  if (!overrides.nats_url && options.nats_url_file) {
+    auto url = read_secret_file(*options.nats_url_file);
+    if (!url) {
+      err << "cannot read a NATS URL from '" << *options.nats_url_file << "' (--nats-file)\n";
+      return k_usage;
+    }
+    overrides.nats_url = std::move(url);
+  }
   std::vector<graph::pipeline_spec> specs;
   for (const auto& f : files) {
     auto spec = load(f);
@@ -195,8 +392,20 @@ int run_command(const std::vector<std::string>& files, const run_options& option
     }
     specs.push_back(std::move(spec).value());
   }
+  if (options.check) {
+    // What would run, and nothing started: no RocksDB opened, no connection made.
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+      apply_overrides(specs[i], overrides);
+      const auto& st = specs[i].settings;
+      std::cout << files[i] << ": ok (pipeline '" << specs[i].name << "', " << specs[i].stages.size()
+                << " stages; event_log " << st.str("event_log") << ", data_dir " << st.str("data_dir")
+                << ")\n";
+    }
+    std::cout << "http " << (overrides.http ? *overrides.http : specs.front().settings.str("http")) << "\n";
+    return k_ok;
+  }
   serve_options so;
-  so.overrides = options.overrides;
+  so.overrides = overrides;
   so.http = "";  // the first file's settings.http unless --http
   auto served = serve_loaded(std::move(specs), so);
   if (!served.ok()) {
@@ -249,19 +458,6 @@ class served_nodes {
  private:
   bool _stopped = false;
 };
-
-namespace {
-
-void apply_overrides(graph::pipeline_spec& spec, const node_overrides& o) {
-  if (o.http) spec.settings.set("http", *o.http);
-  if (o.data_dir) spec.settings.set("data_dir", *o.data_dir);
-  if (o.nats_url) {
-    spec.settings.set("nats_url", *o.nats_url);
-    spec.settings.set("event_log", std::string("jetstream"));
-  }
-}
-
-}  // namespace
 
 result<std::shared_ptr<served_nodes>> serve_loaded(std::vector<graph::pipeline_spec> specs,
                                                    const serve_options& options) {

@@ -39,16 +39,30 @@ struct node_overrides {
 
 struct run_options {
   node_overrides overrides{};
+  // --nats-file / ESFLOW_NATS_URL_FILE: the NATS URL is read from this file
+  // (a mounted secret) unless overrides.nats_url is set.
+  std::optional<std::string> nats_url_file;
+  // --check: load and validate the files with the overrides applied, print
+  // one line per file, exit without starting anything.
+  bool check = false;
 };
 
 // The registry of every stage kind and node kind linked into this binary.
 const graph::kind_registry& builtin_registry();
 // The event-log backends linked into this binary (embedded, jetstream).
 std::shared_ptr<storage::event_log_factory> builtin_event_logs();
+// format: text | json | markdown (the markdown is docs/reference/node-kinds.md).
 int kinds_command(const std::string& format, std::ostream& out);
+// `esflow placement constraints`: for each node id a YAML line
+// `<id>: ["node.labels.<label> == <id>"]`, the Swarm constraints pinning the
+// node (its data directory lives on one host) to the host carrying that label.
+// A node id outside [a-z0-9][a-z0-9_-]{0,62}, or given twice: exit 2.
+int placement_constraints_command(const std::vector<std::string>& node_ids, const std::string& label,
+                                  std::ostream& out, std::ostream& err);
 
 int validate_command(const std::vector<std::string>& files, std::ostream& out, std::ostream& err);
 int graph_command(const std::string& file, const std::string& format, std::ostream& out, std::ostream& err);
+// format: text | json | markdown (the markdown is docs/reference/stages.md).
 int stages_command(const std::string& format, std::ostream& out);
 int run_command(const std::vector<std::string>& files, const run_options& options, std::ostream& err);
 

@@ -23,6 +23,8 @@ struct node_flags {
   std::string http;
   std::string data_dir;
   std::string nats;
+  std::string nats_file;
+  bool check = false;
   void add_to(CLI::App* cmd) {
     cmd->add_option("--http", http,
                     "HTTP listen address [default: 127.0.0.1:8080 or the file's settings.http]")
@@ -35,6 +37,13 @@ struct node_flags {
                     "NATS URL: use the JetStream event log (overrides settings.event_log/nats_url) "
                     "[default: the files' settings; dev: embedded log]")
         ->envname("ESFLOW_NATS_URL");
+    cmd->add_option("--nats-file", nats_file,
+                    "read the NATS URL (it may hold credentials: nats://user:pass@host:port,...) from "
+                    "this file, e.g. a mounted secret; --nats wins")
+        ->envname("ESFLOW_NATS_URL_FILE");
+    cmd->add_flag("--check", check,
+                  "load, validate and apply the flags to the pipelines, print one line per file, and "
+                  "exit 0 without starting anything (exit 2 on a problem)");
   }
   // Each given flag (or its variable) wins over every file's settings, for
   // run exactly as for dev.
@@ -43,6 +52,8 @@ struct node_flags {
     if (!http.empty()) o.overrides.http = http;
     if (!data_dir.empty()) o.overrides.data_dir = data_dir;
     if (!nats.empty()) o.overrides.nats_url = nats;
+    if (!nats_file.empty()) o.nats_url_file = nats_file;
+    o.check = check;
     return o;
   }
 };
@@ -88,12 +99,28 @@ int main(int argc, char** argv) {
 
   std::string stages_format = "text";
   auto* stages = app.add_subcommand("stages", "list the stage kinds with their parameters and ports");
-  stages->add_option("--format", stages_format, "text|json")->check(CLI::IsMember({"text", "json"}));
+  stages->add_option("--format", stages_format, "text|json|markdown (markdown: docs/reference/stages.md)")
+      ->check(CLI::IsMember({"text", "json", "markdown"}));
 
   std::string kinds_format = "text";
   auto* kinds = app.add_subcommand(
       "kinds", "list the node kinds (their pipeline-file sections, stages, settings) and the shared stages");
-  kinds->add_option("--format", kinds_format, "text|json")->check(CLI::IsMember({"text", "json"}));
+  kinds->add_option("--format", kinds_format, "text|json|markdown (markdown: docs/reference/node-kinds.md)")
+      ->check(CLI::IsMember({"text", "json", "markdown"}));
+
+  std::vector<std::string> placement_nodes;
+  std::string placement_label = "esflow.node";
+  auto* placement = app.add_subcommand("placement", "where stateful nodes run");
+  placement->require_subcommand(1);
+  auto* constraints = placement->add_subcommand(
+      "constraints",
+      "print the Docker Swarm placement constraints that pin each stateful node (its data directory "
+      "lives on one host) to the host labelled for it, as YAML: <node id>: [\"node.labels.<label> == <node "
+      "id>\"]");
+  constraints->add_option("--node-id", placement_nodes, "a node id ([a-z0-9][a-z0-9_-]{0,62}); repeat it")
+      ->required();
+  constraints->add_option("--label", placement_label,
+                          "the node label naming the node id a host keeps [default: esflow.node]");
 
   std::string bench_file;
   esflow::cli::bench_options bench_opts;
@@ -151,7 +178,8 @@ int main(int argc, char** argv) {
       return esflow::cli::k_failure;
     }
     std::vector<std::string> dev_files;
-    for (const auto& f : dev_flags.nats.empty() ? k_dev_pipelines : k_dev_pipelines_nats)
+    const bool on_nats = !dev_flags.nats.empty() || !dev_flags.nats_file.empty();
+    for (const auto& f : on_nats ? k_dev_pipelines_nats : k_dev_pipelines)
       dev_files.push_back(*dir + "/" + f);
     return esflow::cli::run_command(dev_files, dev_flags.apply(), std::cerr);
   }
@@ -159,6 +187,8 @@ int main(int argc, char** argv) {
   if (*graph) return esflow::cli::graph_command(graph_file, graph_format, std::cout, std::cerr);
   if (*stages) return esflow::cli::stages_command(stages_format, std::cout);
   if (*kinds) return esflow::cli::kinds_command(kinds_format, std::cout);
+  if (*constraints)
+    return esflow::cli::placement_constraints_command(placement_nodes, placement_label, std::cout, std::cerr);
   if (*bench) {
     if (bench_messages > 0) bench_opts.messages = bench_messages;
     if (bench_commands >= 0) bench_opts.workload.commands = bench_commands;

@@ -52,6 +52,13 @@ aggregate_metrics::aggregate_metrics(prometheus::Registry* registry, std::size_t
   _rehydration_hit = &_rehydration->Add({{"cache", "hit"}}, latency_buckets());
   _rehydration_miss = &_rehydration->Add({{"cache", "miss"}}, latency_buckets());
   _replayed_all = &_replayed->Add({}, count_buckets());
+  for (const char* code : {"invalid_tenant", "tenant_access_denied", "tenant_not_hosted"})
+    _tenant_errors->Add({{"code", code}});
+}
+
+void aggregate_metrics::declare_type(const std::string& type) {
+  _conflicts->Add({{"aggregate_type", type}});
+  _snapshots->Add({{"aggregate_type", type}});
 }
 
 std::string aggregate_metrics::tenant_label(const std::string& tenant) {

@@ -15,6 +15,9 @@
 // tenant_id is capped: the first `tenant_cap` distinct tenants get their own
 // label, later ones `other` (bounded cardinality whatever clients send).
 //
+// The counters of a known label set (each aggregate type, the three tenant
+// codes) are exported at 0 before their first increment.
+//
 // NOTE: thread-safe. Series are looked up once per (labels) and cached.
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -34,6 +37,10 @@ class aggregate_metrics {
  public:
   // registry null: a private registry (not exported).
   aggregate_metrics(prometheus::Registry* registry, std::size_t tenant_cap);
+
+  // Exports the per-type counters (conflicts, snapshots) at 0 from the start,
+  // so dashboards and rate() see the series before the first event.
+  void declare_type(const std::string& type);
 
   void command(const std::string& type, const std::string& tenant, const std::string& outcome,
                double seconds);

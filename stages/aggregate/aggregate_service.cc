@@ -229,6 +229,7 @@ result<std::shared_ptr<aggregate_service>> aggregate_service::open(aggregate_ser
   if (s->remote_log()) s->_readers = std::make_unique<blocking_pool>("esflow-agg-read", 2, 4096);
   s->_metrics =
       std::make_unique<aggregate_metrics>(o.host ? &o.host->metrics() : nullptr, o.metrics_tenant_cap);
+  for (const auto& t : s->_types) s->_metrics->declare_type(t.name);
   auto tenants = tenant_tracker::open(*s->_store);
   if (!tenants.ok()) return std::move(tenants).err();
   s->_tenants = std::move(tenants).value();

@@ -301,8 +301,8 @@ TEST_F(cli_test, binary_help_lists_exactly_the_subcommands_and_global_options) {
   const auto h = parse_help(r.out);
   EXPECT_EQ(h.first_line, "esflow: event-sourcing nodes built as flow graphs of declarative stages");
   EXPECT_EQ(h.usage, "esflow [OPTIONS] SUBCOMMAND");
-  EXPECT_EQ(h.subcommands,
-            (std::vector<std::string>{"run", "dev", "validate", "graph", "stages", "kinds", "bench"}))
+  EXPECT_EQ(h.subcommands, (std::vector<std::string>{"run", "dev", "validate", "graph", "stages", "kinds",
+                                                     "placement", "bench"}))
       << r.out;
   EXPECT_EQ(h.options, (std::vector<std::string>{"-h,--help", "--log-level", "--log-format"})) << r.out;
 }
@@ -392,12 +392,16 @@ TEST_F(cli_test, binary_each_subcommand_help_shows_its_own_synopsis_and_options)
     std::vector<std::string> options, positionals;
   };
   const std::vector<expected> all = {
-      {"run", "run [OPTIONS] files...", {"--http", "--data-dir", "--nats"}, {"files"}},
-      {"dev", "dev [OPTIONS]", {"--http", "--data-dir", "--nats"}, {}},
+      {"run",
+       "run [OPTIONS] files...",
+       {"--http", "--data-dir", "--nats", "--nats-file", "--check"},
+       {"files"}},
+      {"dev", "dev [OPTIONS]", {"--http", "--data-dir", "--nats", "--nats-file", "--check"}, {}},
       {"validate", "validate [OPTIONS] files...", {}, {"files"}},
       {"graph", "graph [OPTIONS] file", {"--format"}, {"file"}},
       {"stages", "stages [OPTIONS]", {"--format"}, {}},
       {"kinds", "kinds [OPTIONS]", {"--format"}, {}},
+      {"placement", "placement [OPTIONS] SUBCOMMAND", {}, {}},
       {"bench",
        "bench [OPTIONS] file",
        {"--stage", "--messages", "--workload", "--commands", "--accounts", "--tenants", "--seed",
@@ -424,6 +428,102 @@ TEST_F(cli_test, binary_each_subcommand_help_shows_its_own_synopsis_and_options)
     EXPECT_EQ(h.options, options) << r.out;
     EXPECT_EQ(h.positionals, e.positionals) << r.out;
   }
+}
+
+TEST_F(cli_test, placement_constraints_pin_each_node_to_the_host_labelled_for_it) {
+  std::ostringstream out, err;
+  EXPECT_EQ(cli::placement_constraints_command({"agg-1", "follower-1"}, "esflow.node", out, err), cli::k_ok);
+  EXPECT_EQ(out.str(),
+            "agg-1: [\"node.labels.esflow.node == agg-1\"]\n"
+            "follower-1: [\"node.labels.esflow.node == follower-1\"]\n");
+  EXPECT_EQ(err.str(), "");
+  std::ostringstream other;
+  EXPECT_EQ(cli::placement_constraints_command({"n1"}, "site.rack", other, err), cli::k_ok);
+  EXPECT_EQ(other.str(), "n1: [\"node.labels.site.rack == n1\"]\n");
+}
+
+TEST_F(cli_test, placement_constraints_refuse_a_bad_or_repeated_node_id_with_2) {
+  for (const auto& [ids, message] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"Agg-1"}, "invalid node id 'Agg-1': [a-z0-9][a-z0-9_-]{0,62}\n"},
+           {{"agg 1"}, "invalid node id 'agg 1': [a-z0-9][a-z0-9_-]{0,62}\n"},
+           {{"-agg"}, "invalid node id '-agg': [a-z0-9][a-z0-9_-]{0,62}\n"},
+           {{"agg-1", "agg-1"}, "node id 'agg-1' given twice\n"}}) {
+    std::ostringstream out, err;
+    EXPECT_EQ(cli::placement_constraints_command(ids, "esflow.node", out, err), cli::k_usage) << message;
+    EXPECT_EQ(err.str(), message);
+    EXPECT_EQ(out.str(), "");
+  }
+  std::ostringstream out, err;
+  EXPECT_EQ(cli::placement_constraints_command({"a"}, "bad label", out, err), cli::k_usage);
+  EXPECT_EQ(err.str(), "invalid label 'bad label': [a-z0-9][a-z0-9._-]{0,62}\n");
+}
+
+TEST_F(cli_test, binary_placement_constraints_prints_the_yaml_lines) {
+  auto r = run_esflow(dir, "placement constraints --node-id agg-1 --node-id agg-2");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "agg-1: [\"node.labels.esflow.node == agg-1\"]\nagg-2: [\"node.labels.esflow.node == agg-2\"]\n");
+  EXPECT_EQ(run_esflow(dir, "placement constraints").code, cli::k_usage);
+  EXPECT_EQ(run_esflow(dir, "placement constraints --node-id UPPER").code, cli::k_usage);
+}
+
+TEST_F(cli_test, stages_and_kinds_markdown_are_deterministic_and_name_every_kind) {
+  std::ostringstream a, b, ka, kb;
+  EXPECT_EQ(cli::stages_command("markdown", a), cli::k_ok);
+  EXPECT_EQ(cli::stages_command("markdown", b), cli::k_ok);
+  EXPECT_EQ(a.str(), b.str());
+  EXPECT_EQ(a.str().rfind("# Stage kinds\n", 0), 0u);
+  for (const auto* d : cli::builtin_registry().all()) {
+    EXPECT_NE(a.str().find("\n## " + d->kind + "\n"), std::string::npos) << d->kind;
+    for (const auto& p : d->params)
+      EXPECT_NE(a.str().find("| `" + p.name + "` | "), std::string::npos) << d->kind << "." << p.name;
+  }
+  EXPECT_EQ(cli::kinds_command("markdown", ka), cli::k_ok);
+  EXPECT_EQ(cli::kinds_command("markdown", kb), cli::k_ok);
+  EXPECT_EQ(ka.str(), kb.str());
+  for (const auto* k : cli::builtin_registry().node_kinds())
+    EXPECT_NE(ka.str().find("\n## " + k->name + "\n"), std::string::npos) << k->name;
+  for (const auto& s : cli::builtin_registry().settings())
+    EXPECT_NE(ka.str().find("| `" + s.name + "` | "), std::string::npos) << s.name;
+  EXPECT_NE(ka.str().find("| `durability` | choice: fsync \\| relaxed | `fsync` |"), std::string::npos)
+      << ka.str();
+}
+
+TEST_F(cli_test, binary_run_check_loads_and_applies_the_flags_without_starting_anything) {
+  const auto pipelines = std::string(ESFLOW_SOURCE_DIR) + "/pipelines/";
+  auto r =
+      run_esflow(dir, "run --check " + pipelines + "aggregate-jetstream.yaml " + pipelines +
+                          "follower.yaml --http 127.0.0.1:1 --data-dir never-made --nats nats://127.0.0.1:1");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, pipelines +
+                       "aggregate-jetstream.yaml: ok (pipeline 'aggregate', 9 stages; event_log jetstream, "
+                       "data_dir never-made)\n" +
+                       pipelines +
+                       "follower.yaml: ok (pipeline 'follower', 2 stages; event_log jetstream, data_dir "
+                       "never-made)\nhttp 127.0.0.1:1\n");
+  EXPECT_FALSE(std::filesystem::exists(dir.file("never-made"))) << "--check opened the node store";
+
+  const auto bad = dir.write("bad.yaml", k_bad);
+  r = run_esflow(dir, "run --check " + bad);
+  EXPECT_EQ(r.code, cli::k_usage);
+  EXPECT_EQ(r.err, bad + ":4: stage 'out': unknown kind 'sink.nul' (did you mean 'sink.null'?)\n");
+}
+
+TEST_F(cli_test, binary_nats_file_gives_the_url_and_nats_wins_over_it) {
+  const auto follower = std::string(ESFLOW_SOURCE_DIR) + "/pipelines/follower.yaml";
+  const auto secret = dir.write("nats_url", "  nats://esflow:s3cret@127.0.0.1:1\n");
+  auto r = run_esflow(dir, "run --check --nats-file " + secret + " " + follower);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("event_log jetstream"), std::string::npos) << r.out;
+  r = run_esflow(dir, "run --check --nats-file " + dir.file("absent") + " " + follower);
+  EXPECT_EQ(r.code, cli::k_usage);
+  EXPECT_EQ(r.err, "cannot read a NATS URL from '" + dir.file("absent") + "' (--nats-file)\n");
+  // --nats wins: the file is not read.
+  r = run_esflow(dir,
+                 "run --check --nats nats://127.0.0.1:1 --nats-file " + dir.file("absent") + " " + follower);
+  EXPECT_EQ(r.code, 0) << r.err;
+  r = run_esflow(dir, "run --check " + follower);
+  EXPECT_NE(r.out.find("event_log embedded"), std::string::npos) << r.out;
 }
 
 TEST_F(cli_test, binary_unknown_subcommand_exits_2) {
