@@ -59,18 +59,31 @@ def seconds(value):
 
 
 def image_env():
-    """ENV and ENTRYPOINT of deploy/Dockerfile's final stage."""
-    env, entrypoint = {}, None
+    """ENV and ENTRYPOINT of deploy/Dockerfile's final stage, with what it
+    inherits from the stages it is built FROM (`FROM runtime`)."""
     with open(os.path.join(DEPLOY, "Dockerfile")) as f:
         text = f.read()
-    final = text[text.rindex("\nFROM "):]
-    for line in final.splitlines():
-        if line.startswith("ENV "):
-            for k, v in re.findall(r"(\w+)=(\S+)", line):
-                env[k] = v
-        if line.startswith("ENTRYPOINT "):
-            entrypoint = json.loads(line[len("ENTRYPOINT "):])
-    return env, entrypoint
+    stages = []  # (name, parent, lines)
+    for block in re.split(r"\n(?=FROM )", "\n" + text)[1:]:
+        head = block.splitlines()[0].split()
+        name = head[3] if len(head) >= 4 and head[2].upper() == "AS" else None
+        stages.append((name, head[1], block.splitlines()[1:]))
+    by_name = {name: (parent, lines) for name, parent, lines in stages if name}
+
+    def resolve(parent, lines, depth=0):
+        env, entrypoint = {}, None
+        if parent in by_name and depth < 10:
+            env, entrypoint = resolve(*by_name[parent], depth + 1)
+        for line in lines:
+            if line.startswith("ENV "):
+                for k, v in re.findall(r"(\w+)=(\S+)", line):
+                    env[k] = v
+            if line.startswith("ENTRYPOINT "):
+                entrypoint = json.loads(line[len("ENTRYPOINT "):])
+        return env, entrypoint
+
+    _, parent, lines = stages[-1]
+    return resolve(parent, lines)
 
 
 def esflow_services(doc):
