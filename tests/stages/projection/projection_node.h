@@ -30,8 +30,10 @@ inline std::string pipeline(const std::string& name) {
 class projection_node {
  public:
   // nats_url empty with backend jetstream: a nats-server of its own.
-  explicit projection_node(backend b, std::string data_dir = {}, std::string nats_url = {})
-      : _backend(b), _nats_url(std::move(nats_url)) {
+  explicit projection_node(backend b, std::string data_dir = {}, std::string nats_url = {},
+                           std::string projection_file = {})
+      : _backend(b), _nats_url(std::move(nats_url)), _projection_file(std::move(projection_file)) {
+    if (_projection_file.empty()) _projection_file = pipeline("projection.yaml");
     if (b == backend::jetstream && _nats_url.empty()) {
       _nats = std::make_unique<nats::testing::nats_server_fixture>();
       EXPECT_TRUE(_nats->start()) << "nats-server did not start";
@@ -46,10 +48,8 @@ class projection_node {
     o.overrides.data_dir = _data_dir;
     o.overrides.http = "127.0.0.1:0";
     if (!_nats_url.empty()) o.overrides.nats_url = _nats_url;
-    auto served =
-        cli::serve_nodes({pipeline(_nats_url.empty() ? "aggregate.yaml" : "aggregate-jetstream.yaml"),
-                          pipeline("projection.yaml")},
-                         o);
+    auto served = cli::serve_nodes(
+        {pipeline(_nats_url.empty() ? "aggregate.yaml" : "aggregate-jetstream.yaml"), _projection_file}, o);
     ASSERT_TRUE(served.ok()) << served.err().to_string();
     _served = std::move(served).value();
     auto& host = cli::served_host(*_served);
@@ -71,6 +71,7 @@ class projection_node {
 
   httplib::Client& client() { return *_client; }
   std::string url() const { return cli::served_url(*_served); }
+  const std::string& nats_url() const { return _nats_url; }
   const std::string& data_dir() const { return _data_dir; }
 
   json command(const std::string& tenant, const std::string& id, const json& payload) {
@@ -127,6 +128,7 @@ class projection_node {
   http_test::temp_dir _dir;
   std::unique_ptr<nats::testing::nats_server_fixture> _nats;
   std::string _nats_url;
+  std::string _projection_file;
   std::string _data_dir;
   std::shared_ptr<cli::served_nodes> _served;
   std::unique_ptr<httplib::Client> _client;
