@@ -295,6 +295,16 @@ void projection_service::unsubscribe(std::uint64_t id) {
   _subscribers.erase(id);
 }
 
+std::string row_event_json(const row_event& e) {
+  std::string out = "{\"view\":";
+  schemas::append_json_string(out, e.view);
+  out += ",\"key\":";
+  schemas::append_json_string(out, e.key);
+  out += ",\"version\":" + std::to_string(e.version) + ",\"row\":" + e.row_json +
+         ",\"position\":" + std::to_string(e.position) + "}";
+  return out;
+}
+
 void projection_service::notify(const projection_context& ctx) {
   if (ctx.changes.empty()) return;
   std::vector<row_event> events;
@@ -313,12 +323,7 @@ void projection_service::notify(const projection_context& ctx) {
   }
   if (!_nats) return;
   for (const auto& e : events) {
-    std::string body = "{\"view\":";
-    schemas::append_json_string(body, e.view);
-    body += ",\"key\":";
-    schemas::append_json_string(body, e.key);
-    body += ",\"version\":" + std::to_string(e.version) + ",\"row\":" + e.row_json +
-            ",\"position\":" + std::to_string(e.position) + "}";
+    const auto body = row_event_json(e);
     const auto subject = nats::view_subject(e.tenant, e.view, e.key);
     natsMsg* msg = nullptr;
     auto s = natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));

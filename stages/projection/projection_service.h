@@ -69,6 +69,9 @@ struct row_event {
   std::string before_json;  // the row before the change; "null" when it had none
 };
 
+// {"view","key","version","row","position"}: a change as NATS and watch streams carry it.
+std::string row_event_json(const row_event& e);
+
 class projection_service {
  public:
   static result<std::shared_ptr<projection_service>> for_pipeline(const graph::node_kind_init& init);

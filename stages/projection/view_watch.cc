@@ -27,13 +27,7 @@ struct stream_state {
 };
 
 std::string sse_row(const row_event& e) {
-  std::string data = "{\"view\":";
-  schemas::append_json_string(data, e.view);
-  data += ",\"key\":";
-  schemas::append_json_string(data, e.key);
-  data += ",\"version\":" + std::to_string(e.version) + ",\"row\":" + e.row_json +
-          ",\"position\":" + std::to_string(e.position) + "}";
-  return "event: row\nid: " + std::to_string(e.position) + "\ndata: " + data + "\n\n";
+  return "event: row\nid: " + std::to_string(e.position) + "\ndata: " + row_event_json(e) + "\n\n";
 }
 
 std::string sse_error(const std::string& code, const std::string& message) {
