@@ -1,5 +1,6 @@
 // esflow: one binary for every node kind. See `esflow --help`.
 #include "cli/app.h"
+#include "cli/views.h"
 #include "common/log.h"
 
 #include <CLI/CLI.hpp>
@@ -122,6 +123,22 @@ int main(int argc, char** argv) {
   constraints->add_option("--label", placement_label,
                           "the node label naming the node id a host keeps [default: esflow.node]");
 
+  const char* http_env = std::getenv("ESFLOW_HTTP_ADDR");
+  std::string views_url = http_env != nullptr && *http_env != '\0' ? http_env : "127.0.0.1:8080";
+  std::string rebuild_view;
+  bool rebuild_confirm = false;
+  auto* views = app.add_subcommand("views", "a projection node's views (its /admin/views endpoints)");
+  views->require_subcommand(1);
+  views->add_option("--url", views_url,
+                    "the node's HTTP address [default: $ESFLOW_HTTP_ADDR or 127.0.0.1:8080]");
+  auto* views_list = views->add_subcommand("list", "position, lag, rows and state of every view");
+  auto* views_rebuild = views->add_subcommand(
+      "rebuild",
+      "rebuild a view from the start of the log into a new generation; queries answer from the current "
+      "rows until it has caught up");
+  views_rebuild->add_option("view", rebuild_view, "the view")->required();
+  views_rebuild->add_flag("--confirm", rebuild_confirm, "start it (it re-reads the whole log)");
+
   std::string bench_file;
   esflow::cli::bench_options bench_opts;
   std::int64_t bench_messages = -1, bench_commands = -1, bench_accounts = -1, bench_tenants = -1,
@@ -189,6 +206,9 @@ int main(int argc, char** argv) {
   if (*kinds) return esflow::cli::kinds_command(kinds_format, std::cout);
   if (*constraints)
     return esflow::cli::placement_constraints_command(placement_nodes, placement_label, std::cout, std::cerr);
+  if (*views_list) return esflow::cli::views_list_command(views_url, std::cout, std::cerr);
+  if (*views_rebuild)
+    return esflow::cli::views_rebuild_command(views_url, rebuild_view, rebuild_confirm, std::cout, std::cerr);
   if (*bench) {
     if (bench_messages > 0) bench_opts.messages = bench_messages;
     if (bench_commands >= 0) bench_opts.workload.commands = bench_commands;

@@ -106,6 +106,33 @@ result<std::vector<index_hit>> readmodel_store::scan_index(std::string_view tena
   return out;
 }
 
+result<std::string> readmodel_store::erase_view(std::string_view view, std::string_view after_key,
+                                                std::size_t limit) const {
+  std::string after(after_key);
+  std::size_t erased = 0;
+  write_set ws(_space.database());
+  while (erased < limit) {
+    auto page = _space.scan({}, after, 1024);
+    if (!page.ok()) return std::move(page).err();
+    for (const auto& kv : page.value()) {
+      std::size_t pos = 0;
+      std::string_view tenant, v;
+      if (!keys::get_str(kv.key, pos, tenant) || !keys::get_str(kv.key, pos, v)) return corrupt("row");
+      if (v == view) {
+        _space.erase(ws, kv.key);
+        ++erased;
+      }
+      after = kv.key;
+      if (erased >= limit) break;
+    }
+    if (page->size() < 1024 && erased < limit) after.clear();  // scanned to the end
+    if (page->size() < 1024) break;
+  }
+  if (ws.met_closed_db()) return error::make(errc::unavailable, "database is closed", "cf=readmodels");
+  if (auto st = _space.database().write_unsynced(ws.batch()); !st.ok()) return std::move(st).err();
+  return after;
+}
+
 status readmodel_store::for_each_row(
     std::string_view view,
     const std::function<bool(std::string_view, std::string_view, std::string_view)>& f) const {

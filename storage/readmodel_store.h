@@ -56,6 +56,11 @@ class readmodel_store {
                                             std::string_view to, std::string_view after_value,
                                             std::string_view after_key, std::size_t limit) const;
 
+  // Erases the rows and index entries of every tenant of `view`, at most
+  // `limit` keys per call, scanning from after_key (empty: the start).
+  // Returns where to continue, or "" once every key is gone.
+  result<std::string> erase_view(std::string_view view, std::string_view after_key, std::size_t limit) const;
+
   // Every stored row of every tenant of the view, in key order (start-up
   // counts, tests); f returns false to stop.
   status for_each_row(std::string_view view,

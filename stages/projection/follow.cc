@@ -59,8 +59,10 @@ class follow final : public graph::stage {
     auto last_figures = std::chrono::steady_clock::now() - std::chrono::hours(1);
     while (!out.stopping()) {
       if (auto from = tracker.take_rewind()) {
-        ESFLOW_WARN("projection", "{}: re-reading the log after position {} (a commit failed to store)",
-                    _service->pipeline(), *from);
+        ESFLOW_WARN(
+            "projection",
+            "{}: re-reading the log after position {} (a view rebuild started, or a commit failed to store)",
+            _service->pipeline(), *from);
         _service->rewound();
         after = *from;
       }
@@ -96,6 +98,7 @@ class follow final : public graph::stage {
         tracker.passed(pc.position);
         after = pc.position;
       }
+      _service->tend_generations();  // switches caught-up rebuilds; erases dropped generations
       const auto now = std::chrono::steady_clock::now();
       if (now - last_figures >= std::chrono::seconds(1)) {
         last_figures = now;

@@ -120,6 +120,21 @@ void handle_watch(view_directory& dir, const httplib::Request& req, httplib::Res
   res.set_header("tenant-id", tenant.empty() ? "_" : tenant);
 }
 
+// POST /admin/views/<view>/rebuild {"confirm":true}: 202 with the view's state.
+void handle_rebuild(view_directory& dir, const httplib::Request& req, httplib::Response& res) {
+  const std::string view = req.matches[1];
+  auto service = dir.find(view);
+  if (!service) return reply_error(req, res, error::make(errc::invalid_query, "unknown view '" + view + "'"));
+  auto body = nlohmann::json::parse(req.body, nullptr, false);
+  if (!body.is_object() || body.value("confirm", false) != true)
+    return reply_error(req, res,
+                       error::make(errc::invalid_command,
+                                   "a rebuild re-reads the whole log; send {\"confirm\":true} to start it"));
+  auto state = service->start_rebuild(view);
+  if (!state.ok()) return reply_error(req, res, state.err());
+  reply(req, res, 202, state.value().dump(), {});
+}
+
 void handle_query(view_directory& dir, const httplib::Request& req, httplib::Response& res) {
   query_request q;
   q.view = req.matches[1];
@@ -155,6 +170,9 @@ status serve_views(esflow::service_registry& services, const std::shared_ptr<pro
   });
   server.Get(R"(/v1/query/([^/]+))", [weak](const httplib::Request& req, httplib::Response& res) {
     if (auto d = weak.lock()) handle_query(*d, req, res);
+  });
+  server.Post(R"(/admin/views/([^/]+)/rebuild)", [weak](const httplib::Request& req, httplib::Response& res) {
+    if (auto d = weak.lock()) handle_rebuild(*d, req, res);
   });
   server.Get("/admin/views", [weak](const httplib::Request&, httplib::Response& res) {
     auto out = nlohmann::json::array();

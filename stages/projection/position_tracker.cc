@@ -35,6 +35,11 @@ void position_tracker::failed(position_t p) {
   _failed_min = _failed_min ? std::min(*_failed_min, p) : p;
 }
 
+void position_tracker::request_rewind(position_t to) {
+  std::lock_guard lock(_mu);
+  _failed_min = _failed_min ? std::min(*_failed_min, to + 1) : to + 1;
+}
+
 position_tracker::position_t position_tracker::watermark_locked() const {
   position_t w = _passed;
   if (!_in_flight.empty()) w = std::min(w, *_in_flight.begin() - 1);

@@ -33,6 +33,9 @@ class position_tracker {
   void passed(position_t p);
   void done(position_t p);
   void failed(position_t p);
+  // Asks the source to re-read the log after `to` once nothing is in flight
+  // (a rebuild: to = 0). The watermark drops to `to` meanwhile.
+  void request_rewind(position_t to);
 
   position_t watermark() const;
   // The watermark as it will be once p is done (the checkpoint p's store writes).

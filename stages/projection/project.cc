@@ -26,6 +26,7 @@ class project final : public graph::stage {
     auto& ctx = context_of(*m);
     ctx.changes.clear();
     ctx.failures.clear();
+    ctx.storage_error.reset();
     if (auto st = _service->project_commit(_lanes[out.lane()], ctx); !st.ok()) {
       out.fail(std::move(m), std::move(st).err());
       return;

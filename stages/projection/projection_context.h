@@ -17,6 +17,8 @@ struct view_config;
 // One view row changed by one commit.
 struct row_change {
   const view_config* view = nullptr;
+  std::string store_view;           // where its rows live: the view's live or rebuilding generation
+  bool live = true;                 // the generation queries read (false: a rebuild's)
   std::string key;                  // the row key (aggregate id)
   std::optional<row_value> before;  // what was stored (or pending) before; nullopt: no row
   row_value after;                  // after.deleted: the program deleted the row
@@ -40,6 +42,7 @@ struct projection_context : stages::ingest_context {
   // --- projection.project ---------------------------------------------------------
   std::vector<row_change> changes;
   std::vector<view_failure> failures;
+  std::optional<esflow::error> storage_error;  // a row read failed: retry the commit
 
   std::string_view context_name() const noexcept override { return "projection"; }
   log_fields log_ids() const noexcept override {

@@ -88,11 +88,31 @@ class projection_service {
   storage::event_log& log() { return *_log; }
   position_tracker& tracker() { return _tracker; }
 
-  // Where the follow source starts: the lowest checkpoint of the views.
+  // Where the follow source starts: the lowest checkpoint of the views'
+  // generations (a rebuilding one starts at 0).
   result<schemas::position_t> start_position();
-  // Writes every view's checkpoint at p (the source, when it passed commits
+  // Writes every view's checkpoints at p (the source, when it passed commits
   // no view follows and nothing is in flight).
   status write_checkpoints(schemas::position_t p);
+
+  // --- generations and rebuilds (docs/projection.md "Rebuilding a view") ---
+  // A view's rows live under a generation: `name` (0) or `name@g`. A rebuild
+  // folds the whole log into generation g+1 beside the live one, which keeps
+  // answering queries and following the log; once the rebuild has caught up
+  // with what the live rows held, the new generation becomes live (one
+  // write_set) and the old one's keys are erased in bounded batches.
+  // Starts a rebuild (idempotent while one runs): the view's state.
+  result<nlohmann::json> start_rebuild(const std::string& view);
+  // The source, after each read: switches caught-up rebuilds, erases a batch
+  // of a dropped generation when nothing is in flight.
+  void tend_generations();
+  // Where queries read the view's rows.
+  std::string live_store(const view_config& v) const;
+  // Every commit up to it is in the view's live rows.
+  schemas::position_t view_position(const view_config& v) const;
+  // Waits until view_position(v) >= p or the deadline passes.
+  bool wait_for_position(const view_config& v, schemas::position_t p,
+                         std::chrono::steady_clock::time_point deadline) const;
 
   // project: each view's new row for the commit's events it does not hold yet.
   // A program failure is a view_failure (the view skips this commit); an
@@ -127,10 +147,13 @@ class projection_service {
 
  private:
   projection_service() = default;
-  std::string pending_key(const std::string& tenant, const view_config& v, const std::string& key) const;
-  result<std::optional<row_value>> current_row(const std::string& tenant, const view_config& v,
+  std::string pending_key(const std::string& tenant, const std::string& store_view,
+                          const std::string& key) const;
+  result<std::optional<row_value>> current_row(const std::string& tenant, const std::string& store_view,
                                                const std::string& key);
-  status count_rows();
+  std::int64_t count_rows(const std::string& store_view);
+  void project_view(lane_sandboxes& lanes, projection_context& ctx, std::size_t view,
+                    const std::string& store_view, bool live);
 
   std::string _pipeline;
   bool _single_tenant = false;
@@ -140,7 +163,23 @@ class projection_service {
   std::shared_ptr<storage::event_log> _log;
   position_tracker _tracker;
   std::unique_ptr<projection_metrics> _metrics;
-  std::unique_ptr<std::atomic<std::int64_t>[]> _rows;  // by view index
+  // Per view (by index), under _gen_mu.
+  struct generations {
+    std::uint64_t live = 0;
+    std::uint64_t next = 0;         // 0: no rebuild
+    schemas::position_t floor = 0;  // every commit up to it is in the live rows
+    std::int64_t live_rows = 0, next_rows = 0;
+    std::uint64_t drop = 0;  // 1 + the generation being erased; 0: none
+    std::string drop_after;  // where the erasing continues
+  };
+  struct target {
+    std::string store_view, checkpoint;
+    bool live = true;
+  };
+  std::vector<target> targets_locked(std::size_t view) const;
+  status load_generations();
+  mutable std::mutex _gen_mu;
+  std::vector<generations> _gens;
 
   std::mutex _pending_mu;
   std::unordered_map<std::string, row_value> _pending;  // projected, not yet stored
@@ -154,7 +193,9 @@ class projection_service {
   std::unordered_map<std::uint64_t, subscriber> _subscribers;
 };
 
-// The checkpoint name of a view in the checkpoints family.
-std::string view_checkpoint_name(const view_config& v);
+// Where a generation of a view keeps its rows ("accounts", "accounts@2"),
+// and its checkpoint's name in the checkpoints family ("view:accounts@2").
+std::string view_store_name(const view_config& v, std::uint64_t generation);
+std::string view_checkpoint_name(const view_config& v, std::uint64_t generation = 0);
 
 }  // namespace esflow::projection

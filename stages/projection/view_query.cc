@@ -167,7 +167,8 @@ class runner {
   result<query_answer> run() {
     if (auto st = parse(); !st.ok()) return std::move(st).err();
     if (auto st = wait(); !st.ok()) return std::move(st).err();
-    _answer.position = _service.tracker().watermark();
+    _answer.position = _service.view_position(_view);
+    _store_view = _service.live_store(_view);
     status st;
     switch (_mode) {
       case mode::key:
@@ -272,9 +273,9 @@ class runner {
   status wait() {
     if (!_min_position) return {};
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(_wait_ms);
-    if (_service.tracker().wait_for(*_min_position, deadline)) return {};
+    if (_service.wait_for_position(_view, *_min_position, deadline)) return {};
     return error::make(errc::unavailable, "view '" + _view.name + "' has processed the log up to position " +
-                                              std::to_string(_service.tracker().watermark()) +
+                                              std::to_string(_service.view_position(_view)) +
                                               ", not yet min_position " + std::to_string(*_min_position) +
                                               " (retry, or wait longer with wait_ms <= 5000)");
   }
@@ -285,7 +286,7 @@ class runner {
 
   // The row as stored (nullopt: gone or deleted).
   result<std::optional<row_value>> load(const std::string& key) {
-    auto v = _service.store().readmodels().get(_req.tenant, _view.name, key);
+    auto v = _service.store().readmodels().get(_req.tenant, _store_view, key);
     if (!v.ok()) return std::move(v).err();
     if (!v.value()) return std::optional<row_value>();
     auto r = decode_row(**v);
@@ -313,7 +314,7 @@ class runner {
         _answer.next_cursor = _codec->encode({{}, after});
         return {};
       }
-      auto page = _service.store().readmodels().scan(_req.tenant, _view.name, after, want);
+      auto page = _service.store().readmodels().scan(_req.tenant, _store_view, after, want);
       if (!page.ok()) return std::move(page).err();
       for (auto& kv : page.value()) {
         ++_scanned;
@@ -341,7 +342,7 @@ class runner {
           return {};
         }
         auto hits =
-            rm.scan_index(_req.tenant, _view.name, _index_field, rg.from, rg.to, at.value, at.key, want);
+            rm.scan_index(_req.tenant, _store_view, _index_field, rg.from, rg.to, at.value, at.key, want);
         if (!hits.ok()) return std::move(hits).err();
         for (auto& h : hits.value()) {
           ++_scanned;
@@ -385,7 +386,7 @@ class runner {
             " sorts in memory and the view has more than " + std::to_string(_limits.max_scan) +
             " rows to read for it: add the field to the view's index (ascending order streams) or narrow the "
             "filter with an indexed field");
-      auto page = _service.store().readmodels().scan(_req.tenant, _view.name, after, k_chunk);
+      auto page = _service.store().readmodels().scan(_req.tenant, _store_view, after, k_chunk);
       if (!page.ok()) return std::move(page).err();
       for (auto& kv : page.value()) {
         ++_scanned;
@@ -438,6 +439,7 @@ class runner {
   std::optional<cursor_codec> _codec;
   std::optional<position_in_order> _after;
   std::size_t _scanned = 0;
+  std::string _store_view;  // the live generation's rows
   query_answer _answer;
 };
 
