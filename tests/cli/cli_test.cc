@@ -394,9 +394,9 @@ TEST_F(cli_test, binary_each_subcommand_help_shows_its_own_synopsis_and_options)
   const std::vector<expected> all = {
       {"run",
        "run [OPTIONS] files...",
-       {"--http", "--data-dir", "--nats", "--nats-file", "--check"},
+       {"--http", "--grpc", "--data-dir", "--nats", "--nats-file", "--check"},
        {"files"}},
-      {"dev", "dev [OPTIONS]", {"--http", "--data-dir", "--nats", "--nats-file", "--check"}, {}},
+      {"dev", "dev [OPTIONS]", {"--http", "--grpc", "--data-dir", "--nats", "--nats-file", "--check"}, {}},
       {"validate", "validate [OPTIONS] files...", {}, {"files"}},
       {"graph", "graph [OPTIONS] file", {"--format"}, {"file"}},
       {"stages", "stages [OPTIONS]", {"--format"}, {}},
@@ -735,7 +735,7 @@ TEST_F(cli_test, kinds_lists_node_kinds_with_their_sections_and_stages) {
   std::set<std::string> engine, node;
   for (const auto& p : j.at("settings").at("engine")) engine.insert(p.at("name").get<std::string>());
   for (const auto& p : j.at("settings").at("node")) node.insert(p.at("name").get<std::string>());
-  EXPECT_EQ(engine, (std::set<std::string>{"max_in_flight", "drain_timeout", "http"}));
+  EXPECT_EQ(engine, (std::set<std::string>{"max_in_flight", "drain_timeout", "http", "grpc"}));
   for (const char* k : {"data_dir", "durability", "event_log", "nats_url", "dedupe_ttl", "tenancy"})
     EXPECT_TRUE(node.count(k)) << k;
 

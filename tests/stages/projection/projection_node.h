@@ -2,7 +2,8 @@
 // A real aggregate node and projection node in one process (the shipped
 // pipelines/aggregate*.yaml and pipelines/projection.yaml as they are, on a
 // temp data dir and a free loopback port; with a nats-server fixture the
-// JetStream backend), driven over HTTP as a client would.
+// JetStream backend), driven over HTTP as a client would; with `grpc` also
+// serving gRPC QueryService on a free loopback port (grpc_target()).
 #include "cli/app.h"
 #include "tests/stages/ingest/http_util.h"
 #include "tests/transport/nats/nats_server_fixture.h"
@@ -30,8 +31,8 @@ inline std::string pipeline(const std::string& name) {
 class projection_node {
  public:
   // nats_url empty with backend jetstream: a nats-server of its own.
-  explicit projection_node(backend b, std::string data_dir = {}, std::string nats_url = {})
-      : _backend(b), _nats_url(std::move(nats_url)) {
+  explicit projection_node(backend b, std::string data_dir = {}, std::string nats_url = {}, bool grpc = false)
+      : _backend(b), _nats_url(std::move(nats_url)), _grpc(grpc) {
     if (b == backend::jetstream && _nats_url.empty()) {
       _nats = std::make_unique<nats::testing::nats_server_fixture>();
       EXPECT_TRUE(_nats->start()) << "nats-server did not start";
@@ -45,6 +46,7 @@ class projection_node {
     cli::serve_options o;
     o.overrides.data_dir = _data_dir;
     o.overrides.http = "127.0.0.1:0";
+    if (_grpc) o.overrides.grpc = "127.0.0.1:0";
     if (!_nats_url.empty()) o.overrides.nats_url = _nats_url;
     auto served =
         cli::serve_nodes({pipeline(_nats_url.empty() ? "aggregate.yaml" : "aggregate-jetstream.yaml"),
@@ -71,6 +73,11 @@ class projection_node {
 
   httplib::Client& client() { return *_client; }
   std::string url() const { return cli::served_url(*_served); }
+  // "127.0.0.1:<port>" of the gRPC server (constructed with grpc = true).
+  std::string grpc_target() const {
+    const auto& g = cli::served_host(*_served).grpc();
+    return g ? g->target() : std::string();
+  }
   const std::string& data_dir() const { return _data_dir; }
 
   json command(const std::string& tenant, const std::string& id, const json& payload) {
@@ -127,6 +134,7 @@ class projection_node {
   http_test::temp_dir _dir;
   std::unique_ptr<nats::testing::nats_server_fixture> _nats;
   std::string _nats_url;
+  bool _grpc = false;
   std::string _data_dir;
   std::shared_ptr<cli::served_nodes> _served;
   std::unique_ptr<httplib::Client> _client;
