@@ -419,6 +419,12 @@ int run_command(const std::vector<std::string>& files, const run_options& option
                 << ")\n";
     }
     std::cout << "http " << (overrides.http ? *overrides.http : specs.front().settings.str("http")) << "\n";
+    auto grpc = grpc_address(specs);
+    if (!grpc.ok()) {
+      err << grpc.err().message << "\n";
+      return k_usage;
+    }
+    if (!grpc.value().empty()) std::cout << "grpc " << grpc.value() << "\n";
     return k_ok;
   }
   serve_options so;
