@@ -102,7 +102,7 @@ class projection_grpc : public ::testing::Test {
 
   grpc_answer call(const request& r, const std::multimap<std::string, std::string>& metadata = {}) {
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     if (r.tenant) ctx.AddMetadata("x-tenant-id", *r.tenant);
     for (const auto& [k, v] : metadata) ctx.AddMetadata(k, v);
     esflow::v1::QueryResponse out;
@@ -289,6 +289,13 @@ TEST_F(projection_grpc, answers_echo_correlation_trace_and_tenant_in_initial_met
   ASSERT_NE(b.initial.count("traceparent"), 0U);
   EXPECT_NE(b.initial.find("traceparent")->second, "nonsense");
   EXPECT_EQ(b.initial.find("tenant-id")->second, "acme");
+}
+
+// The node host stops the gRPC server with the nodes: a later call finds no server.
+TEST_F(projection_grpc, stopping_the_node_stops_the_grpc_server) {
+  ASSERT_EQ(call({}).status, grpc::OK);
+  node->stop();
+  EXPECT_EQ(call({}).status, grpc::UNAVAILABLE);
 }
 
 TEST(projection_grpc_off, no_grpc_setting_means_no_grpc_server) {
