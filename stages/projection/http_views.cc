@@ -76,26 +76,55 @@ std::optional<std::string> param(const httplib::Request& req, const char* name) 
   return req.get_param_value(name);
 }
 
-void handle_query(view_directory& dir, const httplib::Request& req, httplib::Response& res) {
-  query_request q;
-  q.view = req.matches[1];
-  auto service = dir.find(q.view);
+// The view's service and the request's tenant, or the error answered.
+std::shared_ptr<projection_service> resolve(view_directory& dir, const httplib::Request& req,
+                                            httplib::Response& res, const std::string& view,
+                                            std::string& tenant) {
+  auto service = dir.find(view);
   if (!service) {
     std::string names;
     for (const auto& s : dir.all())
       for (const auto& v : s->views()) names += (names.empty() ? "" : ", ") + v.name;
-    return reply_error(req, res,
-                       error::make(errc::invalid_query, "unknown view '" + q.view + "' (this node serves: " +
-                                                            (names.empty() ? "none" : names) + ")"));
+    reply_error(req, res,
+                error::make(errc::invalid_query, "unknown view '" + view + "' (this node serves: " +
+                                                     (names.empty() ? "none" : names) + ")"));
+    return nullptr;
   }
   if (!service->single_tenant()) {
-    if (!req.has_header("x-tenant-id"))
-      return reply_error(
-          req, res, error::make(errc::invalid_tenant, "header x-tenant-id is required (multi-tenant node)"));
-    q.tenant = req.get_header_value("x-tenant-id");
+    if (!req.has_header("x-tenant-id")) {
+      reply_error(req, res,
+                  error::make(errc::invalid_tenant, "header x-tenant-id is required (multi-tenant node)"));
+      return nullptr;
+    }
+    tenant = req.get_header_value("x-tenant-id");
   }
-  if (auto t = schemas::validate_tenant(q.tenant, service->single_tenant()); !t.ok())
-    return reply_error(req, res, t.err());
+  if (auto t = schemas::validate_tenant(tenant, service->single_tenant()); !t.ok()) {
+    reply_error(req, res, t.err());
+    return nullptr;
+  }
+  return service;
+}
+
+void handle_watch(view_directory& dir, const httplib::Request& req, httplib::Response& res) {
+  const std::string view = req.matches[1];
+  std::string tenant;
+  auto service = resolve(dir, req, res, view, tenant);
+  if (!service) return;
+  auto st = service->watches().start(service, tenant, view, req.get_param_value("filter"), res);
+  if (!st.ok()) return reply_error(req, res, st.err(), tenant);
+  const auto trace = schemas::make_trace_context(req.get_header_value("traceparent"),
+                                                 req.get_header_value("x-correlation-id"));
+  res.status = 200;
+  res.set_header("x-correlation-id", trace.correlation_id);
+  res.set_header("traceparent", trace.traceparent);
+  res.set_header("tenant-id", tenant.empty() ? "_" : tenant);
+}
+
+void handle_query(view_directory& dir, const httplib::Request& req, httplib::Response& res) {
+  query_request q;
+  q.view = req.matches[1];
+  auto service = resolve(dir, req, res, q.view, q.tenant);
+  if (!service) return;
   q.filter = param(req, "filter");
   q.limit = param(req, "limit");
   q.cursor = param(req, "cursor");
@@ -121,6 +150,9 @@ status serve_views(esflow::service_registry& services, const std::shared_ptr<pro
   if (!made || !http) return {};
   auto& server = http->routes();
   std::weak_ptr<view_directory> weak = dir.value();
+  server.Get(R"(/v1/query/([^/]+)/watch)", [weak](const httplib::Request& req, httplib::Response& res) {
+    if (auto d = weak.lock()) handle_watch(*d, req, res);
+  });
   server.Get(R"(/v1/query/([^/]+))", [weak](const httplib::Request& req, httplib::Response& res) {
     if (auto d = weak.lock()) handle_query(*d, req, res);
   });

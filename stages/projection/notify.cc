@@ -34,6 +34,13 @@ graph::stage_descriptor notify_descriptor() {
   d.description = "hands stored row changes to the view's subscribers (bounded buffers, never waits)";
   d.needs_context = "projection";
   d.default_concurrency = graph::concurrency::bounded(4);
+  d.params = {
+      graph::int_param("max_watches", 16, "watch streams (server-sent events) this pipeline serves at once",
+                       0, 1024),
+      graph::int_param("watch_buffer", 1024,
+                       "row changes a watch stream may hold before it is closed as a slow consumer", 1,
+                       1 << 20),
+  };
   d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
     auto service = keyed_stage_service(init);
     if (!service.ok()) return std::move(service).err();

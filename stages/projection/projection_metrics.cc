@@ -32,6 +32,22 @@ projection_metrics::projection_metrics(prometheus::Registry* registry,
                       .Name("esflow_projection_query_rows_scanned_total")
                       .Help("Rows and index entries read to answer view queries")
                       .Register(*registry);
+  _watchers = &prometheus::BuildGauge()
+                   .Name("esflow_projection_watchers")
+                   .Help("Open view watch streams (server-sent events)")
+                   .Register(*registry)
+                   .Add({});
+  _watch_dropped = &prometheus::BuildCounter()
+                        .Name("esflow_projection_watch_dropped_total")
+                        .Help("Watch streams closed because the client fell behind (slow_consumer)")
+                        .Register(*registry)
+                        .Add({});
+  auto& published = prometheus::BuildCounter()
+                        .Name("esflow_projection_published_total")
+                        .Help("Row changes published on NATS tenant.<t>.view.<view>.<key>")
+                        .Register(*registry);
+  _published_ok = &published.Add({{"outcome", "ok"}});
+  _published_failed = &published.Add({{"outcome", "failed"}});
   const prometheus::Histogram::BucketBoundaries buckets{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
                                                         0.025,  0.05,    0.1,    0.25,  1,      5};
   for (const auto& v : views) {
@@ -67,5 +83,13 @@ void projection_metrics::query(const std::string& view, double seconds, std::siz
     s->scanned->Increment(static_cast<double>(rows_scanned));
   }
 }
+
+}  // namespace esflow::projection
+
+namespace esflow::projection {
+
+void projection_metrics::watchers(int delta) { _watchers->Increment(delta); }
+void projection_metrics::watch_dropped() { _watch_dropped->Increment(); }
+void projection_metrics::published(bool ok) { (ok ? _published_ok : _published_failed)->Increment(); }
 
 }  // namespace esflow::projection

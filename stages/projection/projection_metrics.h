@@ -6,6 +6,9 @@
 //   esflow_projection_position{view}                 the view's processed position
 //   esflow_projection_query_duration_seconds{view}   histogram
 //   esflow_projection_query_rows_scanned_total{view} rows read to answer queries
+//   esflow_projection_watchers                       open watch streams (server-sent events)
+//   esflow_projection_watch_dropped_total            streams closed because the client fell behind
+//   esflow_projection_published_total{outcome}       row changes published on NATS (ok | failed)
 // The view label is bounded by the pipeline files.
 // NOTE: thread-safe.
 #include <prometheus/counter.h>
@@ -30,6 +33,9 @@ class projection_metrics {
   void failed(const std::string& view);
   void position(const std::string& view, double position, double lag);
   void query(const std::string& view, double seconds, std::size_t rows_scanned);
+  void watchers(int delta);
+  void watch_dropped();
+  void published(bool ok);
 
  private:
   struct series {
@@ -43,6 +49,10 @@ class projection_metrics {
   series* find(const std::string& view);
 
   std::shared_ptr<prometheus::Registry> _private;
+  prometheus::Gauge* _watchers = nullptr;
+  prometheus::Counter* _watch_dropped = nullptr;
+  prometheus::Counter* _published_ok = nullptr;
+  prometheus::Counter* _published_failed = nullptr;
   std::unordered_map<std::string, series> _by_view;  // fixed after construction
 };
 

@@ -7,7 +7,13 @@
 #include "stages/node_env.h"
 #include "stages/projection/projection_metrics.h"
 #include "stages/projection/row_index.h"
+#include "transport/nats/headers.h"
+#include "transport/nats/nats_connection.h"
+#include "transport/nats/nats_link.h"
+#include "transport/nats/subjects.h"
 #include "transport/node_host.h"
+
+#include <nats/nats.h>
 
 #include <algorithm>
 
@@ -46,7 +52,19 @@ result<std::shared_ptr<projection_service>> projection_service::for_pipeline(
         for (const auto& v : s->_views) names.push_back(v.name);
         s->_metrics = std::make_unique<projection_metrics>(host ? &host->metrics() : nullptr, names);
         s->_rows = std::make_unique<std::atomic<std::int64_t>[]>(s->_views.size());
+        watch_limits limits;
+        for (const auto& st : init.pipeline.stages) {
+          if (st.kind != "projection.notify") continue;
+          limits.max_watchers = static_cast<std::size_t>(st.params.integer("max_watches"));
+          limits.buffer_events = static_cast<std::size_t>(st.params.integer("watch_buffer"));
+        }
+        s->_watches = std::make_unique<view_watches>(limits);
         if (auto st = s->count_rows(); !st.ok()) return std::move(st).err();
+        if (const auto url = init.pipeline.settings.str("nats_url"); !url.empty()) {
+          auto link = nats::nats_link::for_url(init.services, url);
+          if (!link.ok()) return std::move(link).err();
+          s->_nats = link.value()->shared_connection();
+        }
         return s;
       });
 }
@@ -277,14 +295,42 @@ void projection_service::unsubscribe(std::uint64_t id) {
   _subscribers.erase(id);
 }
 
+std::string row_event_json(const row_event& e) {
+  std::string out = "{\"view\":";
+  schemas::append_json_string(out, e.view);
+  out += ",\"key\":";
+  schemas::append_json_string(out, e.key);
+  out += ",\"version\":" + std::to_string(e.version) + ",\"row\":" + e.row_json +
+         ",\"position\":" + std::to_string(e.position) + "}";
+  return out;
+}
+
 void projection_service::notify(const projection_context& ctx) {
-  std::lock_guard lock(_subscribers_mu);
-  if (_subscribers.empty()) return;
+  if (ctx.changes.empty()) return;
+  std::vector<row_event> events;
+  events.reserve(ctx.changes.size());
   for (const auto& ch : ctx.changes) {
-    row_event e{ctx.tenant,       ch.view->name,     ch.key,
-                ch.after.version, ch.after.position, ch.after.deleted ? std::string("null") : ch.after.json};
+    const bool had = ch.before && !ch.before->deleted;
+    events.push_back({ctx.tenant, ch.view->name, ch.key, ch.after.version, ch.after.position,
+                      ch.after.deleted ? std::string("null") : ch.after.json,
+                      had ? ch.before->json : std::string("null")});
+  }
+  {
     // Subscribers only copy into their own bounded buffers: never block here.
-    for (const auto& [id, s] : _subscribers) s(e);
+    std::lock_guard lock(_subscribers_mu);
+    for (const auto& e : events)
+      for (const auto& [id, s] : _subscribers) s(e);
+  }
+  if (!_nats) return;
+  for (const auto& e : events) {
+    const auto body = row_event_json(e);
+    const auto subject = nats::view_subject(e.tenant, e.view, e.key);
+    natsMsg* msg = nullptr;
+    auto s = natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
+    bool ok = s == NATS_OK && nats::set_common_headers(msg, e.tenant, ctx.trace).ok() &&
+              natsConnection_PublishMsg(_nats->raw(), msg) == NATS_OK;
+    natsMsg_Destroy(msg);
+    _metrics->published(ok);
   }
 }
 

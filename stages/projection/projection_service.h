@@ -22,6 +22,7 @@
 #include "stages/projection/position_tracker.h"
 #include "stages/projection/projection_context.h"
 #include "stages/projection/view_spec.h"
+#include "stages/projection/view_watch.h"
 #include "storage/event_log.h"
 #include "storage/node_store.h"
 
@@ -38,6 +39,10 @@
 
 namespace prometheus {
 class Registry;
+}
+
+namespace esflow::nats {
+class nats_connection;
 }
 
 namespace esflow::projection {
@@ -60,8 +65,12 @@ struct row_event {
   std::string key;
   schemas::version_t version = 0;
   schemas::position_t position = 0;
-  std::string row_json;  // "null" when deleted
+  std::string row_json;     // "null" when deleted
+  std::string before_json;  // the row before the change; "null" when it had none
 };
+
+// {"view","key","version","row","position"}: a change as NATS and watch streams carry it.
+std::string row_event_json(const row_event& e);
 
 class projection_service {
  public:
@@ -104,6 +113,9 @@ class projection_service {
   using subscriber = std::function<void(const row_event&)>;
   std::uint64_t subscribe(subscriber s);
   void unsubscribe(std::uint64_t id);
+  // Hands the commit's changes to subscribers and, when the pipeline has a
+  // NATS URL, publishes each on tenant.<t>.view.<view>.<key> (core NATS,
+  // fire and forget: nats.c buffers; a failure is counted, never waited on).
   void notify(const projection_context& ctx);
 
   // GET /admin/views: per view position, lag, rows, state.
@@ -111,6 +123,7 @@ class projection_service {
   std::int64_t rows(const view_config& v) const;
 
   projection_metrics& metrics() { return *_metrics; }
+  view_watches& watches() { return *_watches; }
 
  private:
   projection_service() = default;
@@ -132,6 +145,9 @@ class projection_service {
   std::mutex _pending_mu;
   std::unordered_map<std::string, row_value> _pending;  // projected, not yet stored
   std::unordered_set<std::string> _poisoned;            // row lanes waiting for a rewind
+
+  std::shared_ptr<nats::nats_connection> _nats;  // null: no NATS configured
+  std::unique_ptr<view_watches> _watches;
 
   std::mutex _subscribers_mu;
   std::uint64_t _next_subscriber = 1;

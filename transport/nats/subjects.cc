@@ -131,6 +131,10 @@ std::string reminder_subject(std::string_view tenant, std::string_view saga) {
   return join({"tenant", tenant_token(tenant), "reminder", id_token(saga)});
 }
 
+std::string view_subject(std::string_view tenant, std::string_view view, std::string_view key) {
+  return join({"tenant", tenant_token(tenant), "view", id_token(view), id_token(key)});
+}
+
 std::optional<aggregate_address> parse_aggregate_subject(std::string_view subject) {
   auto parts = split(subject);
   if (parts.size() != 5 || parts[0] != "tenant" || parts[2] != "aggregate") return std::nullopt;

@@ -43,6 +43,8 @@ std::string effect_subject(std::string_view tenant, std::string_view effect);
 std::string effect_result_subject(std::string_view tenant, std::string_view effect);
 // tenant.<tenant>.reminder.<saga>  (stream WORKFLOW_EVENTS)
 std::string reminder_subject(std::string_view tenant, std::string_view saga);
+// tenant.<tenant>.view.<view>.<key>  (core NATS: a read-model row changed)
+std::string view_subject(std::string_view tenant, std::string_view view, std::string_view key);
 
 // Stream filters (wildcards: the only subjects built without input).
 inline constexpr std::string_view aggregate_filter = "tenant.*.aggregate.>";

@@ -88,7 +88,8 @@ std::string str(const grpc::string_ref& s) { return {s.data(), s.size()}; }
 class projection_grpc : public ::testing::Test {
  protected:
   void SetUp() override {
-    node = std::make_unique<projection_node>(backend::embedded, std::string(), std::string(), true);
+    node = std::make_unique<projection_node>(backend::embedded, std::string(), std::string(), std::string(),
+                                             true);
     ASSERT_FALSE(node->grpc_target().empty());
     stub = esflow::v1::QueryService::NewStub(
         grpc::CreateChannel(node->grpc_target(), grpc::InsecureChannelCredentials()));

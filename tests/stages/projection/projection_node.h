@@ -31,8 +31,13 @@ inline std::string pipeline(const std::string& name) {
 class projection_node {
  public:
   // nats_url empty with backend jetstream: a nats-server of its own.
-  explicit projection_node(backend b, std::string data_dir = {}, std::string nats_url = {}, bool grpc = false)
-      : _backend(b), _nats_url(std::move(nats_url)), _grpc(grpc) {
+  explicit projection_node(backend b, std::string data_dir = {}, std::string nats_url = {},
+                           std::string projection_file = {}, bool grpc = false)
+      : _backend(b),
+        _nats_url(std::move(nats_url)),
+        _projection_file(std::move(projection_file)),
+        _grpc(grpc) {
+    if (_projection_file.empty()) _projection_file = pipeline("projection.yaml");
     if (b == backend::jetstream && _nats_url.empty()) {
       _nats = std::make_unique<nats::testing::nats_server_fixture>();
       EXPECT_TRUE(_nats->start()) << "nats-server did not start";
@@ -48,10 +53,8 @@ class projection_node {
     o.overrides.http = "127.0.0.1:0";
     if (_grpc) o.overrides.grpc = "127.0.0.1:0";
     if (!_nats_url.empty()) o.overrides.nats_url = _nats_url;
-    auto served =
-        cli::serve_nodes({pipeline(_nats_url.empty() ? "aggregate.yaml" : "aggregate-jetstream.yaml"),
-                          pipeline("projection.yaml")},
-                         o);
+    auto served = cli::serve_nodes(
+        {pipeline(_nats_url.empty() ? "aggregate.yaml" : "aggregate-jetstream.yaml"), _projection_file}, o);
     ASSERT_TRUE(served.ok()) << served.err().to_string();
     _served = std::move(served).value();
     auto& host = cli::served_host(*_served);
@@ -78,6 +81,7 @@ class projection_node {
     const auto& g = cli::served_host(*_served).grpc();
     return g ? g->target() : std::string();
   }
+  const std::string& nats_url() const { return _nats_url; }
   const std::string& data_dir() const { return _data_dir; }
 
   json command(const std::string& tenant, const std::string& id, const json& payload) {
@@ -134,6 +138,7 @@ class projection_node {
   http_test::temp_dir _dir;
   std::unique_ptr<nats::testing::nats_server_fixture> _nats;
   std::string _nats_url;
+  std::string _projection_file;
   bool _grpc = false;
   std::string _data_dir;
   std::shared_ptr<cli::served_nodes> _served;
