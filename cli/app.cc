@@ -38,11 +38,28 @@ result<graph::pipeline_spec> load(const std::string& file) {
 
 void apply_overrides(graph::pipeline_spec& spec, const node_overrides& o) {
   if (o.http) spec.settings.set("http", *o.http);
+  if (o.grpc) spec.settings.set("grpc", *o.grpc);
   if (o.data_dir) spec.settings.set("data_dir", *o.data_dir);
   if (o.nats_url) {
     spec.settings.set("nats_url", *o.nats_url);
     spec.settings.set("event_log", std::string("jetstream"));
   }
+}
+
+// The process's gRPC address: the pipelines' non-empty settings.grpc (after
+// the overrides), which must agree; empty when none asks for gRPC.
+result<std::string> grpc_address(const std::vector<graph::pipeline_spec>& specs) {
+  std::string out;
+  for (const auto& spec : specs) {
+    const auto addr = spec.settings.str("grpc");
+    if (addr.empty() || addr == out) continue;
+    if (!out.empty())
+      return error::make(errc::invalid_config, "pipeline '" + spec.name + "' asks for gRPC on " + addr +
+                                                   ", another pipeline of this process on " + out +
+                                                   " (one gRPC server per process; or use --grpc)");
+    out = addr;
+  }
+  return out;
 }
 
 // The content of a secret file, surrounding whitespace removed; nullopt when
@@ -402,6 +419,12 @@ int run_command(const std::vector<std::string>& files, const run_options& option
                 << ")\n";
     }
     std::cout << "http " << (overrides.http ? *overrides.http : specs.front().settings.str("http")) << "\n";
+    auto grpc = grpc_address(specs);
+    if (!grpc.ok()) {
+      err << grpc.err().message << "\n";
+      return k_usage;
+    }
+    if (!grpc.value().empty()) std::cout << "grpc " << grpc.value() << "\n";
     return k_ok;
   }
   serve_options so;
@@ -446,6 +469,7 @@ class served_nodes {
       for (const auto& n : host->nodes())
         if (auto drained = n->drain(); !drained.ok() && out.ok()) out = drained.err();
     }
+    if (host && host->grpc()) host->grpc()->stop();
     if (http) http->stop();
     return out;
   }
@@ -473,6 +497,13 @@ result<std::shared_ptr<served_nodes>> serve_loaded(std::vector<graph::pipeline_s
   served->services.put<transport::node_host>(
       "", std::shared_ptr<transport::node_host>(served->host.get(), [](auto*) {}));
   served->services.put<storage::event_log_factory>("", builtin_event_logs());
+  auto grpc = grpc_address(specs);
+  if (!grpc.ok()) return std::move(grpc).err();
+  if (!grpc.value().empty()) {
+    auto server = std::make_shared<transport::grpc_server>(grpc.value());
+    served->services.put<transport::grpc_server>("", server);
+    served->host->set_grpc(std::move(server));
+  }
   if (options.prepare) options.prepare(served->services);
   for (auto& spec : specs) {
     auto n = graph::node::build(std::move(spec), served->services);
@@ -481,6 +512,8 @@ result<std::shared_ptr<served_nodes>> serve_loaded(std::vector<graph::pipeline_s
   }
   served->host->install_routes();
   if (auto started = served->http->start(); !started.ok()) return std::move(started).err();
+  if (const auto& g = served->host->grpc())
+    if (auto started = g->start(); !started.ok()) return std::move(started).err();
   if (options.start) start_served(*served);
   return served;
 }

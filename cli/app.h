@@ -27,12 +27,13 @@ namespace esflow::cli {
 // Exit codes: 0 success, 1 runtime failure, 2 bad usage or invalid pipeline file.
 enum exit_code : int { k_ok = 0, k_failure = 1, k_usage = 2 };
 
-// What `--http`, `--data-dir` and `--nats` (and their environment variables)
+// What `--http`, `--grpc`, `--data-dir` and `--nats` (and their environment variables)
 // mean for every command that runs nodes (run, dev, bench, tests): each given
 // one wins over every pipeline file's settings (`--nats` also selects the
 // jetstream event log).
 struct node_overrides {
   std::optional<std::string> http;
+  std::optional<std::string> grpc;  // --grpc: every file's settings.grpc
   std::optional<std::string> data_dir;
   std::optional<std::string> nats_url;
 };

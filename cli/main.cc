@@ -22,6 +22,7 @@ const std::vector<std::string> k_dev_pipelines_nats = {"aggregate-jetstream.yaml
 
 struct node_flags {
   std::string http;
+  std::string grpc;
   std::string data_dir;
   std::string nats;
   std::string nats_file;
@@ -30,6 +31,10 @@ struct node_flags {
     cmd->add_option("--http", http,
                     "HTTP listen address [default: 127.0.0.1:8080 or the file's settings.http]")
         ->envname("ESFLOW_HTTP_ADDR");
+    cmd->add_option("--grpc", grpc,
+                    "gRPC listen address (projection: QueryService) [default: the files' settings.grpc; "
+                    "empty: no gRPC]")
+        ->envname("ESFLOW_GRPC_ADDR");
     cmd->add_option(
            "--data-dir", data_dir,
            "node store directory, shared by every pipeline [default: the files' settings.data_dir, ./data]")
@@ -51,6 +56,7 @@ struct node_flags {
   esflow::cli::run_options apply() const {
     esflow::cli::run_options o;
     if (!http.empty()) o.overrides.http = http;
+    if (!grpc.empty()) o.overrides.grpc = grpc;
     if (!data_dir.empty()) o.overrides.data_dir = data_dir;
     if (!nats.empty()) o.overrides.nats_url = nats;
     if (!nats_file.empty()) o.nats_url_file = nats_file;

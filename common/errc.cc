@@ -76,6 +76,36 @@ int http_status(errc code) noexcept {
   return 500;
 }
 
+grpc_code grpc_status(errc code) noexcept {
+  switch (code) {
+    case errc::ok:
+      return grpc_code::ok;
+    case errc::invalid_command:
+    case errc::payload_too_large:
+    case errc::invalid_tenant:
+    case errc::invalid_query:
+      return grpc_code::invalid_argument;
+    case errc::command_id_reused:
+      return grpc_code::already_exists;
+    case errc::tenant_access_denied:
+      return grpc_code::permission_denied;
+    case errc::tenant_not_hosted:
+    case errc::domain_rejection:
+      return grpc_code::failed_precondition;
+    case errc::version_conflict:
+      return grpc_code::aborted;
+    case errc::not_found:
+      return grpc_code::not_found;
+    case errc::program_error:
+    case errc::internal:
+    case errc::invalid_config:
+      return grpc_code::internal;
+    case errc::unavailable:
+      return grpc_code::unavailable;
+  }
+  return grpc_code::internal;
+}
+
 bool retryable(errc code) noexcept { return code == errc::version_conflict || code == errc::unavailable; }
 
 namespace {

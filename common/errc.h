@@ -31,6 +31,32 @@ enum class errc : std::uint8_t {
 std::string_view to_string(errc code) noexcept;
 // HTTP status of docs/contract.md ("Rejection codes") for a code.
 int http_status(errc code) noexcept;
+// gRPC status of docs/contract.md ("Rejection codes", gRPC column). The
+// values are grpc::StatusCode's (common/ includes no gRPC header; a gRPC
+// server casts: grpc::StatusCode(static_cast<int>(grpc_status(code)))).
+// Codes that share a status (invalid_query, invalid_tenant, invalid_command,
+// payload_too_large: INVALID_ARGUMENT) travel apart in the trailing metadata
+// `esflow-code` (to_string of the code, or the program's own code).
+enum class grpc_code : std::uint8_t {
+  ok = 0,
+  cancelled = 1,
+  unknown = 2,
+  invalid_argument = 3,
+  deadline_exceeded = 4,
+  not_found = 5,
+  already_exists = 6,
+  permission_denied = 7,
+  resource_exhausted = 8,
+  failed_precondition = 9,
+  aborted = 10,
+  out_of_range = 11,
+  unimplemented = 12,
+  internal = 13,
+  unavailable = 14,
+  data_loss = 15,
+  unauthenticated = 16,
+};
+grpc_code grpc_status(errc code) noexcept;
 // Only version_conflict and unavailable may be retried by a client.
 bool retryable(errc code) noexcept;
 

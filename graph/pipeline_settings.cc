@@ -8,6 +8,8 @@ const std::vector<param_spec>& engine_settings_schema() {
                 1 << 24),
       duration_param("drain_timeout", 10000, "how long a drain waits for in-flight messages"),
       string_param("http", "127.0.0.1:8080", "HTTP listen address of the node (admin, metrics, ingest)"),
+      string_param("grpc", "",
+                   "gRPC listen address of the node (projection: QueryService); empty: no gRPC server"),
   };
   return schema;
 }

@@ -8,6 +8,7 @@
 // and /info sections may be added by node kinds (storage, NATS).
 #include "graph/node.h"
 #include "graph/stage_metrics.h"
+#include "transport/grpc_server.h"
 #include "transport/http_server.h"
 
 #include <nlohmann/json.hpp>
@@ -59,9 +60,14 @@ class node_host {
 
   const std::vector<std::shared_ptr<graph::node>>& nodes() const { return _nodes; }
   http_server& http() { return *_http; }
+  // The process's gRPC server, when a pipeline set `grpc` (else null); set
+  // before the nodes are built, started and stopped by whoever runs the host.
+  void set_grpc(std::shared_ptr<grpc_server> grpc) { _grpc = std::move(grpc); }
+  const std::shared_ptr<grpc_server>& grpc() const { return _grpc; }
 
  private:
   std::shared_ptr<http_server> _http;
+  std::shared_ptr<grpc_server> _grpc;
   std::shared_ptr<prometheus::Registry> _registry;
   std::shared_ptr<graph::stage_metrics> _stage_metrics;
   std::vector<std::shared_ptr<prometheus::Collectable>> _collectables;  // guarded by _mu

@@ -3,8 +3,9 @@
 // program, a program without project(), an unknown key stop `esflow
 // validate`); its messages start as a projection_context; its service is
 // the pipeline's projection_service, which also serves the view queries and
-// /admin/views on the node's HTTP server.
+// /admin/views on the node's HTTP server, and QueryService on its gRPC server.
 #include "common/service_registry.h"
+#include "stages/projection/grpc_query.h"
 #include "stages/projection/http_views.h"
 #include "stages/projection/projection_service.h"
 #include "stages/projection/stages.h"
@@ -30,6 +31,7 @@ graph::node_kind_descriptor projection_kind_descriptor() {
     auto service = projection_service::for_pipeline(init);
     if (!service.ok()) return std::move(service).err();
     if (auto st = serve_views(init.services, service.value()); !st.ok()) return std::move(st).err();
+    if (auto st = serve_grpc_query(init.services, service.value()); !st.ok()) return std::move(st).err();
     return std::shared_ptr<void>(std::move(service).value());
   };
   return d;

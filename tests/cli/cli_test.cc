@@ -394,9 +394,9 @@ TEST_F(cli_test, binary_each_subcommand_help_shows_its_own_synopsis_and_options)
   const std::vector<expected> all = {
       {"run",
        "run [OPTIONS] files...",
-       {"--http", "--data-dir", "--nats", "--nats-file", "--check"},
+       {"--http", "--grpc", "--data-dir", "--nats", "--nats-file", "--check"},
        {"files"}},
-      {"dev", "dev [OPTIONS]", {"--http", "--data-dir", "--nats", "--nats-file", "--check"}, {}},
+      {"dev", "dev [OPTIONS]", {"--http", "--grpc", "--data-dir", "--nats", "--nats-file", "--check"}, {}},
       {"validate", "validate [OPTIONS] files...", {}, {"files"}},
       {"graph", "graph [OPTIONS] file", {"--format"}, {"file"}},
       {"stages", "stages [OPTIONS]", {"--format"}, {}},
@@ -508,6 +508,30 @@ TEST_F(cli_test, binary_run_check_loads_and_applies_the_flags_without_starting_a
   r = run_esflow(dir, "run --check " + bad);
   EXPECT_EQ(r.code, cli::k_usage);
   EXPECT_EQ(r.err, bad + ":4: stage 'out': unknown kind 'sink.nul' (did you mean 'sink.null'?)\n");
+}
+
+// settings.grpc (or --grpc): one gRPC server per process, so the files that
+// set it must agree; --grpc wins over every file.
+TEST_F(cli_test, binary_run_check_prints_the_grpc_address_and_refuses_two) {
+  auto file = [&](const std::string& name, const std::string& grpc) {
+    return dir.write(name + ".yaml", "pipeline: " + name + "\nsettings: { http: \"127.0.0.1:0\", grpc: \"" +
+                                         grpc +
+                                         "\" }\nstages:\n  gen: { kind: source.generator, count: 1 }\n"
+                                         "  out: { kind: sink.null }\nflow:\n  - gen -> out\n");
+  };
+  const auto a = file("a", "127.0.0.1:1"), b = file("b", "127.0.0.1:2"), none = file("none", "");
+  auto r = run_esflow(dir, "run --check " + a + " " + none);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("\ngrpc 127.0.0.1:1\n"), std::string::npos) << r.out;
+  r = run_esflow(dir, "run --check " + none);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.find("\ngrpc "), std::string::npos) << r.out;
+  r = run_esflow(dir, "run --check " + a + " " + b);
+  EXPECT_EQ(r.code, cli::k_usage);
+  EXPECT_NE(r.err.find("one gRPC server per process"), std::string::npos) << r.err;
+  r = run_esflow(dir, "run --check " + a + " " + b + " --grpc 127.0.0.1:3");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("\ngrpc 127.0.0.1:3\n"), std::string::npos) << r.out;
 }
 
 TEST_F(cli_test, binary_nats_file_gives_the_url_and_nats_wins_over_it) {
@@ -736,7 +760,7 @@ TEST_F(cli_test, kinds_lists_node_kinds_with_their_sections_and_stages) {
   std::set<std::string> engine, node;
   for (const auto& p : j.at("settings").at("engine")) engine.insert(p.at("name").get<std::string>());
   for (const auto& p : j.at("settings").at("node")) node.insert(p.at("name").get<std::string>());
-  EXPECT_EQ(engine, (std::set<std::string>{"max_in_flight", "drain_timeout", "http"}));
+  EXPECT_EQ(engine, (std::set<std::string>{"max_in_flight", "drain_timeout", "http", "grpc"}));
   for (const char* k : {"data_dir", "durability", "event_log", "nats_url", "dedupe_ttl", "tenancy"})
     EXPECT_TRUE(node.count(k)) << k;
 

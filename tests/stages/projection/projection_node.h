@@ -2,7 +2,8 @@
 // A real aggregate node and projection node in one process (the shipped
 // pipelines/aggregate*.yaml and pipelines/projection.yaml as they are, on a
 // temp data dir and a free loopback port; with a nats-server fixture the
-// JetStream backend), driven over HTTP as a client would.
+// JetStream backend), driven over HTTP as a client would; with `grpc` also
+// serving gRPC QueryService on a free loopback port (grpc_target()).
 #include "cli/app.h"
 #include "tests/stages/ingest/http_util.h"
 #include "tests/transport/nats/nats_server_fixture.h"
@@ -31,8 +32,11 @@ class projection_node {
  public:
   // nats_url empty with backend jetstream: a nats-server of its own.
   explicit projection_node(backend b, std::string data_dir = {}, std::string nats_url = {},
-                           std::string projection_file = {})
-      : _backend(b), _nats_url(std::move(nats_url)), _projection_file(std::move(projection_file)) {
+                           std::string projection_file = {}, bool grpc = false)
+      : _backend(b),
+        _nats_url(std::move(nats_url)),
+        _projection_file(std::move(projection_file)),
+        _grpc(grpc) {
     if (_projection_file.empty()) _projection_file = pipeline("projection.yaml");
     if (b == backend::jetstream && _nats_url.empty()) {
       _nats = std::make_unique<nats::testing::nats_server_fixture>();
@@ -47,6 +51,7 @@ class projection_node {
     cli::serve_options o;
     o.overrides.data_dir = _data_dir;
     o.overrides.http = "127.0.0.1:0";
+    if (_grpc) o.overrides.grpc = "127.0.0.1:0";
     if (!_nats_url.empty()) o.overrides.nats_url = _nats_url;
     auto served = cli::serve_nodes(
         {pipeline(_nats_url.empty() ? "aggregate.yaml" : "aggregate-jetstream.yaml"), _projection_file}, o);
@@ -71,6 +76,11 @@ class projection_node {
 
   httplib::Client& client() { return *_client; }
   std::string url() const { return cli::served_url(*_served); }
+  // "127.0.0.1:<port>" of the gRPC server (constructed with grpc = true).
+  std::string grpc_target() const {
+    const auto& g = cli::served_host(*_served).grpc();
+    return g ? g->target() : std::string();
+  }
   const std::string& nats_url() const { return _nats_url; }
   const std::string& data_dir() const { return _data_dir; }
 
@@ -129,6 +139,7 @@ class projection_node {
   std::unique_ptr<nats::testing::nats_server_fixture> _nats;
   std::string _nats_url;
   std::string _projection_file;
+  bool _grpc = false;
   std::string _data_dir;
   std::shared_ptr<cli::served_nodes> _served;
   std::unique_ptr<httplib::Client> _client;
