@@ -209,6 +209,9 @@ result<nlohmann::json> projection_service::start_rebuild(const std::string& name
       _store->checkpoints().put(ws, {}, next_generation_key(*v), next);
       _store->checkpoints().put(ws, {}, view_checkpoint_name(*v, next), 0);
       if (auto st = _store->commit(ws); !st.ok()) return std::move(st).err();
+      // The rewind first: from now on the watermark says 0 until the re-read
+      // has caught up, so tend_generations cannot switch to empty rows.
+      _tracker.request_rewind(0);
       g.next = next;
       g.next_rows = 0;
       ESFLOW_INFO(
@@ -218,17 +221,16 @@ result<nlohmann::json> projection_service::start_rebuild(const std::string& name
           name, next, g.live, g.floor);
     }
   }
-  _tracker.request_rewind(0);
   for (auto& j : views_json())
     if (j["view"] == name) return j;
   return nlohmann::json::object();
 }
 
 void projection_service::tend_generations() {
-  const auto watermark = _tracker.watermark();
   for (std::size_t i = 0; i < _views.size(); ++i) {
     const auto& v = _views[i];
     std::lock_guard lock(_gen_mu);
+    const auto watermark = _tracker.watermark();  // read under the lock: start_rebuild rewinds under it
     auto& g = _gens[i];
     if (g.next == 0 || watermark < g.floor) continue;
     // The new generation holds every commit the live one held: it becomes live.

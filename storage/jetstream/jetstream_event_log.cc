@@ -23,6 +23,9 @@ using namespace esflow::nats;  // NOLINT(google-build-using-namespace): this bac
 
 namespace {
 
+// read_from: beyond this many commits behind the head, an ordered consumer streams the page.
+constexpr std::uint64_t k_direct_read_from = 16;
+
 using storage::append_request;
 using storage::append_result;
 using storage::position_t;
@@ -909,6 +912,21 @@ result<std::vector<storage::positioned_commit>> jetstream_event_log::read_from(s
   std::vector<storage::positioned_commit> out;
   if (max == 0 || after == UINT64_MAX) return out;
   const std::string filter(aggregate_filter);
+  // A follower far behind (a projection catching up or rebuilding) streams
+  // its page through one ordered consumer from after+1: one round trip to
+  // create it, then the server pushes. Close to the head, a few direct gets
+  // cost less than creating a consumer.
+  auto head = last_position();
+  if (!head.ok()) return std::move(head).err();
+  if (head.value() <= after) return out;
+  if (head.value() - after > k_direct_read_from) {
+    auto ok = _impl->consume_range(filter, after + 1, head.value(), [&](storage::positioned_commit& pc) {
+      out.push_back(std::move(pc));
+      return out.size() < max;
+    });
+    if (!ok.ok()) return std::move(ok).err();
+    return out;
+  }
   std::uint64_t seq = after + 1;
   while (out.size() < max) {
     auto m = _impl->direct_get(seq, filter.c_str(), nullptr);
