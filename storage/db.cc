@@ -76,6 +76,15 @@ result<std::unique_ptr<db>> db::open(db_options options) {
   table.block_cache = rocksdb::NewLRUCache(o.block_cache_bytes);
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.cache_index_and_filter_blocks = true;
+  // Partitioned index and filters: a point lookup (a view row, a snapshot)
+  // loads one small partition instead of a whole SST's index block, which at
+  // a million rows no longer stays in the cache; the top level is pinned.
+  table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+  table.partition_filters = true;
+  table.metadata_block_size = 4096;
+  table.pin_top_level_index_and_filter = true;
+  table.cache_index_and_filter_blocks_with_high_priority = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
   auto table_factory = std::shared_ptr<rocksdb::TableFactory>(rocksdb::NewBlockBasedTableFactory(table));
 
   rocksdb::ColumnFamilyOptions base;

@@ -2,6 +2,8 @@
 
 #include "storage/keys.h"
 
+#include <rocksdb/db.h>
+
 #include <filesystem>
 #include <map>
 
@@ -116,6 +118,12 @@ status node_store::probe(std::chrono::milliseconds budget) const {
             " ms (budget " + std::to_string(budget.count()) + " ms)",
         "path=" + data_dir());
   return {};
+}
+
+std::shared_ptr<read_view> node_store::snapshot() {
+  auto* raw = _db->raw();
+  if (raw == nullptr) return nullptr;
+  return std::make_shared<read_view>(raw, raw->GetSnapshot());
 }
 
 status node_store::close() {

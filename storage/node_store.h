@@ -57,6 +57,9 @@ class node_store {
   node_store& operator=(const node_store&) = delete;
 
   write_set begin() { return write_set(*_db); }
+  // The store as it is now, for reads that must agree with each other
+  // (storage/read_view.h); null when the store is closed.
+  std::shared_ptr<read_view> snapshot();
   // Writes the set all-or-none with the store's durability; an empty set is ok.
   status commit(write_set& ws);
   // Same without fsync: for data that can be rebuilt (read models, snapshots).

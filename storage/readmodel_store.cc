@@ -32,8 +32,17 @@ error corrupt(std::string_view what) {
 }  // namespace
 
 result<std::optional<std::string>> readmodel_store::get(std::string_view tenant, std::string_view view,
-                                                        std::string_view row_key) const {
-  return _space.get(keys::readmodel(tenant, view, row_key));
+                                                        std::string_view row_key, const read_view* at) const {
+  return _space.get(keys::readmodel(tenant, view, row_key), at);
+}
+
+result<std::vector<std::optional<std::string>>> readmodel_store::get_many(
+    std::string_view tenant, std::string_view view, const std::vector<std::string>& row_keys,
+    const read_view* at) const {
+  std::vector<std::string> full;
+  full.reserve(row_keys.size());
+  for (const auto& k : row_keys) full.push_back(keys::readmodel(tenant, view, k));
+  return _space.get_many(full, at);
 }
 
 void readmodel_store::put(write_set& ws, std::string_view tenant, std::string_view view,
@@ -47,11 +56,11 @@ void readmodel_store::erase(write_set& ws, std::string_view tenant, std::string_
 }
 
 result<std::vector<readmodel_row>> readmodel_store::scan(std::string_view tenant, std::string_view view,
-                                                         std::string_view after_key,
-                                                         std::size_t limit) const {
+                                                         std::string_view after_key, std::size_t limit,
+                                                         const read_view* at) const {
   const auto prefix = row_prefix(tenant, view);
   const auto after = after_key.empty() ? std::string() : keys::readmodel(tenant, view, after_key);
-  auto rows = _space.scan(prefix, after, limit);
+  auto rows = _space.scan(prefix, after, limit, at);
   if (!rows.ok()) return std::move(rows).err();
   std::vector<readmodel_row> out;
   out.reserve(rows->size());
@@ -79,8 +88,8 @@ void readmodel_store::erase_index(write_set& ws, std::string_view tenant, std::s
 result<std::vector<index_hit>> readmodel_store::scan_index(std::string_view tenant, std::string_view view,
                                                            std::string_view field, std::string_view from,
                                                            std::string_view to, std::string_view after_value,
-                                                           std::string_view after_key,
-                                                           std::size_t limit) const {
+                                                           std::string_view after_key, std::size_t limit,
+                                                           const read_view* at) const {
   const auto prefix = index_prefix(tenant, view, field);
   std::string lo = prefix + std::string(from);
   if (!after_value.empty()) {
@@ -89,7 +98,7 @@ result<std::vector<index_hit>> readmodel_store::scan_index(std::string_view tena
     if (resume > lo) lo = std::move(resume);
   }
   const std::string hi = to.empty() ? keys::prefix_successor(prefix) : prefix + std::string(to);
-  auto hits = _space.range(lo, hi, limit);
+  auto hits = _space.range(lo, hi, limit, at);
   if (!hits.ok()) return std::move(hits).err();
   std::vector<index_hit> out;
   out.reserve(hits->size());

@@ -35,14 +35,20 @@ struct index_hit {
 class readmodel_store {
  public:
   explicit readmodel_store(db& database) : _space(database, cf::readmodels) {}
+  // `at` (every read): as of a read_view; null: the latest state.
   result<std::optional<std::string>> get(std::string_view tenant, std::string_view view,
-                                         std::string_view row_key) const;
+                                         std::string_view row_key, const read_view* at = nullptr) const;
+  // Several rows of (tenant, view) in one batched lookup, in the order of row_keys.
+  result<std::vector<std::optional<std::string>>> get_many(std::string_view tenant, std::string_view view,
+                                                           const std::vector<std::string>& row_keys,
+                                                           const read_view* at = nullptr) const;
   void put(write_set& ws, std::string_view tenant, std::string_view view, std::string_view row_key,
            std::string_view value) const;
   void erase(write_set& ws, std::string_view tenant, std::string_view view, std::string_view row_key) const;
   // Rows of (tenant, view) with row key > after_key (empty: from the first), in key order, at most limit.
   result<std::vector<readmodel_row>> scan(std::string_view tenant, std::string_view view,
-                                          std::string_view after_key, std::size_t limit) const;
+                                          std::string_view after_key, std::size_t limit,
+                                          const read_view* at = nullptr) const;
 
   void put_index(write_set& ws, std::string_view tenant, std::string_view view, std::string_view field,
                  std::string_view encoded_value, std::string_view row_key) const;
@@ -54,7 +60,8 @@ class readmodel_store {
   result<std::vector<index_hit>> scan_index(std::string_view tenant, std::string_view view,
                                             std::string_view field, std::string_view from,
                                             std::string_view to, std::string_view after_value,
-                                            std::string_view after_key, std::size_t limit) const;
+                                            std::string_view after_key, std::size_t limit,
+                                            const read_view* at = nullptr) const;
 
   // Erases the rows and index entries of every tenant of `view`, at most
   // `limit` keys per call, scanning from after_key (empty: the start).

@@ -19,6 +19,7 @@
 #include "common/result.h"
 #include "graph/node_kind_descriptor.h"
 #include "runtime/sandbox.h"
+#include "stages/projection/cursor_views.h"
 #include "stages/projection/position_tracker.h"
 #include "stages/projection/projection_context.h"
 #include "stages/projection/view_spec.h"
@@ -144,6 +145,7 @@ class projection_service {
 
   projection_metrics& metrics() { return *_metrics; }
   view_watches& watches() { return *_watches; }
+  cursor_views& cursors() { return _cursors; }
 
  private:
   projection_service() = default;
@@ -187,6 +189,7 @@ class projection_service {
 
   std::shared_ptr<nats::nats_connection> _nats;  // null: no NATS configured
   std::unique_ptr<view_watches> _watches;
+  cursor_views _cursors;  // declared after _store: its snapshots go first
 
   std::mutex _subscribers_mu;
   std::uint64_t _next_subscriber = 1;

@@ -47,6 +47,7 @@ struct range {
 struct position_in_order {
   std::string value;  // encoded sort value (empty in key mode)
   std::string key;
+  std::uint64_t view_id = 0;  // index and sorted order: the snapshot the pages read (cursor_views)
 };
 
 std::string to_hex(std::string_view bytes) {
@@ -92,6 +93,7 @@ class cursor_codec {
     std::string payload;
     storage::keys::put_str(payload, at.value);
     storage::keys::put_str(payload, at.key);
+    storage::keys::put_u64_be(payload, at.view_id);
     return std::string("c1") + static_cast<char>(_mode) + _digest + to_hex(payload);
   }
 
@@ -107,10 +109,11 @@ class cursor_codec {
     std::size_t pos = 0;
     std::string_view value, key;
     if (!payload || !storage::keys::get_str(*payload, pos, value) ||
-        !storage::keys::get_str(*payload, pos, key) || pos != payload->size())
+        !storage::keys::get_str(*payload, pos, key) || pos + 8 != payload->size())
       return bad("cursor: malformed");
     at.value.assign(value);
     at.key.assign(key);
+    at.view_id = storage::keys::get_u64_be(std::string_view(*payload).substr(pos));
     return at;
   }
 
@@ -169,6 +172,7 @@ class runner {
     if (auto st = wait(); !st.ok()) return std::move(st).err();
     _answer.position = _service.view_position(_view);
     _store_view = _service.live_store(_view);
+    if (auto st = pin(); !st.ok()) return std::move(st).err();
     status st;
     switch (_mode) {
       case mode::key:
@@ -270,6 +274,25 @@ class runner {
     return !start;
   }
 
+  // Index and sorted order page through one snapshot: taken by the first
+  // page, found again by the cursor's id (stages/projection/cursor_views.h).
+  status pin() {
+    if (_mode == mode::key) return {};
+    if (_after) {
+      _at = _service.cursors().find(_after->view_id);
+      if (!_at)
+        return bad(
+            "cursor: expired (a query ordered by a field pages through a snapshot kept 60 s); start the "
+            "query again without a cursor");
+      _view_id = _after->view_id;
+      return {};
+    }
+    _at = _service.store().snapshot();
+    if (!_at) return error::make(errc::unavailable, "the node store is closed");
+    _view_id = _service.cursors().keep(_at);
+    return {};
+  }
+
   status wait() {
     if (!_min_position) return {};
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(_wait_ms);
@@ -286,7 +309,7 @@ class runner {
 
   // The row as stored (nullopt: gone or deleted).
   result<std::optional<row_value>> load(const std::string& key) {
-    auto v = _service.store().readmodels().get(_req.tenant, _store_view, key);
+    auto v = _service.store().readmodels().get(_req.tenant, _store_view, key, _at.get());
     if (!v.ok()) return std::move(v).err();
     if (!v.value()) return std::optional<row_value>();
     auto r = decode_row(**v);
@@ -336,27 +359,37 @@ class runner {
     auto& rm = _service.store().readmodels();
     for (const auto& rg : _ranges) {
       for (;;) {
-        const auto want = std::min(k_chunk, _limits.max_scan - std::min(_limits.max_scan, _scanned));
+        // A page as large as the rows still wanted (and a few for the filter): its rows are read in one
+        // batch.
+        const auto wanted = _limit - _answer.rows.size() + 8;
+        const auto want =
+            std::min({k_chunk, wanted, _limits.max_scan - std::min(_limits.max_scan, _scanned)});
         if (want == 0 || std::chrono::steady_clock::now() >= _deadline) {
-          _answer.next_cursor = _codec->encode(at);
+          _answer.next_cursor = _codec->encode({at.value, at.key, _view_id});
           return {};
         }
-        auto hits =
-            rm.scan_index(_req.tenant, _store_view, _index_field, rg.from, rg.to, at.value, at.key, want);
+        auto hits = rm.scan_index(_req.tenant, _store_view, _index_field, rg.from, rg.to, at.value, at.key,
+                                  want, _at.get());
         if (!hits.ok()) return std::move(hits).err();
-        for (auto& h : hits.value()) {
+        std::vector<std::string> keys;
+        keys.reserve(hits->size());
+        for (const auto& h : hits.value()) keys.push_back(h.row_key);
+        auto values = rm.get_many(_req.tenant, _store_view, keys, _at.get());
+        if (!values.ok()) return std::move(values).err();
+        for (std::size_t i = 0; i < hits->size(); ++i) {
+          auto& h = hits.value()[i];
           ++_scanned;
           at = {h.value, h.row_key};
-          auto r = load(h.row_key);
-          if (!r.ok()) return std::move(r).err();
-          if (!r.value()) continue;
-          auto row = nlohmann::json::parse(r.value()->json, nullptr, false);
+          if (!values.value()[i]) continue;
+          auto r = decode_row(*values.value()[i]);
+          if (!r || r->deleted) continue;
+          auto row = nlohmann::json::parse(r->json, nullptr, false);
           // The row changed after the entry was read: its current entry is elsewhere in the order.
           if (index_entry(row, _index_field) != h.value) continue;
-          if (!keep(h.row_key, *r.value(), &row)) continue;
-          add(h.row_key, std::move(*r.value()));
+          if (!keep(h.row_key, *r, &row)) continue;
+          add(h.row_key, std::move(*r));
           if (_answer.rows.size() == _limit) {
-            _answer.next_cursor = _codec->encode(at);
+            _answer.next_cursor = _codec->encode({at.value, at.key, _view_id});
             return {};
           }
         }
@@ -386,7 +419,7 @@ class runner {
             " sorts in memory and the view has more than " + std::to_string(_limits.max_scan) +
             " rows to read for it: add the field to the view's index (ascending order streams) or narrow the "
             "filter with an indexed field");
-      auto page = _service.store().readmodels().scan(_req.tenant, _store_view, after, k_chunk);
+      auto page = _service.store().readmodels().scan(_req.tenant, _store_view, after, k_chunk, _at.get());
       if (!page.ok()) return std::move(page).err();
       for (auto& kv : page.value()) {
         ++_scanned;
@@ -416,7 +449,8 @@ class runner {
     for (; i < found.size(); ++i) {
       add(found[i].key, std::move(found[i].row));
       if (_answer.rows.size() == _limit) {
-        if (i + 1 < found.size()) _answer.next_cursor = _codec->encode({found[i].value, found[i].key});
+        if (i + 1 < found.size())
+          _answer.next_cursor = _codec->encode({found[i].value, found[i].key, _view_id});
         return {};
       }
     }
@@ -439,7 +473,9 @@ class runner {
   std::optional<cursor_codec> _codec;
   std::optional<position_in_order> _after;
   std::size_t _scanned = 0;
-  std::string _store_view;  // the live generation's rows
+  std::string _store_view;                  // the live generation's rows
+  std::shared_ptr<storage::read_view> _at;  // index and sorted order: the snapshot every page reads
+  std::uint64_t _view_id = 0;
   query_answer _answer;
 };
 

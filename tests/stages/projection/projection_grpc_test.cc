@@ -138,7 +138,17 @@ class projection_grpc : public ::testing::Test {
     const auto g = call(r);
     EXPECT_EQ(status, 200) << body.dump();
     EXPECT_EQ(g.status, grpc::OK) << g.message;
-    EXPECT_EQ(g.body, body);
+    // A cursor ends with the id of the store snapshot its pages read (16 hex
+    // digits; 0 in key order): each request of an index or sorted order
+    // takes its own snapshot, so only the rest must be equal.
+    auto without_snapshot = [](json b) {
+      if (b.is_object() && b["next_cursor"].is_string()) {
+        auto c = b["next_cursor"].get<std::string>();
+        b["next_cursor"] = c.size() > 16 ? c.substr(0, c.size() - 16) : c;
+      }
+      return b;
+    };
+    EXPECT_EQ(without_snapshot(g.body), without_snapshot(body));
     return body;
   }
 
