@@ -161,7 +161,9 @@ class projection_grpc : public ::testing::Test {
     EXPECT_EQ(g.status, want) << g.message;
     EXPECT_EQ(g.esflow_code, code);
     EXPECT_FALSE(g.message.empty());
-    if (same_message) EXPECT_EQ(g.message, body.value("message", "")) << body.dump();
+    if (same_message) {
+      EXPECT_EQ(g.message, body.value("message", "")) << body.dump();
+    }
   }
 
   std::unique_ptr<projection_node> node;
@@ -217,7 +219,7 @@ TEST_F(projection_grpc, queries_answer_the_same_rows_cursor_and_position_as_http
 }
 
 TEST_F(projection_grpc, paging_with_next_cursor_gives_the_same_pages_both_ways) {
-  for (const std::optional<std::string> order :
+  for (const std::optional<std::string>& order :
        {std::optional<std::string>(), std::optional<std::string>("balance"),
         std::optional<std::string>("balance:desc")}) {
     SCOPED_TRACE(order.value_or("(key order)"));

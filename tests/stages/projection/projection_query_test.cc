@@ -272,7 +272,9 @@ TEST_F(projection_requests, bad_requests_get_invalid_query_naming_what_is_wrong)
                     const std::string& view = "accounts", const std::string& tenant = "acme") {
     auto r = node.query(tenant, view, p);
     http_test::expect_rejection(r, status, code, needle);
-    if (r) EXPECT_NE(r->body.find(needle), std::string::npos) << r->body;
+    if (r) {
+      EXPECT_NE(r->body.find(needle), std::string::npos) << r->body;
+    }
   };
   expect({{"filter", "balance >"}}, "invalid_query", 400, "column 10");
   expect({{"filter", "balance > 5 and"}}, "invalid_query", 400, "column");

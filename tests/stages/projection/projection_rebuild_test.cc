@@ -59,10 +59,11 @@ TEST_P(projection_rebuild, queries_answer_from_the_old_rows_until_the_new_genera
   auto started = json::parse(r->body);
   EXPECT_EQ(started["view"], "accounts");
   // Rebuilding (or, on a fast machine, already done).
-  if (started["state"] == "rebuilding")
+  if (started["state"] == "rebuilding") {
     EXPECT_EQ(started["rebuild"]["generation"], 1) << started;
-  else
+  } else {
     EXPECT_EQ(started["generation"], 1) << started;
+  }
   // Meanwhile: queries see every row, and what the views held they still report.
   auto during =
       node.query_ok("acme", "accounts", {{"limit", "1000"}, {"min_position", std::to_string(last)}});

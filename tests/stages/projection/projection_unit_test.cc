@@ -21,11 +21,12 @@ namespace iv = storage::index_value;
 TEST(index_value, byte_order_is_value_order_within_a_type_and_types_never_interleave) {
   std::vector<double> numbers = {-1e300, -5, -1.5, -0.0, 0, 1e-9, 1, 2, 2.5, 1e15, 9007199254740993.0, 1e300};
   for (std::size_t i = 1; i < numbers.size(); ++i) {
-    if (numbers[i - 1] == numbers[i])
+    if (numbers[i - 1] == numbers[i]) {
       EXPECT_EQ(iv::of_number(numbers[i - 1]), iv::of_number(numbers[i]));
-    else
+    } else {
       EXPECT_LT(iv::of_number(numbers[i - 1]), iv::of_number(numbers[i]))
           << numbers[i - 1] << " " << numbers[i];
+    }
   }
   std::vector<std::string> strings = {
       "", std::string("\0", 1), std::string("\0\0", 2), "a", std::string("a\0", 2), "ab", "b", "\xff"};
