@@ -8,8 +8,8 @@
 #include "stages/ingest/register.h"
 #include "stages/ingest_context.h"
 #include "stages/nats/register.h"
-#include "stages/projection/stages.h"
 #include "stages/node_env.h"
+#include "stages/projection/stages.h"
 
 #include <stdexcept>
 

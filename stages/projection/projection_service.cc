@@ -180,13 +180,15 @@ result<schemas::position_t> projection_service::start_position() {
 
 status projection_service::write_checkpoints(schemas::position_t p) {
   auto ws = _store->begin();
-  {
-    std::lock_guard lock(_gen_mu);
-    for (std::size_t i = 0; i < _views.size(); ++i)
-      for (const auto& t : targets_locked(i))
-        _store->checkpoints().put(ws, {}, t.checkpoint, t.live ? std::max(p, _gens[i].floor) : p);
-  }
+  put_checkpoints(ws, p);
   return _store->commit_unsynced(ws);
+}
+
+void projection_service::put_checkpoints(storage::write_set& ws, schemas::position_t p) {
+  std::lock_guard lock(_gen_mu);
+  for (std::size_t i = 0; i < _views.size(); ++i)
+    for (const auto& t : targets_locked(i))
+      _store->checkpoints().put(ws, {}, t.checkpoint, t.live ? std::max(p, _gens[i].floor) : p);
 }
 
 result<nlohmann::json> projection_service::start_rebuild(const std::string& name) {
@@ -436,13 +438,7 @@ status projection_service::store_commit(projection_context& ctx) {
     _store->quarantine().put(ws, view_checkpoint_name(*f.view), ctx.position, record.dump());
   }
   const auto checkpoint = _tracker.watermark_with(ctx.position);
-  {
-    std::lock_guard lock(_gen_mu);
-    for (std::size_t i = 0; i < _views.size(); ++i)
-      for (const auto& t : targets_locked(i))
-        _store->checkpoints().put(ws, {}, t.checkpoint,
-                                  t.live ? std::max(checkpoint, _gens[i].floor) : checkpoint);
-  }
+  put_checkpoints(ws, checkpoint);
   if (auto st = _store->commit_unsynced(ws); !st.ok()) return st;
 
   {

@@ -95,6 +95,8 @@ class projection_service {
   // Writes every view's checkpoints at p (the source, when it passed commits
   // no view follows and nothing is in flight).
   status write_checkpoints(schemas::position_t p);
+  // Every generation's checkpoint at p into ws (a live one never below its floor).
+  void put_checkpoints(storage::write_set& ws, schemas::position_t p);
 
   // --- generations and rebuilds (docs/projection.md "Rebuilding a view") ---
   // A view's rows live under a generation: `name` (0) or `name@g`. A rebuild
