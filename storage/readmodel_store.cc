@@ -75,8 +75,8 @@ result<std::vector<readmodel_row>> readmodel_store::scan(std::string_view tenant
 
 void readmodel_store::put_index(write_set& ws, std::string_view tenant, std::string_view view,
                                 std::string_view field, std::string_view encoded_value,
-                                std::string_view row_key) const {
-  _space.put(ws, index_key(tenant, view, field, encoded_value, row_key), {});
+                                std::string_view row_key, std::string_view row_value) const {
+  _space.put(ws, index_key(tenant, view, field, encoded_value, row_key), row_value);
 }
 
 void readmodel_store::erase_index(write_set& ws, std::string_view tenant, std::string_view view,
@@ -110,7 +110,7 @@ result<std::vector<index_hit>> readmodel_store::scan_index(std::string_view tena
     std::size_t pos = *len;
     std::string_view row_key;
     if (!keys::get_str(rest, pos, row_key) || pos != rest.size()) return corrupt("index");
-    out.push_back({std::string(rest.substr(0, *len)), std::string(row_key)});
+    out.push_back({std::string(rest.substr(0, *len)), std::string(row_key), std::move(kv.value)});
   }
   return out;
 }

@@ -2,7 +2,11 @@
 // The `readmodels` column family: a projection's rows and their secondary
 // index entries, keyed by tenant first:
 //   row:   (tenant, view, "r", row key)                       -> value
-//   index: (tenant, view, "i", field) + index_value + (row key) -> ""
+//   index: (tenant, view, "i", field) + index_value + (row key) -> row value
+// An index entry carries its row's value (a covering index): an index-order
+// query reads no row, so it costs one range scan instead of one random point
+// lookup per hit. Entries written before 0.2 carry "" (the reader then looks
+// the row up).
 // Every component is length-prefixed (storage/keys.h) and the index value is
 // self-delimiting (storage/index_value.h), so a scan of one tenant's prefix
 // cannot reach another tenant's keys whatever the view, field or row key
@@ -30,6 +34,7 @@ struct readmodel_row {
 struct index_hit {
   std::string value;  // the encoded field value (storage/index_value.h)
   std::string row_key;
+  std::string row;  // the row value stored with the entry; empty: look the row up
 };
 
 class readmodel_store {
@@ -51,7 +56,7 @@ class readmodel_store {
                                           const read_view* at = nullptr) const;
 
   void put_index(write_set& ws, std::string_view tenant, std::string_view view, std::string_view field,
-                 std::string_view encoded_value, std::string_view row_key) const;
+                 std::string_view encoded_value, std::string_view row_key, std::string_view row_value) const;
   void erase_index(write_set& ws, std::string_view tenant, std::string_view view, std::string_view field,
                    std::string_view encoded_value, std::string_view row_key) const;
   // Index entries of (tenant, view, field) whose encoded value is in

@@ -412,7 +412,8 @@ status projection_service::store_commit(projection_context& ctx) {
   auto& rm = _store->readmodels();
   for (const auto& ch : ctx.changes) {
     const auto& v = *ch.view;
-    rm.put(ws, ctx.tenant, ch.store_view, ch.key, encode_row(ch.after));
+    const auto row_value = encode_row(ch.after);
+    rm.put(ws, ctx.tenant, ch.store_view, ch.key, row_value);
     if (v.index.empty()) continue;
     const bool had = ch.before && !ch.before->deleted;
     const bool has = !ch.after.deleted;
@@ -423,9 +424,9 @@ status projection_service::store_commit(projection_context& ctx) {
       std::optional<std::string> was, now;
       if (had) was = index_entry(old_row, field);
       if (has) now = index_entry(new_row, field);
-      if (was == now) continue;
-      if (was) rm.erase_index(ws, ctx.tenant, ch.store_view, field, *was, ch.key);
-      if (now) rm.put_index(ws, ctx.tenant, ch.store_view, field, *now, ch.key);
+      // Entries carry the row (covering index), so an unchanged entry is rewritten too.
+      if (was && was != now) rm.erase_index(ws, ctx.tenant, ch.store_view, field, *was, ch.key);
+      if (now) rm.put_index(ws, ctx.tenant, ch.store_view, field, *now, ch.key, row_value);
     }
   }
   for (const auto& f : ctx.failures) {

@@ -371,17 +371,29 @@ class runner {
         auto hits = rm.scan_index(_req.tenant, _store_view, _index_field, rg.from, rg.to, at.value, at.key,
                                   want, _at.get());
         if (!hits.ok()) return std::move(hits).err();
+        // Covering entries carry their row; older ones (empty) are looked up in one batch.
         std::vector<std::string> keys;
-        keys.reserve(hits->size());
-        for (const auto& h : hits.value()) keys.push_back(h.row_key);
-        auto values = rm.get_many(_req.tenant, _store_view, keys, _at.get());
-        if (!values.ok()) return std::move(values).err();
-        for (std::size_t i = 0; i < hits->size(); ++i) {
-          auto& h = hits.value()[i];
+        for (const auto& h : hits.value()) {
+          if (h.row.empty()) keys.push_back(h.row_key);
+        }
+        std::vector<std::optional<std::string>> looked_up;
+        if (!keys.empty()) {
+          auto values = rm.get_many(_req.tenant, _store_view, keys, _at.get());
+          if (!values.ok()) return std::move(values).err();
+          looked_up = std::move(values).value();
+        }
+        std::size_t next_lookup = 0;
+        for (auto& h : hits.value()) {
           ++_scanned;
           at = {h.value, h.row_key};
-          if (!values.value()[i]) continue;
-          auto r = decode_row(*values.value()[i]);
+          std::optional<std::string> value;
+          if (!h.row.empty()) {
+            value = std::move(h.row);
+          } else {
+            value = std::move(looked_up[next_lookup++]);
+          }
+          if (!value) continue;
+          auto r = decode_row(*value);
           if (!r || r->deleted) continue;
           auto row = nlohmann::json::parse(r->json, nullptr, false);
           // The row changed after the entry was read: its current entry is elsewhere in the order.

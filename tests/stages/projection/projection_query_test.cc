@@ -5,6 +5,7 @@
 // concurrent writes, tenant isolation, and every bad request answered with
 // its contract code.
 #include "tests/stages/projection/projection_node.h"
+#include "storage/node_store.h"
 
 #include <atomic>
 #include <map>
@@ -264,6 +265,53 @@ class projection_requests : public ::testing::Test {
  protected:
   projection_node node{backend::embedded};
 };
+
+// Index entries carry their row (a covering index). An entry written
+// without one (the layout before 0.2) is looked up instead: a store
+// rewritten to the old layout answers the same, and the next change of a
+// row writes its entries covering again.
+TEST(projection_covering_index, entries_carry_their_row_and_old_entries_without_one_are_looked_up) {
+  http_test::temp_dir dir;
+  const auto data = (dir.path() / "data").string();
+  const httplib::Params params{{"filter", "balance >= 40"}, {"limit", "7"}};
+  json before;
+  {
+    projection_node node(backend::embedded, data);
+    std::uint64_t last = 0;
+    for (int i = 0; i < 30; ++i) last = node.accepted("acme", "acc-" + std::to_string(i), open_account(i * 3));
+    node.wait_for_position(last);
+    before = node.all_rows("acme", "accounts", params);
+    ASSERT_EQ(before.size(), 16U) << before.dump();
+  }
+  {
+    auto store = storage::node_store::open({data, storage::durability::relaxed, {}});
+    ASSERT_TRUE(store.ok()) << store.err().to_string();
+    auto& rm = store.value()->readmodels();
+    auto ws = store.value()->begin();
+    std::size_t entries = 0;
+    for (const std::string field : {"balance", "open"}) {
+      auto hits = rm.scan_index("acme", "accounts", field, {}, {}, {}, {}, 1000);
+      ASSERT_TRUE(hits.ok()) << hits.err().to_string();
+      for (const auto& h : hits.value()) {
+        auto row = rm.get("acme", "accounts", h.row_key);
+        ASSERT_TRUE(row.ok() && row.value());
+        EXPECT_EQ(h.row, *row.value()) << "the entry of " << h.row_key << " on " << field << " is stale";
+        rm.put_index(ws, "acme", "accounts", field, h.value, h.row_key, {});
+        ++entries;
+      }
+    }
+    EXPECT_EQ(entries, 60U);
+    ASSERT_TRUE(store.value()->commit(ws).ok());
+    ASSERT_TRUE(store.value()->close().ok());
+  }
+  projection_node node(backend::embedded, data);
+  EXPECT_EQ(node.all_rows("acme", "accounts", params), before);
+  const auto p = node.accepted("acme", "acc-1", deposit(100));
+  node.wait_for_position(p);
+  auto a = node.query_ok("acme", "accounts", {{"filter", "balance > 100"}});
+  ASSERT_EQ(a["rows"].size(), 1U) << a.dump();
+  EXPECT_EQ(a["rows"][0]["row"]["balance"], 103);
+}
 
 TEST_F(projection_requests, bad_requests_get_invalid_query_naming_what_is_wrong) {
   const auto last = node.accepted("acme", "acc-1", open_account(10));
