@@ -4,38 +4,28 @@
 #include "schemas/ids.h"
 #include "schemas/proto/query_service.grpc.pb.h"
 #include "stages/projection/projection_service.h"
+#include "stages/projection/view_directory.h"
 #include "stages/projection/view_query.h"
 #include "transport/grpc_server.h"
 #include "transport/grpc_status.h"
 
-#include <mutex>
-#include <vector>
 
 namespace esflow::projection {
 namespace {
 
 class query_service final : public esflow::v1::QueryService::Service {
  public:
-  void add(const std::shared_ptr<projection_service>& s) {
-    std::lock_guard lock(_mu);
-    _services.push_back(s);
-  }
+  explicit query_service(std::shared_ptr<view_directory> views) : _views(std::move(views)) {}
 
   grpc::Status Query(grpc::ServerContext* ctx, const esflow::v1::QueryRequest* in,
                      esflow::v1::QueryResponse* out) override {
     query_request q;
     q.view = in->view();
-    auto service = find(q.view);
-    if (!service) return reject(*ctx, unknown_view(q.view));
-    if (!service->single_tenant()) {
-      auto tenant = transport::grpc_metadata(*ctx, "x-tenant-id");
-      if (!tenant)
-        return reject(
-            *ctx, error::make(errc::invalid_tenant, "metadata x-tenant-id is required (multi-tenant node)"));
-      q.tenant = std::move(*tenant);
-    }
-    if (auto t = schemas::validate_tenant(q.tenant, service->single_tenant()); !t.ok())
-      return reject(*ctx, t.err());
+    auto service = _views->find(q.view);
+    if (!service) return reject(*ctx, _views->unknown_view(q.view));
+    auto tenant = request_tenant(*service, transport::grpc_metadata(*ctx, "x-tenant-id"), "metadata x-tenant-id");
+    if (!tenant.ok()) return reject(*ctx, tenant.err());
+    q.tenant = std::move(tenant).value();
     // The typed fields as the HTTP parameters' text: one parser for both.
     if (in->has_filter()) q.filter = in->filter();
     if (in->has_limit()) q.limit = std::to_string(in->limit());
@@ -63,41 +53,23 @@ class query_service final : public esflow::v1::QueryService::Service {
     return transport::grpc_rejection(ctx, e);
   }
 
-  // The same message as the HTTP route's (http_views.cc).
-  error unknown_view(const std::string& view) {
-    std::string names;
-    std::lock_guard lock(_mu);
-    for (const auto& w : _services)
-      if (auto s = w.lock())
-        for (const auto& v : s->views()) names += (names.empty() ? "" : ", ") + v.name;
-    return error::make(errc::invalid_query, "unknown view '" + view + "' (this node serves: " +
-                                                (names.empty() ? "none" : names) + ")");
-  }
-
-  std::shared_ptr<projection_service> find(const std::string& view) {
-    std::lock_guard lock(_mu);
-    for (const auto& w : _services)
-      if (auto s = w.lock(); s && s->find_view(view)) return s;
-    return nullptr;
-  }
-
-  std::mutex _mu;
-  std::vector<std::weak_ptr<projection_service>> _services;
+  std::shared_ptr<view_directory> _views;
 };
 
 }  // namespace
 
-status serve_grpc_query(esflow::service_registry& services,
-                        const std::shared_ptr<projection_service>& service) {
+status serve_grpc_query(esflow::service_registry& services) {
   auto grpc = services.find<transport::grpc_server>();
   if (!grpc) return {};
+  auto views = view_directory::of(services);
+  if (!views.ok()) return std::move(views).err();
+  // Registered once; it serves the directory's views, whichever pipeline added them.
   auto made = services.get_or_create<query_service>("projection.grpc_query", [&] {
-    auto s = std::make_shared<query_service>();
+    auto s = std::make_shared<query_service>(views.value());
     grpc->add_service(s);
     return result<std::shared_ptr<query_service>>(std::move(s));
   });
   if (!made.ok()) return std::move(made).err();
-  made.value()->add(service);
   return {};
 }
 

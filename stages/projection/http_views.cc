@@ -4,50 +4,16 @@
 #include "schemas/ids.h"
 #include "schemas/json_encode.h"
 #include "stages/projection/projection_service.h"
+#include "stages/projection/view_directory.h"
 #include "stages/projection/view_query.h"
 #include "transport/http_server.h"
 
 #include <httplib.h>
 
-#include <mutex>
-#include <vector>
+#include <optional>
 
 namespace esflow::projection {
 namespace {
-
-class view_directory {
- public:
-  status add(const std::shared_ptr<projection_service>& s) {
-    std::lock_guard lock(_mu);
-    for (const auto& v : s->views())
-      if (find_locked(v.name))
-        return error::make(errc::invalid_config,
-                           "view '" + v.name + "' of pipeline '" + s->pipeline() +
-                               "' is already served by another projection pipeline of this process");
-    _services.push_back(s);
-    return {};
-  }
-  std::shared_ptr<projection_service> find(const std::string& view) {
-    std::lock_guard lock(_mu);
-    return find_locked(view);
-  }
-  std::vector<std::shared_ptr<projection_service>> all() {
-    std::lock_guard lock(_mu);
-    std::vector<std::shared_ptr<projection_service>> out;
-    for (const auto& w : _services)
-      if (auto s = w.lock()) out.push_back(std::move(s));
-    return out;
-  }
-
- private:
-  std::shared_ptr<projection_service> find_locked(const std::string& view) {
-    for (const auto& w : _services)
-      if (auto s = w.lock(); s && s->find_view(view)) return s;
-    return nullptr;
-  }
-  std::mutex _mu;
-  std::vector<std::weak_ptr<projection_service>> _services;
-};
 
 // The headers every answer carries (docs/contract.md "Headers"): the
 // request's trace and correlation when valid, else fresh ones; the tenant
@@ -82,26 +48,18 @@ std::shared_ptr<projection_service> resolve(view_directory& dir, const httplib::
                                             std::string& tenant) {
   auto service = dir.find(view);
   if (!service) {
-    std::string names;
-    for (const auto& s : dir.all())
-      for (const auto& v : s->views()) names += (names.empty() ? "" : ", ") + v.name;
-    reply_error(req, res,
-                error::make(errc::invalid_query, "unknown view '" + view + "' (this node serves: " +
-                                                     (names.empty() ? "none" : names) + ")"));
+    reply_error(req, res, dir.unknown_view(view));
     return nullptr;
   }
-  if (!service->single_tenant()) {
-    if (!req.has_header("x-tenant-id")) {
-      reply_error(req, res,
-                  error::make(errc::invalid_tenant, "header x-tenant-id is required (multi-tenant node)"));
-      return nullptr;
-    }
-    tenant = req.get_header_value("x-tenant-id");
-  }
-  if (auto t = schemas::validate_tenant(tenant, service->single_tenant()); !t.ok()) {
+  auto t = request_tenant(*service,
+                          req.has_header("x-tenant-id") ? std::optional(req.get_header_value("x-tenant-id"))
+                                                         : std::nullopt,
+                          "header x-tenant-id");
+  if (!t.ok()) {
     reply_error(req, res, t.err());
     return nullptr;
   }
+  tenant = std::move(t).value();
   return service;
 }
 
@@ -154,15 +112,12 @@ void handle_query(view_directory& dir, const httplib::Request& req, httplib::Res
 }  // namespace
 
 status serve_views(esflow::service_registry& services, const std::shared_ptr<projection_service>& service) {
-  bool made = false;
-  auto dir = services.get_or_create<view_directory>("projection.views", [&] {
-    made = true;
-    return result<std::shared_ptr<view_directory>>(std::make_shared<view_directory>());
-  });
+  auto dir = view_directory::of(services);
   if (!dir.ok()) return std::move(dir).err();
   if (auto st = dir.value()->add(service); !st.ok()) return st;
   auto http = services.find<transport::http_server>();
-  if (!made || !http) return {};
+  // The routes serve the whole directory: installed once.
+  if (!http || !dir.value()->claim_http_routes()) return {};
   auto& server = http->routes();
   std::weak_ptr<view_directory> weak = dir.value();
   server.Get(R"(/v1/query/([^/]+)/watch)", [weak](const httplib::Request& req, httplib::Response& res) {

@@ -4,7 +4,7 @@
 //   GET /v1/query/<view>   tenant from x-tenant-id; view_query.h
 //   GET /admin/views       every view of every projection pipeline of the process
 // Routes are installed once per process (the first projection service);
-// later services join the directory they read. Handlers run on the HTTP
+// later services join the directory they read (view_directory.h). Handlers run on the HTTP
 // server's bounded workers; a query waits at most wait_ms (<= 5 s) for
 // min_position and is otherwise bounded by query_limits.
 #include "common/result.h"

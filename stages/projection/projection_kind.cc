@@ -31,7 +31,7 @@ graph::node_kind_descriptor projection_kind_descriptor() {
     auto service = projection_service::for_pipeline(init);
     if (!service.ok()) return std::move(service).err();
     if (auto st = serve_views(init.services, service.value()); !st.ok()) return std::move(st).err();
-    if (auto st = serve_grpc_query(init.services, service.value()); !st.ok()) return std::move(st).err();
+    if (auto st = serve_grpc_query(init.services); !st.ok()) return std::move(st).err();
     return std::shared_ptr<void>(std::move(service).value());
   };
   return d;
