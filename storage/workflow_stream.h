@@ -1,0 +1,86 @@
+#pragma once
+// A workflow stream: the runner's message streams of docs/contract.md
+// "Streams" — WORKFLOW_COMMANDS (effect commands, a work queue) and
+// WORKFLOW_EVENTS (effect results, reminders, command results). One
+// interface, two backends like the event log: embedded (the data
+// directory's RocksDB, for `esflow dev`, tests and single-machine use) and
+// JetStream (the real streams; consumers there are durable pull consumers,
+// stages/nats `jetstream.consumer`).
+//
+// Publishing is idempotent by msg_id (JetStream's Nats-Msg-Id; the embedded
+// backend remembers ids for at least the duplicate window): a second publish
+// of an id answers the first one's position with duplicate=true and stores
+// nothing.
+//
+// NOTE: every method is thread-safe.
+// NOTE: done runs exactly once, on the backend's thread (or before publish()
+//       returns), after the message is durable per the store's durability
+//       (embedded) or acknowledged by the server (JetStream); it must not
+//       block.
+// NOTE: read_from sees messages in position order without holes in what
+//       has completed (positions are per stream, growing, not necessarily
+//       contiguous).
+#include "common/result.h"
+#include "schemas/envelopes.h"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace esflow::storage {
+
+using schemas::position_t;
+
+using message_headers = std::vector<std::pair<std::string, std::string>>;
+
+struct stream_message {
+  position_t position = 0;  // the stream sequence
+  std::string subject;      // e.g. tenant.acme.reminder.Transfer (docs/contract.md "NATS subjects")
+  std::string msg_id;       // its Nats-Msg-Id
+  message_headers headers;  // tenant-id, x-correlation-id, traceparent, ...
+  std::string body;         // JSON (docs/contract.md "Runner node")
+};
+
+struct publish_request {
+  std::string subject;
+  std::string msg_id;  // required: the idempotency key of the publish
+  message_headers headers;
+  std::string body;
+};
+
+struct publish_ack {
+  position_t position = 0;
+  bool duplicate = false;  // an earlier publish of msg_id is the answer
+};
+
+class workflow_stream {
+ public:
+  using publish_callback = std::function<void(result<publish_ack>)>;
+
+  virtual ~workflow_stream() = default;
+
+  // WORKFLOW_COMMANDS or WORKFLOW_EVENTS.
+  virtual const std::string& name() const = 0;
+
+  // Outcomes: ok; invalid_command (empty msg_id, a subject the stream does
+  // not carry); unavailable (storage or server down, queue full, closed:
+  // the message may or may not be stored; publish again with the same id).
+  virtual void publish(publish_request request, publish_callback done) = 0;
+
+  // Messages with position > after, in position order, at most max
+  // (embedded followers; on JetStream, tools and tests).
+  virtual result<std::vector<stream_message>> read_from(position_t after, std::size_t max) = 0;
+
+  // The position of the last stored message (0: empty).
+  virtual result<position_t> last_position() = 0;
+
+  // Completes pending publishes, then refuses new ones (unavailable). Idempotent.
+  virtual status close() = 0;
+};
+
+// Blocking convenience for tests and tools (never call it from a completion).
+result<publish_ack> publish_and_wait(workflow_stream& stream, publish_request request);
+
+}  // namespace esflow::storage
