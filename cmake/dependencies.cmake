@@ -10,6 +10,7 @@ find_package(spdlog CONFIG REQUIRED)
 find_package(nlohmann_json CONFIG REQUIRED)
 find_package(prometheus-cpp CONFIG REQUIRED)
 find_package(OpenSSL REQUIRED)  # libssl-dev: SHA-256 (common/sha256.h)
+find_package(CURL REQUIRED)  # libcurl4-openssl-dev: the runner's http effect provider
 pkg_check_modules(LUA REQUIRED IMPORTED_TARGET lua5.4)
 # find_package(cnats) is broken in Debian's 3.4.1 (it wants a static lib that is not shipped).
 pkg_check_modules(NATS REQUIRED IMPORTED_TARGET libnats)
