@@ -5,7 +5,8 @@
 namespace esflow::cli {
 
 bool is_command_ingest(const std::string& kind) {
-  return kind == "http.commands" || kind == "nats.request" || kind == "jetstream.consumer";
+  return kind == "http.commands" || kind == "nats.request" || kind == "jetstream.consumer" ||
+         kind == "local.commands";
 }
 
 result<std::vector<std::string>> replace_ingest(graph::pipeline_spec& spec,

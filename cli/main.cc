@@ -12,13 +12,15 @@ namespace {
 
 // The pipelines `esflow dev` runs together in one process on one data
 // directory, from the shipped pipelines folder: every shipped node kind (the
-// aggregate node, a follower tailing its log, the projection's views). With
+// aggregate node, a follower tailing its log, the projection's views, the
+// runner's sagas with their outbox relay and scheduler). With
 // --nats the aggregate node runs on the JetStream backbone (event log on
 // AGGREGATE_EVENTS, commands also over NATS request/reply) and the follower
 // and the projection tail that stream.
-const std::vector<std::string> k_dev_pipelines = {"aggregate.yaml", "follower.yaml", "projection.yaml"};
-const std::vector<std::string> k_dev_pipelines_nats = {"aggregate-jetstream.yaml", "follower.yaml",
-                                                       "projection.yaml"};
+const std::vector<std::string> k_dev_pipelines = {"aggregate.yaml", "follower.yaml", "projection.yaml",
+                                                  "runner-saga.yaml", "runner-effect.yaml"};
+const std::vector<std::string> k_dev_pipelines_nats = {
+    "aggregate-jetstream.yaml", "follower.yaml", "projection.yaml", "runner-saga.yaml", "runner-effect.yaml"};
 
 struct node_flags {
   std::string http;
@@ -88,10 +90,10 @@ int main(int argc, char** argv) {
   run->add_option("files", files, "pipeline files")->required()->check(CLI::ExistingFile);
   run_flags.add_to(run);
 
-  auto* dev = app.add_subcommand(
-      "dev",
-      "run every shipped node kind in one process on one data directory "
-      "(aggregate + follower + projection; embedded log, HTTP; --nats: JetStream + NATS request/reply)");
+  auto* dev = app.add_subcommand("dev",
+                                 "run every shipped node kind in one process on one data directory "
+                                 "(aggregate + follower + projection + runner; embedded log, HTTP; --nats: "
+                                 "JetStream + NATS request/reply)");
   dev_flags.add_to(dev);
 
   std::vector<std::string> validate_files;

@@ -61,9 +61,10 @@ struct compiled {
   int apply = LUA_NOREF;
   int initial = LUA_NOREF;
   int project = LUA_NOREF;
+  int on_event = LUA_NOREF;
 };
 
-enum class op { compile, initial, from_json, apply, decide, decide_apply, project };
+enum class op { compile, initial, from_json, apply, decide, decide_apply, project, on_event };
 
 // Everything a protected call needs and produces. Lives in the C++ caller's
 // frame (outside the pcall), so the trampoline's frame owns no destructors.
@@ -429,6 +430,7 @@ void do_compile(lua_State* L, call_ctx& c) {
   c.made.apply = ref_if_function(L, backing, "apply");
   c.made.initial = ref_if_function(L, backing, "initial_state");
   c.made.project = ref_if_function(L, backing, "project");
+  c.made.on_event = ref_if_function(L, backing, "on_event");
 }
 
 void do_decide(lua_State* L, call_ctx& c, bool apply_events) {
@@ -506,6 +508,17 @@ int trampoline(lua_State* L) {
       break;
     case op::decide_apply:
       do_decide(L, c, true);
+      break;
+    case op::on_event:
+      push_function(L, c, c.prog->on_event, "the program defines no on_event(state, input)");
+      if (c.state_ref == LUA_NOREF)
+        lua_pushnil(L);
+      else
+        lua_rawgeti(L, LUA_REGISTRYINDEX, c.state_ref);
+      push_doc(L, c);
+      lua_call(L, 2, 1);
+      need_table(L, -1, "on_event");
+      c.out_ref = luaL_ref(L, LUA_REGISTRYINDEX);
       break;
   }
   return 0;
@@ -745,6 +758,11 @@ bool sandbox::defines_project(const program& p) {
   return c.ok() && (*c)->project != LUA_NOREF;
 }
 
+bool sandbox::defines_on_event(const program& p) {
+  auto c = _impl->compiled_for(p);
+  return c.ok() && (*c)->on_event != LUA_NOREF;
+}
+
 status sandbox::project(const program& p, state_handle& row, std::string_view event_json) {
   assert(!row.valid() || row._owner == this);
   auto c = _impl->compiled_for(p);
@@ -765,6 +783,25 @@ status sandbox::project(const program& p, state_handle& row, std::string_view ev
     row = state_handle(this, ctx.out_ref);
   }
   return {};
+}
+
+result<state_handle> sandbox::on_event(const program& p, const state_handle* state,
+                                       std::string_view input_json) {
+  assert(state == nullptr || !state->valid() || state->_owner == this);
+  auto c = _impl->compiled_for(p);
+  if (!c) return std::move(c).err();
+  call_ctx ctx;
+  ctx.kind = op::on_event;
+  ctx.prog = *c;
+  ctx.state_ref = state != nullptr && state->valid() ? state->_ref : LUA_NOREF;
+  if (auto ec = _impl->parse(input_json, ctx.doc); ec != simdjson::SUCCESS) {
+    return error::make(errc::invalid_command,
+                       std::string("saga input is not valid JSON: ") + simdjson::error_message(ec),
+                       context_of(&p, "on_event"));
+  }
+  if (int rc = _impl->run(ctx); rc != LUA_OK) return _impl->failure(rc, ctx, &p, "on_event");
+  ++_impl->live_handles;
+  return state_handle(this, ctx.out_ref);
 }
 
 // decide and decide-then-apply share everything but the call kind.

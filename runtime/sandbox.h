@@ -104,6 +104,13 @@ class sandbox {
   // node"), in place: `row` invalid stands for nil (no row yet) in and for a
   // deleted row out. On error `row` is as it was.
   status project(const program& p, state_handle& row, std::string_view event_json);
+  // A saga step (docs/contract.md "Runner node"): on_event(state, input) with
+  // `state` null or invalid standing for nil (a new instance). The returned
+  // table ({state, work, schedules, cancel, done}) as a handle; state_to_json
+  // gives its JSON. The program may change `state` in place: callers pass a
+  // state they do not keep.
+  result<state_handle> on_event(const program& p, const state_handle* state, std::string_view input_json);
+  bool defines_on_event(const program& p);
   // Whether the program defines project(row, event) (false when it fails to load).
   bool defines_project(const program& p);
 

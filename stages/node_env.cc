@@ -71,6 +71,40 @@ result<std::shared_ptr<storage::node_store>> node_store_for(const graph::pipelin
   return made;
 }
 
+namespace {
+
+// The settings and env a backend is built from (the pipeline's node settings).
+storage::event_log_settings backend_settings(const graph::pipeline_spec& pipeline) {
+  storage::event_log_settings s;
+  s.backend = pipeline.settings.str("event_log");
+  s.nats_url = pipeline.settings.str("nats_url");
+  s.dedupe_ttl = std::chrono::milliseconds(pipeline.settings.integer("dedupe_ttl"));
+  s.stream_replicas = static_cast<int>(pipeline.settings.integer("stream_replicas"));
+  s.origin = pipeline.file;
+  return s;
+}
+
+storage::event_log_env backend_env(std::shared_ptr<storage::node_store> store,
+                                   esflow::service_registry& services) {
+  storage::event_log_env env;
+  env.store = std::move(store);
+  env.services = &services;
+  if (auto host = services.find<transport::node_host>("")) {
+    env.set_info = [host](const std::string& key, std::function<nlohmann::json()> provider) {
+      host->set_info(key, std::move(provider));
+    };
+    env.add_metrics = [host](std::shared_ptr<prometheus::Collectable> c) { host->add_metrics(std::move(c)); };
+  }
+  return env;
+}
+
+// A directory's workflow stream, in the registry.
+struct directory_stream {
+  std::shared_ptr<storage::workflow_stream> stream;
+};
+
+}  // namespace
+
 result<std::shared_ptr<storage::event_log>> event_log_for(const graph::pipeline_spec& pipeline,
                                                           esflow::service_registry& services) {
   auto store = node_store_for(pipeline, services);
@@ -80,23 +114,8 @@ result<std::shared_ptr<storage::event_log>> event_log_for(const graph::pipeline_
       "event_log:" + store.value()->data_dir(), [&]() -> result<std::shared_ptr<directory_log>> {
         auto factory = services.find<storage::event_log_factory>("");
         if (!factory) return error::make(errc::internal, "no event-log factory in this process");
-        storage::event_log_settings s;
-        s.backend = backend;
-        s.nats_url = pipeline.settings.str("nats_url");
-        s.dedupe_ttl = std::chrono::milliseconds(pipeline.settings.integer("dedupe_ttl"));
-        s.stream_replicas = static_cast<int>(pipeline.settings.integer("stream_replicas"));
-        s.origin = pipeline.file;
-        storage::event_log_env env;
-        env.store = store.value();
-        env.services = &services;
-        if (auto host = services.find<transport::node_host>("")) {
-          env.set_info = [host](const std::string& key, std::function<nlohmann::json()> provider) {
-            host->set_info(key, std::move(provider));
-          };
-          env.add_metrics = [host](std::shared_ptr<prometheus::Collectable> c) {
-            host->add_metrics(std::move(c));
-          };
-        }
+        auto s = backend_settings(pipeline);
+        auto env = backend_env(store.value(), services);
         auto log = factory->make(s, env);
         if (!log.ok()) return std::move(log).err();
         return std::make_shared<directory_log>(directory_log{backend, std::move(log).value()});
@@ -108,6 +127,27 @@ result<std::shared_ptr<storage::event_log>> event_log_for(const graph::pipeline_
                                                  " event log; pipeline '" + pipeline.name + "' asks for " +
                                                  backend + " (one directory, one event log)");
   return made.value()->log;
+}
+
+result<std::shared_ptr<storage::workflow_stream>> workflow_stream_for(const graph::pipeline_spec& pipeline,
+                                                                      esflow::service_registry& services,
+                                                                      const std::string& stream_name) {
+  if (storage::workflow_stream_subjects(stream_name).empty())
+    return error::make(errc::invalid_config, "unknown workflow stream '" + stream_name + "'", pipeline.file);
+  auto store = node_store_for(pipeline, services);
+  if (!store.ok()) return std::move(store).err();
+  auto s = backend_settings(pipeline);
+  auto made = services.get_or_create<directory_stream>(
+      "workflow_stream:" + store.value()->data_dir() + ":" + s.backend + ":" + stream_name,
+      [&]() -> result<std::shared_ptr<directory_stream>> {
+        auto factory = services.find<storage::event_log_factory>("");
+        if (!factory) return error::make(errc::internal, "no event-log factory in this process");
+        auto stream = factory->make_stream(s, backend_env(store.value(), services), stream_name);
+        if (!stream.ok()) return std::move(stream).err();
+        return std::make_shared<directory_stream>(directory_stream{std::move(stream).value()});
+      });
+  if (!made.ok()) return std::move(made).err();
+  return made.value()->stream;
 }
 
 }  // namespace esflow::stages

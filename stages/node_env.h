@@ -17,6 +17,7 @@
 #include "graph/pipeline_spec.h"
 #include "storage/event_log.h"
 #include "storage/node_store.h"
+#include "storage/workflow_stream.h"
 
 #include <memory>
 #include <vector>
@@ -35,5 +36,14 @@ result<std::shared_ptr<storage::node_store>> node_store_for(const graph::pipelin
                                                             esflow::service_registry& services);
 result<std::shared_ptr<storage::event_log>> event_log_for(const graph::pipeline_spec& pipeline,
                                                           esflow::service_registry& services);
+// The process's workflow stream `stream_name` (WORKFLOW_COMMANDS or
+// WORKFLOW_EVENTS) for the pipeline's data directory and `event_log`
+// backend: embedded -> the directory's node store (`streams` family);
+// jetstream -> the JetStream stream through the same NATS link per URL as
+// the event log. One object per (directory, backend, stream), shared by
+// every pipeline that asks. invalid_config for an unknown stream name.
+result<std::shared_ptr<storage::workflow_stream>> workflow_stream_for(const graph::pipeline_spec& pipeline,
+                                                                      esflow::service_registry& services,
+                                                                      const std::string& stream_name);
 
 }  // namespace esflow::stages

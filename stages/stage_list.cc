@@ -7,9 +7,11 @@
 #include "stages/follower/follower.h"
 #include "stages/ingest/register.h"
 #include "stages/ingest_context.h"
+#include "stages/local_commands.h"
 #include "stages/nats/register.h"
 #include "stages/node_env.h"
 #include "stages/projection/stages.h"
+#include "stages/runner/stages.h"
 
 #include <stdexcept>
 
@@ -32,6 +34,7 @@ void register_builtin_stages(graph::kind_registry& registry) {
                     noop_descriptor, json_set_descriptor, json_require_descriptor, delay_descriptor,
                     tenant_gate_descriptor, decode_command_descriptor, ack_descriptor})
     must(registry.add(make()));
+  must(registry.add(local_commands_descriptor()));
   register_ingest_stages(registry);
   register_nats_stages(registry);
   // Node kinds with their stages.
@@ -39,6 +42,7 @@ void register_builtin_stages(graph::kind_registry& registry) {
   must(registry.add(follower_kind_descriptor()));
   must(registry.add(log_follow_descriptor()));
   register_projection_stages(registry);
+  register_runner_stages(registry);
 }
 
 }  // namespace esflow::stages

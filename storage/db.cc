@@ -19,7 +19,7 @@ namespace {
 
 constexpr std::array<std::string_view, cf_count> cf_names = {
     "snapshots",  "dedupe",     "saga",   "checkpoints", "outbox",  "schedules",
-    "quarantine", "readmodels", "events", "event_index", "tenants",
+    "quarantine", "readmodels", "events", "event_index", "tenants", "streams",
 };
 
 error unavailable(const rocksdb::Status& s, const std::string& path, std::string_view what,
@@ -29,24 +29,51 @@ error unavailable(const rocksdb::Status& s, const std::string& path, std::string
   return error::make(errc::unavailable, std::string(what) + ": " + s.ToString(), std::move(ctx));
 }
 
+// Whether a value that starts with an expiry (big-endian u64 ms since the
+// epoch) has expired.
+bool expired(const rocksdb::Slice& value) {
+  if (value.size() < dedupe_expiry_bytes) return false;
+  auto expiry = keys::get_u64_be(std::string_view(value.data(), dedupe_expiry_bytes));
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  return expiry < static_cast<std::uint64_t>(now);
+}
+
 // Drops dedupe entries whose expiry (the value's first 8 bytes) has passed.
 // Lookups ignore expired entries anyway; this only reclaims space.
 class dedupe_expiry_filter final : public rocksdb::CompactionFilter {
  public:
   bool Filter(int /*level*/, const rocksdb::Slice& /*key*/, const rocksdb::Slice& value,
               std::string* /*new_value*/, bool* /*value_changed*/) const override {
-    if (value.size() < dedupe_expiry_bytes) return false;
-    auto expiry = keys::get_u64_be(std::string_view(value.data(), dedupe_expiry_bytes));
-    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-                   .count();
-    return expiry < static_cast<std::uint64_t>(now);
+    return expired(value);
   }
   const char* Name() const override { return "esflow.dedupe_expiry"; }
 };
 
 const dedupe_expiry_filter& dedupe_filter() {
   static const dedupe_expiry_filter filter;
+  return filter;
+}
+
+// Drops the msg-id entries of the streams family whose expiry (the value's
+// first 8 bytes) has passed: keys (stream, "d", msg id); messages (stream,
+// "m", position) are kept. Lookups ignore expired entries anyway.
+class stream_msg_id_filter final : public rocksdb::CompactionFilter {
+ public:
+  bool Filter(int /*level*/, const rocksdb::Slice& key, const rocksdb::Slice& value,
+              std::string* /*new_value*/, bool* /*value_changed*/) const override {
+    std::string_view k(key.data(), key.size());
+    std::size_t pos = 0;
+    std::string_view stream, tag;
+    if (!keys::get_str(k, pos, stream) || !keys::get_str(k, pos, tag) || tag != "d") return false;
+    return expired(value);
+  }
+  const char* Name() const override { return "esflow.stream_msg_id_expiry"; }
+};
+
+const stream_msg_id_filter& stream_filter() {
+  static const stream_msg_id_filter filter;
   return filter;
 }
 
@@ -106,6 +133,7 @@ result<std::unique_ptr<db>> db::open(db_options options) {
       cfo.memtable_prefix_bloom_size_ratio = 0.05;
       cfo.memtable_whole_key_filtering = true;
     }
+    if (name == "streams") cfo.compaction_filter = &stream_filter();
     descriptors.emplace_back(std::string(name), cfo);
   }
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, base);

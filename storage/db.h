@@ -37,8 +37,9 @@ enum class cf : std::uint8_t {
   events,       // embedded event log: global position -> commit
   event_index,  // embedded event log: tenant, type, id, last version -> position
   tenants,      // per tenant: aggregates created, last activity (GET /admin/tenants)
+  streams,      // embedded workflow streams: messages and their msg ids (storage/embedded_workflow_stream.h)
 };
-inline constexpr std::size_t cf_count = 11;
+inline constexpr std::size_t cf_count = 12;
 std::string_view to_string(cf family) noexcept;
 
 enum class durability : std::uint8_t {

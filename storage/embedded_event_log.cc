@@ -1,6 +1,8 @@
 #include "storage/embedded_event_log.h"
 
 #include "common/log.h"
+#include "common/named_thread.h"
+#include "storage/batch_queue.h"
 #include "storage/codec.h"
 #include "storage/dedupe_store.h"
 #include "storage/keys.h"
@@ -12,11 +14,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
-#include <cstdlib>
-#include <deque>
-#include <mutex>
-#include <pthread.h>
 #include <thread>
 #include <unordered_map>
 
@@ -159,10 +156,7 @@ struct embedded_event_log::impl {
   db& _db;
   embedded_options _options;
 
-  std::mutex _mu;
-  std::condition_variable _cv;
-  std::deque<pending> _queue;  // guarded by _mu
-  bool _closing = false;       // guarded by _mu
+  batch_queue<pending> _queue{_options.max_pending};
   std::thread _thread;
 
   // Commit thread only.
@@ -235,41 +229,24 @@ struct embedded_event_log::impl {
   }
 
   void enqueue(pending p) {
-    std::unique_lock lock(_mu);
-    if (_closing) {
-      lock.unlock();
-      p.done(
-          error::make(errc::unavailable, "event log is closed",
-                      aggregate_ctx(p.request.tenant_id, p.request.aggregate_type, p.request.aggregate_id)));
-      return;
+    switch (_queue.push(p)) {
+      case push_outcome::queued:
+        return;
+      case push_outcome::closed:
+        return p.done(error::make(
+            errc::unavailable, "event log is closed",
+            aggregate_ctx(p.request.tenant_id, p.request.aggregate_type, p.request.aggregate_id)));
+      case push_outcome::full:
+        ++_stats.rejected_full;
+        return p.done(error::make(errc::unavailable, "commit queue full",
+                                  "max_pending=" + std::to_string(_options.max_pending)));
     }
-    if (_queue.size() >= _options.max_pending) {
-      lock.unlock();
-      ++_stats.rejected_full;
-      p.done(error::make(errc::unavailable, "commit queue full",
-                         "max_pending=" + std::to_string(_options.max_pending)));
-      return;
-    }
-    bool was_empty = _queue.empty();
-    _queue.push_back(std::move(p));
-    lock.unlock();
-    if (was_empty) _cv.notify_one();
   }
 
   void run() {
     std::vector<pending> batch;
     batch.reserve(_options.max_batch);
-    for (;;) {
-      {
-        std::unique_lock lock(_mu);
-        _cv.wait(lock, [this] { return _closing || !_queue.empty(); });
-        if (_queue.empty()) return;  // closing and drained
-        std::size_t n = std::min(_queue.size(), _options.max_batch);
-        for (std::size_t i = 0; i < n; ++i) {
-          batch.push_back(std::move(_queue.front()));
-          _queue.pop_front();
-        }
-      }
+    while (_queue.take(batch, _options.max_batch)) {
       commit_batch(batch);
       batch.clear();
     }
@@ -416,22 +393,7 @@ result<std::unique_ptr<embedded_event_log>> embedded_event_log::open(db& databas
   if (auto s = p->recover(); !s.ok()) return std::move(s).err();
   auto* raw = p.get();
   std::unique_ptr<embedded_event_log> log(new embedded_event_log(std::move(p)));
-  raw->_thread = std::thread([raw] {
-    pthread_setname_np(pthread_self(), "esflow-commit");
-    // Thread boundary: nothing may escape. A log whose commit thread is gone
-    // cannot answer its appends; stop the process with the reason (a restart
-    // recovers from the log) rather than leave callers waiting.
-    try {
-      raw->run();
-    } catch (const std::exception& e) {
-      ESFLOW_ERROR("storage", "esflow-commit thread failed: {}; stopping the process", e.what());
-      std::abort();
-    } catch (...) {
-      ESFLOW_ERROR("storage",
-                   "esflow-commit thread failed with a non-standard exception; stopping the process");
-      std::abort();
-    }
-  });
+  raw->_thread = start_named_thread("esflow-commit", "storage", [raw] { raw->run(); });
   ESFLOW_INFO("storage", "embedded event log open at position {}", raw->_last_position.load());
   return log;
 }
@@ -510,18 +472,8 @@ result<position_t> embedded_event_log::last_position() {
 }
 
 status embedded_event_log::close() {
-  {
-    std::lock_guard lock(_impl->_mu);
-    _impl->_closing = true;
-  }
-  _impl->_cv.notify_one();
-  if (_impl->_thread.joinable()) {
-    if (_impl->_thread.get_id() == std::this_thread::get_id()) {
-      return error::make(errc::internal, "close() called from an append completion");
-    }
-    _impl->_thread.join();
-  }
-  return {};
+  _impl->_queue.close();
+  return join_named_thread(_impl->_thread, "an append completion");
 }
 
 commit_stats embedded_event_log::stats() const {

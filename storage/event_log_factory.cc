@@ -1,6 +1,9 @@
 #include "storage/event_log_factory.h"
 
 #include "storage/embedded_event_log.h"
+#include "storage/embedded_workflow_stream.h"
+
+#include <optional>
 
 namespace esflow::storage {
 
@@ -11,22 +14,40 @@ status event_log_factory::add(const event_log_backend& backend) {
   return {};
 }
 
-result<std::shared_ptr<event_log>> event_log_factory::make(const event_log_settings& settings,
-                                                           const event_log_env& env) const {
-  event_log_maker maker;
+result<event_log_backend> event_log_factory::find(const event_log_settings& settings,
+                                                  const event_log_env& env) const {
+  std::optional<event_log_backend> found;
   std::string known;
   {
     std::lock_guard lock(_mu);
     auto it = _backends.find(settings.backend);
-    if (it != _backends.end()) maker = it->second.make;
+    if (it != _backends.end()) found = it->second;
     for (const auto& [name, b] : _backends) known += (known.empty() ? "" : ", ") + name;
   }
-  if (!maker)
+  if (!found)
     return error::make(errc::invalid_config,
                        "unknown event_log '" + settings.backend + "' (this build has: " + known + ")",
                        settings.origin);
   if (!env.store) return error::make(errc::internal, "event log without a node store", settings.origin);
-  return maker(settings, env);
+  return std::move(*found);
+}
+
+result<std::shared_ptr<event_log>> event_log_factory::make(const event_log_settings& settings,
+                                                           const event_log_env& env) const {
+  auto backend = find(settings, env);
+  if (!backend.ok()) return std::move(backend).err();
+  return backend->make(settings, env);
+}
+
+result<std::shared_ptr<workflow_stream>> event_log_factory::make_stream(const event_log_settings& settings,
+                                                                        const event_log_env& env,
+                                                                        const std::string& stream) const {
+  auto backend = find(settings, env);
+  if (!backend.ok()) return std::move(backend).err();
+  if (!backend->make_stream)
+    return error::make(errc::invalid_config, "event_log '" + settings.backend + "' has no workflow streams",
+                       settings.origin);
+  return backend->make_stream(settings, env, stream);
 }
 
 std::vector<const event_log_backend*> event_log_factory::all() const {
@@ -36,13 +57,28 @@ std::vector<const event_log_backend*> event_log_factory::all() const {
   return out;
 }
 
-std::shared_ptr<event_log> owning_log(std::unique_ptr<event_log> log, std::shared_ptr<void> keep) {
-  auto* raw = log.release();
-  return std::shared_ptr<event_log>(raw, [keep = std::move(keep)](event_log* l) mutable {
-    ignore(l->close());
-    delete l;
+namespace {
+
+// The last reference closes the object, deletes it, then releases keep.
+template <class T>
+std::shared_ptr<T> owning(std::unique_ptr<T> object, std::shared_ptr<void> keep) {
+  auto* raw = object.release();
+  return std::shared_ptr<T>(raw, [keep = std::move(keep)](T* o) mutable {
+    ignore(o->close());
+    delete o;
     keep.reset();
   });
+}
+
+}  // namespace
+
+std::shared_ptr<event_log> owning_log(std::unique_ptr<event_log> log, std::shared_ptr<void> keep) {
+  return owning(std::move(log), std::move(keep));
+}
+
+std::shared_ptr<workflow_stream> owning_stream(std::unique_ptr<workflow_stream> stream,
+                                               std::shared_ptr<void> keep) {
+  return owning(std::move(stream), std::move(keep));
 }
 
 void publish_storage_info(const event_log_env& env, std::string_view backend) {
@@ -65,6 +101,14 @@ event_log_backend embedded_backend() {
             if (!log.ok()) return std::move(log).err();
             publish_storage_info(env, "embedded");
             return owning_log(std::move(log).value(), env.store);
+          },
+          [](const event_log_settings&, const event_log_env& env,
+             const std::string& stream) -> result<std::shared_ptr<workflow_stream>> {
+            // The duplicate window stays JetStream's default (2 min): a
+            // workflow msg id is a retry key, not a command id.
+            auto opened = embedded_workflow_stream::open(env.store->database(), stream);
+            if (!opened.ok()) return std::move(opened).err();
+            return owning_stream(std::move(opened).value(), env.store);
           }};
 }
 

@@ -14,6 +14,7 @@
 #include "common/service_registry.h"
 #include "storage/event_log.h"
 #include "storage/node_store.h"
+#include "storage/workflow_stream.h"
 
 #include <nlohmann/json.hpp>
 
@@ -52,10 +53,18 @@ struct event_log_env {
 using event_log_maker =
     std::function<result<std::shared_ptr<event_log>>(const event_log_settings&, const event_log_env&)>;
 
+// A backend's workflow stream (storage/workflow_stream.h) of `stream`
+// (WORKFLOW_COMMANDS / WORKFLOW_EVENTS), on the same store or NATS link as
+// its event log. Each call opens a new object: callers share one per
+// (directory, backend, stream) (stages::workflow_stream_for).
+using workflow_stream_maker = std::function<result<std::shared_ptr<workflow_stream>>(
+    const event_log_settings&, const event_log_env&, const std::string& stream)>;
+
 struct event_log_backend {
   std::string name;
   std::string description;
   event_log_maker make;
+  workflow_stream_maker make_stream;  // null: the backend has no workflow streams
 };
 
 class event_log_factory {
@@ -64,9 +73,16 @@ class event_log_factory {
   status add(const event_log_backend& backend);
   // invalid_config naming the known backends when `settings.backend` is unknown.
   result<std::shared_ptr<event_log>> make(const event_log_settings& settings, const event_log_env& env) const;
+  // The backend's workflow stream `stream`; invalid_config as make(), or when
+  // the backend has none.
+  result<std::shared_ptr<workflow_stream>> make_stream(const event_log_settings& settings,
+                                                       const event_log_env& env,
+                                                       const std::string& stream) const;
   std::vector<const event_log_backend*> all() const;
 
  private:
+  result<event_log_backend> find(const event_log_settings& settings, const event_log_env& env) const;
+
   mutable std::mutex _mu;
   std::map<std::string, event_log_backend> _backends;
 };
@@ -81,5 +97,8 @@ void publish_storage_info(const event_log_env& env, std::string_view backend);
 // Wraps a backend's log so that the last reference closes it and then
 // releases `keep` (the store, a connection) — in that order.
 std::shared_ptr<event_log> owning_log(std::unique_ptr<event_log> log, std::shared_ptr<void> keep);
+// The same for a workflow stream.
+std::shared_ptr<workflow_stream> owning_stream(std::unique_ptr<workflow_stream> stream,
+                                               std::shared_ptr<void> keep);
 
 }  // namespace esflow::storage

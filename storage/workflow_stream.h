@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -82,5 +83,17 @@ class workflow_stream {
 
 // Blocking convenience for tests and tools (never call it from a completion).
 result<publish_ack> publish_and_wait(workflow_stream& stream, publish_request request);
+
+// The streams (docs/contract.md "Streams").
+inline constexpr std::string_view workflow_commands_stream = "WORKFLOW_COMMANDS";
+inline constexpr std::string_view workflow_events_stream = "WORKFLOW_EVENTS";
+
+// The subject filters a workflow stream carries; empty for an unknown name.
+std::vector<std::string_view> workflow_stream_subjects(std::string_view stream);
+// NATS subject matching: `*` one token, `>` one or more trailing tokens.
+bool subject_matches(std::string_view filter, std::string_view subject) noexcept;
+// The publish checks both backends make before anything is sent or stored:
+// invalid_command for an empty msg_id or a subject `stream` does not carry.
+status check_publish(std::string_view stream, const publish_request& request);
 
 }  // namespace esflow::storage

@@ -25,7 +25,7 @@
 // ESFLOW_PBENCH_CLIENTS (56: the HTTP server admits 60 commands at once), ESFLOW_PBENCH_SECONDS (20) size
 // them.
 #include "cli/app.h"
-#include "stages/projection/position_tracker.h"
+#include "stages/position_tracker.h"
 #include "stages/projection/projection_service.h"
 #include "stages/projection/row_index.h"
 #include "stages/projection/row_value.h"

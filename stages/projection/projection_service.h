@@ -19,8 +19,8 @@
 #include "common/result.h"
 #include "graph/node_kind_descriptor.h"
 #include "runtime/sandbox.h"
+#include "stages/position_tracker.h"
 #include "stages/projection/cursor_views.h"
-#include "stages/projection/position_tracker.h"
 #include "stages/projection/projection_context.h"
 #include "stages/projection/view_spec.h"
 #include "stages/projection/view_watch.h"
@@ -87,7 +87,7 @@ class projection_service {
 
   storage::node_store& store() { return *_store; }
   storage::event_log& log() { return *_log; }
-  position_tracker& tracker() { return _tracker; }
+  stages::position_tracker& tracker() { return _tracker; }
 
   // Where the follow source starts: the lowest checkpoint of the views'
   // generations (a rebuilding one starts at 0).
@@ -165,7 +165,7 @@ class projection_service {
   runtime::program_cache _programs;
   std::shared_ptr<storage::node_store> _store;
   std::shared_ptr<storage::event_log> _log;
-  position_tracker _tracker;
+  stages::position_tracker _tracker;
   std::unique_ptr<projection_metrics> _metrics;
   // Per view (by index), under _gen_mu.
   struct generations {

@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "storage/jetstream/jetstream_event_log.h"
 #include "storage/jetstream/jetstream_metrics.h"
+#include "storage/jetstream/jetstream_workflow_stream.h"
 #include "transport/nats/durability_check.h"
 #include "transport/nats/nats_link.h"
 #include "transport/nats/stream_policy.h"
@@ -69,19 +70,24 @@ struct keep_alive {
   std::shared_ptr<nats::nats_link> link;
 };
 
+// The process's NATS link of settings.nats_url (shared by the log, the
+// workflow streams and the NATS stages).
+result<std::shared_ptr<nats::nats_link>> link_of(const event_log_settings& s, const event_log_env& env) {
+  if (s.nats_url.empty())
+    return error::make(errc::invalid_config,
+                       "event_log: jetstream needs settings.nats_url (or ESFLOW_NATS_URL / --nats URL)",
+                       s.origin);
+  if (env.services == nullptr) return error::make(errc::internal, "jetstream backend without services");
+  return nats::nats_link::for_url(*env.services, s.nats_url);
+}
+
 }  // namespace
 
 event_log_backend jetstream_backend() {
   return {"jetstream",
           "NATS JetStream stream AGGREGATE_EVENTS: one subject per aggregate, scaled out over a cluster",
           [](const event_log_settings& s, const event_log_env& env) -> result<std::shared_ptr<event_log>> {
-            if (s.nats_url.empty())
-              return error::make(
-                  errc::invalid_config,
-                  "event_log: jetstream needs settings.nats_url (or ESFLOW_NATS_URL / --nats URL)", s.origin);
-            if (env.services == nullptr)
-              return error::make(errc::internal, "jetstream backend without services");
-            auto link = nats::nats_link::for_url(*env.services, s.nats_url);
+            auto link = link_of(s, env);
             if (!link.ok()) return std::move(link).err();
             nats::streams_config streams;
             streams.replicas = s.stream_replicas;
@@ -106,6 +112,16 @@ event_log_backend jetstream_backend() {
             if (env.add_metrics)
               env.add_metrics(std::make_shared<jetstream_metrics>(log, link.value()->shared_connection()));
             return log;
+          },
+          [](const event_log_settings& s, const event_log_env& env,
+             const std::string& stream) -> result<std::shared_ptr<workflow_stream>> {
+            auto link = link_of(s, env);
+            if (!link.ok()) return std::move(link).err();
+            jetstream_stream_options o;
+            o.streams.replicas = s.stream_replicas;  // created or validated on open
+            auto opened = jetstream_workflow_stream::open(link.value()->connection(), stream, o);
+            if (!opened.ok()) return std::move(opened).err();
+            return owning_stream(std::move(opened).value(), link.value());
           }};
 }
 

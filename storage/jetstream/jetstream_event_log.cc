@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "schemas/json_decode.h"
 #include "schemas/json_encode.h"
+#include "storage/jetstream/async_publish.h"
 #include "storage/keys.h"
 #include "transport/nats/headers.h"
 #include "transport/nats/subjects.h"
@@ -735,13 +736,8 @@ result<std::unique_ptr<jetstream_event_log>> jetstream_event_log::open(nats_conn
   }
   auto p = std::make_unique<impl>(connection, store, std::move(options));
   p->_stream = p->_options.stream;
-  jsOptions jo;
-  jsOptions_Init(&jo);
-  jo.Wait = p->_options.request_timeout.count();
-  jo.PublishAsync.MaxPending = static_cast<int64_t>(p->_options.max_pending);
-  jo.PublishAsync.AckHandler = &impl::on_ack;
-  jo.PublishAsync.AckHandlerClosure = p.get();
-  auto js = connection.jetstream(jo);
+  auto js = async_publish_context(connection, p->_options.request_timeout,
+                                  static_cast<std::int64_t>(p->_options.max_pending), &impl::on_ack, p.get());
   if (!js.ok()) return std::move(js).err();
   p->_js = *js;
   auto* raw = p.get();

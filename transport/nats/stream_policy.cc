@@ -84,7 +84,10 @@ stream_spec workflow_commands_spec(const streams_config& c) {
 }
 
 stream_spec workflow_events_spec(const streams_config& c) {
-  return base("WORKFLOW_EVENTS", {std::string(effect_result_filter), std::string(reminder_filter)}, c);
+  return base(
+      "WORKFLOW_EVENTS",
+      {std::string(effect_result_filter), std::string(reminder_filter), std::string(command_result_filter)},
+      c);
 }
 
 result<stream_outcome> ensure_stream(jsCtx* js, const stream_spec& spec) {

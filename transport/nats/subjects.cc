@@ -131,6 +131,10 @@ std::string reminder_subject(std::string_view tenant, std::string_view saga) {
   return join({"tenant", tenant_token(tenant), "reminder", id_token(saga)});
 }
 
+std::string command_result_subject(std::string_view tenant, std::string_view saga) {
+  return join({"tenant", tenant_token(tenant), "command_result", id_token(saga)});
+}
+
 std::string view_subject(std::string_view tenant, std::string_view view, std::string_view key) {
   return join({"tenant", tenant_token(tenant), "view", id_token(view), id_token(key)});
 }

@@ -43,6 +43,8 @@ std::string effect_subject(std::string_view tenant, std::string_view effect);
 std::string effect_result_subject(std::string_view tenant, std::string_view effect);
 // tenant.<tenant>.reminder.<saga>  (stream WORKFLOW_EVENTS)
 std::string reminder_subject(std::string_view tenant, std::string_view saga);
+// tenant.<tenant>.command_result.<saga>  (stream WORKFLOW_EVENTS)
+std::string command_result_subject(std::string_view tenant, std::string_view saga);
 // tenant.<tenant>.view.<view>.<key>  (core NATS: a read-model row changed)
 std::string view_subject(std::string_view tenant, std::string_view view, std::string_view key);
 
@@ -52,6 +54,7 @@ inline constexpr std::string_view command_filter = "tenant.*.command.>";
 inline constexpr std::string_view effect_filter = "tenant.*.effect.>";
 inline constexpr std::string_view effect_result_filter = "tenant.*.effect_result.>";
 inline constexpr std::string_view reminder_filter = "tenant.*.reminder.>";
+inline constexpr std::string_view command_result_filter = "tenant.*.command_result.>";
 
 // A parsed tenant.<t>.aggregate.<type>.<id> subject (tokens decoded).
 struct aggregate_address {

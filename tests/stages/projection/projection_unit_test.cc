@@ -2,7 +2,7 @@
 // position tracker's watermark and rewinds, row values, the `views:` checks
 // with file:line, and the sandbox's project(row, event).
 #include "runtime/sandbox.h"
-#include "stages/projection/position_tracker.h"
+#include "stages/position_tracker.h"
 #include "stages/projection/row_index.h"
 #include "stages/projection/row_value.h"
 #include "stages/projection/view_spec.h"
@@ -76,7 +76,7 @@ TEST(row_value, round_trips_and_refuses_other_bytes) {
 }
 
 TEST(position_tracker, watermark_waits_for_the_oldest_in_flight_commit) {
-  position_tracker t;
+  stages::position_tracker t;
   t.reset(10);
   EXPECT_EQ(t.watermark(), 10U);
   for (auto p : {12, 15, 20}) {
@@ -97,7 +97,7 @@ TEST(position_tracker, watermark_waits_for_the_oldest_in_flight_commit) {
 }
 
 TEST(position_tracker, a_failure_holds_the_watermark_and_rewinds_once_nothing_is_in_flight) {
-  position_tracker t;
+  stages::position_tracker t;
   t.reset(0);
   for (auto p : {1, 2, 3}) {
     t.begin(p);

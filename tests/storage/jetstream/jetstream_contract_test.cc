@@ -33,16 +33,10 @@ class jetstream_factory {
   static std::string url() { return nats::testing::shared_server().url(); }
 
   void open() {
-    auto store = node_store::open({.data_dir = _dir.str(), .mode = durability::relaxed});
-    ASSERT_TRUE(store.ok()) << store.err().to_string();
     _services = std::make_unique<esflow::service_registry>();
-    event_log_settings s;
-    s.backend = "jetstream";
-    s.nats_url = url();
-    event_log_env env;
-    env.store = store.value();
-    env.services = _services.get();
-    auto log = _factory.make(s, env);
+    auto in = nats::testing::jetstream_factory_inputs(url(), _dir.str(), *_services);
+    ASSERT_TRUE(in.env.store);
+    auto log = _factory.make(in.settings, in.env);
     ASSERT_TRUE(log.ok()) << log.err().to_string();
     _log = log.value();
   }

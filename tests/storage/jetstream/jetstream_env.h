@@ -2,6 +2,7 @@
 // A JetStream event log on a real nats-server plus a temp-dir node store (for
 // the dedupe family), opened directly with test options (timeouts, clocks).
 // The contract suite builds it through the event-log factory instead.
+#include "storage/event_log_factory.h"
 #include "storage/jetstream/jetstream_event_log.h"
 #include "storage/node_store.h"
 #include "tests/storage/temp_dir.h"
@@ -50,6 +51,24 @@ inline void delete_stream(nats_connection& c, const char* name) {
   auto s = js_DeleteStream(*js, name, nullptr, nullptr);
   EXPECT_TRUE(s == NATS_OK || s == NATS_NOT_FOUND) << natsStatus_GetText(s);
   jsCtx_Destroy(*js);
+}
+
+// The event-log factory's inputs for the "jetstream" backend on `url`, with
+// a fresh node store of `dir` and the process-like registry `services`.
+struct factory_inputs {
+  storage::event_log_settings settings;
+  storage::event_log_env env;
+};
+inline factory_inputs jetstream_factory_inputs(const std::string& url, const std::string& dir,
+                                               esflow::service_registry& services) {
+  factory_inputs in;
+  auto store = storage::node_store::open({.data_dir = dir, .mode = storage::durability::relaxed});
+  if (!store.ok()) ADD_FAILURE() << store.err().to_string();
+  in.settings.backend = "jetstream";
+  in.settings.nats_url = url;
+  if (store.ok()) in.env.store = store.value();
+  in.env.services = &services;
+  return in;
 }
 
 class jetstream_env {

@@ -1,5 +1,5 @@
 #pragma once
-// Which log positions a projection has fully processed. The source admits
+// Which log positions a follower (projection, runner) has fully processed. The source admits
 // commits in position order; keyed lanes finish them out of order; the
 // watermark is the highest position P such that every commit up to P the
 // source has read is stored. It is what /admin/views and a query's
@@ -19,7 +19,7 @@
 #include <optional>
 #include <set>
 
-namespace esflow::projection {
+namespace esflow::stages {
 
 class position_tracker {
  public:
@@ -57,4 +57,4 @@ class position_tracker {
   std::optional<position_t> _failed_min;
 };
 
-}  // namespace esflow::projection
+}  // namespace esflow::stages

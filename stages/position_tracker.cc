@@ -1,8 +1,8 @@
-#include "stages/projection/position_tracker.h"
+#include "stages/position_tracker.h"
 
 #include <algorithm>
 
-namespace esflow::projection {
+namespace esflow::stages {
 
 void position_tracker::reset(position_t start) {
   std::lock_guard lock(_mu);
@@ -83,4 +83,4 @@ std::size_t position_tracker::in_flight() const {
   return _in_flight.size();
 }
 
-}  // namespace esflow::projection
+}  // namespace esflow::stages

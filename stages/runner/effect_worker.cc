@@ -1,0 +1,322 @@
+// The effect path (docs/contract.md "Runner node", effects):
+//   effect.follow  -> tenant.gate -> effect.gate -> effect.execute -> effect.publish -> effect.done -> ack
+//   effect.follow   source: tails WORKFLOW_COMMANDS from the pipeline's
+//                   checkpoint; one message per effect command, keyed by
+//                   (tenant, command id).
+//   effect.gate     the idempotency gate: a result stored for (tenant,
+//                   command id) is re-published, the effect is not run again.
+//   effect.execute  async: the effect's provider on the executor's own
+//                   threads (timeouts, retries with backoff, a breaker per
+//                   effect); never on a TBB worker.
+//   effect.publish  async: the result to WORKFLOW_EVENTS
+//                   (tenant.<t>.effect_result.<effect>, `<t>:result:<id>`).
+//   effect.done     async: the result is stored (the effect's dedupe
+//                   record) only after the publish ack, with the checkpoint.
+// A crash between the provider's call and effect.done runs the call again
+// after the restart, with the same Idempotency-Key.
+#include "common/log.h"
+#include "graph/pipeline_spec.h"
+#include "schemas/ids.h"
+#include "stages/runner/runner_service.h"
+#include "stages/runner/stages.h"
+#include "transport/nats/subjects.h"
+
+#include <nlohmann/json.hpp>
+
+#include <condition_variable>
+#include <mutex>
+
+namespace esflow::runner {
+namespace {
+
+using nlohmann::json;
+
+class position_ack final : public stages::ingest_ack {
+ public:
+  position_ack(stages::position_tracker& t, schemas::position_t p) : _t(t), _p(p) {}
+  void ack() override { _t.done(_p); }
+  void nak() override { _t.failed(_p); }
+
+ private:
+  stages::position_tracker& _t;
+  schemas::position_t _p;
+};
+
+class effect_follow final : public graph::stage {
+ public:
+  effect_follow(std::shared_ptr<runner_service> service, stages::context_factory make_context,
+                std::size_t batch, std::chrono::milliseconds poll)
+      : _service(std::move(service)), _make_context(std::move(make_context)), _batch(batch), _poll(poll) {}
+
+  void run(graph::source_output& out) override {
+    auto& tracker = _service->commands_tracker();
+    schemas::position_t after = 0;
+    for (;;) {
+      auto cp = _service->store().checkpoints().get({}, _service->checkpoint_name("commands"));
+      if (cp.ok()) {
+        after = cp.value().value_or(0);
+        break;
+      }
+      ESFLOW_WARN("runner", "{}: reading checkpoint commands: {}", _service->pipeline(),
+                  cp.err().to_string());
+      if (idle(out)) return;
+    }
+    tracker.reset(after);
+    while (!out.stopping()) {
+      if (auto from = tracker.take_rewind()) after = *from;
+      auto page = _service->commands().read_from(after, _batch);
+      if (!page.ok()) {
+        ESFLOW_WARN("runner", "{}: reading WORKFLOW_COMMANDS after {}: {}", _service->pipeline(), after,
+                    page.err().to_string());
+        if (idle(out)) return;
+        continue;
+      }
+      for (auto& msg : page.value()) {
+        auto m = decode(msg);
+        if (m) {
+          tracker.begin(msg.position);
+          if (!out.put(std::move(m))) {
+            tracker.failed(msg.position);
+            return;
+          }
+        }
+        tracker.passed(msg.position);
+        after = msg.position;
+      }
+      if (page->size() == _batch) continue;
+      if (idle(out)) return;
+    }
+  }
+
+ private:
+  graph::message_ptr decode(const storage::stream_message& msg) {
+    auto body = json::parse(msg.body, nullptr, false);
+    auto text = [&](const char* f) {
+      auto it = body.is_object() ? body.find(f) : body.end();
+      return body.is_object() && it != body.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    if (!body.is_object() || text("command_id").empty() || text("effect").empty()) {
+      ESFLOW_WARN("runner", "{}: WORKFLOW_COMMANDS {} ({}) is not an effect command: skipped",
+                  _service->pipeline(), msg.position, msg.subject);
+      return nullptr;
+    }
+    auto m = graph::make_message();
+    auto ctx = std::dynamic_pointer_cast<runner_context>(stages::new_ingest_context(_make_context));
+    if (!ctx) ctx = std::make_shared<runner_context>();
+    ctx->transport = "workflow";
+    ctx->tenant_given = true;
+    ctx->transport_tenant = text("tenant_id");
+    ctx->incoming_correlation_id = text("correlation_id");
+    ctx->source = "commands";
+    ctx->position = msg.position;
+    ctx->call.tenant = text("tenant_id");
+    ctx->call.command_id = text("command_id");
+    ctx->call.effect = text("effect");
+    ctx->call.payload_json = body.contains("payload") ? body["payload"].dump() : "{}";
+    ctx->call.correlation_id = text("correlation_id");
+    ctx->call.trace_id = text("trace_id");
+    if (body.contains("metadata") && body["metadata"].is_object())
+      ctx->saga_name = body["metadata"].value("saga", "");
+    ctx->ack = std::make_shared<position_ack>(_service->commands_tracker(), msg.position);
+    m->key = ctx->call.tenant + '\x1f' + ctx->call.command_id;
+    m->context = std::move(ctx);
+    return m;
+  }
+
+  bool idle(graph::source_output& out) {
+    std::unique_lock lock(_mu);
+    _cv.wait_for(lock, out.stop_token(), _poll, [] { return false; });
+    return out.stopping();
+  }
+
+  std::shared_ptr<runner_service> _service;
+  stages::context_factory _make_context;
+  std::size_t _batch;
+  std::chrono::milliseconds _poll;
+  std::mutex _mu;
+  std::condition_variable_any _cv;
+};
+
+class effect_gate final : public graph::stage {
+ public:
+  explicit effect_gate(std::shared_ptr<runner_service> service) : _service(std::move(service)) {}
+
+  void process(graph::message_ptr m, const graph::emitter& out) override {
+    auto& ctx = context_of(*m);
+    if (ctx.call.tenant != ctx.tenant) {
+      out.fail(std::move(m), error::make(errc::tenant_access_denied, "the effect command's tenant differs"));
+      return;
+    }
+    auto stored = _service->stored_result(ctx.call.tenant, ctx.call.command_id);
+    if (!stored.ok()) {
+      out.fail(std::move(m), std::move(stored).err());
+      return;
+    }
+    if (stored.value()) {
+      ctx.replay = true;
+      ctx.result_body = std::move(*stored.value());
+    }
+    out.emit(std::move(m));
+  }
+
+ private:
+  std::shared_ptr<runner_service> _service;
+};
+
+class effect_execute final : public graph::stage {
+ public:
+  explicit effect_execute(std::shared_ptr<runner_service> service) : _service(std::move(service)) {}
+
+  void process(graph::message_ptr m, const graph::emitter& out) override {
+    auto& ctx = context_of(*m);
+    if (ctx.replay) {
+      out.emit(std::move(m));
+      out.finish();
+      return;
+    }
+    auto call = ctx.call;
+    auto* raw = m.release();
+    _service->executor().execute(std::move(call), [raw, out](effect_outcome outcome, int attempts) {
+      graph::run_guarded(out, graph::message_ptr(raw), [&](graph::message_ptr& msg) {
+        auto& c = context_of(*msg);
+        if (!outcome.succeeded() && outcome.retryable && outcome.error.rfind("unavailable", 0) == 0) {
+          // The executor is stopping or full: not an outcome of the effect; the command is read again.
+          out.fail(std::move(msg), error::make(errc::unavailable, outcome.error));
+          out.finish();
+          return;
+        }
+        json result = {{"tenant_id", c.call.tenant},
+                       {"command_id", c.call.command_id},
+                       {"effect", c.call.effect},
+                       {"saga", c.saga_name},
+                       {"result_type", std::string(to_string(outcome.result))},
+                       {"payload", outcome.succeeded() ? json::parse(outcome.payload_json, nullptr, false)
+                                                       : json::object()},
+                       {"error", outcome.succeeded() ? json() : json(outcome.error)},
+                       {"attempts", attempts},
+                       {"timestamp", schemas::now_timestamp()},
+                       {"correlation_id", c.call.correlation_id},
+                       {"trace_id", c.call.trace_id}};
+        if (result["payload"].is_discarded()) result["payload"] = json::object();
+        c.result_body = result.dump();
+        out.emit(std::move(msg));
+        out.finish();
+      });
+    });
+  }
+
+ private:
+  std::shared_ptr<runner_service> _service;
+};
+
+class effect_publish final : public graph::stage {
+ public:
+  explicit effect_publish(std::shared_ptr<runner_service> service) : _service(std::move(service)) {}
+
+  void process(graph::message_ptr m, const graph::emitter& out) override {
+    auto& ctx = context_of(*m);
+    storage::publish_request req;
+    req.subject = nats::effect_result_subject(ctx.call.tenant, ctx.call.effect);
+    req.msg_id = nats::tenant_token(ctx.call.tenant) + ":result:" + ctx.call.command_id;
+    req.headers = _service->headers_for(ctx.call.tenant, ctx.call.correlation_id, ctx.call.trace_id);
+    req.body = ctx.result_body;
+    auto* raw = m.release();
+    _service->events().publish(std::move(req), [raw, out](result<storage::publish_ack> ack) {
+      graph::run_guarded(out, graph::message_ptr(raw), [&](graph::message_ptr& msg) {
+        if (ack.ok())
+          out.emit(std::move(msg));
+        else
+          out.fail(std::move(msg), std::move(ack).err());
+        out.finish();
+      });
+    });
+  }
+
+ private:
+  std::shared_ptr<runner_service> _service;
+};
+
+class effect_done final : public graph::stage {
+ public:
+  explicit effect_done(std::shared_ptr<runner_service> service) : _service(std::move(service)) {}
+
+  void process(graph::message_ptr m, const graph::emitter& out) override {
+    auto& ctx = context_of(*m);
+    auto* raw = m.release();
+    _service->commit_effect(ctx, [raw, out](status st) {
+      graph::run_guarded(out, graph::message_ptr(raw), [&](graph::message_ptr& msg) {
+        if (st.ok())
+          out.emit(std::move(msg));
+        else
+          out.fail(std::move(msg), std::move(st).err());
+        out.finish();
+      });
+    });
+  }
+
+ private:
+  std::shared_ptr<runner_service> _service;
+};
+
+template <class Stage>
+graph::stage_descriptor effect_stage(std::string kind, std::string description, bool async) {
+  graph::stage_descriptor d;
+  d.kind = std::move(kind);
+  d.node_kind = "runner";
+  d.description = std::move(description);
+  d.needs_context = "runner";
+  d.mutates_context = true;
+  d.async = async;
+  d.default_concurrency = async ? graph::concurrency::bounded(256) : graph::concurrency::bounded(4);
+  d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
+    auto service = keyed_stage_service(init);
+    if (!service.ok()) return std::move(service).err();
+    return std::unique_ptr<graph::stage>(new Stage(std::move(service).value()));
+  };
+  return d;
+}
+
+}  // namespace
+
+graph::stage_descriptor effect_follow_descriptor() {
+  graph::stage_descriptor d;
+  d.kind = "effect.follow";
+  d.provides_context = {"runner"};
+  d.node_kind = "runner";
+  d.description = "tails WORKFLOW_COMMANDS from the pipeline's checkpoint: one message per effect command";
+  d.role = graph::stage_role::source;
+  d.default_concurrency = graph::concurrency::serial();
+  d.params = {
+      graph::int_param("batch", 256, "messages read per call", 1, 65536),
+      graph::duration_param("poll", 20, "wait between reads once caught up"),
+  };
+  d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
+    auto service = stage_service(init);
+    if (!service.ok()) return std::move(service).err();
+    return std::unique_ptr<graph::stage>(
+        new effect_follow(std::move(service).value(), init.make_context,
+                          static_cast<std::size_t>(init.spec.params.integer("batch")),
+                          std::chrono::milliseconds(init.spec.params.integer("poll"))));
+  };
+  return d;
+}
+
+graph::stage_descriptor effect_gate_descriptor() {
+  return effect_stage<effect_gate>(
+      "effect.gate", "the idempotency gate: a stored result is re-published, not re-run", false);
+}
+graph::stage_descriptor effect_execute_descriptor() {
+  return effect_stage<effect_execute>(
+      "effect.execute", "runs the effect's provider on the executor's threads (timeout, retries, breaker)",
+      true);
+}
+graph::stage_descriptor effect_publish_descriptor() {
+  return effect_stage<effect_publish>("effect.publish", "publishes the effect result to WORKFLOW_EVENTS",
+                                      true);
+}
+graph::stage_descriptor effect_done_descriptor() {
+  return effect_stage<effect_done>("effect.done",
+                                   "stores the result after its publish ack (exactly once per id)", true);
+}
+
+}  // namespace esflow::runner

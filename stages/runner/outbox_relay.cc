@@ -1,0 +1,305 @@
+// The outbox relay: outbox.scan -> outbox.dispatch -> outbox.confirm
+// (docs/contract.md "Runner node", outbox relay). An item is deleted only
+// after its dispatch is confirmed; a failed one stays and is retried after a
+// backoff (runner_service::release); a re-dispatch after a crash is harmless
+// because a command's id and an effect's Nats-Msg-Id are derived from the
+// item.
+//   outbox.scan      source: bounded pages of the outbox, skipping items in
+//                    flight or backing off, at most `per_tenant` in flight
+//                    per tenant; woken by saga commits, else polls.
+//   outbox.dispatch  async: a command goes to its aggregate (in-process to
+//                    this process's aggregate pipeline, local.commands) and
+//                    its answer is published to WORKFLOW_EVENTS as a command
+//                    result; an effect is published to WORKFLOW_COMMANDS.
+//   outbox.confirm   async: deletes the item (commit pool); an item that
+//                    arrives on the error port is released for a retry.
+//
+// Concurrency: scan on its source thread (local reads); dispatch and confirm
+// never wait on a TBB worker: answers and publish acks complete them from
+// the aggregate pipeline's or the stream's thread.
+#include "common/log.h"
+#include "graph/pipeline_spec.h"
+#include "stages/runner/runner_service.h"
+#include "stages/runner/stages.h"
+#include "transport/nats/subjects.h"
+
+#include <nlohmann/json.hpp>
+
+namespace esflow::runner {
+namespace {
+
+using nlohmann::json;
+
+class outbox_scan final : public graph::stage {
+ public:
+  outbox_scan(std::shared_ptr<runner_service> service, stages::context_factory make_context,
+              std::size_t batch, std::size_t per_tenant, std::chrono::milliseconds poll)
+      : _service(std::move(service)),
+        _make_context(std::move(make_context)),
+        _batch(batch),
+        _per_tenant(per_tenant),
+        _poll(poll) {}
+
+  void run(graph::source_output& out) override {
+    while (!out.stopping()) {
+      std::string after;
+      for (std::size_t pages = 0; pages < 64 && !out.stopping(); ++pages) {
+        auto page = _service->store().outbox().list(after, _batch);
+        if (!page.ok()) {
+          ESFLOW_WARN("runner", "{}: reading the outbox: {}", _service->pipeline(), page.err().to_string());
+          break;
+        }
+        const auto now = std::chrono::steady_clock::now();
+        for (auto& item : page.value()) {
+          if (_service->in_flight_of(item.tenant) >= _per_tenant) continue;
+          if (!_service->claim(item.key, now)) continue;
+          auto m = graph::make_message();
+          auto ctx = std::dynamic_pointer_cast<runner_context>(stages::new_ingest_context(_make_context));
+          if (!ctx) ctx = std::make_shared<runner_context>();
+          ctx->transport = "outbox";
+          ctx->tenant_given = true;
+          ctx->transport_tenant = item.tenant;
+          ctx->tenant = item.tenant;
+          ctx->source = "outbox";
+          ctx->item = std::move(item);
+          m->key = ctx->item.key;
+          m->context = std::move(ctx);
+          if (!out.put(std::move(m))) return;
+        }
+        if (page->size() < _batch) break;
+        after = page->back().key;
+      }
+      _service->wait_for_work(_poll, out.stop_token());
+    }
+  }
+
+ private:
+  std::shared_ptr<runner_service> _service;
+  stages::context_factory _make_context;
+  std::size_t _batch, _per_tenant;
+  std::chrono::milliseconds _poll;
+};
+
+// Answers that say nothing final about the command: sent again (same id) later.
+bool worth_retrying(errc code) {
+  return code == errc::unavailable || code == errc::version_conflict || code == errc::internal;
+}
+
+class outbox_dispatch final : public graph::stage {
+ public:
+  explicit outbox_dispatch(std::shared_ptr<runner_service> service) : _service(std::move(service)) {}
+
+  void process(graph::message_ptr m, const graph::emitter& out) override {
+    auto& ctx = context_of(*m);
+    auto item = json::parse(ctx.item.item, nullptr, false);
+    if (!item.is_object()) {
+      ESFLOW_ERROR("runner", "{}: outbox item {} is not JSON: left in place", _service->pipeline(),
+                   ctx.item.work_id);
+      out.fail(std::move(m), error::make(errc::internal, "corrupt outbox item"));
+      out.finish();
+      return;
+    }
+    ++ctx.attempts;
+    if (ctx.item.kind == "effect")
+      dispatch_effect(std::move(m), out, item);
+    else
+      dispatch_command(std::move(m), out, item);
+  }
+
+ private:
+  void dispatch_effect(graph::message_ptr m, const graph::emitter& out, const json& item) {
+    auto& ctx = context_of(*m);
+    const auto tenant = ctx.item.tenant;
+    const auto command_id = item.value("command_id", "");
+    json body = {{"tenant_id", tenant},
+                 {"command_id", command_id},
+                 {"effect", item.value("effect", "")},
+                 {"payload", item.value("payload", json::object())},
+                 {"metadata", {{"saga", item.value("saga", "")}}},
+                 {"correlation_id", item.value("correlation_id", "")},
+                 {"trace_id", item.value("trace_id", "")}};
+    storage::publish_request req;
+    req.subject = nats::effect_subject(tenant, item.value("effect", ""));
+    req.msg_id = nats::tenant_token(tenant) + ":" + command_id;
+    req.headers = _service->headers_for(tenant, item.value("correlation_id", ""), item.value("trace_id", ""));
+    req.body = body.dump();
+    publish(std::move(m), out, _service->commands(), std::move(req));
+  }
+
+  void dispatch_command(graph::message_ptr m, const graph::emitter& out, const json& item) {
+    auto& ctx = context_of(*m);
+    auto port = _service->local_commands();
+    const auto tenant = ctx.item.tenant;
+    json command = {
+        {"command_id", item.value("command_id", "")},
+        {"aggregate_type", item.value("aggregate_type", "")},
+        {"aggregate_id", item.value("aggregate_id", "")},
+        {"payload", item.value("payload", json::object())},
+        {"metadata",
+         {{"saga", item.value("saga", "")}, {"correlation_id", item.value("correlation_id", "")}}}};
+    if (!tenant.empty()) command["tenant_id"] = tenant;
+    if (!port) {
+      out.fail(std::move(m), error::make(errc::unavailable, "no aggregate pipeline to send commands to"));
+      out.finish();
+      return;
+    }
+    stages::local_command c{tenant, command.dump(), item.value("correlation_id", ""), {}};
+    auto* raw = m.release();
+    port->submit(std::move(c), [this, raw, out, item](result<std::string> answer) {
+      graph::run_guarded(out, graph::message_ptr(raw), [&](graph::message_ptr& msg) {
+        on_answer(std::move(msg), out, item, std::move(answer));
+      });
+    });
+  }
+
+  void on_answer(graph::message_ptr m, const graph::emitter& out, const json& item,
+                 result<std::string> answer) {
+    auto& ctx = context_of(*m);
+    const auto tenant = ctx.item.tenant;
+    json body = {{"tenant_id", tenant},
+                 {"saga", item.value("saga", "")},
+                 {"correlation_id", item.value("correlation_id", "")},
+                 {"command_id", item.value("command_id", "")},
+                 {"aggregate_type", item.value("aggregate_type", "")},
+                 {"aggregate_id", item.value("aggregate_id", "")},
+                 {"command_type", item.value("payload", json::object()).value("type", "")},
+                 {"trace_id", item.value("trace_id", "")}};
+    if (answer.ok()) {
+      auto r = json::parse(answer.value(), nullptr, false);
+      body["status"] = "accepted";
+      body["code"] = "";
+      body["message"] = "";
+      body["events"] = r.is_object() && r.contains("events") ? r["events"] : json::array();
+    } else {
+      const auto& e = answer.err();
+      if (worth_retrying(e.code)) {
+        out.fail(std::move(m), e);
+        out.finish();
+        return;
+      }
+      body["status"] = "rejected";
+      body["code"] = e.code_text.empty() ? std::string(to_string(e.code)) : e.code_text;
+      body["message"] = e.message;
+      body["events"] = json::array();
+    }
+    storage::publish_request req;
+    req.subject = nats::command_result_subject(tenant, item.value("saga", ""));
+    req.msg_id = nats::tenant_token(tenant) + ":cmdresult:" + item.value("command_id", "");
+    req.headers = _service->headers_for(tenant, item.value("correlation_id", ""), item.value("trace_id", ""));
+    req.body = body.dump();
+    publish(std::move(m), out, _service->events(), std::move(req));
+  }
+
+  static void publish(graph::message_ptr m, const graph::emitter& out, storage::workflow_stream& stream,
+                      storage::publish_request req) {
+    auto* raw = m.release();
+    stream.publish(std::move(req), [raw, out](result<storage::publish_ack> ack) {
+      graph::run_guarded(out, graph::message_ptr(raw), [&](graph::message_ptr& msg) {
+        if (ack.ok())
+          out.emit(std::move(msg));
+        else
+          out.fail(std::move(msg), std::move(ack).err());
+        out.finish();
+      });
+    });
+  }
+
+  std::shared_ptr<runner_service> _service;
+};
+
+class outbox_confirm final : public graph::stage {
+ public:
+  explicit outbox_confirm(std::shared_ptr<runner_service> service) : _service(std::move(service)) {}
+
+  void process(graph::message_ptr m, const graph::emitter& out) override {
+    auto& ctx = context_of(*m);
+    if (m->error) {
+      ESFLOW_WARN("runner", "{}: dispatch of {} {} failed (retried later): {}", _service->pipeline(),
+                  ctx.item.kind, ctx.item.work_id, m->error->to_string());
+      _service->release(ctx.item.key, true);
+      out.finish();
+      return;
+    }
+    auto ws = _service->store().begin();
+    _service->store().outbox().erase(ws, ctx.item.tenant, ctx.item.kind, ctx.item.work_id);
+    auto* raw = m.release();
+    _service->committer().submit(std::move(ws), [this, raw, out](status st) {
+      graph::run_guarded(out, graph::message_ptr(raw), [&](graph::message_ptr& msg) {
+        auto& c = context_of(*msg);
+        _service->release(c.item.key, !st.ok());
+        if (!st.ok()) out.fail(std::move(msg), std::move(st).err());
+        out.finish();
+      });
+    });
+  }
+
+ private:
+  std::shared_ptr<runner_service> _service;
+};
+
+}  // namespace
+
+graph::stage_descriptor outbox_scan_descriptor() {
+  graph::stage_descriptor d;
+  d.kind = "outbox.scan";
+  d.provides_context = {"runner"};
+  d.node_kind = "runner";
+  d.description = "the relay's source: outbox items not in flight, bounded per tenant, woken by saga commits";
+  d.role = graph::stage_role::source;
+  d.default_concurrency = graph::concurrency::serial();
+  d.params = {
+      graph::int_param("batch", 256, "items read per page", 1, 65536),
+      graph::int_param("per_tenant", 64, "items of one tenant in flight at most", 1, 65536),
+      graph::duration_param("poll", 200, "wait between scans when nothing wakes it"),
+  };
+  d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
+    auto service = stage_service(init);
+    if (!service.ok()) return std::move(service).err();
+    return std::unique_ptr<graph::stage>(
+        new outbox_scan(std::move(service).value(), init.make_context,
+                        static_cast<std::size_t>(init.spec.params.integer("batch")),
+                        static_cast<std::size_t>(init.spec.params.integer("per_tenant")),
+                        std::chrono::milliseconds(init.spec.params.integer("poll"))));
+  };
+  return d;
+}
+
+graph::stage_descriptor outbox_dispatch_descriptor() {
+  graph::stage_descriptor d;
+  d.kind = "outbox.dispatch";
+  d.node_kind = "runner";
+  d.description =
+      "sends an outbox item: a command to its aggregate (answer -> WORKFLOW_EVENTS), an effect to "
+      "WORKFLOW_COMMANDS";
+  d.needs_context = "runner";
+  d.mutates_context = true;
+  d.async = true;
+  d.default_concurrency = graph::concurrency::bounded(256);
+  d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
+    auto service = stage_service(init);
+    if (!service.ok()) return std::move(service).err();
+    return std::unique_ptr<graph::stage>(new outbox_dispatch(std::move(service).value()));
+  };
+  return d;
+}
+
+graph::stage_descriptor outbox_confirm_descriptor() {
+  graph::stage_descriptor d;
+  d.kind = "outbox.confirm";
+  d.node_kind = "runner";
+  d.role = graph::stage_role::sink;
+  d.description =
+      "deletes a dispatched item (confirmed); a failed dispatch is released for a retry with backoff";
+  d.needs_context = "runner";
+  d.mutates_context = true;
+  d.async = true;
+  d.default_concurrency = graph::concurrency::bounded(256);
+  d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
+    auto service = stage_service(init);
+    if (!service.ok()) return std::move(service).err();
+    return std::unique_ptr<graph::stage>(new outbox_confirm(std::move(service).value()));
+  };
+  return d;
+}
+
+}  // namespace esflow::runner

@@ -1,0 +1,356 @@
+#include "stages/runner/runner_service.h"
+
+#include "common/log.h"
+#include "graph/pipeline_spec.h"
+#include "schemas/ids.h"
+#include "stages/node_env.h"
+#include "storage/keys.h"
+#include "storage/keyspace.h"
+#include "transport/nats/subjects.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <random>
+
+namespace esflow::runner {
+namespace {
+
+using nlohmann::json;
+using clock_type = std::chrono::steady_clock;
+
+// Input markers live in the `dedupe` family beside command ids (whose form,
+// [A-Za-z0-9_-], has no ':', so "saga:..." never meets one); the value starts
+// with the expiry the family's compaction filter reads.
+constexpr std::uint64_t k_marker_ttl_ms = 7ULL * 24 * 3600 * 1000;
+
+std::string marker_value(std::uint64_t expires_ms) {
+  std::string v;
+  storage::keys::put_u64_be(v, expires_ms);
+  return v;
+}
+
+}  // namespace
+
+runtime::sandbox& lane_sandboxes::get(const saga_config& s) {
+  auto& sb = _by_saga[s.name];
+  if (!sb) sb = std::make_unique<runtime::sandbox>(runtime::sandbox_options{s.gas, s.memory});
+  return *sb;
+}
+
+result<std::shared_ptr<runner_service>> runner_service::for_pipeline(const graph::node_kind_init& init) {
+  const auto dir = stages::data_dir_of(init.pipeline);
+  return init.services.get_or_create<runner_service>(
+      "runner:" + dir + ":" + init.pipeline.name, [&]() -> result<std::shared_ptr<runner_service>> {
+        std::shared_ptr<runner_service> s(new runner_service());
+        s->_pipeline = init.pipeline.name;
+        s->_single_tenant = init.pipeline.settings.str("tenancy") == "single";
+        auto it = init.pipeline.sections.find("sagas");
+        auto sagas = parse_sagas(it == init.pipeline.sections.end() ? YAML::Node() : it->second,
+                                 init.pipeline.file, init.pipeline.base_dir, s->_programs);
+        if (!sagas.ok()) return std::move(sagas).err();
+        s->_sagas = std::move(sagas).value();
+        auto eit = init.pipeline.sections.find("effects");
+        auto effects = parse_effects(eit == init.pipeline.sections.end() ? YAML::Node() : eit->second,
+                                     init.pipeline.file, init.pipeline.base_dir);
+        if (!effects.ok()) return std::move(effects).err();
+        s->_effects = std::move(effects).value();
+        auto store = stages::node_store_for(init.pipeline, init.services);
+        if (!store.ok()) return std::move(store).err();
+        auto log = stages::event_log_for(init.pipeline, init.services);
+        if (!log.ok()) return std::move(log).err();
+        auto events = stages::workflow_stream_for(init.pipeline, init.services, "WORKFLOW_EVENTS");
+        if (!events.ok()) return std::move(events).err();
+        auto commands = stages::workflow_stream_for(init.pipeline, init.services, "WORKFLOW_COMMANDS");
+        if (!commands.ok()) return std::move(commands).err();
+        s->_store = std::move(store).value();
+        s->_log = std::move(log).value();
+        s->_events = std::move(events).value();
+        s->_commands = std::move(commands).value();
+        s->_committer = std::make_unique<storage::commit_pool>(s->_store);
+        s->_local_commands = stages::local_command_port_for(init.services, dir);
+        return s;
+      });
+}
+
+runner_service::~runner_service() {
+  if (_executor) _executor->stop();
+  if (_committer) _committer->stop();
+}
+
+effect_executor& runner_service::executor() {
+  std::lock_guard lock(_executor_mu);
+  if (!_executor) _executor = std::make_unique<effect_executor>(_effects);
+  return *_executor;
+}
+
+result<std::optional<std::string>> runner_service::stored_result(const std::string& tenant,
+                                                                 const std::string& command_id) {
+  storage::keyspace space(_store->database(), storage::cf::dedupe);
+  auto v = space.get(storage::keys::dedupe(tenant, "effect:" + command_id));
+  if (!v.ok()) return std::move(v).err();
+  if (!v.value() || v.value()->size() <= 8) return std::optional<std::string>();
+  return std::optional<std::string>(v.value()->substr(8));
+}
+
+void runner_service::commit_effect(runner_context& ctx, std::function<void(status)> done) {
+  auto ws = _store->begin();
+  if (!ctx.replay) {
+    storage::keyspace space(_store->database(), storage::cf::dedupe);
+    space.put(ws, storage::keys::dedupe(ctx.call.tenant, "effect:" + ctx.call.command_id),
+              marker_value(now_ms() + k_marker_ttl_ms) + ctx.result_body);
+  }
+  _store->checkpoints().put(ws, {}, checkpoint_name("commands"), _commands_tracker.watermark());
+  _committer->submit(std::move(ws), std::move(done));
+}
+
+const saga_config* runner_service::find_saga(const std::string& name) const {
+  for (const auto& s : _sagas)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+std::string runner_service::checkpoint_name(const std::string& source) const {
+  return "runner:" + _pipeline + ":" + source;
+}
+
+std::uint64_t runner_service::now_ms() const {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+std::string runner_service::marker_id(const saga_input& in) const {
+  return "saga:" + in.saga + ":" + in.input_id;
+}
+
+result<bool> runner_service::seen(const saga_input& in) {
+  storage::keyspace space(_store->database(), storage::cf::dedupe);
+  auto v = space.get(storage::keys::dedupe(in.tenant, marker_id(in)));
+  if (!v.ok()) return std::move(v).err();
+  if (!v.value()) return false;
+  return v.value()->size() < 8 || storage::keys::get_u64_be(*v.value()) > now_ms();
+}
+
+result<std::optional<std::string>> runner_service::load(const saga_input& in) {
+  {
+    std::lock_guard lock(_pending_mu);
+    if (auto it = _pending.find(instance_key(in.tenant, in.saga, in.correlation_id)); it != _pending.end())
+      return std::optional<std::string>(it->second.first);
+  }
+  return _store->sagas().get(in.tenant, in.saga, in.correlation_id);
+}
+
+status runner_service::run(lane_sandboxes& lanes, runner_context& ctx) {
+  if (ctx.inputs.empty()) return {};
+  const auto& first = ctx.inputs.front();
+  const auto* saga = find_saga(first.saga);
+  if (saga == nullptr) return error::make(errc::internal, "unknown saga '" + first.saga + "'");
+  ctx.saga = saga;
+  auto& sb = lanes.get(*saga);
+  auto record = ctx.record;
+  const auto now = now_ms();
+  for (const auto& in : ctx.inputs) {
+    auto step = run_step(*saga, sb, record, in, now);
+    if (!step.ok()) return std::move(step).err();
+    record = step.value().record_json;
+    ctx.steps.push_back(std::move(step).value());
+  }
+  if (!ctx.steps.empty() && !ctx.steps.back().skipped) {
+    std::lock_guard lock(_pending_mu);
+    ctx.pending_serial = ++_pending_serial;
+    _pending[instance_key(first.tenant, first.saga, first.correlation_id)] = {*record, ctx.pending_serial};
+  }
+  return {};
+}
+
+void runner_service::commit(runner_context& ctx, std::function<void(status)> done) {
+  auto ws = _store->begin();
+  const auto expires = now_ms() + k_marker_ttl_ms;
+  storage::keyspace markers(_store->database(), storage::cf::dedupe);
+  const std::string tenant = ctx.inputs.empty() ? ctx.tenant : ctx.inputs.front().tenant;
+  for (const auto& id : ctx.seen) markers.put(ws, storage::keys::dedupe(tenant, id), marker_value(expires));
+  bool any_work = false;
+  if (ctx.poison && !ctx.inputs.empty()) {
+    const auto& first = ctx.inputs.front();
+    json inputs = json::array();
+    for (const auto& in : ctx.inputs)
+      inputs.push_back({{"input_id", in.input_id},
+                        {"kind", in.kind},
+                        {"input", json::parse(in.input_json, nullptr, false)}});
+    json record = {{"pipeline", _pipeline},
+                   {"source", ctx.source},
+                   {"position", ctx.position},
+                   {"tenant_id", first.tenant},
+                   {"saga", first.saga},
+                   {"correlation_id", first.correlation_id},
+                   {"inputs", inputs},
+                   {"code", ctx.poison->code_text.empty() ? std::string(to_string(ctx.poison->code))
+                                                          : ctx.poison->code_text},
+                   {"reason", ctx.poison->to_string()}};
+    _store->quarantine().put(ws, checkpoint_name(ctx.source) + ":" + first.saga + ":" + first.correlation_id,
+                             ctx.position, record.dump());
+    ESFLOW_WARN("runner", "{}: saga {} instance {} quarantined the input at {} {}: {}", _pipeline, first.saga,
+                first.correlation_id, ctx.source, ctx.position, ctx.poison->to_string());
+  } else if (!ctx.steps.empty() && !ctx.steps.back().skipped) {
+    const auto& first = ctx.inputs.front();
+    _store->sagas().put(ws, first.tenant, first.saga, first.correlation_id, ctx.steps.back().record_json);
+    for (const auto& step : ctx.steps) {
+      for (const auto& w : step.work)
+        _store->outbox().put(ws, first.tenant, w.kind, w.command_id, w.item_json);
+      for (const auto& k : step.cancel) _store->schedules().erase(ws, k);
+      for (const auto& a : step.add) _store->schedules().put(ws, a.key, a.value_json);
+      any_work = any_work || !step.work.empty() || !step.add.empty();
+    }
+  }
+  auto& tracker = ctx.source == "events" ? _events_tracker : _log_tracker;
+  _store->checkpoints().put(ws, {}, checkpoint_name(ctx.source == "events" ? "events" : "log"),
+                            tracker.watermark());
+  const auto key = ctx.inputs.empty() ? std::string()
+                                      : instance_key(ctx.inputs.front().tenant, ctx.inputs.front().saga,
+                                                     ctx.inputs.front().correlation_id);
+  const auto serial = ctx.pending_serial;
+  _committer->submit(std::move(ws), [this, key, serial, any_work, done = std::move(done)](status st) {
+    if (serial != 0) {
+      std::lock_guard lock(_pending_mu);
+      auto it = _pending.find(key);
+      // Stored (or failed: the store's record is the truth again) unless a later transition replaced it.
+      if (it != _pending.end() && it->second.second == serial) _pending.erase(it);
+    }
+    if (st.ok() && any_work) wake();
+    done(std::move(st));
+  });
+}
+
+void runner_service::wake() {
+  {
+    std::lock_guard lock(_work_mu);
+    _woken = true;
+  }
+  _work_cv.notify_all();
+}
+
+void runner_service::wait_for_work(std::chrono::milliseconds d, const std::stop_token& stop) {
+  std::unique_lock lock(_work_mu);
+  _work_cv.wait_for(lock, stop, d, [&] { return _woken; });
+  _woken = false;
+}
+
+bool runner_service::claim(const std::string& key, clock_type::time_point now) {
+  std::lock_guard lock(_work_mu);
+  auto& c = _claims[key];
+  if (c.in_flight || now < c.not_before) return false;
+  c.in_flight = true;
+  return true;
+}
+
+void runner_service::release(const std::string& key, bool failed) {
+  std::lock_guard lock(_work_mu);
+  if (!failed) {
+    _claims.erase(key);
+    return;
+  }
+  auto& c = _claims[key];
+  c.in_flight = false;
+  c.failures = std::min(c.failures + 1, 30);
+  const auto cap = std::min<std::int64_t>(10'000, std::int64_t{100} << std::min(c.failures - 1, 7));
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const auto wait_ms = std::uniform_int_distribution<std::int64_t>(cap / 2, cap)(rng);
+  c.not_before = clock_type::now() + std::chrono::milliseconds(wait_ms);
+}
+
+storage::message_headers runner_service::headers_for(const std::string& tenant,
+                                                     const std::string& correlation_id,
+                                                     const std::string& trace_id) const {
+  std::string traceparent;
+  if (trace_id.size() == 32) {
+    const auto fresh = schemas::new_traceparent();  // 00-<trace>-<parent>-01: keep the trace, new parent
+    traceparent = "00-" + trace_id + fresh.substr(35);
+  }
+  const auto trace = schemas::make_trace_context(traceparent, correlation_id);
+  return {{"tenant-id", nats::tenant_token(tenant)},
+          {"x-correlation-id", trace.correlation_id},
+          {"correlation-id", trace.correlation_id},
+          {"traceparent", trace.traceparent},
+          {"trace-id", trace.trace_id}};
+}
+
+std::size_t runner_service::in_flight_of(const std::string& tenant) const {
+  // Keys are storage::keys::outbox(...): the tenant is the first component.
+  const auto prefix = storage::keys::tenant_prefix(tenant);
+  std::lock_guard lock(_work_mu);
+  std::size_t n = 0;
+  for (const auto& [k, c] : _claims)
+    if (c.in_flight && k.compare(0, prefix.size(), prefix) == 0) ++n;
+  return n;
+}
+
+result<std::string> runner_service::outbox_json() {
+  constexpr std::size_t k_max_scan = 100'000;
+  std::map<std::pair<std::string, std::string>, std::size_t> depth;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> oldest;
+  std::string after;
+  std::size_t scanned = 0;
+  bool truncated = false;
+  while (scanned < k_max_scan) {
+    auto page = _store->outbox().list(after, 1000);
+    if (!page.ok()) return std::move(page).err();
+    for (const auto& item : page.value()) {
+      const std::pair<std::string, std::string> k{item.tenant, item.kind};
+      ++depth[k];
+      const auto j = json::parse(item.item, nullptr, false);
+      const auto created = j.is_object() ? j.value("created_ms", std::uint64_t{0}) : 0;
+      if (created != 0 && (oldest[k] == 0 || created < oldest[k])) oldest[k] = created;
+    }
+    scanned += page->size();
+    if (page->size() < 1000) break;
+    after = page->back().key;
+    truncated = scanned >= k_max_scan;
+  }
+  json out = json::array();
+  const auto now = now_ms();
+  for (const auto& [k, n] : depth) {
+    const auto created = oldest[k];
+    out.push_back({{"tenant_id", k.first},
+                   {"kind", k.second},
+                   {"depth", n},
+                   {"oldest_age_ms", created != 0 && now > created ? now - created : 0}});
+  }
+  return json{{"pipeline", _pipeline}, {"items", out}, {"truncated", truncated}}.dump();
+}
+
+result<std::optional<std::string>> runner_service::instance_json(const std::string& tenant,
+                                                                 const std::string& saga,
+                                                                 const std::string& correlation_id) {
+  auto record = _store->sagas().get(tenant, saga, correlation_id);
+  if (!record.ok()) return std::move(record).err();
+  if (!record.value()) return std::optional<std::string>();
+  auto r = json::parse(*record.value(), nullptr, false);
+  if (!r.is_object()) return error::make(errc::internal, "stored saga record is not JSON");
+  json pending = json::array();
+  std::string after;
+  for (int page_no = 0; page_no < 100; ++page_no) {
+    auto page = _store->outbox().list(after, 1000);
+    if (!page.ok()) return std::move(page).err();
+    for (const auto& item : page.value()) {
+      if (item.tenant != tenant) continue;
+      auto j = json::parse(item.item, nullptr, false);
+      if (j.is_object() && j.value("saga", "") == saga && j.value("correlation_id", "") == correlation_id)
+        pending.push_back(std::move(j));
+    }
+    if (page->size() < 1000) break;
+    after = page->back().key;
+  }
+  json schedules = json::array();
+  if (r["schedules"].is_object())
+    for (auto& [name, due] : r["schedules"].items()) schedules.push_back({{"name", name}, {"due_ms", due}});
+  return std::optional<std::string>(json{
+      {"saga", saga},
+      {"correlation_id", correlation_id},
+      {"state", r["state"]},
+      {"done", r.value("done", false)},
+      {"pending_work", pending},
+      {"schedules", schedules}}.dump());
+}
+
+}  // namespace esflow::runner

@@ -1,0 +1,150 @@
+#pragma once
+// runner_service: what the runner pipeline's stages share (one per
+// pipeline): the sagas and their programs, the data directory's node store,
+// event log and workflow streams, the commit pool (group commit off the TBB
+// workers), the trackers of the two inputs (the event log, WORKFLOW_EVENTS),
+// instance records not yet stored, and the relay's in-flight set.
+//
+// Checkpoints (checkpoints family, tenant ""): `runner:<pipeline>:log`,
+// `runner:<pipeline>:events` and (effects) `runner:<pipeline>:commands`, written in each saga commit as the
+// source's watermark WITHOUT the committing input (conservative: a restart re-reads a little and the inputs'
+// dedupe markers skip what is stored).
+//
+// NOTE: thread-safe. Sandboxes are per lane (saga.run), never shared.
+#include "common/result.h"
+#include "graph/node_kind_descriptor.h"
+#include "runtime/program.h"
+#include "runtime/sandbox.h"
+#include "stages/local_commands.h"
+#include "stages/position_tracker.h"
+#include "stages/runner/effect_executor.h"
+#include "stages/runner/effect_spec.h"
+#include "stages/runner/runner_context.h"
+#include "stages/runner/saga_spec.h"
+#include "storage/commit_pool.h"
+#include "storage/event_log.h"
+#include "storage/node_store.h"
+#include "storage/workflow_stream.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace esflow::runner {
+
+// One lane's sandboxes: one per saga.
+class lane_sandboxes {
+ public:
+  runtime::sandbox& get(const saga_config& s);
+
+ private:
+  std::map<std::string, std::unique_ptr<runtime::sandbox>> _by_saga;
+};
+
+class runner_service {
+ public:
+  static result<std::shared_ptr<runner_service>> for_pipeline(const graph::node_kind_init& init);
+  ~runner_service();
+
+  const std::string& pipeline() const { return _pipeline; }
+  const std::vector<saga_config>& sagas() const { return _sagas; }
+  const saga_config* find_saga(const std::string& name) const;
+  bool single_tenant() const { return _single_tenant; }
+
+  storage::node_store& store() { return *_store; }
+  storage::event_log& log() { return *_log; }
+  storage::workflow_stream& events() { return *_events; }      // WORKFLOW_EVENTS
+  storage::workflow_stream& commands() { return *_commands; }  // WORKFLOW_COMMANDS
+  storage::commit_pool& committer() { return *_committer; }
+  stages::position_tracker& log_tracker() { return _log_tracker; }
+  stages::position_tracker& events_tracker() { return _events_tracker; }
+  stages::position_tracker& commands_tracker() { return _commands_tracker; }
+
+  // --- effects -------------------------------------------------------------------------
+  const std::vector<effect_config>& effects() const { return _effects; }
+  // The executor (made on first use: only an effect pipeline runs one).
+  effect_executor& executor();
+  // A result already stored for (tenant, command id): it is re-published, never run again.
+  result<std::optional<std::string>> stored_result(const std::string& tenant, const std::string& command_id);
+  // Stores the result (after its publish ack) and the commands checkpoint, through the commit pool.
+  void commit_effect(runner_context& ctx, std::function<void(status)> done);
+  std::string checkpoint_name(const std::string& source) const;
+
+  // --- the saga path -----------------------------------------------------------
+  // Whether the input's marker is stored (seen before: skip, still ack).
+  result<bool> seen(const saga_input& in);
+  std::string marker_id(const saga_input& in) const;
+  // The instance record: a transition not yet stored first, else the store's.
+  result<std::optional<std::string>> load(const saga_input& in);
+  // Runs every input of the message against the record in the lane's sandboxes.
+  status run(lane_sandboxes& lanes, runner_context& ctx);
+  // Writes the message's transitions, markers and checkpoint in ONE
+  // write_set through the commit pool; done on a committer thread.
+  void commit(runner_context& ctx, std::function<void(status)> done);
+  std::uint64_t now_ms() const;
+
+  // --- relay and scheduler ---------------------------------------------------------
+  // Wakes outbox.scan (new items) and schedule.scan (new schedules).
+  void wake();
+  // Waits up to `d` for wake() or the stop.
+  void wait_for_work(std::chrono::milliseconds d, const std::stop_token& stop);
+  // Items being dispatched (not handed out twice), and when a failed one may retry.
+  bool claim(const std::string& key, std::chrono::steady_clock::time_point now);
+  // Done with a claimed key: confirmed (forgotten) or failed (retried after
+  // an exponential backoff with full jitter, 100 ms doubling up to 10 s).
+  void release(const std::string& key, bool failed);
+  std::size_t in_flight_of(const std::string& tenant) const;
+
+  // The JSON of GET /admin/outbox: depth and oldest age per tenant and kind.
+  result<std::string> outbox_json();
+  // Headers of a workflow message (docs/contract.md "Headers").
+  storage::message_headers headers_for(const std::string& tenant, const std::string& correlation_id,
+                                       const std::string& trace_id) const;
+  // The aggregate pipeline of this process's data directory (esflow dev), when it takes local commands.
+  std::shared_ptr<stages::local_command_port> local_commands() const { return _local_commands; }
+
+  // GET /v1/sagas/<saga>/<correlation id>.
+  result<std::optional<std::string>> instance_json(const std::string& tenant, const std::string& saga,
+                                                   const std::string& correlation_id);
+
+ private:
+  runner_service() = default;
+
+  std::string _pipeline;
+  bool _single_tenant = false;
+  runtime::program_cache _programs;
+  std::vector<saga_config> _sagas;
+  std::shared_ptr<storage::node_store> _store;
+  std::shared_ptr<storage::event_log> _log;
+  std::shared_ptr<storage::workflow_stream> _events;
+  std::shared_ptr<storage::workflow_stream> _commands;
+  std::unique_ptr<storage::commit_pool> _committer;
+  std::shared_ptr<stages::local_command_port> _local_commands;
+  stages::position_tracker _log_tracker;
+  stages::position_tracker _events_tracker;
+  stages::position_tracker _commands_tracker;
+  std::vector<effect_config> _effects;
+  std::mutex _executor_mu;
+  std::unique_ptr<effect_executor> _executor;
+
+  std::mutex _pending_mu;
+  std::map<std::string, std::pair<std::string, std::uint64_t>> _pending;  // instance -> (record, serial)
+  std::uint64_t _pending_serial = 0;
+
+  mutable std::mutex _work_mu;
+  std::condition_variable_any _work_cv;
+  bool _woken = false;
+  struct claim_state {
+    bool in_flight = false;
+    int failures = 0;
+    std::chrono::steady_clock::time_point not_before;
+  };
+  std::map<std::string, claim_state> _claims;
+};
+
+}  // namespace esflow::runner

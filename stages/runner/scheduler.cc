@@ -1,0 +1,192 @@
+// The scheduler: schedule.scan -> schedule.publish -> schedule.delete
+// (docs/contract.md "Runner node", reminders). Schedules sort by due time
+// (storage/runner_stores.h), so the due ones are a prefix of the family.
+// A due item is published to WORKFLOW_EVENTS as a reminder
+// (tenant.<t>.reminder.<saga>, Nats-Msg-Id `<t>:<schedule key>`), then
+// deleted; a crash between the two publishes it again after the restart,
+// which the stream's msg id and the saga's input marker make harmless.
+// A cancelled schedule was deleted by its saga commit and never fires.
+//
+// Concurrency: scan on its source thread (local reads); publish completes
+// on the stream's thread, delete on a committer thread.
+#include "common/log.h"
+#include "graph/pipeline_spec.h"
+#include "schemas/ids.h"
+#include "stages/runner/runner_service.h"
+#include "stages/runner/stages.h"
+#include "transport/nats/subjects.h"
+
+#include <nlohmann/json.hpp>
+
+namespace esflow::runner {
+namespace {
+
+using nlohmann::json;
+
+std::string claim_key(const storage::schedule_key& k) {
+  return "schedule\x1f" + k.tenant + "\x1f" + schedule_key_text(k);
+}
+
+class schedule_scan final : public graph::stage {
+ public:
+  schedule_scan(std::shared_ptr<runner_service> service, stages::context_factory make_context,
+                std::size_t batch, std::chrono::milliseconds poll)
+      : _service(std::move(service)), _make_context(std::move(make_context)), _batch(batch), _poll(poll) {}
+
+  void run(graph::source_output& out) override {
+    while (!out.stopping()) {
+      auto due = _service->store().schedules().due(_service->now_ms(), _batch);
+      if (!due.ok()) {
+        ESFLOW_WARN("runner", "{}: reading schedules: {}", _service->pipeline(), due.err().to_string());
+      } else {
+        const auto now = std::chrono::steady_clock::now();
+        for (auto& item : due.value()) {
+          if (!_service->claim(claim_key(item.key), now)) continue;
+          auto m = graph::make_message();
+          auto ctx = std::dynamic_pointer_cast<runner_context>(stages::new_ingest_context(_make_context));
+          if (!ctx) ctx = std::make_shared<runner_context>();
+          ctx->transport = "schedule";
+          ctx->tenant_given = true;
+          ctx->transport_tenant = item.key.tenant;
+          ctx->tenant = item.key.tenant;
+          ctx->source = "schedule";
+          ctx->due = std::move(item);
+          m->key = claim_key(ctx->due.key);
+          m->context = std::move(ctx);
+          if (!out.put(std::move(m))) return;
+        }
+      }
+      _service->wait_for_work(_poll, out.stop_token());
+    }
+  }
+
+ private:
+  std::shared_ptr<runner_service> _service;
+  stages::context_factory _make_context;
+  std::size_t _batch;
+  std::chrono::milliseconds _poll;
+};
+
+class schedule_publish final : public graph::stage {
+ public:
+  explicit schedule_publish(std::shared_ptr<runner_service> service) : _service(std::move(service)) {}
+
+  void process(graph::message_ptr m, const graph::emitter& out) override {
+    auto& ctx = context_of(*m);
+    const auto& k = ctx.due.key;
+    auto body = json::parse(ctx.due.payload, nullptr, false);
+    if (!body.is_object()) body = json::object();
+    body["tenant_id"] = k.tenant;
+    body["saga"] = k.saga;
+    body["correlation_id"] = k.correlation_id;
+    body["name"] = k.name;
+    body["due_ms"] = k.due_ms;
+    body["schedule_key"] = schedule_key_text(k);
+    body["due_at"] =
+        schemas::format_timestamp(std::chrono::system_clock::time_point(std::chrono::milliseconds(k.due_ms)));
+    storage::publish_request req;
+    req.subject = nats::reminder_subject(k.tenant, k.saga);
+    req.msg_id = nats::tenant_token(k.tenant) + ":" + schedule_key_text(k);
+    req.headers = _service->headers_for(k.tenant, k.correlation_id, body.value("trace_id", ""));
+    req.body = body.dump();
+    auto* raw = m.release();
+    _service->events().publish(std::move(req), [raw, out](result<storage::publish_ack> ack) {
+      graph::run_guarded(out, graph::message_ptr(raw), [&](graph::message_ptr& msg) {
+        if (ack.ok())
+          out.emit(std::move(msg));
+        else
+          out.fail(std::move(msg), std::move(ack).err());
+        out.finish();
+      });
+    });
+  }
+
+ private:
+  std::shared_ptr<runner_service> _service;
+};
+
+class schedule_delete final : public graph::stage {
+ public:
+  explicit schedule_delete(std::shared_ptr<runner_service> service) : _service(std::move(service)) {}
+
+  void process(graph::message_ptr m, const graph::emitter& out) override {
+    auto& ctx = context_of(*m);
+    if (m->error) {
+      ESFLOW_WARN("runner", "{}: reminder {} not published (retried later): {}", _service->pipeline(),
+                  schedule_key_text(ctx.due.key), m->error->to_string());
+      _service->release(claim_key(ctx.due.key), true);
+      out.finish();
+      return;
+    }
+    auto ws = _service->store().begin();
+    _service->store().schedules().erase(ws, ctx.due.key);
+    auto* raw = m.release();
+    _service->committer().submit(std::move(ws), [this, raw, out](status st) {
+      graph::run_guarded(out, graph::message_ptr(raw), [&](graph::message_ptr& msg) {
+        _service->release(claim_key(context_of(*msg).due.key), !st.ok());
+        if (!st.ok()) out.fail(std::move(msg), std::move(st).err());
+        out.finish();
+      });
+    });
+  }
+
+ private:
+  std::shared_ptr<runner_service> _service;
+};
+
+template <class Stage>
+graph::stage_descriptor async_stage(std::string kind, std::string description) {
+  graph::stage_descriptor d;
+  d.kind = std::move(kind);
+  d.node_kind = "runner";
+  d.description = std::move(description);
+  d.needs_context = "runner";
+  d.mutates_context = true;
+  d.async = true;
+  d.default_concurrency = graph::concurrency::bounded(256);
+  d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
+    auto service = stage_service(init);
+    if (!service.ok()) return std::move(service).err();
+    return std::unique_ptr<graph::stage>(new Stage(std::move(service).value()));
+  };
+  return d;
+}
+
+}  // namespace
+
+graph::stage_descriptor schedule_scan_descriptor() {
+  graph::stage_descriptor d;
+  d.kind = "schedule.scan";
+  d.provides_context = {"runner"};
+  d.node_kind = "runner";
+  d.description = "the scheduler's source: schedule items due now, earliest first";
+  d.role = graph::stage_role::source;
+  d.default_concurrency = graph::concurrency::serial();
+  d.params = {
+      graph::int_param("batch", 256, "due items read per scan", 1, 65536),
+      graph::duration_param("poll", 100, "wait between scans (the reminders' lateness at most)"),
+  };
+  d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
+    auto service = stage_service(init);
+    if (!service.ok()) return std::move(service).err();
+    return std::unique_ptr<graph::stage>(
+        new schedule_scan(std::move(service).value(), init.make_context,
+                          static_cast<std::size_t>(init.spec.params.integer("batch")),
+                          std::chrono::milliseconds(init.spec.params.integer("poll"))));
+  };
+  return d;
+}
+
+graph::stage_descriptor schedule_publish_descriptor() {
+  return async_stage<schedule_publish>("schedule.publish",
+                                       "publishes a due schedule item as a reminder to WORKFLOW_EVENTS");
+}
+
+graph::stage_descriptor schedule_delete_descriptor() {
+  auto d = async_stage<schedule_delete>(
+      "schedule.delete", "deletes a published reminder's schedule item; a failed publish is retried");
+  d.role = graph::stage_role::sink;
+  return d;
+}
+
+}  // namespace esflow::runner

@@ -1,0 +1,39 @@
+#pragma once
+// The runner node kind and its stage kinds (README.md in this folder).
+#include "graph/kind_registry.h"
+
+#include <memory>
+
+namespace esflow::runner {
+
+class runner_service;
+
+// A runner stage's service (the node kind made it).
+result<std::shared_ptr<runner_service>> stage_service(const graph::stage_init& init);
+// The same, refusing a stage without `key: message` (one saga instance's
+// inputs must stay in order from saga.follow to saga.commit).
+result<std::shared_ptr<runner_service>> keyed_stage_service(const graph::stage_init& init);
+
+graph::node_kind_descriptor runner_kind_descriptor();
+graph::stage_descriptor saga_follow_descriptor();       // saga.follow
+graph::stage_descriptor saga_dedupe_descriptor();       // saga.dedupe
+graph::stage_descriptor saga_load_descriptor();         // saga.load
+graph::stage_descriptor saga_run_descriptor();          // saga.run
+graph::stage_descriptor saga_commit_descriptor();       // saga.commit
+graph::stage_descriptor outbox_scan_descriptor();       // outbox.scan
+graph::stage_descriptor outbox_dispatch_descriptor();   // outbox.dispatch
+graph::stage_descriptor outbox_confirm_descriptor();    // outbox.confirm
+graph::stage_descriptor schedule_scan_descriptor();     // schedule.scan
+graph::stage_descriptor schedule_publish_descriptor();  // schedule.publish
+graph::stage_descriptor schedule_delete_descriptor();   // schedule.delete
+graph::stage_descriptor effect_follow_descriptor();     // effect.follow
+graph::stage_descriptor effect_gate_descriptor();       // effect.gate
+graph::stage_descriptor effect_execute_descriptor();    // effect.execute
+graph::stage_descriptor effect_publish_descriptor();    // effect.publish
+graph::stage_descriptor effect_done_descriptor();       // effect.done
+
+}  // namespace esflow::runner
+
+namespace esflow::stages {
+void register_runner_stages(graph::kind_registry& registry);
+}

@@ -1,0 +1,56 @@
+#pragma once
+// commit_pool: node_store::commit off the caller's thread. A few committer
+// threads each take one write_set at a time and block in RocksDB's write,
+// which groups concurrent writers into one WAL write and one fsync (group
+// commit), so the rate with fsync grows with the threads instead of paying
+// one fsync per set. Callers (async stages on TBB workers) never wait on I/O.
+//
+// Bounded: at most max_pending sets wait; beyond it submit() completes at
+// once with unavailable ("commit queue full").
+//
+// NOTE: thread-safe. done runs exactly once, on a committer thread (or on
+//       the caller's for a refused set); it must not block. stop() commits
+//       what is queued, then refuses new sets (unavailable).
+#include "common/result.h"
+#include "storage/node_store.h"
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace esflow::storage {
+
+class commit_pool {
+ public:
+  using done_callback = std::function<void(status)>;
+
+  commit_pool(std::shared_ptr<node_store> store, std::size_t threads = 8, std::size_t max_pending = 4096);
+  ~commit_pool();
+  commit_pool(const commit_pool&) = delete;
+  commit_pool& operator=(const commit_pool&) = delete;
+
+  void submit(write_set ws, done_callback done);
+  void stop();
+  std::size_t pending() const;
+
+ private:
+  struct job {
+    write_set ws;
+    done_callback done;
+  };
+  void loop();
+
+  std::shared_ptr<node_store> _store;
+  std::size_t _max_pending;
+  mutable std::mutex _mu;
+  std::condition_variable _cv;
+  std::deque<job> _queue;
+  bool _stopping = false;
+  std::vector<std::thread> _threads;
+};
+
+}  // namespace esflow::storage

@@ -1,0 +1,312 @@
+#include "storage/embedded_workflow_stream.h"
+
+#include "common/log.h"
+#include "common/named_thread.h"
+#include "storage/batch_queue.h"
+#include "storage/codec.h"
+#include "storage/keys.h"
+#include "storage/write_set.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/iterator.h>
+#include <rocksdb/options.h>
+
+#include <algorithm>
+#include <atomic>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+
+namespace esflow::storage {
+namespace {
+
+constexpr std::uint8_t message_format = 1;
+constexpr std::string_view message_tag = "m";
+constexpr std::string_view msg_id_tag = "d";
+
+std::uint64_t system_now_ms() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+error rocks_error(const rocksdb::Status& s, std::string_view what, const std::string& stream) {
+  return error::make(errc::unavailable, std::string(what) + ": " + s.ToString(),
+                     "cf=streams stream=" + stream);
+}
+
+error corrupt(std::string_view what, const std::string& stream, std::uint64_t where) {
+  return error::make(errc::internal, "corrupt " + std::string(what),
+                     "cf=streams stream=" + stream + " at=" + std::to_string(where));
+}
+
+std::string encode_message(const publish_request& r) {
+  std::string out;
+  std::size_t size = 16 + r.subject.size() + r.msg_id.size() + r.body.size();
+  for (const auto& [k, v] : r.headers) size += 4 + k.size() + v.size();
+  out.reserve(size);
+  codec::writer w(out);
+  w.u8(message_format);
+  w.str(r.subject);
+  w.str(r.msg_id);
+  w.varint(r.headers.size());
+  for (const auto& [k, v] : r.headers) {
+    w.str(k);
+    w.str(v);
+  }
+  w.str(r.body);
+  return out;
+}
+
+bool decode_message(std::string_view value, stream_message& m) {
+  codec::reader r(value);
+  if (r.u8() != message_format) return false;
+  m.subject = r.str();
+  m.msg_id = r.str();
+  auto count = r.varint();
+  if (!r.ok() || count > value.size()) return false;
+  m.headers.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    std::string k(r.str());
+    m.headers.emplace_back(std::move(k), std::string(r.str()));
+  }
+  m.body = r.str();
+  return r.ok() && r.done();
+}
+
+// A msg-id entry: expiry (first, for the compaction filter), position, publish time.
+struct msg_id_entry {
+  std::uint64_t expires_ms = 0;
+  position_t position = 0;
+  std::uint64_t published_ms = 0;
+};
+
+std::string encode_entry(const msg_id_entry& e) {
+  std::string out;
+  keys::put_u64_be(out, e.expires_ms);
+  keys::put_u64_be(out, e.position);
+  keys::put_u64_be(out, e.published_ms);
+  return out;
+}
+
+bool decode_entry(std::string_view v, msg_id_entry& e) {
+  if (v.size() != 24) return false;
+  e.expires_ms = keys::get_u64_be(v.substr(0, 8));
+  e.position = keys::get_u64_be(v.substr(8, 8));
+  e.published_ms = keys::get_u64_be(v.substr(16, 8));
+  return true;
+}
+
+struct pending {
+  publish_request request;
+  workflow_stream::publish_callback done;
+};
+
+}  // namespace
+
+struct embedded_workflow_stream::impl {
+  impl(db& d, std::string n, embedded_stream_options o)
+      : _db(d), _name(std::move(n)), _options(std::move(o)) {
+    if (!_options.now_ms) _options.now_ms = system_now_ms;
+    if (_options.max_batch == 0) _options.max_batch = 1;
+    _message_prefix = keys::components({_name, message_tag});
+  }
+
+  db& _db;
+  std::string _name;
+  embedded_stream_options _options;
+  std::string _message_prefix;  // (stream, "m")
+
+  batch_queue<pending> _queue{_options.max_pending};
+  std::thread _thread;
+
+  position_t _next_position = 1;  // writer thread only (after recover())
+  std::atomic<position_t> _last_position{0};
+
+  rocksdb::DB* raw() const { return _db.raw(); }
+  error closed() const { return error::make(errc::unavailable, "database is closed", "stream=" + _name); }
+  rocksdb::ColumnFamilyHandle* handle() const { return _db.handle(cf::streams); }
+
+  std::string message_key(position_t p) const {
+    auto k = _message_prefix;
+    keys::put_u64_be(k, p);
+    return k;
+  }
+  std::string msg_id_key(std::string_view msg_id) const {
+    return keys::components({_name, msg_id_tag, msg_id});
+  }
+
+  status recover() {
+    std::unique_ptr<rocksdb::Iterator> it(raw()->NewIterator(rocksdb::ReadOptions(), handle()));
+    it->SeekForPrev(message_key(UINT64_MAX));
+    if (!it->status().ok()) return rocks_error(it->status(), "recovering last position", _name);
+    if (!it->Valid()) return {};
+    std::string_view key(it->key().data(), it->key().size());
+    if (!key.starts_with(_message_prefix)) return {};
+    if (key.size() != _message_prefix.size() + 8) return corrupt("message key", _name, 0);
+    auto last = keys::get_u64_be(key.substr(_message_prefix.size()));
+    _last_position = last;
+    _next_position = last + 1;
+    return {};
+  }
+
+  // The position of a msg id still remembered at now_ms.
+  result<std::optional<position_t>> known(std::string_view msg_id, std::uint64_t now_ms) const {
+    if (raw() == nullptr) return closed();
+    std::string value;
+    auto s = raw()->Get(rocksdb::ReadOptions(), handle(), msg_id_key(msg_id), &value);
+    if (s.IsNotFound()) return std::optional<position_t>{};
+    if (!s.ok()) return rocks_error(s, "reading msg id", _name);
+    msg_id_entry e;
+    if (!decode_entry(value, e)) return corrupt("msg id entry", _name, 0);
+    if (e.expires_ms < now_ms) return std::optional<position_t>{};
+    return std::optional<position_t>{e.position};
+  }
+
+  void enqueue(pending p) {
+    switch (_queue.push(p)) {
+      case push_outcome::queued:
+        return;
+      case push_outcome::closed:
+        return p.done(error::make(errc::unavailable, "workflow stream is closed", "stream=" + _name));
+      case push_outcome::full:
+        return p.done(
+            error::make(errc::unavailable, "stream queue full",
+                        "stream=" + _name + " max_pending=" + std::to_string(_options.max_pending)));
+    }
+  }
+
+  void run() {
+    std::vector<pending> batch;
+    batch.reserve(std::min<std::size_t>(_options.max_batch, 1024));
+    while (_queue.take(batch, _options.max_batch)) {
+      write_batch(batch);
+      batch.clear();
+    }
+  }
+
+  // Answers every publish of the batch (duplicates from this batch or the
+  // remembered ids), writes the new messages in one write set, then
+  // completes all of them in order.
+  void write_batch(std::vector<pending>& batch) {
+    const std::uint64_t now = _options.now_ms();
+    const std::uint64_t expires = now + static_cast<std::uint64_t>(_options.dedupe_window.count());
+    std::vector<result<publish_ack>> outcomes;
+    outcomes.reserve(batch.size());
+    std::unordered_map<std::string_view, position_t> staged;  // msg id -> position, this batch
+    write_set ws(_db);
+    position_t next = _next_position;
+    std::size_t stored = 0;
+
+    for (auto& p : batch) {
+      auto& r = p.request;
+      if (auto s = check_publish(_name, r); !s.ok()) {
+        outcomes.emplace_back(std::move(s).err());
+        continue;
+      }
+      if (auto it = staged.find(r.msg_id); it != staged.end()) {
+        outcomes.emplace_back(publish_ack{it->second, true});
+        continue;
+      }
+      auto k = known(r.msg_id, now);
+      if (!k.ok()) {
+        outcomes.emplace_back(std::move(k).err());
+        continue;
+      }
+      if (k->has_value()) {
+        outcomes.emplace_back(publish_ack{**k, true});
+        continue;
+      }
+      const position_t pos = next++;
+      ws.put(cf::streams, message_key(pos), encode_message(r));
+      ws.put(cf::streams, msg_id_key(r.msg_id), encode_entry({expires, pos, now}));
+      staged.emplace(r.msg_id, pos);
+      outcomes.emplace_back(publish_ack{pos, false});
+      ++stored;
+    }
+
+    if (stored > 0) {
+      status s = ws.met_closed_db() ? status(closed()) : _db.write(ws.batch());
+      if (s.ok()) {
+        _next_position = next;
+        _last_position.store(next - 1, std::memory_order_release);
+      } else {
+        // A failed write invalidates every answer that relied on it (docs/contract.md
+        // 10.6): the publishes may or may not be stored; publish again with the same id.
+        ESFLOW_ERROR("storage", "stream {}: group write of {} publishes failed: {}", _name, stored,
+                     s.err().to_string());
+        for (auto& o : outcomes)
+          if (o.ok()) o = s.err();
+      }
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(outcomes[i]));
+  }
+};
+
+embedded_workflow_stream::embedded_workflow_stream(std::unique_ptr<impl> p) : _impl(std::move(p)) {}
+
+embedded_workflow_stream::~embedded_workflow_stream() { esflow::ignore(close()); }
+
+result<std::unique_ptr<embedded_workflow_stream>> embedded_workflow_stream::open(
+    db& database, std::string name, embedded_stream_options options) {
+  if (workflow_stream_subjects(name).empty()) {
+    return error::make(errc::invalid_config, "unknown workflow stream '" + name + "'",
+                       "expected WORKFLOW_COMMANDS or WORKFLOW_EVENTS");
+  }
+  if (database.raw() == nullptr) {
+    return error::make(errc::unavailable, "database is closed", "path=" + database.options().path);
+  }
+  auto p = std::make_unique<impl>(database, std::move(name), std::move(options));
+  if (auto s = p->recover(); !s.ok()) return std::move(s).err();
+  auto* raw = p.get();
+  std::unique_ptr<embedded_workflow_stream> stream(new embedded_workflow_stream(std::move(p)));
+  raw->_thread = start_named_thread("esflow-stream", "storage", [raw] { raw->run(); });
+  ESFLOW_INFO("storage", "embedded workflow stream {} open at position {}", raw->_name,
+              raw->_last_position.load());
+  return stream;
+}
+
+const std::string& embedded_workflow_stream::name() const { return _impl->_name; }
+
+void embedded_workflow_stream::publish(publish_request request, publish_callback done) {
+  _impl->enqueue(pending{std::move(request), std::move(done)});
+}
+
+result<std::vector<stream_message>> embedded_workflow_stream::read_from(position_t after, std::size_t max) {
+  std::vector<stream_message> out;
+  if (max == 0 || after == UINT64_MAX) return out;
+  if (_impl->raw() == nullptr) return _impl->closed();
+  // Only what the writer thread completed: a message written with the batch
+  // that is still completing is visible from then on anyway.
+  const position_t last = _impl->_last_position.load(std::memory_order_acquire);
+  auto upper = keys::prefix_successor(_impl->_message_prefix);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  if (!upper.empty()) ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(_impl->raw()->NewIterator(ro, _impl->handle()));
+  const auto& prefix = _impl->_message_prefix;
+  for (it->Seek(_impl->message_key(after + 1)); it->Valid() && out.size() < max; it->Next()) {
+    std::string_view key(it->key().data(), it->key().size());
+    if (key.size() != prefix.size() + 8) return corrupt("message key", _impl->_name, after);
+    stream_message m;
+    m.position = keys::get_u64_be(key.substr(prefix.size()));
+    if (m.position > last) break;
+    if (!decode_message(std::string_view(it->value().data(), it->value().size()), m)) {
+      return corrupt("message", _impl->_name, m.position);
+    }
+    out.push_back(std::move(m));
+  }
+  if (!it->status().ok()) return rocks_error(it->status(), "reading stream", _impl->_name);
+  return out;
+}
+
+result<position_t> embedded_workflow_stream::last_position() {
+  return _impl->_last_position.load(std::memory_order_acquire);
+}
+
+status embedded_workflow_stream::close() {
+  _impl->_queue.close();
+  return join_named_thread(_impl->_thread, "a publish completion");
+}
+
+}  // namespace esflow::storage

@@ -1,0 +1,168 @@
+// The workflow stream contract against the embedded backend: opened
+// directly on a db (both durabilities) and built through the event-log
+// factory on a node store (the way nodes get it); then what only the
+// embedded backend promises (the msg-id window, its expiry, the queue bound).
+#include "storage/embedded_workflow_stream.h"
+#include "storage/event_log_factory.h"
+#include "tests/storage/temp_dir.h"
+#include "tests/storage/workflow_stream_contract.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+
+namespace esflow::storage::testing {
+namespace {
+
+// Both streams opened directly on one db.
+template <durability mode>
+class embedded_streams {
+ public:
+  explicit embedded_streams(embedded_stream_options options = {}) : _options(std::move(options)) { open(); }
+  ~embedded_streams() { close(); }
+
+  workflow_stream& stream(std::string_view name) {
+    return name == workflow_commands_stream ? *_commands : *_events;
+  }
+  embedded_workflow_stream& events() { return *_events; }
+  db& database() { return *_db; }
+  void reopen() {
+    close();
+    open();
+  }
+
+ private:
+  void open() {
+    auto d = db::open({.path = _dir.str(), .mode = mode});
+    ASSERT_TRUE(d.ok()) << d.err().to_string();
+    _db = std::move(d).value();
+    auto c = embedded_workflow_stream::open(*_db, std::string(workflow_commands_stream), _options);
+    ASSERT_TRUE(c.ok()) << c.err().to_string();
+    _commands = std::move(c).value();
+    auto e = embedded_workflow_stream::open(*_db, std::string(workflow_events_stream), _options);
+    ASSERT_TRUE(e.ok()) << e.err().to_string();
+    _events = std::move(e).value();
+  }
+  void close() {
+    if (_commands) {
+      EXPECT_TRUE(_commands->close().ok());
+    }
+    if (_events) {
+      EXPECT_TRUE(_events->close().ok());
+    }
+    _commands.reset();
+    _events.reset();
+    if (_db) {
+      EXPECT_TRUE(_db->close().ok());
+    }
+    _db.reset();
+  }
+
+  temp_dir _dir;
+  embedded_stream_options _options;
+  std::unique_ptr<db> _db;
+  std::unique_ptr<embedded_workflow_stream> _commands, _events;
+};
+
+// Both streams through the factory's "embedded" backend on one node store.
+class embedded_via_factory {
+ public:
+  embedded_via_factory() {
+    esflow::ignore(_factory.add(embedded_backend()));
+    open();
+  }
+  workflow_stream& stream(std::string_view name) {
+    return name == workflow_commands_stream ? *_commands : *_events;
+  }
+  void reopen() {
+    _commands.reset();  // closes the stream; the last one lets go of the store
+    _events.reset();
+    open();
+  }
+
+ private:
+  void open() {
+    auto store = node_store::open({.data_dir = _dir.str(), .mode = durability::relaxed});
+    ASSERT_TRUE(store.ok()) << store.err().to_string();
+    event_log_env env;
+    env.store = store.value();
+    auto c = _factory.make_stream({}, env, std::string(workflow_commands_stream));
+    ASSERT_TRUE(c.ok()) << c.err().to_string();
+    _commands = c.value();
+    auto e = _factory.make_stream({}, env, std::string(workflow_events_stream));
+    ASSERT_TRUE(e.ok()) << e.err().to_string();
+    _events = e.value();
+  }
+
+  temp_dir _dir;
+  event_log_factory _factory;
+  std::shared_ptr<workflow_stream> _commands, _events;
+};
+
+using embedded_factories = ::testing::Types<embedded_streams<durability::fsync>,
+                                            embedded_streams<durability::relaxed>, embedded_via_factory>;
+INSTANTIATE_TYPED_TEST_SUITE_P(embedded, workflow_stream_contract, embedded_factories);
+
+TEST(embedded_workflow_stream, unknown_stream_name_is_invalid_config) {
+  temp_dir dir;
+  auto d = db::open({.path = dir.str()});
+  ASSERT_TRUE(d.ok());
+  auto s = embedded_workflow_stream::open(**d, "AGGREGATE_EVENTS");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.err().code, errc::invalid_config);
+}
+
+TEST(embedded_workflow_stream, msg_ids_are_forgotten_after_the_window) {
+  auto now = std::make_shared<std::atomic<std::uint64_t>>(1'000'000);
+  embedded_stream_options o;
+  o.dedupe_window = std::chrono::minutes(2);
+  o.now_ms = [now] { return now->load(); };
+  embedded_streams<durability::relaxed> env(o);
+  auto first = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:r1"));
+  ASSERT_TRUE(first.ok());
+  now->fetch_add(119'000);  // inside the window
+  auto dup = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:r1"));
+  ASSERT_TRUE(dup.ok());
+  EXPECT_TRUE(dup->duplicate);
+  EXPECT_EQ(dup->position, first->position);
+  now->fetch_add(2'000);  // past it: a new message
+  auto later = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:r1"));
+  ASSERT_TRUE(later.ok());
+  EXPECT_FALSE(later->duplicate);
+  EXPECT_GT(later->position, first->position);
+}
+
+TEST(embedded_workflow_stream, compaction_drops_expired_msg_ids_and_keeps_messages) {
+  // A clock long past: every msg-id entry's expiry is before the real now.
+  embedded_stream_options o;
+  o.now_ms = [] { return std::uint64_t{1'000'000}; };
+  embedded_streams<durability::relaxed> env(o);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(
+        publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:" + std::to_string(i))).ok());
+  auto* raw = env.database().raw();
+  auto* cf = env.database().handle(cf::streams);
+  auto count = [&] {
+    std::size_t n = 0;
+    std::unique_ptr<rocksdb::Iterator> it(raw->NewIterator(rocksdb::ReadOptions(), cf));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
+    return n;
+  };
+  EXPECT_EQ(count(), 6u);  // 3 messages + 3 msg ids
+  ASSERT_TRUE(raw->CompactRange(rocksdb::CompactRangeOptions(), cf, nullptr, nullptr).ok());
+  EXPECT_EQ(count(), 3u);
+  auto all = env.events().read_from(0, 10);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 3u);
+}
+
+TEST(embedded_workflow_stream, a_full_queue_is_unavailable) {
+  embedded_stream_options o;
+  o.max_pending = 0;
+  embedded_streams<durability::relaxed> env(o);
+  auto r = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:r1"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err().code, errc::unavailable);
+}
+
+}  // namespace
+}  // namespace esflow::storage::testing
