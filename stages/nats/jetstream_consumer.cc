@@ -192,6 +192,8 @@ class jetstream_consumer final : public graph::stage {
     }
     auto ctx = stages::new_ingest_context(_core->make_context);
     ctx->transport = "jetstream";
+    ctx->subject = natsMsg_GetSubject(msg);
+    ctx->stream_sequence = seq;
     const auto parsed = parse_command_subject(natsMsg_GetSubject(msg));
     if (parsed.ok) {
       ctx->tenant_given = true;

@@ -42,6 +42,29 @@ class position_ack final : public stages::ingest_ack {
   schemas::position_t _p;
 };
 
+// An effect command body (docs/contract.md "Runner node") into the context.
+status decode_effect_command(std::string_view text_body, runner_context& ctx) {
+  auto body = json::parse(text_body, nullptr, false);
+  auto text = [&](const char* f) {
+    if (!body.is_object()) return std::string();
+    auto it = body.find(f);
+    return it != body.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  if (!body.is_object() || text("command_id").empty() || text("effect").empty())
+    return error::make(errc::invalid_command, "not an effect command (a JSON object with command_id and effect)");
+  ctx.tenant_given = true;
+  ctx.transport_tenant = text("tenant_id");
+  ctx.incoming_correlation_id = text("correlation_id");
+  ctx.call.tenant = text("tenant_id");
+  ctx.call.command_id = text("command_id");
+  ctx.call.effect = text("effect");
+  ctx.call.payload_json = body.contains("payload") ? body["payload"].dump() : "{}";
+  ctx.call.correlation_id = text("correlation_id");
+  ctx.call.trace_id = text("trace_id");
+  if (body.contains("metadata") && body["metadata"].is_object()) ctx.saga_name = body["metadata"].value("saga", "");
+  return {};
+}
+
 class effect_follow final : public graph::stage {
  public:
   effect_follow(std::shared_ptr<runner_service> service, stages::context_factory make_context,
@@ -90,33 +113,17 @@ class effect_follow final : public graph::stage {
 
  private:
   graph::message_ptr decode(const storage::stream_message& msg) {
-    auto body = json::parse(msg.body, nullptr, false);
-    auto text = [&](const char* f) {
-      auto it = body.is_object() ? body.find(f) : body.end();
-      return body.is_object() && it != body.end() && it->is_string() ? it->get<std::string>() : std::string();
-    };
-    if (!body.is_object() || text("command_id").empty() || text("effect").empty()) {
-      ESFLOW_WARN("runner", "{}: WORKFLOW_COMMANDS {} ({}) is not an effect command: skipped",
-                  _service->pipeline(), msg.position, msg.subject);
-      return nullptr;
-    }
     auto m = graph::make_message();
     auto ctx = std::dynamic_pointer_cast<runner_context>(stages::new_ingest_context(_make_context));
     if (!ctx) ctx = std::make_shared<runner_context>();
     ctx->transport = "workflow";
-    ctx->tenant_given = true;
-    ctx->transport_tenant = text("tenant_id");
-    ctx->incoming_correlation_id = text("correlation_id");
+    if (auto st = decode_effect_command(msg.body, *ctx); !st.ok()) {
+      ESFLOW_WARN("runner", "{}: WORKFLOW_COMMANDS {} ({}) skipped: {}", _service->pipeline(), msg.position,
+                  msg.subject, st.err().to_string());
+      return nullptr;
+    }
     ctx->source = "commands";
     ctx->position = msg.position;
-    ctx->call.tenant = text("tenant_id");
-    ctx->call.command_id = text("command_id");
-    ctx->call.effect = text("effect");
-    ctx->call.payload_json = body.contains("payload") ? body["payload"].dump() : "{}";
-    ctx->call.correlation_id = text("correlation_id");
-    ctx->call.trace_id = text("trace_id");
-    if (body.contains("metadata") && body["metadata"].is_object())
-      ctx->saga_name = body["metadata"].value("saga", "");
     ctx->ack = std::make_shared<position_ack>(_service->commands_tracker(), msg.position);
     m->key = ctx->call.tenant + '\x1f' + ctx->call.command_id;
     m->context = std::move(ctx);
@@ -135,6 +142,29 @@ class effect_follow final : public graph::stage {
   std::chrono::milliseconds _poll;
   std::mutex _mu;
   std::condition_variable_any _cv;
+};
+
+// effect.decode: behind a jetstream.consumer on WORKFLOW_COMMANDS (the
+// runner on JetStream): the body into the effect call, keyed by (tenant,
+// command id); the consumer's acks stand for the checkpoint.
+class effect_decode final : public graph::stage {
+ public:
+  explicit effect_decode(std::shared_ptr<runner_service> service) : _service(std::move(service)) {}
+
+  void process(graph::message_ptr m, const graph::emitter& out) override {
+    auto& ctx = context_of(*m);
+    if (auto st = decode_effect_command(m->body, ctx); !st.ok()) {
+      out.fail(std::move(m), std::move(st).err());
+      return;
+    }
+    ctx.source = "jetstream";
+    ctx.position = ctx.stream_sequence;
+    m->key = ctx.call.tenant + '\x1f' + ctx.call.command_id;
+    out.emit(std::move(m));
+  }
+
+ private:
+  std::shared_ptr<runner_service> _service;
 };
 
 class effect_gate final : public graph::stage {
@@ -297,6 +327,23 @@ graph::stage_descriptor effect_follow_descriptor() {
         new effect_follow(std::move(service).value(), init.make_context,
                           static_cast<std::size_t>(init.spec.params.integer("batch")),
                           std::chrono::milliseconds(init.spec.params.integer("poll"))));
+  };
+  return d;
+}
+
+graph::stage_descriptor effect_decode_descriptor() {
+  graph::stage_descriptor d;
+  d.kind = "effect.decode";
+  d.node_kind = "runner";
+  d.description = "effect commands from a jetstream.consumer -> the effect call, keyed by (tenant, command id)";
+  // Behind a jetstream.consumer (whose messages carry the kind's context, declared by none).
+  d.provides_context = {"runner"};
+  d.mutates_context = true;
+  d.default_concurrency = graph::concurrency::serial();
+  d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
+    auto service = stage_service(init);
+    if (!service.ok()) return std::move(service).err();
+    return std::unique_ptr<graph::stage>(new effect_decode(std::move(service).value()));
   };
   return d;
 }

@@ -138,18 +138,30 @@ class outbox_dispatch final : public graph::stage {
         {"metadata",
          {{"saga", item.value("saga", "")}, {"correlation_id", item.value("correlation_id", "")}}}};
     if (!tenant.empty()) command["tenant_id"] = tenant;
-    if (!port) {
-      out.fail(std::move(m), error::make(errc::unavailable, "no aggregate pipeline to send commands to"));
-      out.finish();
-      return;
-    }
-    stages::local_command c{tenant, command.dump(), item.value("correlation_id", ""), {}};
     auto* raw = m.release();
-    port->submit(std::move(c), [this, raw, out, item](result<std::string> answer) {
+    auto on_done = [this, raw, out, item](result<std::string> answer) {
       graph::run_guarded(out, graph::message_ptr(raw), [&](graph::message_ptr& msg) {
         on_answer(std::move(msg), out, item, std::move(answer));
       });
-    });
+    };
+    // In-process when this process runs the aggregate pipeline (esflow dev), else over NATS.
+    if (port && port->is_open()) {
+      port->submit({tenant, command.dump(), item.value("correlation_id", ""), {}}, std::move(on_done));
+    } else if (auto* remote = _service->remote()) {
+      const auto headers = _service->headers_for(tenant, item.value("correlation_id", ""), item.value("trace_id", ""));
+      schemas::trace_context trace;
+      for (const auto& [k, v] : headers) {
+        if (k == "x-correlation-id") trace.correlation_id = v;
+        if (k == "traceparent") trace.traceparent = v;
+        if (k == "trace-id") trace.trace_id = v;
+      }
+      remote->submit({tenant, item.value("aggregate_type", ""), item.value("aggregate_id", ""), command.dump(), trace},
+                     std::move(on_done));
+    } else if (port) {
+      port->submit({tenant, command.dump(), item.value("correlation_id", ""), {}}, std::move(on_done));
+    } else {
+      on_done(error::make(errc::unavailable, "no aggregate pipeline to send commands to"));
+    }
   }
 
   void on_answer(graph::message_ptr m, const graph::emitter& out, const json& item,

@@ -160,10 +160,10 @@ namespace esflow::stages {
 
 void register_runner_stages(graph::kind_registry& registry) {
   using namespace esflow::runner;
-  for (auto make : {saga_follow_descriptor, saga_dedupe_descriptor, saga_load_descriptor, saga_run_descriptor,
+  for (auto make : {saga_follow_descriptor, saga_decode_descriptor, saga_dedupe_descriptor, saga_load_descriptor, saga_run_descriptor,
                     saga_commit_descriptor, outbox_scan_descriptor, outbox_dispatch_descriptor,
                     outbox_confirm_descriptor, schedule_scan_descriptor, schedule_publish_descriptor,
-                    schedule_delete_descriptor, effect_follow_descriptor, effect_gate_descriptor,
+                    schedule_delete_descriptor, effect_follow_descriptor, effect_decode_descriptor, effect_gate_descriptor,
                     effect_execute_descriptor, effect_publish_descriptor, effect_done_descriptor}) {
     auto added = registry.add(make());
     if (!added.ok()) throw std::logic_error(added.err().to_string());

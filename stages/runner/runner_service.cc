@@ -6,6 +6,7 @@
 #include "stages/node_env.h"
 #include "storage/keys.h"
 #include "storage/keyspace.h"
+#include "transport/nats/nats_link.h"
 #include "transport/nats/subjects.h"
 
 #include <nlohmann/json.hpp>
@@ -69,11 +70,17 @@ result<std::shared_ptr<runner_service>> runner_service::for_pipeline(const graph
         s->_commands = std::move(commands).value();
         s->_committer = std::make_unique<storage::commit_pool>(s->_store);
         s->_local_commands = stages::local_command_port_for(init.services, dir);
+        if (const auto url = init.pipeline.settings.str("nats_url"); !url.empty()) {
+          auto link = nats::nats_link::for_url(init.services, url);
+          if (!link.ok()) return std::move(link).err();
+          s->_remote = std::make_unique<remote_commands>(link.value()->shared_connection(), std::chrono::seconds(5));
+        }
         return s;
       });
 }
 
 runner_service::~runner_service() {
+  if (_remote) _remote->stop();
   if (_executor) _executor->stop();
   if (_committer) _committer->stop();
 }
@@ -100,7 +107,8 @@ void runner_service::commit_effect(runner_context& ctx, std::function<void(statu
     space.put(ws, storage::keys::dedupe(ctx.call.tenant, "effect:" + ctx.call.command_id),
               marker_value(now_ms() + k_marker_ttl_ms) + ctx.result_body);
   }
-  _store->checkpoints().put(ws, {}, checkpoint_name("commands"), _commands_tracker.watermark());
+  if (ctx.source == "commands")
+    _store->checkpoints().put(ws, {}, checkpoint_name("commands"), _commands_tracker.watermark());
   _committer->submit(std::move(ws), std::move(done));
 }
 
@@ -203,9 +211,11 @@ void runner_service::commit(runner_context& ctx, std::function<void(status)> don
       any_work = any_work || !step.work.empty() || !step.add.empty();
     }
   }
-  auto& tracker = ctx.source == "events" ? _events_tracker : _log_tracker;
-  _store->checkpoints().put(ws, {}, checkpoint_name(ctx.source == "events" ? "events" : "log"),
-                            tracker.watermark());
+  // Embedded sources keep a checkpoint; a JetStream consumer's position is the server's (acks).
+  if (ctx.source == "log" || ctx.source == "events") {
+    auto& tracker = ctx.source == "events" ? _events_tracker : _log_tracker;
+    _store->checkpoints().put(ws, {}, checkpoint_name(ctx.source), tracker.watermark());
+  }
   const auto key = ctx.inputs.empty() ? std::string()
                                       : instance_key(ctx.inputs.front().tenant, ctx.inputs.front().saga,
                                                      ctx.inputs.front().correlation_id);

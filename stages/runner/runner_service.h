@@ -19,6 +19,7 @@
 #include "stages/position_tracker.h"
 #include "stages/runner/effect_executor.h"
 #include "stages/runner/effect_spec.h"
+#include "stages/runner/remote_commands.h"
 #include "stages/runner/runner_context.h"
 #include "stages/runner/saga_spec.h"
 #include "storage/commit_pool.h"
@@ -107,6 +108,8 @@ class runner_service {
                                        const std::string& trace_id) const;
   // The aggregate pipeline of this process's data directory (esflow dev), when it takes local commands.
   std::shared_ptr<stages::local_command_port> local_commands() const { return _local_commands; }
+  // NATS request/reply to aggregate nodes elsewhere (when the pipeline has a nats_url); null otherwise.
+  remote_commands* remote() const { return _remote.get(); }
 
   // GET /v1/sagas/<saga>/<correlation id>.
   result<std::optional<std::string>> instance_json(const std::string& tenant, const std::string& saga,
@@ -125,6 +128,7 @@ class runner_service {
   std::shared_ptr<storage::workflow_stream> _commands;
   std::unique_ptr<storage::commit_pool> _committer;
   std::shared_ptr<stages::local_command_port> _local_commands;
+  std::unique_ptr<remote_commands> _remote;
   stages::position_tracker _log_tracker;
   stages::position_tracker _events_tracker;
   stages::position_tracker _commands_tracker;

@@ -16,6 +16,7 @@ result<std::shared_ptr<runner_service>> keyed_stage_service(const graph::stage_i
 
 graph::node_kind_descriptor runner_kind_descriptor();
 graph::stage_descriptor saga_follow_descriptor();       // saga.follow
+graph::stage_descriptor saga_decode_descriptor();       // saga.decode
 graph::stage_descriptor saga_dedupe_descriptor();       // saga.dedupe
 graph::stage_descriptor saga_load_descriptor();         // saga.load
 graph::stage_descriptor saga_run_descriptor();          // saga.run
@@ -27,6 +28,7 @@ graph::stage_descriptor schedule_scan_descriptor();     // schedule.scan
 graph::stage_descriptor schedule_publish_descriptor();  // schedule.publish
 graph::stage_descriptor schedule_delete_descriptor();   // schedule.delete
 graph::stage_descriptor effect_follow_descriptor();     // effect.follow
+graph::stage_descriptor effect_decode_descriptor();     // effect.decode
 graph::stage_descriptor effect_gate_descriptor();       // effect.gate
 graph::stage_descriptor effect_execute_descriptor();    // effect.execute
 graph::stage_descriptor effect_publish_descriptor();    // effect.publish

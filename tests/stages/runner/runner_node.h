@@ -1,11 +1,13 @@
 #pragma once
-// The shipped pipelines/aggregate.yaml and pipelines/runner-saga.yaml as they
-// are, in one process on a temp data dir and a free loopback port (what
+// The shipped pipelines/aggregate.yaml and pipelines/runner-saga.yaml (or,
+// on JetStream, their -jetstream twins against the given nats-server) as
+// they are, in one process on a temp data dir and a free loopback port (what
 // `esflow dev` runs), driven over HTTP as a client would. Either file can be
 // left out to stop one side (a runner without its aggregate node: its
 // commands wait in the outbox).
 #include "cli/app.h"
 #include "tests/stages/ingest/http_util.h"
+#include "tests/transport/nats/nats_server_fixture.h"
 #include "transport/node_host.h"
 
 #include <gtest/gtest.h>
@@ -27,16 +29,25 @@ inline std::string pipeline(const std::string& name) {
   return std::string(ESFLOW_SOURCE_DIR) + "/pipelines/" + name;
 }
 
+enum class backend { embedded, jetstream };
+
+inline std::string backend_name(const ::testing::TestParamInfo<backend>& i) {
+  return i.param == backend::embedded ? "embedded" : "jetstream";
+}
+
 class runner_node {
  public:
-  explicit runner_node(std::string data_dir, bool aggregate = true, bool runner = true)
+  // nats_url empty: the embedded backend.
+  explicit runner_node(std::string data_dir, bool aggregate = true, bool runner = true, std::string nats_url = {})
       : _data_dir(std::move(data_dir)) {
+    const bool js = !nats_url.empty();
     std::vector<std::string> files;
-    if (aggregate) files.push_back(pipeline("aggregate.yaml"));
-    if (runner) files.push_back(pipeline("runner-saga.yaml"));
+    if (aggregate) files.push_back(pipeline(js ? "aggregate-jetstream.yaml" : "aggregate.yaml"));
+    if (runner) files.push_back(pipeline(js ? "runner-saga-jetstream.yaml" : "runner-saga.yaml"));
     cli::serve_options o;
     o.overrides.data_dir = _data_dir;
     o.overrides.http = "127.0.0.1:0";
+    if (js) o.overrides.nats_url = nats_url;
     auto served = cli::serve_nodes(files, o);
     EXPECT_TRUE(served.ok()) << served.err().to_string();
     if (!served.ok()) return;
