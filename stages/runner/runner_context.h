@@ -35,6 +35,7 @@ struct runner_context : stages::ingest_context {
   std::vector<step_result> steps;     // one per input left after dedupe
   std::vector<std::string> seen;      // marker ids of the inputs to mark (all inputs)
   std::uint64_t pending_serial = 0;   // the record left in runner_service::_pending by saga.run
+  std::vector<std::string> running;   // runner_service::_running_markers this message holds
   // The program failed on these inputs (program_error: it would fail again): saga.commit
   // quarantines them with the reason, marks them seen and leaves the instance as it was.
   std::optional<esflow::error> poison;

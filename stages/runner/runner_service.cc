@@ -151,13 +151,37 @@ result<std::optional<std::string>> runner_service::load(const saga_input& in) {
 
 status runner_service::run(lane_sandboxes& lanes, runner_context& ctx) {
   if (ctx.inputs.empty()) return {};
-  const auto& first = ctx.inputs.front();
+  const saga_input first = ctx.inputs.front();  // a copy: ctx.inputs is narrowed below
   const auto* saga = find_saga(first.saga);
   if (saga == nullptr) return error::make(errc::internal, "unknown saga '" + first.saga + "'");
   ctx.saga = saga;
   auto& sb = lanes.get(*saga);
+  // Read again in the instance's turn of this keyed stage: between saga.load and here another input of the
+  // instance may have run (its transition is pending) or been stored; starting from the older record
+  // would lose that transition.
+  auto fresh = load(first);
+  if (!fresh.ok()) return std::move(fresh).err();
+  ctx.record = std::move(fresh).value();
   auto record = ctx.record;
   const auto now = now_ms();
+  {
+    // Inputs another message is committing right now are not run twice (see _running_markers).
+    std::lock_guard lock(_pending_mu);
+    std::vector<saga_input> mine;
+    std::vector<std::string> marks, seen;
+    for (auto& in : ctx.inputs) {
+      auto mark = in.tenant + '\x1f' + marker_id(in);
+      if (_running_markers.insert(mark).second) {
+        marks.push_back(std::move(mark));
+        seen.push_back(marker_id(in));
+        mine.push_back(std::move(in));
+      }
+    }
+    ctx.inputs = std::move(mine);
+    ctx.seen = std::move(seen);
+    ctx.running = std::move(marks);
+  }
+  if (ctx.inputs.empty()) return {};
   for (const auto& in : ctx.inputs) {
     auto step = run_step(*saga, sb, record, in, now);
     if (!step.ok()) return std::move(step).err();
@@ -170,6 +194,12 @@ status runner_service::run(lane_sandboxes& lanes, runner_context& ctx) {
     _pending[instance_key(first.tenant, first.saga, first.correlation_id)] = {*record, ctx.pending_serial};
   }
   return {};
+}
+
+void runner_service::release_running(runner_context& ctx) {
+  std::lock_guard lock(_pending_mu);
+  for (const auto& mark : ctx.running) _running_markers.erase(mark);
+  ctx.running.clear();
 }
 
 void runner_service::commit(runner_context& ctx, std::function<void(status)> done) {
@@ -220,7 +250,12 @@ void runner_service::commit(runner_context& ctx, std::function<void(status)> don
                                       : instance_key(ctx.inputs.front().tenant, ctx.inputs.front().saga,
                                                      ctx.inputs.front().correlation_id);
   const auto serial = ctx.pending_serial;
-  _committer->submit(std::move(ws), [this, key, serial, any_work, done = std::move(done)](status st) {
+  _committer->submit(std::move(ws), [this, key, serial, any_work, running = ctx.running,
+                                     done = std::move(done)](status st) {
+    {
+      std::lock_guard lock(_pending_mu);
+      for (const auto& mark : running) _running_markers.erase(mark);
+    }
     if (serial != 0) {
       std::lock_guard lock(_pending_mu);
       auto it = _pending.find(key);

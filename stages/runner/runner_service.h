@@ -84,6 +84,8 @@ class runner_service {
   result<std::optional<std::string>> load(const saga_input& in);
   // Runs every input of the message against the record in the lane's sandboxes.
   status run(lane_sandboxes& lanes, runner_context& ctx);
+  // A message that will not reach saga.commit gives back the inputs it was running.
+  void release_running(runner_context& ctx);
   // Writes the message's transitions, markers and checkpoint in ONE
   // write_set through the commit pool; done on a committer thread.
   void commit(runner_context& ctx, std::function<void(status)> done);
@@ -139,6 +141,9 @@ class runner_service {
   std::mutex _pending_mu;
   std::map<std::string, std::pair<std::string, std::uint64_t>> _pending;  // instance -> (record, serial)
   std::uint64_t _pending_serial = 0;
+  // Markers of inputs run but not yet stored (tenant + marker): a second delivery of one
+  // (a JetStream redelivery racing the first) is skipped instead of running twice.
+  std::set<std::string> _running_markers;
 
   mutable std::mutex _work_mu;
   std::condition_variable_any _work_cv;

@@ -1,6 +1,8 @@
 // saga.load: the instance's record (state, done, schedules): a transition
 // still on its way to the store first, else the stored one; none for a new
-// instance.
+// instance. A storage error surfaces here, before any program runs; saga.run
+// reads the record once more in the instance's turn (another input of the
+// instance may have moved it in between), usually from the block cache.
 //
 // Concurrency: keyed by instance (one instance's inputs in order); reads the
 // local node store.

@@ -22,6 +22,7 @@ class saga_run final : public graph::stage {
     auto& ctx = context_of(*m);
     if (auto st = _service->run(_lanes[out.lane() % _lanes.size()], ctx); !st.ok()) {
       if (st.err().code != errc::program_error && st.err().code != errc::invalid_command) {
+        _service->release_running(ctx);
         out.fail(std::move(m), std::move(st).err());
         return;
       }
