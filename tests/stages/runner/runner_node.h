@@ -30,10 +30,9 @@ inline std::string pipeline(const std::string& name) {
 class runner_node {
  public:
   explicit runner_node(std::string data_dir, bool aggregate = true, bool runner = true)
-      : _data_dir(std::move(data_dir)) {
-    std::vector<std::string> files;
-    if (aggregate) files.push_back(pipeline("aggregate.yaml"));
-    if (runner) files.push_back(pipeline("runner-saga.yaml"));
+      : runner_node(std::move(data_dir), shipped(aggregate, runner)) {}
+  // Explicit pipeline files (e.g. a test pipeline written to a temp dir).
+  runner_node(std::string data_dir, const std::vector<std::string>& files) : _data_dir(std::move(data_dir)) {
     cli::serve_options o;
     o.overrides.data_dir = _data_dir;
     o.overrides.http = "127.0.0.1:0";
@@ -56,6 +55,9 @@ class runner_node {
   }
 
   bool ok() const { return _client != nullptr; }
+  const std::string& data_dir() const { return _data_dir; }
+  std::string url() const { return cli::served_url(*_served); }
+  esflow::service_registry& services() { return cli::served_services(*_served); }
   httplib::Client& client() { return *_client; }
 
   json command(const std::string& tenant, const std::string& type, const std::string& id,
@@ -91,6 +93,13 @@ class runner_node {
   }
 
  private:
+  static std::vector<std::string> shipped(bool aggregate, bool runner) {
+    std::vector<std::string> files;
+    if (aggregate) files.push_back(pipeline("aggregate.yaml"));
+    if (runner) files.push_back(pipeline("runner-saga.yaml"));
+    return files;
+  }
+
   std::string _data_dir;
   std::shared_ptr<cli::served_nodes> _served;
   std::unique_ptr<httplib::Client> _client;
