@@ -312,7 +312,11 @@ void handle_replay(admin_directory& dir, const httplib::Request& req, httplib::R
 
   auto head = service->log().last_position();
   if (!head.ok()) return reply_error(res, head.err());
+  // ONE message per instance with all its inputs in log order (saga.run runs them one after the other
+  // on one record): messages of one instance pipelined through load and run could each read the
+  // record before the other's transition.
   std::vector<runner_service::retry_item> items;
+  std::map<std::string, std::size_t> by_instance;  // correlation id -> index in items
   std::vector<std::string> instances;
   std::set<std::string> instance_set;
   std::size_t inputs = 0, scanned = 0;
@@ -330,7 +334,6 @@ void handle_replay(admin_directory& dir, const httplib::Request& req, httplib::R
       after = pc.position;
       ++scanned;
       if (pc.commit.tenant_id != tenant) continue;
-      std::map<std::string, std::size_t> by_instance;  // instance -> index in items (this position)
       for (auto& in : inputs_of_commit(only, pc.commit)) {
         ++inputs;
         if (instance_set.insert(in.correlation_id).second && instances.size() < k_max_listed_instances)

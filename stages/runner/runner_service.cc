@@ -149,6 +149,12 @@ status runner_service::run(lane_sandboxes& lanes, runner_context& ctx) {
   if (saga == nullptr) return error::make(errc::internal, "unknown saga '" + first.saga + "'");
   ctx.saga = saga;
   auto& sb = lanes.get(*saga);
+  // Read again here, not only in saga.load: keyed lanes order each stage, not the chain, so the
+  // instance's previous message may have run (or committed) after this one's load.
+  // saga.run is serial per instance, so this sees its transition (pending, or stored).
+  auto latest = load(first);
+  if (!latest.ok()) return std::move(latest).err();
+  ctx.record = std::move(latest).value();
   auto record = ctx.record;
   const auto now = now_ms();
   for (const auto& in : ctx.inputs) {

@@ -24,6 +24,10 @@ function on_event(state, input)
   if p.initial_balance == 13 or p.amount == 13 then error("unlucky 13") end
   local n = 0
   if state ~= nil and state.n ~= nil then n = state.n end
+  if input.kind == "event" and p.initial_balance == 21 then
+    return {state = {n = n + 1}, work = {{kind = "effect", effect = "notify", payload = {n = n}}},
+            schedules = {{name = "ping", after_ms = 0}}}
+  end
   return {state = {n = n + 1}}
 end
 )";
@@ -54,6 +58,9 @@ stages:
   scan:     { kind: outbox.scan, per_tenant: 64 }
   dispatch: { kind: outbox.dispatch }
   confirm:  { kind: outbox.confirm }
+  due:      { kind: schedule.scan, poll: 10ms }
+  remind:   { kind: schedule.publish }
+  fired:    { kind: schedule.delete }
 flow:
   - follow -> tenant -> dedupe -> load -> run -> commit -> ack
   - "tenant.error -> ack"
@@ -63,6 +70,8 @@ flow:
   - "commit.error -> ack"
   - scan -> dispatch -> confirm
   - "dispatch.error -> confirm"
+  - due -> remind -> fired
+  - "remind.error -> fired"
 )";
 
 class runner_ops : public ::testing::Test {
@@ -331,6 +340,48 @@ TEST_F(runner_ops, metrics_are_exported_and_move) {
   EXPECT_TRUE(node.eventually([&] {
     return metric(scrape(), "esflow_runner_retried_inputs_total", R"(pipeline="probe")") >= 3;
   })) << scrape();
+}
+
+TEST_F(runner_ops, an_effect_pipeline_beside_it_has_its_own_info_and_metrics) {
+  runner_node node(data(), {pipeline("aggregate.yaml"), (dir.path() / "probe.yaml").string(),
+                            pipeline("runner-effect.yaml")});
+  ASSERT_TRUE(node.ok());
+  int status = 0;
+  auto info = get(node, "/info", &status)["runner"];
+  EXPECT_EQ(info["probe"]["mode"], "saga") << info.dump();
+  EXPECT_EQ(info["runner-effect"]["mode"], "effect") << info.dump();
+  EXPECT_EQ(info["runner-effect"]["checkpoints"], json::array({"runner:runner-effect:commands"}));
+  EXPECT_EQ(info["runner-effect"]["streams"]["reads"], json::array({"WORKFLOW_COMMANDS"}));
+  EXPECT_EQ(info["runner-effect"]["effects"][0]["provider"], "log");
+
+  // 21: the saga asks for the `notify` effect and a `ping` reminder due at once.
+  node.command("acme", "Account", "e-1", open_account(21));
+  ASSERT_TRUE(node.eventually([&] { return probe_inputs(node, "acme", "e-1") == 3; }))
+      << "the event, the effect result and the reminder: " << probe_inputs(node, "acme", "e-1");
+  auto scrape = [&] {
+    auto r = node.client().Get("/metrics");
+    return r && r->status == 200 ? r->body : std::string();
+  };
+  ASSERT_TRUE(node.eventually([&] {
+    return metric(scrape(), "esflow_runner_outbox_dispatched_total",
+                  R"(outcome="confirmed",pipeline="probe")") >= 1;
+  })) << scrape();
+  const auto text = scrape();
+  EXPECT_GE(metric(text, "esflow_runner_effects_total",
+                   R"(effect="notify",outcome="succeeded",pipeline="runner-effect")"),
+            1)
+      << text;
+  EXPECT_GE(metric(text, "esflow_runner_effect_duration_seconds_count",
+                   R"(effect="notify",pipeline="runner-effect")"),
+            1);
+  EXPECT_GE(metric(text, "esflow_runner_outbox_dispatch_duration_seconds_count", R"(pipeline="probe")"), 1);
+  EXPECT_GE(metric(text, "esflow_runner_schedule_lag_seconds_count", R"(pipeline="probe")"), 1);
+  EXPECT_GE(metric(text, "esflow_runner_inputs_total",
+                   R"(kind="effect_result",outcome="committed",pipeline="probe")"),
+            1);
+  EXPECT_GE(
+      metric(text, "esflow_runner_inputs_total", R"(kind="reminder",outcome="committed",pipeline="probe")"),
+      1);
 }
 
 TEST_F(runner_ops, the_cli_lists_shows_retries_and_replays) {
