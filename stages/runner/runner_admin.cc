@@ -286,6 +286,9 @@ void handle_retry(admin_directory& dir, const httplib::Request& req, httplib::Re
 // --- replay ---------------------------------------------------------------------------
 void handle_replay(admin_directory& dir, const httplib::Request& req, httplib::Response& res) {
   const std::string saga_name = req.matches[1];
+  if (saga_name.empty())
+    return reply_error(
+        res, error::make(errc::invalid_command, "the saga is required: /admin/sagas/<saga>/replay"));
   const auto body = json::parse(req.body.empty() ? std::string("{}") : req.body, nullptr, false);
   if (!body.is_object())
     return reply_error(res, error::make(errc::invalid_command, "the body is not a JSON object"));
@@ -484,7 +487,7 @@ status attach_runner_operations(const graph::node_kind_init& init,
   server.Get("/admin/quarantine", route(handle_list));
   server.Get(R"(/admin/quarantine/([^/]+))", route(handle_show));
   server.Post(R"(/admin/quarantine/([^/]+)/retry)", route(handle_retry));
-  server.Post(R"(/admin/sagas/([^/]+)/replay)", route(handle_replay));
+  server.Post(R"(/admin/sagas/([^/]*)/replay)", route(handle_replay));
   return {};
 }
 

@@ -256,6 +256,9 @@ TEST_F(runner_ops, replay_dry_run_changes_nothing_and_confirm_reruns_one_tenant)
   EXPECT_EQ(status, 400) << no_tenant.dump();
   post(node, "/admin/sagas/Nope/replay", {{"tenant_id", "acme"}, {"from", 0}}, &status);
   EXPECT_EQ(status, 404);
+  auto no_saga = post(node, "/admin/sagas//replay", {{"tenant_id", "acme"}, {"from", 0}}, &status);
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(no_saga["code"], "invalid_command");
   post(node, "/admin/sagas/Probe/replay", {{"tenant_id", "acme"}, {"from", "zero"}}, &status);
   EXPECT_EQ(status, 400);
   post(node, "/admin/sagas/Probe/replay", {{"tenant_id", "acme"}, {"from", 0}, {"confirm", "yes"}}, &status);
