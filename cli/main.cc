@@ -1,5 +1,7 @@
 // esflow: one binary for every node kind. See `esflow --help`.
 #include "cli/app.h"
+#include "cli/quarantine.h"
+#include "cli/replay.h"
 #include "cli/views.h"
 #include "common/log.h"
 
@@ -148,6 +150,42 @@ int main(int argc, char** argv) {
   views_rebuild->add_option("view", rebuild_view, "the view")->required();
   views_rebuild->add_flag("--confirm", rebuild_confirm, "start it (it re-reads the whole log)");
 
+  std::string quarantine_url = views_url, quarantine_id;
+  int quarantine_limit = 100;
+  auto* quarantine =
+      app.add_subcommand("quarantine", "a node's quarantined inputs (its /admin/quarantine endpoints)");
+  quarantine->require_subcommand(1);
+  quarantine
+      ->fallthrough();  // `esflow quarantine list --url ADDR` as well as `esflow quarantine --url ADDR list`
+  quarantine->add_option("--url", quarantine_url,
+                         "the node's HTTP address [default: $ESFLOW_HTTP_ADDR or 127.0.0.1:8080]");
+  auto* quarantine_list = quarantine->add_subcommand(
+      "list", "id, source, position, attempts, tenant and reason of the quarantined inputs (oldest first)");
+  quarantine_list->add_option("--limit", quarantine_limit, "at most this many [default: 100]")
+      ->check(CLI::Range(1, 1000));
+  auto* quarantine_show = quarantine->add_subcommand("show", "one quarantined input with its whole record");
+  quarantine_show->add_option("id", quarantine_id, "the id `list` printed")->required();
+  auto* quarantine_retry = quarantine->add_subcommand(
+      "retry",
+      "run a runner saga record's inputs through the saga again (their markers and the record are deleted; "
+      "a failure quarantines them again with attempts + 1). A JetStream consumer's record is refused: "
+      "republish its body to its subject");
+  quarantine_retry->add_option("id", quarantine_id, "the id `list` printed")->required();
+
+  std::string replay_url = views_url, replay_saga, replay_tenant;
+  std::uint64_t replay_from = 0;
+  bool replay_confirm = false;
+  auto* replay = app.add_subcommand(
+      "replay",
+      "run a tenant's trigger events of a saga after a log position through the saga again, ignoring their "
+      "input markers (POST /admin/sagas/<saga>/replay on the runner node); a dry run without --confirm");
+  replay->add_option("--url", replay_url,
+                     "the runner node's HTTP address [default: $ESFLOW_HTTP_ADDR or 127.0.0.1:8080]");
+  replay->add_option("--saga", replay_saga, "the saga")->required();
+  replay->add_option("--tenant", replay_tenant, "the tenant (\"\" on a single-tenant node)")->required();
+  replay->add_option("--from", replay_from, "replay the events after this log position")->required();
+  replay->add_flag("--confirm", replay_confirm, "do it (without: answer what would run, change nothing)");
+
   std::string bench_file;
   esflow::cli::bench_options bench_opts;
   std::int64_t bench_messages = -1, bench_commands = -1, bench_accounts = -1, bench_tenants = -1,
@@ -218,6 +256,15 @@ int main(int argc, char** argv) {
   if (*views_list) return esflow::cli::views_list_command(views_url, std::cout, std::cerr);
   if (*views_rebuild)
     return esflow::cli::views_rebuild_command(views_url, rebuild_view, rebuild_confirm, std::cout, std::cerr);
+  if (*quarantine_list)
+    return esflow::cli::quarantine_list_command(quarantine_url, quarantine_limit, std::cout, std::cerr);
+  if (*quarantine_show)
+    return esflow::cli::quarantine_show_command(quarantine_url, quarantine_id, std::cout, std::cerr);
+  if (*quarantine_retry)
+    return esflow::cli::quarantine_retry_command(quarantine_url, quarantine_id, std::cout, std::cerr);
+  if (*replay)
+    return esflow::cli::replay_command(replay_url, replay_saga, replay_tenant, replay_from, replay_confirm,
+                                       std::cout, std::cerr);
   if (*bench) {
     if (bench_messages > 0) bench_opts.messages = bench_messages;
     if (bench_commands >= 0) bench_opts.workload.commands = bench_commands;

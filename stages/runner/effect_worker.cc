@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "graph/pipeline_spec.h"
 #include "schemas/ids.h"
+#include "stages/runner/runner_metrics.h"
 #include "stages/runner/runner_service.h"
 #include "stages/runner/stages.h"
 #include "transport/nats/subjects.h"
@@ -206,10 +207,18 @@ class effect_execute final : public graph::stage {
     }
     auto call = ctx.call;
     auto* raw = m.release();
-    _service->executor().execute(std::move(call), [raw, out](effect_outcome outcome, int attempts) {
+    const auto started = std::chrono::steady_clock::now();
+    auto* metrics = _service->metrics();  // lives as long as the service, which outlives its executor
+    _service->executor().execute(std::move(call), [raw, out, started, metrics](effect_outcome outcome,
+                                                                               int attempts) {
       graph::run_guarded(out, graph::message_ptr(raw), [&](graph::message_ptr& msg) {
         auto& c = context_of(*msg);
-        if (!outcome.succeeded() && outcome.retryable && outcome.error.rfind("unavailable", 0) == 0) {
+        const bool stopping =
+            !outcome.succeeded() && outcome.retryable && outcome.error.rfind("unavailable", 0) == 0;
+        if (metrics != nullptr && !stopping)
+          metrics->effect(c.call.effect, outcome.succeeded(),
+                          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        if (stopping) {
           // The executor is stopping or full: not an outcome of the effect; the command is read again.
           out.fail(std::move(msg), error::make(errc::unavailable, outcome.error));
           out.finish();

@@ -19,6 +19,7 @@
 // the aggregate pipeline's or the stream's thread.
 #include "common/log.h"
 #include "graph/pipeline_spec.h"
+#include "stages/runner/runner_metrics.h"
 #include "stages/runner/runner_service.h"
 #include "stages/runner/stages.h"
 #include "transport/nats/subjects.h"
@@ -43,8 +44,10 @@ class outbox_scan final : public graph::stage {
   void run(graph::source_output& out) override {
     while (!out.stopping()) {
       std::string after;
+      std::size_t seen = 0;
       for (std::size_t pages = 0; pages < 64 && !out.stopping(); ++pages) {
         auto page = _service->store().outbox().list(after, _batch);
+        if (page.ok()) seen += page->size();
         if (!page.ok()) {
           ESFLOW_WARN("runner", "{}: reading the outbox: {}", _service->pipeline(), page.err().to_string());
           break;
@@ -69,6 +72,7 @@ class outbox_scan final : public graph::stage {
         if (page->size() < _batch) break;
         after = page->back().key;
       }
+      if (auto* metrics = _service->metrics()) metrics->outbox_depth(static_cast<double>(seen));
       _service->wait_for_work(_poll, out.stop_token());
     }
   }
@@ -229,6 +233,7 @@ class outbox_confirm final : public graph::stage {
       ESFLOW_WARN("runner", "{}: dispatch of {} {} failed (retried later): {}", _service->pipeline(),
                   ctx.item.kind, ctx.item.work_id, m->error->to_string());
       _service->release(ctx.item.key, true);
+      if (auto* metrics = _service->metrics()) metrics->dispatched(false, 0);
       out.finish();
       return;
     }
@@ -239,6 +244,12 @@ class outbox_confirm final : public graph::stage {
       graph::run_guarded(out, graph::message_ptr(raw), [&](graph::message_ptr& msg) {
         auto& c = context_of(*msg);
         _service->release(c.item.key, !st.ok());
+        if (auto* metrics = _service->metrics()) {
+          const auto created = json::parse(c.item.item, nullptr, false);
+          const auto ms = created.is_object() ? created.value("created_ms", std::uint64_t{0}) : 0;
+          const auto now = _service->now_ms();
+          metrics->dispatched(st.ok(), ms != 0 && now >= ms ? static_cast<double>(now - ms) / 1000.0 : -1.0);
+        }
         if (!st.ok()) out.fail(std::move(msg), std::move(st).err());
         out.finish();
       });

@@ -8,6 +8,7 @@
 #include "common/service_registry.h"
 #include "graph/pipeline_spec.h"
 #include "schemas/ids.h"
+#include "stages/runner/runner_admin.h"
 #include "stages/runner/runner_service.h"
 #include "stages/runner/stages.h"
 #include "transport/http_server.h"
@@ -149,6 +150,7 @@ graph::node_kind_descriptor runner_kind_descriptor() {
     auto service = runner_service::for_pipeline(init);
     if (!service.ok()) return std::move(service).err();
     if (auto st = serve_runner_routes(init.services, service.value()); !st.ok()) return std::move(st).err();
+    if (auto st = attach_runner_operations(init, service.value()); !st.ok()) return std::move(st).err();
     return std::shared_ptr<void>(std::move(service).value());
   };
   return d;

@@ -4,6 +4,7 @@
 #include "graph/pipeline_spec.h"
 #include "schemas/ids.h"
 #include "stages/node_env.h"
+#include "stages/runner/runner_metrics.h"
 #include "storage/keys.h"
 #include "storage/keyspace.h"
 #include "transport/nats/nats_link.h"
@@ -156,12 +157,12 @@ status runner_service::run(lane_sandboxes& lanes, runner_context& ctx) {
   if (saga == nullptr) return error::make(errc::internal, "unknown saga '" + first.saga + "'");
   ctx.saga = saga;
   auto& sb = lanes.get(*saga);
-  // Read again in the instance's turn of this keyed stage: between saga.load and here another input of the
-  // instance may have run (its transition is pending) or been stored; starting from the older record
-  // would lose that transition.
-  auto fresh = load(first);
-  if (!fresh.ok()) return std::move(fresh).err();
-  ctx.record = std::move(fresh).value();
+  // Read again here, not only in saga.load: keyed lanes order each stage, not the chain, so the
+  // instance's previous message may have run (or committed) after this one's load.
+  // saga.run is serial per instance, so this sees its transition (pending, or stored).
+  auto latest = load(first);
+  if (!latest.ok()) return std::move(latest).err();
+  ctx.record = std::move(latest).value();
   auto record = ctx.record;
   const auto now = now_ms();
   {
@@ -223,6 +224,7 @@ void runner_service::commit(runner_context& ctx, std::function<void(status)> don
                    {"saga", first.saga},
                    {"correlation_id", first.correlation_id},
                    {"inputs", inputs},
+                   {"attempts", std::max(ctx.attempts, 1)},
                    {"code", ctx.poison->code_text.empty() ? std::string(to_string(ctx.poison->code))
                                                           : ctx.poison->code_text},
                    {"reason", ctx.poison->to_string()}};
@@ -250,11 +252,19 @@ void runner_service::commit(runner_context& ctx, std::function<void(status)> don
                                       : instance_key(ctx.inputs.front().tenant, ctx.inputs.front().saga,
                                                      ctx.inputs.front().correlation_id);
   const auto serial = ctx.pending_serial;
-  _committer->submit(std::move(ws), [this, key, serial, any_work, running = ctx.running,
-                                     done = std::move(done)](status st) {
+  std::vector<std::string> kinds;
+  for (const auto& in : ctx.inputs) kinds.push_back(in.kind);
+  const bool quarantined = ctx.poison.has_value();
+  const auto started = clock_type::now();
+  _committer->submit(std::move(ws), [this, key, serial, any_work, kinds = std::move(kinds), quarantined, started,
+                                     running = ctx.running, done = std::move(done)](status st) {
     {
       std::lock_guard lock(_pending_mu);
       for (const auto& mark : running) _running_markers.erase(mark);
+    }
+    if (_metrics && st.ok()) {
+      _metrics->saga_commit(std::chrono::duration<double>(clock_type::now() - started).count());
+      for (const auto& k : kinds) _metrics->input(k, quarantined ? "quarantined" : "committed");
     }
     if (serial != 0) {
       std::lock_guard lock(_pending_mu);
@@ -394,8 +404,26 @@ result<std::optional<std::string>> runner_service::instance_json(const std::stri
       {"correlation_id", correlation_id},
       {"state", r["state"]},
       {"done", r.value("done", false)},
+      {"inputs", r.value("inputs", 0)},
       {"pending_work", pending},
       {"schedules", schedules}}.dump());
+}
+
+void runner_service::enqueue_retries(std::vector<retry_item> items) {
+  {
+    std::lock_guard lock(_retry_mu);
+    for (auto& i : items) _retries.push_back(std::move(i));
+  }
+}
+
+std::vector<runner_service::retry_item> runner_service::take_retries(std::size_t max) {
+  std::lock_guard lock(_retry_mu);
+  std::vector<retry_item> out;
+  while (!_retries.empty() && out.size() < max) {
+    out.push_back(std::move(_retries.front()));
+    _retries.pop_front();
+  }
+  return out;
 }
 
 }  // namespace esflow::runner

@@ -29,6 +29,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,6 +38,8 @@
 #include <vector>
 
 namespace esflow::runner {
+
+class runner_metrics;
 
 // One lane's sandboxes: one per saga.
 class lane_sandboxes {
@@ -117,6 +120,23 @@ class runner_service {
   result<std::optional<std::string>> instance_json(const std::string& tenant, const std::string& saga,
                                                    const std::string& correlation_id);
 
+  // --- operations (runner_admin.cc: quarantine retry, replay; runner_metrics.h) ----------
+  // Inputs handed to the saga path again, their markers already deleted: saga.follow
+  // admits each as one fresh message (keyed by instance, ack a no-op). `source` and
+  // `position` name the quarantine record it would be written to again.
+  struct retry_item {
+    std::string source;  // log | events
+    schemas::position_t position = 0;
+    int attempts = 1;                // the quarantine record's attempts when it fails again
+    std::vector<saga_input> inputs;  // of one instance, in order
+    int requeued = 0;                // handed back after a failed commit (at most 3 times)
+  };
+  void enqueue_retries(std::vector<retry_item> items);
+  std::vector<retry_item> take_retries(std::size_t max);
+  // Null until the node kind attached them (runner_admin.cc); stages check.
+  runner_metrics* metrics() const { return _metrics.get(); }
+  void set_metrics(std::shared_ptr<runner_metrics> m) { _metrics = std::move(m); }
+
  private:
   runner_service() = default;
 
@@ -154,6 +174,10 @@ class runner_service {
     std::chrono::steady_clock::time_point not_before;
   };
   std::map<std::string, claim_state> _claims;
+
+  std::mutex _retry_mu;
+  std::deque<retry_item> _retries;
+  std::shared_ptr<runner_metrics> _metrics;
 };
 
 }  // namespace esflow::runner

@@ -5,6 +5,7 @@
 //
 // Concurrency: keyed by instance; reads the local node store.
 #include "graph/pipeline_spec.h"
+#include "stages/runner/runner_metrics.h"
 #include "stages/runner/runner_service.h"
 #include "stages/runner/stages.h"
 
@@ -29,7 +30,10 @@ class saga_dedupe final : public graph::stage {
         out.fail(std::move(m), std::move(seen).err());
         return;
       }
-      if (!seen.value()) fresh.push_back(std::move(in));
+      if (!seen.value())
+        fresh.push_back(std::move(in));
+      else if (auto* metrics = _service->metrics())
+        metrics->input(in.kind, "skipped_seen");
     }
     ctx.inputs = std::move(fresh);
     for (const auto& in : ctx.inputs) ctx.seen.push_back(_service->marker_id(in));

@@ -10,6 +10,7 @@
 // never on a TBB worker. Bounded batches; polls every `poll` once caught up.
 #include "common/log.h"
 #include "graph/pipeline_spec.h"
+#include "stages/runner/runner_metrics.h"
 #include "stages/runner/runner_service.h"
 #include "stages/runner/stages.h"
 
@@ -76,7 +77,9 @@ class saga_follow final : public graph::stage {
     ESFLOW_INFO("runner", "{}: following the log after {} and WORKFLOW_EVENTS after {}", _service->pipeline(),
                 log_src.after, events_src.after);
     while (!out.stopping()) {
+      if (!admit_retries(out)) return;
       const auto log_read = follow_log(out, log_src);
+      report_lag(log_src, events_src);
       if (out.stopping()) return;
       const auto events_read = follow_events(out, events_src);
       if (log_read == _batch || events_read == _batch) continue;
@@ -184,6 +187,65 @@ class saga_follow final : public graph::stage {
     return page->size();
   }
 
+  // Inputs handed back by a quarantine retry or a replay (runner_admin.cc): one
+  // fresh message each, its ack a no-op except a nak, which hands it back again
+  // (at most 3 times). False when stopping.
+  bool admit_retries(graph::source_output& out) {
+    for (auto& item : _service->take_retries(_batch)) {
+      if (item.inputs.empty()) continue;
+      auto m = graph::make_message();
+      auto ctx = std::dynamic_pointer_cast<runner_context>(stages::new_ingest_context(_make_context));
+      if (!ctx) ctx = std::make_shared<runner_context>();
+      ctx->transport = "log";
+      ctx->tenant_given = true;
+      ctx->transport_tenant = item.inputs.front().tenant;
+      ctx->incoming_correlation_id = item.inputs.front().correlation_id;
+      ctx->source = item.source == "events" ? "events" : "log";
+      ctx->position = item.position;
+      ctx->attempts = item.attempts;
+      ctx->inputs = item.inputs;
+      ctx->ack = std::make_shared<retry_ack>(_service, std::move(item));
+      m->key = instance_key(ctx->inputs.front().tenant, ctx->inputs.front().saga,
+                            ctx->inputs.front().correlation_id);
+      m->context = std::move(ctx);
+      if (!out.put(std::move(m))) return false;
+    }
+    return true;
+  }
+
+  class retry_ack final : public stages::ingest_ack {
+   public:
+    retry_ack(std::weak_ptr<runner_service> service, runner_service::retry_item item)
+        : _service(std::move(service)), _item(std::move(item)) {}
+    void ack() override {}
+    void nak() override {
+      auto s = _service.lock();
+      if (!s || _settled.exchange(true) || _item.requeued >= 3) return;
+      ++_item.requeued;
+      s->enqueue_retries({_item});
+    }
+
+   private:
+    std::weak_ptr<runner_service> _service;
+    runner_service::retry_item _item;
+    std::atomic<bool> _settled{false};
+  };
+
+  void report_lag(const source& log_src, const source& events_src) {
+    auto* m = _service->metrics();
+    const auto now = std::chrono::steady_clock::now();
+    if (m == nullptr || now < _next_lag_report) return;
+    _next_lag_report = now + std::chrono::milliseconds(500);
+    if (auto head = _service->log().last_position(); head.ok()) {
+      const auto w = log_src.tracker->watermark();
+      m->input_lag("log", head.value() > w ? static_cast<double>(head.value() - w) : 0.0);
+    }
+    if (auto head = _service->events().last_position(); head.ok()) {
+      const auto w = events_src.tracker->watermark();
+      m->input_lag("events", head.value() > w ? static_cast<double>(head.value() - w) : 0.0);
+    }
+  }
+
   // Caught up with nothing in flight: positions no saga cared about move the checkpoint too.
   void write_idle_checkpoint(source& s) {
     const auto w = s.tracker->watermark();
@@ -210,6 +272,7 @@ class saga_follow final : public graph::stage {
   std::chrono::milliseconds _poll;
   std::mutex _mu;
   std::condition_variable_any _cv;
+  std::chrono::steady_clock::time_point _next_lag_report{};
 };
 
 }  // namespace

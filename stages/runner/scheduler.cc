@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "graph/pipeline_spec.h"
 #include "schemas/ids.h"
+#include "stages/runner/runner_metrics.h"
 #include "stages/runner/runner_service.h"
 #include "stages/runner/stages.h"
 #include "transport/nats/subjects.h"
@@ -89,6 +90,9 @@ class schedule_publish final : public graph::stage {
     req.msg_id = nats::tenant_token(k.tenant) + ":" + schedule_key_text(k);
     req.headers = _service->headers_for(k.tenant, k.correlation_id, body.value("trace_id", ""));
     req.body = body.dump();
+    if (auto* metrics = _service->metrics())
+      metrics->schedule_lag((static_cast<double>(_service->now_ms()) - static_cast<double>(k.due_ms)) /
+                            1000.0);
     auto* raw = m.release();
     _service->events().publish(std::move(req), [raw, out](result<storage::publish_ack> ack) {
       graph::run_guarded(out, graph::message_ptr(raw), [&](graph::message_ptr& msg) {

@@ -303,7 +303,7 @@ TEST_F(cli_test, binary_help_lists_exactly_the_subcommands_and_global_options) {
   EXPECT_EQ(h.first_line, "esflow: event-sourcing nodes built as flow graphs of declarative stages");
   EXPECT_EQ(h.usage, "esflow [OPTIONS] SUBCOMMAND");
   EXPECT_EQ(h.subcommands, (std::vector<std::string>{"run", "dev", "validate", "graph", "stages", "kinds",
-                                                     "placement", "views", "bench"}))
+                                                     "placement", "views", "quarantine", "replay", "bench"}))
       << r.out;
   EXPECT_EQ(h.options, (std::vector<std::string>{"-h,--help", "--log-level", "--log-format"})) << r.out;
 }
@@ -404,6 +404,8 @@ TEST_F(cli_test, binary_each_subcommand_help_shows_its_own_synopsis_and_options)
       {"kinds", "kinds [OPTIONS]", {"--format"}, {}},
       {"placement", "placement [OPTIONS] SUBCOMMAND", {}, {}},
       {"views", "views [OPTIONS] SUBCOMMAND", {"--url"}, {}},
+      {"quarantine", "quarantine [OPTIONS] SUBCOMMAND", {"--url"}, {}},
+      {"replay", "replay [OPTIONS]", {"--url", "--saga", "--tenant", "--from", "--confirm"}, {}},
       {"bench",
        "bench [OPTIONS] file",
        {"--stage", "--messages", "--workload", "--commands", "--accounts", "--tenants", "--seed",

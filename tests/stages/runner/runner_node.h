@@ -39,11 +39,11 @@ class runner_node {
  public:
   // nats_url empty: the embedded backend.
   explicit runner_node(std::string data_dir, bool aggregate = true, bool runner = true, std::string nats_url = {})
+      : runner_node(std::move(data_dir), shipped(aggregate, runner, !nats_url.empty()), nats_url) {}
+  // Explicit pipeline files (e.g. a test pipeline written to a temp dir).
+  runner_node(std::string data_dir, const std::vector<std::string>& files, const std::string& nats_url = {})
       : _data_dir(std::move(data_dir)) {
     const bool js = !nats_url.empty();
-    std::vector<std::string> files;
-    if (aggregate) files.push_back(pipeline(js ? "aggregate-jetstream.yaml" : "aggregate.yaml"));
-    if (runner) files.push_back(pipeline(js ? "runner-saga-jetstream.yaml" : "runner-saga.yaml"));
     cli::serve_options o;
     o.overrides.data_dir = _data_dir;
     o.overrides.http = "127.0.0.1:0";
@@ -67,6 +67,9 @@ class runner_node {
   }
 
   bool ok() const { return _client != nullptr; }
+  const std::string& data_dir() const { return _data_dir; }
+  std::string url() const { return cli::served_url(*_served); }
+  esflow::service_registry& services() { return cli::served_services(*_served); }
   httplib::Client& client() { return *_client; }
 
   json command(const std::string& tenant, const std::string& type, const std::string& id,
@@ -102,6 +105,13 @@ class runner_node {
   }
 
  private:
+  static std::vector<std::string> shipped(bool aggregate, bool runner, bool js) {
+    std::vector<std::string> files;
+    if (aggregate) files.push_back(pipeline(js ? "aggregate-jetstream.yaml" : "aggregate.yaml"));
+    if (runner) files.push_back(pipeline(js ? "runner-saga-jetstream.yaml" : "runner-saga.yaml"));
+    return files;
+  }
+
   std::string _data_dir;
   std::shared_ptr<cli::served_nodes> _served;
   std::unique_ptr<httplib::Client> _client;
