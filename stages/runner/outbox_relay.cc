@@ -19,6 +19,7 @@
 // the aggregate pipeline's or the stream's thread.
 #include "common/log.h"
 #include "graph/pipeline_spec.h"
+#include "stages/runner/crash_point.h"
 #include "stages/runner/runner_service.h"
 #include "stages/runner/stages.h"
 #include "transport/nats/subjects.h"
@@ -220,6 +221,7 @@ class outbox_confirm final : public graph::stage {
       out.finish();
       return;
     }
+    crash_point("outbox.dispatched");  // test hook (crash_point.h)
     auto ws = _service->store().begin();
     _service->store().outbox().erase(ws, ctx.item.tenant, ctx.item.kind, ctx.item.work_id);
     auto* raw = m.release();

@@ -27,15 +27,12 @@ inline std::string pipeline(const std::string& name) {
   return std::string(ESFLOW_SOURCE_DIR) + "/pipelines/" + name;
 }
 
-class runner_node {
+// A node serving `files` (one process, one data directory, a free loopback port).
+class files_node {
  public:
-  explicit runner_node(std::string data_dir, bool aggregate = true, bool runner = true)
-      : _data_dir(std::move(data_dir)) {
-    std::vector<std::string> files;
-    if (aggregate) files.push_back(pipeline("aggregate.yaml"));
-    if (runner) files.push_back(pipeline("runner-saga.yaml"));
+  files_node(const std::string& data_dir, const std::vector<std::string>& files) {
     cli::serve_options o;
-    o.overrides.data_dir = _data_dir;
+    o.overrides.data_dir = data_dir;
     o.overrides.http = "127.0.0.1:0";
     auto served = cli::serve_nodes(files, o);
     EXPECT_TRUE(served.ok()) << served.err().to_string();
@@ -50,10 +47,12 @@ class runner_node {
     _client->set_keep_alive(true);
     _client->set_read_timeout(30, 0);
   }
-  ~runner_node() {
+  ~files_node() {
     _client.reset();
     _served.reset();
   }
+  files_node(const files_node&) = delete;
+  files_node& operator=(const files_node&) = delete;
 
   bool ok() const { return _client != nullptr; }
   httplib::Client& client() { return *_client; }
@@ -89,11 +88,33 @@ class runner_node {
     auto s = state(tenant, "Transfer", id);
     return s.is_object() ? s.value("status", "") : "";
   }
+  // The summed depth of GET /admin/outbox (-1: no answer).
+  long outbox_depth() {
+    auto r = _client->Get("/admin/outbox");
+    if (!r || r->status != 200) return -1;
+    long n = 0;
+    for (const auto& p : http_test::json_of(r))
+      for (const auto& i : p["items"]) n += i.value("depth", 0L);
+    return n;
+  }
 
  private:
-  std::string _data_dir;
   std::shared_ptr<cli::served_nodes> _served;
   std::unique_ptr<httplib::Client> _client;
+};
+
+class runner_node : public files_node {
+ public:
+  explicit runner_node(std::string data_dir, bool aggregate = true, bool runner = true)
+      : files_node(data_dir, files(aggregate, runner)) {}
+
+ private:
+  static std::vector<std::string> files(bool aggregate, bool runner) {
+    std::vector<std::string> f;
+    if (aggregate) f.push_back(pipeline("aggregate.yaml"));
+    if (runner) f.push_back(pipeline("runner-saga.yaml"));
+    return f;
+  }
 };
 
 inline json open_account(std::int64_t n) { return {{"type", "open_account"}, {"initial_balance", n}}; }
