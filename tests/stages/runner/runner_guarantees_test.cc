@@ -13,6 +13,7 @@
 //   - a poison input is quarantined, the instance unchanged, the rest goes on.
 #include "tests/stages/runner/runner_harness.h"
 
+#include <pthread.h>
 #include <set>
 
 namespace esflow::runner_test {
@@ -216,6 +217,53 @@ TEST_F(runner_guarantees, an_effect_runs_once_per_command_id_and_a_redelivery_re
   auto again = results();
   ASSERT_GE(again.size(), 1U);
   EXPECT_LE(again.size(), 1U) << "re-published under the same msg id (deduped by the stream)";
+}
+
+// The name of the calling thread (pthread), e.g. "esflow-stream" for a workflow stream's writer.
+std::string thread_name() {
+  char buf[32] = {};
+  pthread_getname_np(pthread_self(), buf, sizeof buf);
+  return buf;
+}
+
+TEST_F(runner_guarantees, a_failed_result_publish_does_not_mark_the_effect_done) {
+  std::atomic<bool> fail{false};
+  std::atomic<int> failed{0};
+  // The workflow streams' writes fail while `fail` holds: no result can be published.
+  auto store = shared_store(data(), [&] {
+    if (!fail || thread_name() != "esflow-stream") return false;
+    ++failed;
+    return true;
+  });
+  ASSERT_TRUE(store);
+  // The first call turns the fault on before it answers: its result's publish fails.
+  hook_receiver hook([&](int n, httplib::Response& res) {
+    if (n == 1) fail = true;
+    runner_hooks::answer(200)(n, res);
+  });
+  std::string key;
+  {
+    files_node node(data(), {pipeline("aggregate.yaml"), pipeline("runner-saga.yaml"),
+                             effect_pipeline(dir.path(), hook.url())});
+    ASSERT_TRUE(node.ok());
+    ASSERT_TRUE(request_t1(node));
+    ASSERT_TRUE(eventually([&] { return hook.calls() >= 2; }))
+        << "run again: the first result was not stored";
+    key = calls_per_key(hook).begin()->first;
+    EXPECT_GT(failed, 0);
+    EXPECT_FALSE(marker_stored(*store, "acme", "effect:" + key)) << "no result stored while publishing fails";
+    fail = false;
+    ASSERT_TRUE(eventually([&] { return marker_stored(*store, "acme", "effect:" + key); }));
+    ASSERT_TRUE(eventually([&] { return marker_stored(*store, "acme", "saga:Transfer:result:" + key); }))
+        << "the saga got the result";
+  }
+  auto keys = calls_per_key(hook);
+  EXPECT_EQ(keys.size(), 1U) << "every attempt with the same Idempotency-Key";
+  std::cout << "[ effect ] " << hook.calls() << " calls while the result could not be published\n";
+  int results = 0;
+  for (const auto& m : stream_messages(*store, "WORKFLOW_EVENTS"))
+    results += m.subject.find(".effect_result.") != std::string::npos ? 1 : 0;
+  EXPECT_EQ(results, 1);
 }
 
 TEST_F(runner_guarantees, reminders_fire_per_tenant_and_are_deleted_after_delivery) {
