@@ -18,6 +18,7 @@
 #include "graph/pipeline_spec.h"
 #include "schemas/ids.h"
 #include "stages/runner/runner_metrics.h"
+#include "stages/runner/crash_point.h"
 #include "stages/runner/runner_service.h"
 #include "stages/runner/stages.h"
 #include "transport/nats/subjects.h"
@@ -86,6 +87,7 @@ class effect_follow final : public graph::stage {
       if (idle(out)) return;
     }
     tracker.reset(after);
+    auto checkpointed = after;
     while (!out.stopping()) {
       if (auto from = tracker.take_rewind()) after = *from;
       auto page = _service->commands().read_from(after, _batch);
@@ -108,6 +110,7 @@ class effect_follow final : public graph::stage {
         after = msg.position;
       }
       if (page->size() == _batch) continue;
+      write_idle_checkpoint(checkpointed);
       if (idle(out)) return;
     }
   }
@@ -129,6 +132,21 @@ class effect_follow final : public graph::stage {
     m->key = ctx->call.tenant + '\x1f' + ctx->call.command_id;
     m->context = std::move(ctx);
     return m;
+  }
+
+  // Caught up with nothing in flight: the checkpoint moves to the watermark (effect.done writes it
+  // WITHOUT the committing command, so without this the last commands were re-read after every restart).
+  void write_idle_checkpoint(schemas::position_t& checkpointed) {
+    auto& tracker = _service->commands_tracker();
+    const auto w = tracker.watermark();
+    if (tracker.in_flight() != 0 || w <= checkpointed) return;
+    auto ws = _service->store().begin();
+    _service->store().checkpoints().put(ws, {}, _service->checkpoint_name("commands"), w);
+    if (auto st = _service->store().commit(ws); st.ok())
+      checkpointed = w;
+    else
+      ESFLOW_WARN("runner", "{}: checkpoint commands at {}: {}", _service->pipeline(), w,
+                  st.err().to_string());
   }
 
   bool idle(graph::source_output& out) {
@@ -237,6 +255,7 @@ class effect_execute final : public graph::stage {
                        {"correlation_id", c.call.correlation_id},
                        {"trace_id", c.call.trace_id}};
         if (result["payload"].is_discarded()) result["payload"] = json::object();
+        crash_point("effect.executed");  // test hook (crash_point.h)
         c.result_body = result.dump();
         out.emit(std::move(msg));
         out.finish();

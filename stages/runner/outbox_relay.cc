@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "graph/pipeline_spec.h"
 #include "stages/runner/runner_metrics.h"
+#include "stages/runner/crash_point.h"
 #include "stages/runner/runner_service.h"
 #include "stages/runner/stages.h"
 #include "transport/nats/subjects.h"
@@ -134,6 +135,11 @@ class outbox_dispatch final : public graph::stage {
     auto& ctx = context_of(*m);
     auto port = _service->local_commands();
     const auto tenant = ctx.item.tenant;
+    if (auto a = item.find("answer"); a != item.end() && a->is_string()) {
+      // Answered (rejected) before a crash or a failed publish: that answer again, never the command.
+      publish(std::move(m), out, _service->events(), result_request(tenant, item, a->get<std::string>()));
+      return;
+    }
     json command = {
         {"command_id", item.value("command_id", "")},
         {"aggregate_type", item.value("aggregate_type", "")},
@@ -198,12 +204,41 @@ class outbox_dispatch final : public graph::stage {
       body["message"] = e.message;
       body["events"] = json::array();
     }
+    auto req = result_request(tenant, item, body.dump());
+    if (answer.ok()) {
+      publish(std::move(m), out, _service->events(), std::move(req));
+      return;
+    }
+    // A rejection stored nothing at the aggregate: the same command sent again (a crash between
+    // this publish and the item's delete) could be accepted, while the saga acts on this
+    // rejection. The answer is kept in the item first; a re-dispatch publishes it again.
+    // (An acceptance needs no such care: the aggregate answers a re-sent id with the original.)
+    auto answered = item;
+    answered["answer"] = req.body;
+    auto ws = _service->store().begin();
+    _service->store().outbox().put(ws, tenant, ctx.item.kind, ctx.item.work_id, answered.dump());
+    auto* raw = m.release();
+    _service->committer().submit(std::move(ws), [this, raw, out, req = std::move(req)](status st) mutable {
+      graph::run_guarded(out, graph::message_ptr(raw), [&](graph::message_ptr& msg) {
+        if (!st.ok()) {
+          out.fail(std::move(msg), std::move(st).err());
+          out.finish();
+          return;
+        }
+        publish(std::move(msg), out, _service->events(), std::move(req));
+      });
+    });
+  }
+
+  // The command result of an item (docs/runner.md "The relay").
+  storage::publish_request result_request(const std::string& tenant, const json& item,
+                                          std::string body) const {
     storage::publish_request req;
     req.subject = nats::command_result_subject(tenant, item.value("saga", ""));
     req.msg_id = nats::tenant_token(tenant) + ":cmdresult:" + item.value("command_id", "");
     req.headers = _service->headers_for(tenant, item.value("correlation_id", ""), item.value("trace_id", ""));
-    req.body = body.dump();
-    publish(std::move(m), out, _service->events(), std::move(req));
+    req.body = std::move(body);
+    return req;
   }
 
   static void publish(graph::message_ptr m, const graph::emitter& out, storage::workflow_stream& stream,
@@ -237,6 +272,7 @@ class outbox_confirm final : public graph::stage {
       out.finish();
       return;
     }
+    crash_point("outbox.dispatched");  // test hook (crash_point.h)
     auto ws = _service->store().begin();
     _service->store().outbox().erase(ws, ctx.item.tenant, ctx.item.kind, ctx.item.work_id);
     auto* raw = m.release();

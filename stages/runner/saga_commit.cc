@@ -8,6 +8,7 @@
 // Concurrency: async and keyed by instance; the write runs on a committer
 // thread, never on a TBB worker; the completion emits from there.
 #include "graph/pipeline_spec.h"
+#include "stages/runner/crash_point.h"
 #include "stages/runner/runner_service.h"
 #include "stages/runner/stages.h"
 
@@ -23,10 +24,12 @@ class saga_commit final : public graph::stage {
     auto* raw = m.release();  // owned by the completion, which runs exactly once
     _service->commit(ctx, [raw, out](status st) {
       graph::run_guarded(out, graph::message_ptr(raw), [&](graph::message_ptr& msg) {
-        if (st.ok())
+        if (st.ok()) {
+          crash_point("saga.committed");  // test hook (crash_point.h)
           out.emit(std::move(msg));
-        else
+        } else {
           out.fail(std::move(msg), std::move(st).err());
+        }
         out.finish();
       });
     });

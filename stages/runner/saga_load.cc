@@ -18,16 +18,7 @@ class saga_load final : public graph::stage {
   explicit saga_load(std::shared_ptr<runner_service> service) : _service(std::move(service)) {}
 
   void process(graph::message_ptr m, const graph::emitter& out) override {
-    auto& ctx = context_of(*m);
-    if (!ctx.inputs.empty()) {
-      auto record = _service->load(ctx.inputs.front());
-      if (!record.ok()) {
-        out.fail(std::move(m), std::move(record).err());
-        return;
-      }
-      ctx.record = std::move(record).value();
-    }
-    out.emit(std::move(m));
+    if (load_record(*_service, m, out)) out.emit(std::move(m));
   }
 
  private:
@@ -35,6 +26,18 @@ class saga_load final : public graph::stage {
 };
 
 }  // namespace
+
+bool load_record(runner_service& service, graph::message_ptr& m, const graph::emitter& out) {
+  auto& ctx = context_of(*m);
+  if (ctx.inputs.empty()) return true;
+  auto record = service.load(ctx.inputs.front());
+  if (!record.ok()) {
+    out.fail(std::move(m), std::move(record).err());
+    return false;
+  }
+  ctx.record = std::move(record).value();
+  return true;
+}
 
 graph::stage_descriptor saga_load_descriptor() {
   graph::stage_descriptor d;

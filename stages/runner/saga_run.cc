@@ -20,6 +20,10 @@ class saga_run final : public graph::stage {
 
   void process(graph::message_ptr m, const graph::emitter& out) override {
     auto& ctx = context_of(*m);
+    // The record again, here: stages are keyed one by one, so saga.load may have read it while the
+    // instance's previous message was still between load and run (its transition not yet in the
+    // pending map): running on that older record lost the previous transition.
+    if (!load_record(*_service, m, out)) return;
     if (auto st = _service->run(_lanes[out.lane() % _lanes.size()], ctx); !st.ok()) {
       if (st.err().code != errc::program_error && st.err().code != errc::invalid_command) {
         _service->release_running(ctx);

@@ -13,6 +13,9 @@ result<std::shared_ptr<runner_service>> stage_service(const graph::stage_init& i
 // The same, refusing a stage without `key: message` (one saga instance's
 // inputs must stay in order from saga.follow to saga.commit).
 result<std::shared_ptr<runner_service>> keyed_stage_service(const graph::stage_init& init);
+// The instance record of the message's inputs into its context (saga.load, and saga.run again
+// right before it runs, saga_load.cc); false when the read failed (the message is failed then).
+bool load_record(runner_service& service, graph::message_ptr& m, const graph::emitter& out);
 
 graph::node_kind_descriptor runner_kind_descriptor();
 graph::stage_descriptor saga_follow_descriptor();       // saga.follow

@@ -103,6 +103,15 @@ class runner_node {
     auto s = state(tenant, "Transfer", id);
     return s.is_object() ? s.value("status", "") : "";
   }
+  // The summed depth of GET /admin/outbox (-1: no answer).
+  long outbox_depth() {
+    auto r = _client->Get("/admin/outbox");
+    if (!r || r->status != 200) return -1;
+    long n = 0;
+    for (const auto& p : http_test::json_of(r))
+      for (const auto& i : p["items"]) n += i.value("depth", 0L);
+    return n;
+  }
 
  private:
   static std::vector<std::string> shipped(bool aggregate, bool runner, bool js) {
@@ -116,6 +125,9 @@ class runner_node {
   std::shared_ptr<cli::served_nodes> _served;
   std::unique_ptr<httplib::Client> _client;
 };
+
+// A node serving explicit files (the runner_node constructor that takes them).
+using files_node = runner_node;
 
 inline json open_account(std::int64_t n) { return {{"type", "open_account"}, {"initial_balance", n}}; }
 inline json request_transfer(const std::string& from, const std::string& to, std::int64_t amount) {

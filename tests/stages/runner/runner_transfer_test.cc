@@ -97,7 +97,7 @@ TEST_P(runner_transfer, a_transfer_stuck_past_its_timeout_fails_and_a_late_withd
   ASSERT_TRUE(both.ok());
   ASSERT_TRUE(both.eventually([&] { return both.transfer_status("acme", "t-4") == "failed"; }));
   ASSERT_TRUE(both.eventually([&] { return both.saga("acme", "t-4")["done"] == true; }))
-      << both.saga("acme", "t-4").dump();
+      << both.saga("acme", "t-4").dump() << " balance " << both.balance("acme", "acc-a");
   ASSERT_TRUE(both.eventually([&] { return both.balance("acme", "acc-a") == 100; }))
       << "the late withdraw was deposited back: " << both.balance("acme", "acc-a");
   EXPECT_EQ(both.balance("acme", "acc-b"), 0);

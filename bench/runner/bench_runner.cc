@@ -1,0 +1,360 @@
+// bench_runner: the runner node's figures, each beside its ceiling measured
+// in the same run (bench/README.md "Runner"). Parts (ESFLOW_RBENCH=a,b;
+// default all):
+//   commit     the saga commit's write (record + outbox item + marker +
+//              checkpoint) with fsync: through the commit pool from many
+//              in-flight inputs vs one writer, one WriteBatch + fsync at a time
+//   effects    effect commands through pipelines/runner-effect.yaml (log
+//              provider) vs the raw publish rate into WORKFLOW_COMMANDS
+//   dispatch   outbox effect items through the relay vs the same raw publish
+//   transfers  the Transfer example through the shipped aggregate +
+//              runner-saga + runner-effect pipelines (fsync, HTTP clients) vs
+//              the aggregate node's commands/s with the same clients
+#include "cli/app.h"
+#include "stages/runner/runner_service.h"
+#include "storage/commit_pool.h"
+#include "storage/keys.h"
+#include "storage/node_store.h"
+#include "storage/workflow_stream.h"
+#include "transport/node_host.h"
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace esflow::runner {
+namespace {
+
+namespace fs = std::filesystem;
+using clock_type = std::chrono::steady_clock;
+using nlohmann::json;
+
+std::size_t env_size(const char* name, std::size_t fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::stoul(v) : fallback;
+}
+
+bool part_wanted(const std::string& part) {
+  const char* v = std::getenv("ESFLOW_RBENCH");
+  if (v == nullptr || *v == '\0') return true;
+  return ("," + std::string(v) + ",").find("," + part + ",") != std::string::npos;
+}
+
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+std::string account_key(std::size_t i) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "acc-%06zu", i);
+  return buf;
+}
+
+// ------------------------------------------------------------------ commit
+
+// The write of one saga input: record, one outbox item, the input's marker, the checkpoint.
+void fill_saga_write(storage::node_store& store, storage::write_set& ws, std::size_t i) {
+  const auto id = "t-" + std::to_string(i);
+  store.sagas().put(ws, "acme", "Transfer", id,
+                    R"({"state":{"amount":25,"from":"acc-a","step":"withdrawing","to":"acc-b"},"done":false,)"
+                    R"("schedules":{"timeout":1765000000000},"inputs":1})");
+  store.outbox().put(ws, "acme", "command", "w" + std::to_string(i),
+                     R"({"kind":"command","aggregate_type":"Account","aggregate_id":"acc-a","payload":)"
+                     R"({"type":"withdraw","amount":25},"saga":"Transfer","correlation_id":")" +
+                         id + "\"}");
+  std::string marker;
+  storage::keys::put_u64_be(marker, 1'900'000'000'000ULL);
+  storage::keyspace(store.database(), storage::cf::dedupe)
+      .put(ws, storage::keys::dedupe("acme", "saga:Transfer:ev-" + id), marker);
+  store.checkpoints().put(ws, {}, "runner:bench:log", i);
+}
+
+int run_commit(const fs::path& root) {
+  const std::size_t single = env_size("ESFLOW_RBENCH_SINGLE", 2000);
+  const std::size_t pooled = env_size("ESFLOW_RBENCH_POOLED", 40000);
+  const std::size_t in_flight = env_size("ESFLOW_RBENCH_IN_FLIGHT", 256);
+  std::printf("\n== saga commit, fsync: commit pool (%zu in flight) vs one writer\n", in_flight);
+  double single_rate = 0;
+  {
+    auto store = storage::node_store::open({.data_dir = (root / "commit-single").string()});
+    if (!store.ok()) return 1;
+    const auto t0 = clock_type::now();
+    for (std::size_t i = 0; i < single; ++i) {
+      auto ws = store.value()->begin();
+      fill_saga_write(*store.value(), ws, i);
+      if (!store.value()->commit(ws).ok()) return 1;
+    }
+    single_rate = static_cast<double>(single) / seconds_since(t0);
+    std::printf("ceiling: one writer, WriteBatch + fsync each: %9.0f commits/s (%zu)\n", single_rate, single);
+  }
+  auto store = storage::node_store::open({.data_dir = (root / "commit-pool").string()});
+  if (!store.ok()) return 1;
+  storage::commit_pool pool(store.value());
+  std::mutex mu;
+  std::condition_variable cv;
+  std::size_t outstanding = 0, done = 0;
+  const auto t0 = clock_type::now();
+  for (std::size_t i = 0; i < pooled; ++i) {
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return outstanding < in_flight; });
+      ++outstanding;
+    }
+    auto ws = store.value()->begin();
+    fill_saga_write(*store.value(), ws, i);
+    pool.submit(std::move(ws), [&](status st) {
+      if (!st.ok()) std::fprintf(stderr, "commit: %s\n", st.err().to_string().c_str());
+      std::lock_guard lock(mu);
+      --outstanding;
+      ++done;
+      cv.notify_all();
+    });
+  }
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return done == pooled; });
+  }
+  const double rate = static_cast<double>(pooled) / seconds_since(t0);
+  pool.stop();
+  std::printf("saga commit through the pool: %9.0f commits/s (%zu)   = %.1fx the one-writer ceiling (goal >= 10x)\n",
+              rate, pooled, rate / single_rate);
+  return 0;
+}
+
+// ------------------------------------------------------- effects, dispatch
+
+// The raw publish rate into a stream: `threads` publishers, each waiting for its ack.
+double raw_publish(storage::workflow_stream& stream, std::size_t n, std::size_t threads, const std::string& tag) {
+  std::atomic<std::size_t> next{0};
+  const auto t0 = clock_type::now();
+  std::vector<std::thread> ts;
+  for (std::size_t t = 0; t < threads; ++t)
+    ts.emplace_back([&] {
+      for (auto i = next++; i < n; i = next++) {
+        const auto id = "e" + tag + std::to_string(i);
+        json body = {{"tenant_id", "acme"},   {"command_id", id}, {"effect", "notify"},
+                     {"payload", {{"n", i}}}, {"metadata", {{"saga", "Transfer"}}}, {"correlation_id", "t-" + std::to_string(i)}};
+        storage::publish_request req{"tenant.acme.effect.notify", "acme:" + id, {{"tenant-id", "acme"}}, body.dump()};
+        if (!storage::publish_and_wait(stream, std::move(req)).ok()) std::fprintf(stderr, "publish failed\n");
+      }
+    });
+  for (auto& t : ts) t.join();
+  return static_cast<double>(n) / seconds_since(t0);
+}
+
+std::shared_ptr<runner_service> runner_of(cli::served_nodes& served, const fs::path& dir, const std::string& pipeline) {
+  return cli::served_services(served).find<runner_service>("runner:" + storage::normalise_data_dir(dir.string()) +
+                                                          ":" + pipeline);
+}
+
+cli::serve_options bench_serve(const fs::path& dir, bool start = true) {
+  cli::serve_options o;
+  o.overrides.data_dir = dir.string();
+  o.overrides.http = "127.0.0.1:0";
+  o.start = start;
+  return o;
+}
+
+int run_effects(const fs::path& root) {
+  const std::size_t n = env_size("ESFLOW_RBENCH_EFFECTS", 20000);
+  std::printf("\n== effects: %zu effect commands through runner-effect.yaml (log provider, fsync)\n", n);
+  const auto dir = root / "effects";
+  double ceiling = 0;
+  {
+    // Pre-publish (also the ceiling): the stream as the relay would fill it.
+    auto served = cli::serve_nodes({std::string(ESFLOW_SOURCE_DIR) + "/pipelines/runner-effect.yaml"},
+                                   bench_serve(dir, false));
+    if (!served.ok()) return std::fprintf(stderr, "%s\n", served.err().to_string().c_str()), 1;
+    auto svc = runner_of(*served.value(), dir, "runner-effect");
+    if (!svc) return 1;
+    ceiling = raw_publish(svc->commands(), n, 32, "");
+    std::printf("ceiling: raw publish into WORKFLOW_COMMANDS, 32 publishers: %9.0f msgs/s\n", ceiling);
+    auto head = svc->commands().last_position();
+    const auto t0 = clock_type::now();
+    cli::start_served(*served.value());
+    while (svc->commands_tracker().watermark() < head.value() && seconds_since(t0) < 300)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    const double s = seconds_since(t0);
+    std::printf("effect path (gate, log provider, result publish, done): %9.0f effects/s (%.2f s)   ratio %.2f\n",
+                static_cast<double>(n) / s, s, static_cast<double>(n) / s / ceiling);
+    ignore(cli::stop_served(*served.value()));
+  }
+  return 0;
+}
+
+int run_dispatch(const fs::path& root) {
+  const std::size_t n = env_size("ESFLOW_RBENCH_DISPATCH", 20000);
+  std::printf("\n== outbox dispatch: %zu effect items through the relay (runner-saga.yaml, fsync)\n", n);
+  const auto dir = root / "dispatch";
+  auto served = cli::serve_nodes({std::string(ESFLOW_SOURCE_DIR) + "/pipelines/runner-saga.yaml"},
+                                 bench_serve(dir, false));
+  if (!served.ok()) return std::fprintf(stderr, "%s\n", served.err().to_string().c_str()), 1;
+  auto svc = runner_of(*served.value(), dir, "runner");
+  if (!svc) return 1;
+  for (std::size_t first = 0; first < n; first += 1000) {
+    auto ws = svc->store().begin();
+    for (std::size_t i = first; i < std::min(n, first + 1000); ++i) {
+      const auto id = "w" + std::to_string(i);
+      json item = {{"kind", "effect"},  {"tenant_id", "acme"}, {"saga", "Transfer"}, {"correlation_id", "t-" + std::to_string(i)},
+                   {"command_id", id},  {"effect", "notify"}, {"payload", {{"n", i}}}};
+      svc->store().outbox().put(ws, "acme", "effect", id, item.dump());
+    }
+    if (!svc->store().commit(ws).ok()) return 1;
+  }
+  const auto head0 = svc->commands().last_position().value_or(0);
+  const auto t0 = clock_type::now();
+  cli::start_served(*served.value());
+  while (seconds_since(t0) < 300) {
+    auto left = svc->store().outbox().list({}, 1);
+    if (left.ok() && left->empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  const double s = seconds_since(t0);
+  const auto published = svc->commands().last_position().value_or(0) - head0;
+  std::printf("relay (scan, publish to WORKFLOW_COMMANDS, delete): %9.0f items/s (%.2f s, %llu published)\n",
+              static_cast<double>(n) / s, s, static_cast<unsigned long long>(published));
+  const double ceiling = raw_publish(svc->commands(), n, 32, "raw");
+  std::printf("ceiling (same run): raw publish, 32 publishers: %9.0f msgs/s   ratio %.2f\n", ceiling,
+              static_cast<double>(n) / s / ceiling);
+  ignore(cli::stop_served(*served.value()));
+  return 0;
+}
+
+// --------------------------------------------------------------- transfers
+
+struct drive_result {
+  std::size_t accepted = 0, other = 0;
+  double seconds = 0;
+};
+
+// `clients` keep-alive HTTP clients post body_of(i) for i in [0, n) (or until `until` when n == 0).
+template <typename F>
+drive_result drive(const std::string& url, std::size_t clients, std::size_t n, clock_type::time_point until,
+                   F&& body_of) {
+  std::atomic<std::size_t> next{0}, accepted{0}, other{0};
+  const auto t0 = clock_type::now();
+  std::vector<std::thread> ts;
+  for (std::size_t c = 0; c < clients; ++c)
+    ts.emplace_back([&] {
+      httplib::Client cl(url);
+      cl.set_keep_alive(true);
+      cl.set_tcp_nodelay(true);
+      cl.set_read_timeout(30, 0);
+      for (auto i = next++; n == 0 ? clock_type::now() < until : i < n; i = next++) {
+        auto r = cl.Post("/v1/commands", {{"x-tenant-id", "acme"}}, body_of(i).dump(), "application/json");
+        for (int retry = 0; r && r->status == 503 && retry < 1000; ++retry) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          r = cl.Post("/v1/commands", {{"x-tenant-id", "acme"}}, body_of(i).dump(), "application/json");
+        }
+        if (r && r->status == 200)
+          ++accepted;
+        else
+          ++other;
+      }
+    });
+  for (auto& t : ts) t.join();
+  return {accepted.load(), other.load(), seconds_since(t0)};
+}
+
+json command(const std::string& type, const std::string& id, json payload) {
+  return {{"aggregate_type", type}, {"aggregate_id", id}, {"payload", std::move(payload)}};
+}
+
+int run_transfers(const fs::path& root) {
+  const std::size_t clients = env_size("ESFLOW_RBENCH_CLIENTS", 32);
+  const std::size_t transfers = env_size("ESFLOW_RBENCH_TRANSFERS", 5000);
+  const std::size_t accounts = 2000;
+  const auto pipelines = std::string(ESFLOW_SOURCE_DIR) + "/pipelines/";
+  std::printf("\n== transfers: %zu through aggregate + runner-saga + runner-effect (embedded, fsync), %zu HTTP clients\n",
+              transfers, clients);
+  auto open_all = [&](const std::string& url) {
+    return drive(url, clients, accounts, {}, [](std::size_t i) {
+      return command("Account", account_key(i), {{"type", "open_account"}, {"initial_balance", 1'000'000}});
+    });
+  };
+  double ceiling = 0;
+  {
+    const auto dir = root / "aggregate-alone";
+    auto served = cli::serve_nodes({pipelines + "aggregate.yaml"}, bench_serve(dir));
+    if (!served.ok()) return 1;
+    const auto url = cli::served_url(*served.value());
+    open_all(url);
+    std::mt19937_64 rng(7);
+    auto r = drive(url, clients, 0, clock_type::now() + std::chrono::seconds(10), [&](std::size_t i) {
+      return command("Account", account_key(i % accounts), {{"type", i % 2 ? "withdraw" : "deposit"}, {"amount", 1}});
+    });
+    ceiling = static_cast<double>(r.accepted) / r.seconds;
+    std::printf("ceiling: the aggregate node alone, deposits/withdrawals: %9.0f commands/s\n", ceiling);
+    ignore(cli::stop_served(*served.value()));
+  }
+  const auto dir = root / "transfers";
+  auto served = cli::serve_nodes(
+      {pipelines + "aggregate.yaml", pipelines + "runner-saga.yaml", pipelines + "runner-effect.yaml"}, bench_serve(dir));
+  if (!served.ok()) return std::fprintf(stderr, "%s\n", served.err().to_string().c_str()), 1;
+  auto svc = runner_of(*served.value(), dir, "runner");
+  if (!svc) return 1;
+  const auto url = cli::served_url(*served.value());
+  open_all(url);
+  const auto head0 = svc->log().last_position().value_or(0);
+  const auto t0 = clock_type::now();
+  auto sent = drive(url, clients, transfers, {}, [&](std::size_t i) {
+    return command("Transfer", "t-" + std::to_string(i),
+                   {{"type", "request_transfer"}, {"from", account_key(i % accounts)},
+                    {"to", account_key((i * 7 + 1) % accounts)}, {"amount", 1}});
+  });
+  // Done when every transfer has its transfer_completed or transfer_failed in the log.
+  std::size_t finished = 0;
+  auto after = head0;
+  while (finished < sent.accepted && seconds_since(t0) < 600) {
+    auto page = svc->log().read_from(after, 4096);
+    if (!page.ok()) break;
+    for (const auto& pc : page.value()) {
+      after = pc.position;
+      for (const auto& e : pc.commit.events)
+        if (e.event_type == "transfer_completed" || e.event_type == "transfer_failed") ++finished;
+    }
+    if (page->empty()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const double s = seconds_since(t0);
+  const auto commits = svc->log().last_position().value_or(0) - head0;
+  std::printf("transfers: %zu requested (%.2f s to request), %zu finished in %.2f s: %9.0f transfers/s\n",
+              sent.accepted, sent.seconds, finished, s, static_cast<double>(finished) / s);
+  std::printf("  commits in the log meanwhile: %llu (%.0f/s); transfers/s = %.2f of the aggregate's commands/s "
+              "(goal >= 0.25)\n",
+              static_cast<unsigned long long>(commits), static_cast<double>(commits) / s,
+              static_cast<double>(finished) / s / ceiling);
+  ignore(cli::stop_served(*served.value()));
+  return 0;
+}
+
+}  // namespace
+}  // namespace esflow::runner
+
+int main() {
+  using namespace esflow::runner;
+  spdlog::set_level(spdlog::level::warn);
+  const auto root = fs::temp_directory_path() / ("esflow-bench-runner-" + std::to_string(::getpid()));
+  fs::create_directories(root);
+  ::setenv("ESFLOW_DURABILITY", "fsync", 1);
+  int rc = 0;
+  if (rc == 0 && part_wanted("commit")) rc = run_commit(root);
+  if (rc == 0 && part_wanted("effects")) rc = run_effects(root);
+  if (rc == 0 && part_wanted("dispatch")) rc = run_dispatch(root);
+  if (rc == 0 && part_wanted("transfers")) rc = run_transfers(root);
+  std::error_code ec;
+  fs::remove_all(root, ec);
+  return rc;
+}

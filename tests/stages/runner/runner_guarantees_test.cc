@@ -1,0 +1,382 @@
+// The runner's guarantees on the embedded backend (docs/runner.md,
+// CONTRACT "Runner node"), each checked where it can break, on a real
+// RocksDB data directory shared with the nodes of this process:
+//   - a failed saga commit stores nothing (no checkpoint, record, outbox
+//     item, schedule or marker) and the input is processed exactly once after;
+//   - an input seen before (re-read after a checkpoint reset) makes no second
+//     transition: same record, no outbox item, no command appended twice;
+//   - an outbox item survives failed dispatches and is sent once, then deleted;
+//   - an effect runs once per command id (the idempotency gate), a redelivery
+//     re-publishes the stored result (the saga sees it once), 5xx then 2xx is
+//     one `succeeded` result with attempts = 2 and one Idempotency-Key;
+//   - reminders are delivered then deleted, per tenant; cancelled ones never fire;
+//   - a poison input is quarantined, the instance unchanged, the rest goes on.
+#include "tests/stages/runner/runner_harness.h"
+
+#include <pthread.h>
+#include <set>
+
+namespace esflow::runner_test {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::string k_log_cp = "runner:runner:log";
+const std::string k_events_cp = "runner:runner:events";
+const std::string k_commands_cp = "runner:runner-effect:commands";
+
+class runner_guarantees : public ::testing::Test {
+ protected:
+  http_test::temp_dir dir;
+  std::string data() const { return (dir.path() / "data").string(); }
+};
+
+// acme's acc-a (100) and acc-b (0), and the transfer t-1 of 30 between them.
+::testing::AssertionResult request_t1(files_node& node) {
+  node.command("acme", "Account", "acc-a", open_account(100));
+  node.command("acme", "Account", "acc-b", open_account(0));
+  auto r = node.command("acme", "Transfer", "t-1", request_transfer("acc-a", "acc-b", 30));
+  if (r.value("status", "") != "accepted") return ::testing::AssertionFailure() << r.dump();
+  return ::testing::AssertionSuccess();
+}
+
+TEST_F(runner_guarantees, a_failed_saga_commit_stores_nothing_and_the_input_is_processed_once_after) {
+  std::atomic<bool> fail{false};
+  std::atomic<int> failed{0};
+  const auto test_thread = std::this_thread::get_id();
+  // Every write of the runner's threads fails while `fail` holds (this
+  // thread's writes, e.g. the readiness probe, go through).
+  auto store = shared_store(data(), [&] {
+    if (!fail || std::this_thread::get_id() == test_thread) return false;
+    ++failed;
+    return true;
+  });
+  ASSERT_TRUE(store);
+  {
+    runner_node aggregate_only(data(), true, false);
+    ASSERT_TRUE(aggregate_only.ok());
+    ASSERT_TRUE(request_t1(aggregate_only));
+  }
+  fail = true;
+  {
+    runner_node runner_only(data(), false, true);
+    ASSERT_TRUE(runner_only.ok());
+    ASSERT_TRUE(eventually([&] { return failed >= 5; })) << "the saga commit was retried";
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(checkpoint(*store, k_log_cp), 0U) << "no checkpoint moved";
+    EXPECT_EQ(checkpoint(*store, k_events_cp), 0U);
+    EXPECT_TRUE(saga_record(*store, "acme", "Transfer", "t-1").is_null());
+    EXPECT_TRUE(outbox(*store).empty());
+    EXPECT_TRUE(schedules(*store).empty());
+    auto q = store->quarantine().list(100);
+    ASSERT_TRUE(q.ok());
+    EXPECT_TRUE(q->empty()) << "a failed write is not poison";
+    fail = false;
+    // Had a marker been stored, the input would now be skipped and no record ever appear.
+    ASSERT_TRUE(eventually([&] { return !saga_record(*store, "acme", "Transfer", "t-1").is_null(); }));
+    ASSERT_TRUE(eventually([&] { return checkpoint(*store, k_log_cp) > 0; }));
+    std::this_thread::sleep_for(200ms);
+    auto rec = saga_record(*store, "acme", "Transfer", "t-1");
+    EXPECT_EQ(rec["inputs"], 1) << rec.dump();
+    EXPECT_EQ(rec["state"]["step"], "withdrawing");
+    EXPECT_EQ(outbox(*store).size(), 1U) << "one withdraw (no aggregate node to send it to)";
+    EXPECT_EQ(schedules(*store).size(), 1U) << "one timeout";
+  }
+}
+
+TEST_F(runner_guarantees, a_re_read_input_makes_no_second_transition) {
+  auto store = shared_store(data());
+  ASSERT_TRUE(store);
+  json before;
+  std::uint64_t log_cp = 0, events_cp = 0;
+  {
+    runner_node node(data());
+    ASSERT_TRUE(node.ok());
+    ASSERT_TRUE(request_t1(node));
+    ASSERT_TRUE(node.eventually([&] { return node.transfer_status("acme", "t-1") == "completed"; }));
+    ASSERT_TRUE(eventually([&] { return outbox(*store).empty(); }));
+    // Settled: the last inputs committed, the idle checkpoints written.
+    ASSERT_TRUE(eventually([&] {
+      const auto a = checkpoint(*store, k_log_cp), b = checkpoint(*store, k_events_cp);
+      std::this_thread::sleep_for(150ms);
+      return a > 0 && b > 0 && a == checkpoint(*store, k_log_cp) && b == checkpoint(*store, k_events_cp);
+    }));
+    before = saga_record(*store, "acme", "Transfer", "t-1");
+    log_cp = checkpoint(*store, k_log_cp);
+    events_cp = checkpoint(*store, k_events_cp);
+  }
+  ASSERT_EQ(before["done"], true) << before.dump();
+  const auto commits_before = commits_per_command(*store);
+  set_checkpoint(*store, k_log_cp, 0);
+  set_checkpoint(*store, k_events_cp, 0);
+  {
+    runner_node node(data());
+    ASSERT_TRUE(node.ok());
+    ASSERT_TRUE(eventually([&] {
+      return checkpoint(*store, k_log_cp) >= log_cp && checkpoint(*store, k_events_cp) >= events_cp;
+    })) << "everything re-read";
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(saga_record(*store, "acme", "Transfer", "t-1"), before) << "no second transition";
+    EXPECT_TRUE(outbox(*store).empty());
+    EXPECT_EQ(node.balance("acme", "acc-a"), 70);
+    EXPECT_EQ(node.balance("acme", "acc-b"), 30);
+  }
+  const auto commits_after = commits_per_command(*store);
+  EXPECT_EQ(commits_after, commits_before) << "no command appended again";
+  for (const auto& [id, n] : commits_after) EXPECT_EQ(n, 1) << id;
+}
+
+TEST_F(runner_guarantees, an_outbox_item_survives_failed_dispatches_and_is_sent_and_deleted_once) {
+  auto store = shared_store(data());
+  ASSERT_TRUE(store);
+  {
+    runner_node aggregate_only(data(), true, false);
+    ASSERT_TRUE(aggregate_only.ok());
+    ASSERT_TRUE(request_t1(aggregate_only));
+  }
+  std::string withdraw_id;
+  {
+    // No aggregate pipeline: every dispatch fails (unavailable); the item stays.
+    files_node runner_only(data(), {pipeline("runner-saga.yaml")});
+    ASSERT_TRUE(runner_only.ok());
+    ASSERT_TRUE(eventually([&] { return outbox(*store).size() == 1; }));
+    withdraw_id = outbox(*store).front().work_id;
+    std::this_thread::sleep_for(600ms);  // several dispatches (backoff from 100 ms)
+    auto items = outbox(*store);
+    ASSERT_EQ(items.size(), 1U);
+    EXPECT_EQ(items.front().work_id, withdraw_id);
+    EXPECT_EQ(runner_only.outbox_depth(), 1);
+  }
+  {
+    files_node both(data(), {pipeline("aggregate.yaml"), pipeline("runner-saga.yaml")});
+    ASSERT_TRUE(both.ok());
+    ASSERT_TRUE(eventually([&] { return both.transfer_status("acme", "t-1") == "completed"; }));
+    ASSERT_TRUE(eventually([&] { return both.outbox_depth() == 0; })) << "deleted after its confirmation";
+    EXPECT_TRUE(outbox(*store).empty());
+  }
+  const auto commits = commits_per_command(*store);
+  ASSERT_TRUE(commits.count(withdraw_id)) << "the withdraw reached its aggregate";
+  EXPECT_EQ(commits.at(withdraw_id), 1);
+  for (const auto& [id, n] : commits) EXPECT_EQ(n, 1) << id;
+}
+
+TEST_F(runner_guarantees, an_effect_runs_once_per_command_id_and_a_redelivery_republishes_its_result) {
+  hook_receiver hook([](int n, httplib::Response& res) {  // 503 on the first call, then 200
+    runner_hooks::answer(n == 1 ? 503 : 200)(n, res);
+  });
+  const auto effect_yaml = effect_pipeline(dir.path(), hook.url());
+  const std::vector<std::string> files = {pipeline("aggregate.yaml"), pipeline("runner-saga.yaml"),
+                                          effect_yaml};
+  auto store = shared_store(data());
+  ASSERT_TRUE(store);
+  json before;
+  std::uint64_t commands_cp = 0;
+  {
+    files_node node(data(), files);
+    ASSERT_TRUE(node.ok());
+    ASSERT_TRUE(request_t1(node));
+    ASSERT_TRUE(eventually([&] { return node.transfer_status("acme", "t-1") == "completed"; }));
+    // The effect result reached the saga (the instance is done: the input is marked, not run).
+    ASSERT_TRUE(eventually([&] {
+      auto k = calls_per_key(hook);
+      return k.size() == 1 && marker_stored(*store, "acme", "saga:Transfer:result:" + k.begin()->first);
+    })) << hook.calls();
+    ASSERT_TRUE(eventually([&] { return checkpoint(*store, k_commands_cp) > 0; }));
+    before = saga_record(*store, "acme", "Transfer", "t-1");
+    commands_cp = checkpoint(*store, k_commands_cp);
+  }
+  EXPECT_EQ(hook.calls(), 2);
+  auto keys = calls_per_key(hook);
+  ASSERT_EQ(keys.size(), 1U) << "every attempt carries the same Idempotency-Key";
+  EXPECT_EQ(keys.begin()->second, 2);
+  auto commands = stream_messages(*store, "WORKFLOW_COMMANDS");
+  ASSERT_EQ(commands.size(), 1U);
+  EXPECT_EQ(json::parse(commands[0].body)["command_id"], keys.begin()->first);
+  auto results = [&] {
+    std::vector<json> r;
+    for (const auto& m : stream_messages(*store, "WORKFLOW_EVENTS"))
+      if (m.subject.find(".effect_result.") != std::string::npos) r.push_back(json::parse(m.body));
+    return r;
+  };
+  auto first = results();
+  ASSERT_EQ(first.size(), 1U);
+  EXPECT_EQ(first[0]["result_type"], "succeeded") << first[0].dump();
+  EXPECT_EQ(first[0]["attempts"], 2) << first[0].dump();
+  EXPECT_EQ(first[0]["command_id"], keys.begin()->first);
+
+  // Redeliver the effect command: the gate finds the stored result.
+  set_checkpoint(*store, k_commands_cp, 0);
+  {
+    files_node node(data(), files);
+    ASSERT_TRUE(node.ok());
+    ASSERT_TRUE(eventually([&] { return checkpoint(*store, k_commands_cp) >= commands_cp; }));
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(saga_record(*store, "acme", "Transfer", "t-1"), before) << "the saga saw the result once";
+  }
+  EXPECT_EQ(hook.calls(), 2) << "not executed again";
+  auto again = results();
+  ASSERT_GE(again.size(), 1U);
+  EXPECT_LE(again.size(), 1U) << "re-published under the same msg id (deduped by the stream)";
+}
+
+// The name of the calling thread (pthread), e.g. "esflow-stream" for a workflow stream's writer.
+std::string thread_name() {
+  char buf[32] = {};
+  pthread_getname_np(pthread_self(), buf, sizeof buf);
+  return buf;
+}
+
+TEST_F(runner_guarantees, a_failed_result_publish_does_not_mark_the_effect_done) {
+  std::atomic<bool> fail{false};
+  std::atomic<int> failed{0};
+  // The workflow streams' writes fail while `fail` holds: no result can be published.
+  auto store = shared_store(data(), [&] {
+    if (!fail || thread_name() != "esflow-stream") return false;
+    ++failed;
+    return true;
+  });
+  ASSERT_TRUE(store);
+  // The first call turns the fault on before it answers: its result's publish fails.
+  hook_receiver hook([&](int n, httplib::Response& res) {
+    if (n == 1) fail = true;
+    runner_hooks::answer(200)(n, res);
+  });
+  std::string key;
+  {
+    files_node node(data(), {pipeline("aggregate.yaml"), pipeline("runner-saga.yaml"),
+                             effect_pipeline(dir.path(), hook.url())});
+    ASSERT_TRUE(node.ok());
+    ASSERT_TRUE(request_t1(node));
+    ASSERT_TRUE(eventually([&] { return hook.calls() >= 2; }))
+        << "run again: the first result was not stored";
+    key = calls_per_key(hook).begin()->first;
+    EXPECT_GT(failed, 0);
+    EXPECT_FALSE(marker_stored(*store, "acme", "effect:" + key)) << "no result stored while publishing fails";
+    fail = false;
+    ASSERT_TRUE(eventually([&] { return marker_stored(*store, "acme", "effect:" + key); }));
+    ASSERT_TRUE(eventually([&] { return marker_stored(*store, "acme", "saga:Transfer:result:" + key); }))
+        << "the saga got the result";
+  }
+  auto keys = calls_per_key(hook);
+  EXPECT_EQ(keys.size(), 1U) << "every attempt with the same Idempotency-Key";
+  std::cout << "[ effect ] " << hook.calls() << " calls while the result could not be published\n";
+  int results = 0;
+  for (const auto& m : stream_messages(*store, "WORKFLOW_EVENTS"))
+    results += m.subject.find(".effect_result.") != std::string::npos ? 1 : 0;
+  EXPECT_EQ(results, 1);
+}
+
+TEST_F(runner_guarantees, reminders_fire_per_tenant_and_are_deleted_after_delivery) {
+  auto store = shared_store(data());
+  ASSERT_TRUE(store);
+  const std::vector<std::string> tenants = {"acme", "beta"};
+  {
+    runner_node aggregate_only(data(), true, false);
+    ASSERT_TRUE(aggregate_only.ok());
+    for (const auto& t : tenants) {
+      aggregate_only.command(t, "Account", "acc-a", open_account(100));
+      auto req = request_transfer("acc-a", "acc-b", 25);
+      req["timeout_ms"] = 100;
+      ASSERT_EQ(aggregate_only.command(t, "Transfer", "t-same", req)["status"], "accepted");
+    }
+  }
+  {
+    files_node runner_only(data(), {pipeline("runner-saga.yaml")});
+    ASSERT_TRUE(runner_only.ok());
+    for (const auto& t : tenants)
+      ASSERT_TRUE(eventually([&] {
+        return saga_record(*store, t, "Transfer", "t-same")["state"]["step"] == "timed_out";
+      })) << t;
+    ASSERT_TRUE(eventually([&] { return schedules(*store).empty(); })) << "deleted after delivery";
+    std::this_thread::sleep_for(300ms);
+    for (const auto& t : tenants)
+      EXPECT_EQ(saga_record(*store, t, "Transfer", "t-same")["inputs"], 2) << t << ": its own reminder only";
+  }
+  auto events = stream_messages(*store, "WORKFLOW_EVENTS");
+  std::multiset<std::string> reminded;
+  for (const auto& m : events) {
+    if (m.subject.find(".reminder.") == std::string::npos) continue;
+    auto b = json::parse(m.body);
+    EXPECT_EQ(m.subject, "tenant." + b.value("tenant_id", "") + ".reminder.Transfer");
+    EXPECT_EQ(b["correlation_id"], "t-same");
+    reminded.insert(b.value("tenant_id", ""));
+  }
+  EXPECT_EQ(reminded, (std::multiset<std::string>{"acme", "beta"}));
+}
+
+TEST_F(runner_guarantees, a_cancelled_reminder_never_fires) {
+  auto store = shared_store(data());
+  ASSERT_TRUE(store);
+  {
+    runner_node node(data());
+    ASSERT_TRUE(node.ok());
+    node.command("acme", "Account", "acc-a", open_account(100));
+    node.command("acme", "Account", "acc-b", open_account(0));
+    auto req = request_transfer("acc-a", "acc-b", 10);
+    req["timeout_ms"] = 800;
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_EQ(node.command("acme", "Transfer", "t-c", req)["status"], "accepted");
+    ASSERT_TRUE(node.eventually([&] { return node.transfer_status("acme", "t-c") == "completed"; }));
+    ASSERT_LT(std::chrono::steady_clock::now() - t0, 800ms) << "completed before its timeout";
+    EXPECT_TRUE(schedules(*store).empty()) << "cancelled in the completing commit";
+    std::this_thread::sleep_for(800ms + 400ms - (std::chrono::steady_clock::now() - t0));
+  }
+  EXPECT_EQ(count_subject(stream_messages(*store, "WORKFLOW_EVENTS"), ".reminder."), 0);
+}
+
+TEST_F(runner_guarantees, a_poison_input_is_quarantined_and_the_rest_goes_on) {
+  write_file(dir.path() / "programs" / "counter_saga.lua", R"(
+function on_event(state, input)
+  if input.payload ~= nil and input.payload.amount == 13 then error("unlucky amount") end
+  local n = 1
+  if state ~= nil then n = state.n + 1 end
+  return {state = {n = n}}
+end
+)");
+  std::ifstream shipped(pipeline("runner-saga.yaml"));
+  std::string yaml((std::istreambuf_iterator<char>(shipped)), std::istreambuf_iterator<char>());
+  const auto from = yaml.find("sagas:"), to = yaml.find("stages:");
+  ASSERT_TRUE(from != std::string::npos && to != std::string::npos && from < to);
+  yaml.replace(from, to - from, R"(sagas:
+  Counter:
+    program: programs/counter_saga.lua
+    triggers:
+      - { aggregate_type: Account }
+    correlate_by: aggregate_id
+)");
+  write_file(dir.path() / "runner-counter.yaml", yaml);
+  auto store = shared_store(data());
+  ASSERT_TRUE(store);
+  files_node node(data(), {pipeline("aggregate.yaml"), (dir.path() / "runner-counter.yaml").string()});
+  ASSERT_TRUE(node.ok());
+  auto deposit = [](int n) { return json{{"type", "deposit"}, {"amount", n}}; };
+  ASSERT_EQ(node.command("acme", "Account", "acc-p", open_account(1))["status"], "accepted");
+  ASSERT_TRUE(eventually([&] { return saga_record(*store, "acme", "Counter", "acc-p")["state"]["n"] == 1; }));
+  const auto before = saga_record(*store, "acme", "Counter", "acc-p");
+  ASSERT_EQ(node.command("acme", "Account", "acc-p", deposit(13))["status"], "accepted");
+  ASSERT_TRUE(eventually([&] {
+    auto q = store->quarantine().list(100);
+    return q.ok() && q->size() == 1;
+  }));
+  auto q = store->quarantine().list(100);
+  ASSERT_TRUE(q.ok() && q->size() == 1);
+  auto rec = json::parse(q->front().record);
+  EXPECT_EQ(rec["saga"], "Counter");
+  EXPECT_EQ(rec["correlation_id"], "acc-p");
+  EXPECT_EQ(rec["tenant_id"], "acme");
+  EXPECT_NE(rec.value("reason", "").find("unlucky amount"), std::string::npos) << rec.dump();
+  EXPECT_EQ(saga_record(*store, "acme", "Counter", "acc-p"), before) << "the instance as it was";
+  // Later inputs, of other instances and of this one, are processed.
+  ASSERT_EQ(node.command("acme", "Account", "acc-q", open_account(1))["status"], "accepted");
+  ASSERT_EQ(node.command("acme", "Account", "acc-q", deposit(2))["status"], "accepted");
+  ASSERT_EQ(node.command("acme", "Account", "acc-p", deposit(4))["status"], "accepted");
+  ASSERT_TRUE(eventually([&] { return saga_record(*store, "acme", "Counter", "acc-q")["state"]["n"] == 2; }));
+  ASSERT_TRUE(eventually([&] { return saga_record(*store, "acme", "Counter", "acc-p")["state"]["n"] == 2; }));
+  EXPECT_EQ(saga_record(*store, "acme", "Counter", "acc-p")["inputs"], 2);
+  auto q2 = store->quarantine().list(100);
+  ASSERT_TRUE(q2.ok());
+  EXPECT_EQ(q2->size(), 1U);
+}
+
+}  // namespace
+}  // namespace esflow::runner_test

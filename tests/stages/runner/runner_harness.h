@@ -1,0 +1,172 @@
+#pragma once
+// Helpers of the runner guarantee tests: a node from any list of pipeline
+// files (shipped or written into the test's temp dir), the data directory's
+// store shared with the nodes of this process (node_store::shared: reads while
+// they run, checkpoint resets while they are stopped, injected write
+// failures), and readers of the event log and the workflow streams (only
+// while no node of the directory runs: one writer per log).
+#include "cli/app.h"
+#include "storage/embedded_event_log.h"
+#include "storage/embedded_workflow_stream.h"
+#include "storage/keys.h"
+#include "storage/keyspace.h"
+#include "storage/node_store.h"
+#include "tests/stages/ingest/http_util.h"
+#include "tests/stages/runner/hook_receiver.h"
+#include "tests/stages/runner/runner_node.h"
+#include "transport/node_host.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+namespace esflow::runner_test {
+
+// Polls until pred holds (bounded: `within`, 10 ms steps).
+inline bool eventually(const std::function<bool()>& pred,
+                       std::chrono::milliseconds within = std::chrono::seconds(20)) {
+  const auto deadline = std::chrono::steady_clock::now() + within;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return pred();
+}
+
+// The directory's store, shared with this process's nodes (the same durability as the shipped files).
+inline std::shared_ptr<storage::node_store> shared_store(const std::string& data_dir,
+                                                         std::function<bool()> inject = {}) {
+  auto s = storage::node_store::shared(
+      {.data_dir = data_dir, .mode = storage::durability::fsync, .inject_write_failure = std::move(inject)});
+  EXPECT_TRUE(s.ok()) << s.err().to_string();
+  return s.ok() ? s.value() : nullptr;
+}
+
+inline std::uint64_t checkpoint(storage::node_store& s, const std::string& name) {
+  auto v = s.checkpoints().get({}, name);
+  return v.ok() ? v.value().value_or(0) : 0;
+}
+inline void set_checkpoint(storage::node_store& s, const std::string& name, std::uint64_t value) {
+  auto ws = s.begin();
+  s.checkpoints().put(ws, {}, name, value);
+  ASSERT_TRUE(s.commit(ws).ok());
+}
+
+inline std::vector<storage::outbox_item> outbox(storage::node_store& s) {
+  auto page = s.outbox().list({}, 10000);
+  EXPECT_TRUE(page.ok());
+  return page.ok() ? page.value() : std::vector<storage::outbox_item>{};
+}
+inline std::vector<storage::schedule_item> schedules(storage::node_store& s) {
+  auto due = s.schedules().due(~std::uint64_t{0}, 10000);
+  EXPECT_TRUE(due.ok());
+  return due.ok() ? due.value() : std::vector<storage::schedule_item>{};
+}
+inline json saga_record(storage::node_store& s, const std::string& tenant, const std::string& saga,
+                        const std::string& id) {
+  auto r = s.sagas().get(tenant, saga, id);
+  if (!r.ok() || !r.value()) return json();
+  return json::parse(*r.value(), nullptr, false);
+}
+inline bool marker_stored(storage::node_store& s, const std::string& tenant, const std::string& marker) {
+  storage::keyspace space(s.database(), storage::cf::dedupe);
+  auto v = space.get(storage::keys::dedupe(tenant, marker));
+  return v.ok() && v.value().has_value();
+}
+
+// Everything a log or stream holds, page by page (no node of the directory may run).
+template <class Reader>
+auto read_all(Reader& reader) {
+  std::decay_t<decltype(reader.read_from(0, 1).value())> all;
+  storage::position_t after = 0;
+  for (int i = 0; i < 10000; ++i) {
+    auto page = reader.read_from(after, 1000);
+    EXPECT_TRUE(page.ok());
+    if (!page.ok() || page->empty()) break;
+    for (auto& x : page.value()) all.push_back(std::move(x));
+    after = all.back().position;
+  }
+  EXPECT_TRUE(reader.close().ok());
+  return all;
+}
+inline std::vector<storage::positioned_commit> log_commits(storage::node_store& s) {
+  auto log = storage::embedded_event_log::open(s.database());
+  EXPECT_TRUE(log.ok());
+  return log.ok() ? read_all(*log.value()) : std::vector<storage::positioned_commit>{};
+}
+// command id -> commits carrying it.
+inline std::map<std::string, int> commits_per_command(storage::node_store& s) {
+  std::map<std::string, int> n;
+  for (const auto& c : log_commits(s)) ++n[c.commit.command_id];
+  return n;
+}
+
+inline std::vector<storage::stream_message> stream_messages(storage::node_store& s, const std::string& name) {
+  auto stream = storage::embedded_workflow_stream::open(s.database(), name);
+  EXPECT_TRUE(stream.ok());
+  return stream.ok() ? read_all(*stream.value()) : std::vector<storage::stream_message>{};
+}
+inline int count_subject(const std::vector<storage::stream_message>& msgs, const std::string& part) {
+  int n = 0;
+  for (const auto& m : msgs) n += m.subject.find(part) != std::string::npos ? 1 : 0;
+  return n;
+}
+
+inline void write_file(const std::filesystem::path& p, const std::string& text) {
+  std::filesystem::create_directories(p.parent_path());
+  std::ofstream(p) << text;
+}
+
+// runner-effect.yaml as shipped, but `notify` POSTs to `url` (fast retries).
+inline std::string effect_pipeline(const std::filesystem::path& dir, const std::string& url) {
+  const auto p = dir / "runner-effect.yaml";
+  write_file(
+      p,
+      R"(pipeline: runner-effect
+settings:
+  http: 127.0.0.1:0
+  data_dir: ./data
+  durability: fsync
+  event_log: embedded
+  tenancy: multi
+  max_in_flight: 1024
+effects:
+  notify: { provider: http, url: ")" +
+          url +
+          R"(", timeout: 2s, retries: 3, backoff: { min: 20ms, max: 50ms }, breaker: { failures: 100, open_for: 1s } }
+stages:
+  follow:  { kind: effect.follow, batch: 256, poll: 20ms }
+  tenant:  { kind: tenant.gate, key: message, concurrency: 4 }
+  gate:    { kind: effect.gate, key: message, concurrency: 4 }
+  execute: { kind: effect.execute, key: message }
+  publish: { kind: effect.publish, key: message }
+  done:    { kind: effect.done, key: message }
+  ack:     { kind: ack }
+flow:
+  - follow -> tenant -> gate -> execute -> publish -> done -> ack
+  - "tenant.error -> ack"
+  - "gate.error -> ack"
+  - "execute.error -> ack"
+  - "publish.error -> ack"
+  - "done.error -> ack"
+)");
+  return p.string();
+}
+
+using runner_hooks::calls_per_key;
+using hook_receiver = runner_hooks::receiver;
+
+}  // namespace esflow::runner_test
