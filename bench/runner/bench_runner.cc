@@ -53,6 +53,9 @@ bool part_wanted(const std::string& part) {
   return ("," + std::string(v) + ",").find("," + part + ",") != std::string::npos;
 }
 
+// A position, 0 when the read failed (figures only).
+std::uint64_t or_zero(const result<std::uint64_t>& r) { return r.ok() ? r.value() : 0; }
+
 double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
@@ -214,7 +217,7 @@ int run_dispatch(const fs::path& root) {
     }
     if (!svc->store().commit(ws).ok()) return 1;
   }
-  const auto head0 = svc->commands().last_position().value_or(0);
+  const auto head0 = or_zero(svc->commands().last_position());
   const auto t0 = clock_type::now();
   cli::start_served(*served.value());
   while (seconds_since(t0) < 300) {
@@ -223,7 +226,7 @@ int run_dispatch(const fs::path& root) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   const double s = seconds_since(t0);
-  const auto published = svc->commands().last_position().value_or(0) - head0;
+  const auto published = or_zero(svc->commands().last_position()) - head0;
   std::printf("relay (scan, publish to WORKFLOW_COMMANDS, delete): %9.0f items/s (%.2f s, %llu published)\n",
               static_cast<double>(n) / s, s, static_cast<unsigned long long>(published));
   const double ceiling = raw_publish(svc->commands(), n, 32, "raw");
@@ -308,7 +311,7 @@ int run_transfers(const fs::path& root) {
   if (!svc) return 1;
   const auto url = cli::served_url(*served.value());
   open_all(url);
-  const auto head0 = svc->log().last_position().value_or(0);
+  const auto head0 = or_zero(svc->log().last_position());
   const auto t0 = clock_type::now();
   auto sent = drive(url, clients, transfers, {}, [&](std::size_t i) {
     return command("Transfer", "t-" + std::to_string(i),
@@ -329,7 +332,7 @@ int run_transfers(const fs::path& root) {
     if (page->empty()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   const double s = seconds_since(t0);
-  const auto commits = svc->log().last_position().value_or(0) - head0;
+  const auto commits = or_zero(svc->log().last_position()) - head0;
   std::printf("transfers: %zu requested (%.2f s to request), %zu finished in %.2f s: %9.0f transfers/s\n",
               sent.accepted, sent.seconds, finished, s, static_cast<double>(finished) / s);
   std::printf("  commits in the log meanwhile: %llu (%.0f/s); transfers/s = %.2f of the aggregate's commands/s "

@@ -157,12 +157,7 @@ status runner_service::run(lane_sandboxes& lanes, runner_context& ctx) {
   if (saga == nullptr) return error::make(errc::internal, "unknown saga '" + first.saga + "'");
   ctx.saga = saga;
   auto& sb = lanes.get(*saga);
-  // Read again here, not only in saga.load: keyed lanes order each stage, not the chain, so the
-  // instance's previous message may have run (or committed) after this one's load.
-  // saga.run is serial per instance, so this sees its transition (pending, or stored).
-  auto latest = load(first);
-  if (!latest.ok()) return std::move(latest).err();
-  ctx.record = std::move(latest).value();
+  // ctx.record was read in this instance's turn of saga.run (load_record, stages.h).
   auto record = ctx.record;
   const auto now = now_ms();
   {
