@@ -1,9 +1,14 @@
 #pragma once
-// commit_pool: node_store::commit off the caller's thread. A few committer
-// threads each take one write_set at a time and block in RocksDB's write,
-// which groups concurrent writers into one WAL write and one fsync (group
-// commit), so the rate with fsync grows with the threads instead of paying
-// one fsync per set. Callers (async stages on TBB workers) never wait on I/O.
+// commit_pool: node_store::commit off the caller's thread, with group commit.
+// A committer thread takes every set waiting (up to max_group), appends them
+// into one batch (write_set::absorb) and writes it once — one WAL write and
+// one fsync for the group, like the embedded event log's commit thread — so
+// the rate with fsync grows with the load instead of paying one fsync per
+// set. The group is all-or-none: a failed write fails every set in it (each
+// owner retries its own). Callers (async stages on TBB workers) never wait on
+// I/O. One committer thread by default: sets are then written in the order
+// they were submitted (a checkpoint never goes back); more threads build one
+// group while another is written, but may reorder groups.
 //
 // Bounded: at most max_pending sets wait; beyond it submit() completes at
 // once with unavailable ("commit queue full").
@@ -28,7 +33,8 @@ class commit_pool {
  public:
   using done_callback = std::function<void(status)>;
 
-  commit_pool(std::shared_ptr<node_store> store, std::size_t threads = 8, std::size_t max_pending = 4096);
+  commit_pool(std::shared_ptr<node_store> store, std::size_t threads = 1, std::size_t max_pending = 4096,
+              std::size_t max_group = 512);
   ~commit_pool();
   commit_pool(const commit_pool&) = delete;
   commit_pool& operator=(const commit_pool&) = delete;
@@ -46,6 +52,7 @@ class commit_pool {
 
   std::shared_ptr<node_store> _store;
   std::size_t _max_pending;
+  std::size_t _max_group;
   mutable std::mutex _mu;
   std::condition_variable _cv;
   std::deque<job> _queue;

@@ -30,6 +30,9 @@ class write_set {
   std::size_t size() const noexcept { return _ops; }
   bool empty() const noexcept { return _ops == 0; }
   void clear();
+  // Appends other's operations after this set's (group commit: several sets written as one
+  // batch, all-or-none together). False when other belongs to another db or cannot be read.
+  bool absorb(const write_set& other);
 
   // For db::write (storage internals).
   rocksdb::WriteBatch& batch() noexcept { return *_batch; }

@@ -43,38 +43,48 @@ class outbox_scan final : public graph::stage {
         _poll(poll) {}
 
   void run(graph::source_output& out) override {
+    // A cursor through the outbox, wrapping at its end: a pass never re-reads from the start the
+    // items it already handed out. Items skipped for the per-tenant limit are met again after the wrap.
+    std::string after;
+    std::size_t seen = 0;  // items met in the current pass: the depth gauge at each wrap
     while (!out.stopping()) {
-      std::string after;
-      std::size_t seen = 0;
-      for (std::size_t pages = 0; pages < 64 && !out.stopping(); ++pages) {
-        auto page = _service->store().outbox().list(after, _batch);
-        if (page.ok()) seen += page->size();
-        if (!page.ok()) {
-          ESFLOW_WARN("runner", "{}: reading the outbox: {}", _service->pipeline(), page.err().to_string());
-          break;
-        }
-        const auto now = std::chrono::steady_clock::now();
-        for (auto& item : page.value()) {
-          if (_service->in_flight_of(item.tenant) >= _per_tenant) continue;
-          if (!_service->claim(item.key, now)) continue;
-          auto m = graph::make_message();
-          auto ctx = std::dynamic_pointer_cast<runner_context>(stages::new_ingest_context(_make_context));
-          if (!ctx) ctx = std::make_shared<runner_context>();
-          ctx->transport = "outbox";
-          ctx->tenant_given = true;
-          ctx->transport_tenant = item.tenant;
-          ctx->tenant = item.tenant;
-          ctx->source = "outbox";
-          ctx->item = std::move(item);
-          m->key = ctx->item.key;
-          m->context = std::move(ctx);
-          if (!out.put(std::move(m))) return;
-        }
-        if (page->size() < _batch) break;
-        after = page->back().key;
+      auto page = _service->store().outbox().list(after, _batch);
+      if (page.ok()) seen += page->size();
+      if (!page.ok()) {
+        ESFLOW_WARN("runner", "{}: reading the outbox: {}", _service->pipeline(), page.err().to_string());
+        after.clear();
+        _service->wait_for_work(_poll, out.stop_token());
+        continue;
       }
-      if (auto* metrics = _service->metrics()) metrics->outbox_depth(static_cast<double>(seen));
-      _service->wait_for_work(_poll, out.stop_token());
+      bool limited = false;
+      const auto now = std::chrono::steady_clock::now();
+      for (auto& item : page.value()) {
+        if (_service->in_flight_of(item.tenant) >= _per_tenant) {
+          limited = true;
+          continue;
+        }
+        if (!_service->claim(item.key, now)) continue;
+        auto m = graph::make_message();
+        auto ctx = std::dynamic_pointer_cast<runner_context>(stages::new_ingest_context(_make_context));
+        if (!ctx) ctx = std::make_shared<runner_context>();
+        ctx->transport = "outbox";
+        ctx->tenant_given = true;
+        ctx->transport_tenant = item.tenant;
+        ctx->tenant = item.tenant;
+        ctx->source = "outbox";
+        ctx->item = std::move(item);
+        m->key = ctx->item.key;
+        m->context = std::move(ctx);
+        if (!out.put(std::move(m))) return;
+      }
+      const bool at_end = page->size() < _batch;
+      after = at_end ? std::string() : page->back().key;
+      if (at_end) {
+        if (auto* metrics = _service->metrics()) metrics->outbox_depth(static_cast<double>(seen));
+        seen = 0;
+      }
+      // At the end of the outbox, or held by the per-tenant limit: wait for a commit, a release or the poll.
+      if (at_end || limited) _service->wait_for_work(_poll, out.stop_token());
     }
   }
 

@@ -296,6 +296,9 @@ bool runner_service::claim(const std::string& key, clock_type::time_point now) {
 
 void runner_service::release(const std::string& key, bool failed) {
   std::lock_guard lock(_work_mu);
+  // A freed slot (per-tenant limit) is work for the scans: wake them.
+  _woken = true;
+  _work_cv.notify_all();
   if (!failed) {
     _claims.erase(key);
     return;

@@ -1,6 +1,7 @@
 // The node store: one per data directory, typed stores over its families, and
 // write sets that are all-or-none across families.
 #include "storage/node_store.h"
+#include "storage/commit_pool.h"
 
 #include "storage/event_log.h"
 #include "storage/keys.h"
@@ -101,6 +102,65 @@ TEST(write_set, injected_failure_leaves_nothing_of_the_set_visible) {
 
 // A child process commits write sets in a loop and is killed at a random
 // moment; after reopening, every commit is either whole or absent.
+TEST(write_set, absorbed_sets_are_written_as_one_batch) {
+  temp_dir dir;
+  auto s = open_store(dir);
+  ASSERT_TRUE(s);
+  auto group = s->begin();
+  for (int i = 1; i <= 3; ++i) {
+    auto ws = s->begin();
+    stage_saga_commit(*s, ws, i);
+    ASSERT_TRUE(group.absorb(ws));
+  }
+  EXPECT_EQ(group.size(), 15U);
+  for (int i = 1; i <= 3; ++i) EXPECT_EQ(parts_present(*s, i), 0) << "nothing before the commit";
+  ASSERT_TRUE(s->commit(group).ok());
+  for (int i = 1; i <= 3; ++i) EXPECT_EQ(parts_present(*s, i), 5) << i;
+}
+
+// Many sets submitted at once are grouped (fewer writes than sets) and every
+// set lands whole; a failing write fails every set of its group, and nothing
+// of them is visible.
+TEST(commit_pool, groups_concurrent_sets_and_fails_a_group_all_or_none) {
+  temp_dir dir;
+  std::atomic<bool> fail{false};
+  std::atomic<int> writes{0};
+  auto opened = node_store::open({.data_dir = dir.str(), .mode = durability::fsync, .inject_write_failure = [&] {
+                                    // The first write waits a little: the other sets queue behind it.
+                                    if (writes++ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+                                    return fail.load();
+                                  }});
+  ASSERT_TRUE(opened.ok());
+  auto store = std::move(opened).value();
+  constexpr int k_sets = 300;
+  std::atomic<int> ok{0}, failed{0};
+  {
+    commit_pool pool(store, 1, 4096, 64);
+    for (int i = 1; i <= k_sets; ++i) {
+      auto ws = store->begin();
+      stage_saga_commit(*store, ws, i);
+      pool.submit(std::move(ws), [&](status st) { (st.ok() ? ok : failed)++; });
+    }
+    pool.stop();  // commits what is queued
+  }
+  EXPECT_EQ(ok.load(), k_sets);
+  EXPECT_LT(writes.load(), k_sets / 10) << "sets waiting together are written together";
+  for (int i = 1; i <= k_sets; ++i) ASSERT_EQ(parts_present(*store, i), 5) << i;
+
+  fail = true;
+  {
+    commit_pool pool(store, 1, 4096, 64);
+    for (int i = k_sets + 1; i <= k_sets + 50; ++i) {
+      auto ws = store->begin();
+      stage_saga_commit(*store, ws, i);
+      pool.submit(std::move(ws), [&](status st) { (st.ok() ? ok : failed)++; });
+    }
+    pool.stop();
+  }
+  EXPECT_EQ(failed.load(), 50);
+  for (int i = k_sets + 1; i <= k_sets + 50; ++i) EXPECT_EQ(parts_present(*store, i), 0) << i;
+}
+
 TEST(write_set, process_killed_mid_writes_leaves_every_set_whole_or_absent) {
   temp_dir dir;
   constexpr int k_sets = 20000;  // more than the child writes before the kill
