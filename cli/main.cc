@@ -21,8 +21,8 @@ namespace {
 // and the projection tail that stream.
 const std::vector<std::string> k_dev_pipelines = {"aggregate.yaml", "follower.yaml", "projection.yaml",
                                                   "runner-saga.yaml", "runner-effect.yaml"};
-const std::vector<std::string> k_dev_pipelines_nats = {
-    "aggregate-jetstream.yaml", "follower.yaml", "projection.yaml", "runner-saga-jetstream.yaml",
+const std::vector<std::string> k_dev_pipelines_nats = {"aggregate-jetstream.yaml", "follower.yaml",
+                                                       "projection.yaml", "runner-saga-jetstream.yaml",
                                                        "runner-effect-jetstream.yaml"};
 
 struct node_flags {

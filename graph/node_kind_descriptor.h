@@ -15,6 +15,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -44,6 +45,27 @@ inline std::vector<std::string> problem_lines(const std::string& text) {
     start = end + 1;
   }
   return lines;
+}
+
+// Helpers of the kinds' section parsers (check_section), one spelling for all:
+// "file:line" of a YAML node (1-based; 0 when unknown) ...
+inline std::string yaml_where(const std::string& file, const YAML::Node& n) {
+  return file + ":" + std::to_string(n.Mark().line >= 0 ? n.Mark().line + 1 : 0);
+}
+
+// ... a path named in a pipeline file, relative to the file's folder ...
+inline std::string resolve_section_path(const std::string& path, const std::string& base_dir) {
+  std::filesystem::path p(path);
+  if (p.is_relative() && !base_dir.empty()) p = std::filesystem::path(base_dir) / p;
+  return p.lexically_normal().string();
+}
+
+// ... and the problems found, one invalid_config with one line each (ok when none).
+inline status section_problems(const std::vector<std::string>& problems) {
+  if (problems.empty()) return {};
+  std::string all;
+  for (const auto& p : problems) all += (all.empty() ? "" : "\n") + p;
+  return error{errc::invalid_config, "invalid_config", all, {}};
 }
 
 struct node_kind_descriptor {

@@ -43,10 +43,10 @@ struct ingest_context : graph::message_context {
   std::string transport_tenant;  // its value (raw: tenant.gate validates it)
   std::string subject_type;      // what the transport addressed (NATS subject's type/id): wins over the body
   std::string subject_id;
-  std::string subject;               // a stream message's subject (jetstream.consumer)
+  std::string subject;                // a stream message's subject (jetstream.consumer)
   std::uint64_t stream_sequence = 0;  // and its stream sequence
-  std::string idempotency_key;  // HTTP Idempotency-Key
-  std::string request_id;       // HTTP x-request-id, echoed
+  std::string idempotency_key;        // HTTP Idempotency-Key
+  std::string request_id;             // HTTP x-request-id, echoed
   std::string incoming_traceparent;
   std::string incoming_correlation_id;
   std::shared_ptr<ingest_ack> ack;

@@ -252,7 +252,8 @@ int run_throughput(const fs::path& root) {
         variant{"shipped",
                 "  accounts: { from: [Account], apply: " + src +
                     ", index: [balance, open] }\n  account_activity: { from: [Account], program: " +
-                    std::string(ESFLOW_SOURCE_DIR) + "/pipelines/programs/account_activity.lua, index: [deposits] }\n",
+                    std::string(ESFLOW_SOURCE_DIR) +
+                    "/pipelines/programs/account_activity.lua, index: [deposits] }\n",
                 true}}) {
     // Each variant on its own directory: the same log, a fresh read model.
     const auto data = root / ("tp-" + v.name);
@@ -266,8 +267,8 @@ int run_throughput(const fs::path& root) {
     const double s = fold_to_head(file, data, "tp_" + v.name);
     if (s < 0) return 1;
     if (v.name == "shipped") {
-      std::printf("%-8s pipeline: %9.0f events/s (%.2f s), two views; no single-view ceiling\n", v.name.c_str(),
-                  static_cast<double>(commits) / s, s);
+      std::printf("%-8s pipeline: %9.0f events/s (%.2f s), two views; no single-view ceiling\n",
+                  v.name.c_str(), static_cast<double>(commits) / s, s);
       continue;
     }
     const double ceiling = raw_write_set(root / ("raw-" + v.name), commits, aggregates, v.indexed);

@@ -132,15 +132,17 @@ int run_commit(const fs::path& root) {
   }
   const double rate = static_cast<double>(pooled) / seconds_since(t0);
   pool.stop();
-  std::printf("saga commit through the pool: %9.0f commits/s (%zu)   = %.1fx the one-writer ceiling (goal >= 10x)\n",
-              rate, pooled, rate / single_rate);
+  std::printf(
+      "saga commit through the pool: %9.0f commits/s (%zu)   = %.1fx the one-writer ceiling (goal >= 10x)\n",
+      rate, pooled, rate / single_rate);
   return 0;
 }
 
 // ------------------------------------------------------- effects, dispatch
 
 // The raw publish rate into a stream: `threads` publishers, each waiting for its ack.
-double raw_publish(storage::workflow_stream& stream, std::size_t n, std::size_t threads, const std::string& tag) {
+double raw_publish(storage::workflow_stream& stream, std::size_t n, std::size_t threads,
+                   const std::string& tag) {
   std::atomic<std::size_t> next{0};
   const auto t0 = clock_type::now();
   std::vector<std::thread> ts;
@@ -148,9 +150,14 @@ double raw_publish(storage::workflow_stream& stream, std::size_t n, std::size_t 
     ts.emplace_back([&] {
       for (auto i = next++; i < n; i = next++) {
         const auto id = "e" + tag + std::to_string(i);
-        json body = {{"tenant_id", "acme"},   {"command_id", id}, {"effect", "notify"},
-                     {"payload", {{"n", i}}}, {"metadata", {{"saga", "Transfer"}}}, {"correlation_id", "t-" + std::to_string(i)}};
-        storage::publish_request req{"tenant.acme.effect.notify", "acme:" + id, {{"tenant-id", "acme"}}, body.dump()};
+        json body = {{"tenant_id", "acme"},
+                     {"command_id", id},
+                     {"effect", "notify"},
+                     {"payload", {{"n", i}}},
+                     {"metadata", {{"saga", "Transfer"}}},
+                     {"correlation_id", "t-" + std::to_string(i)}};
+        storage::publish_request req{
+            "tenant.acme.effect.notify", "acme:" + id, {{"tenant-id", "acme"}}, body.dump()};
         if (!storage::publish_and_wait(stream, std::move(req)).ok()) std::fprintf(stderr, "publish failed\n");
       }
     });
@@ -158,9 +165,10 @@ double raw_publish(storage::workflow_stream& stream, std::size_t n, std::size_t 
   return static_cast<double>(n) / seconds_since(t0);
 }
 
-std::shared_ptr<runner_service> runner_of(cli::served_nodes& served, const fs::path& dir, const std::string& pipeline) {
-  return cli::served_services(served).find<runner_service>("runner:" + storage::normalise_data_dir(dir.string()) +
-                                                          ":" + pipeline);
+std::shared_ptr<runner_service> runner_of(cli::served_nodes& served, const fs::path& dir,
+                                          const std::string& pipeline) {
+  return cli::served_services(served).find<runner_service>(
+      "runner:" + storage::normalise_data_dir(dir.string()) + ":" + pipeline);
 }
 
 cli::serve_options bench_serve(const fs::path& dir, bool start = true) {
@@ -191,8 +199,9 @@ int run_effects(const fs::path& root) {
     while (svc->commands_tracker().watermark() < head.value() && seconds_since(t0) < 300)
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     const double s = seconds_since(t0);
-    std::printf("effect path (gate, log provider, result publish, done): %9.0f effects/s (%.2f s)   ratio %.2f\n",
-                static_cast<double>(n) / s, s, static_cast<double>(n) / s / ceiling);
+    std::printf(
+        "effect path (gate, log provider, result publish, done): %9.0f effects/s (%.2f s)   ratio %.2f\n",
+        static_cast<double>(n) / s, s, static_cast<double>(n) / s / ceiling);
     ignore(cli::stop_served(*served.value()));
   }
   return 0;
@@ -211,8 +220,10 @@ int run_dispatch(const fs::path& root) {
     auto ws = svc->store().begin();
     for (std::size_t i = first; i < std::min(n, first + 1000); ++i) {
       const auto id = "w" + std::to_string(i);
-      json item = {{"kind", "effect"},  {"tenant_id", "acme"}, {"saga", "Transfer"}, {"correlation_id", "t-" + std::to_string(i)},
-                   {"command_id", id},  {"effect", "notify"}, {"payload", {{"n", i}}}};
+      json item = {{"kind", "effect"},     {"tenant_id", "acme"},
+                   {"saga", "Transfer"},   {"correlation_id", "t-" + std::to_string(i)},
+                   {"command_id", id},     {"effect", "notify"},
+                   {"payload", {{"n", i}}}};
       svc->store().outbox().put(ws, "acme", "effect", id, item.dump());
     }
     if (!svc->store().commit(ws).ok()) return 1;
@@ -281,8 +292,10 @@ int run_transfers(const fs::path& root) {
   const std::size_t transfers = env_size("ESFLOW_RBENCH_TRANSFERS", 5000);
   const std::size_t accounts = 2000;
   const auto pipelines = std::string(ESFLOW_SOURCE_DIR) + "/pipelines/";
-  std::printf("\n== transfers: %zu through aggregate + runner-saga + runner-effect (embedded, fsync), %zu HTTP clients\n",
-              transfers, clients);
+  std::printf(
+      "\n== transfers: %zu through aggregate + runner-saga + runner-effect (embedded, fsync), %zu HTTP "
+      "clients\n",
+      transfers, clients);
   auto open_all = [&](const std::string& url) {
     return drive(url, clients, accounts, {}, [](std::size_t i) {
       return command("Account", account_key(i), {{"type", "open_account"}, {"initial_balance", 1'000'000}});
@@ -297,7 +310,8 @@ int run_transfers(const fs::path& root) {
     open_all(url);
     std::mt19937_64 rng(7);
     auto r = drive(url, clients, 0, clock_type::now() + std::chrono::seconds(10), [&](std::size_t i) {
-      return command("Account", account_key(i % accounts), {{"type", i % 2 ? "withdraw" : "deposit"}, {"amount", 1}});
+      return command("Account", account_key(i % accounts),
+                     {{"type", i % 2 ? "withdraw" : "deposit"}, {"amount", 1}});
     });
     ceiling = static_cast<double>(r.accepted) / r.seconds;
     std::printf("ceiling: the aggregate node alone, deposits/withdrawals: %9.0f commands/s\n", ceiling);
@@ -305,7 +319,8 @@ int run_transfers(const fs::path& root) {
   }
   const auto dir = root / "transfers";
   auto served = cli::serve_nodes(
-      {pipelines + "aggregate.yaml", pipelines + "runner-saga.yaml", pipelines + "runner-effect.yaml"}, bench_serve(dir));
+      {pipelines + "aggregate.yaml", pipelines + "runner-saga.yaml", pipelines + "runner-effect.yaml"},
+      bench_serve(dir));
   if (!served.ok()) return std::fprintf(stderr, "%s\n", served.err().to_string().c_str()), 1;
   auto svc = runner_of(*served.value(), dir, "runner");
   if (!svc) return 1;
@@ -315,8 +330,10 @@ int run_transfers(const fs::path& root) {
   const auto t0 = clock_type::now();
   auto sent = drive(url, clients, transfers, {}, [&](std::size_t i) {
     return command("Transfer", "t-" + std::to_string(i),
-                   {{"type", "request_transfer"}, {"from", account_key(i % accounts)},
-                    {"to", account_key((i * 7 + 1) % accounts)}, {"amount", 1}});
+                   {{"type", "request_transfer"},
+                    {"from", account_key(i % accounts)},
+                    {"to", account_key((i * 7 + 1) % accounts)},
+                    {"amount", 1}});
   });
   // Done when every transfer has its transfer_completed or transfer_failed in the log.
   std::size_t finished = 0;
@@ -335,10 +352,11 @@ int run_transfers(const fs::path& root) {
   const auto commits = or_zero(svc->log().last_position()) - head0;
   std::printf("transfers: %zu requested (%.2f s to request), %zu finished in %.2f s: %9.0f transfers/s\n",
               sent.accepted, sent.seconds, finished, s, static_cast<double>(finished) / s);
-  std::printf("  commits in the log meanwhile: %llu (%.0f/s); transfers/s = %.2f of the aggregate's commands/s "
-              "(goal >= 0.25)\n",
-              static_cast<unsigned long long>(commits), static_cast<double>(commits) / s,
-              static_cast<double>(finished) / s / ceiling);
+  std::printf(
+      "  commits in the log meanwhile: %llu (%.0f/s); transfers/s = %.2f of the aggregate's commands/s "
+      "(goal >= 0.25)\n",
+      static_cast<unsigned long long>(commits), static_cast<double>(commits) / s,
+      static_cast<double>(finished) / s / ceiling);
   ignore(cli::stop_served(*served.value()));
   return 0;
 }

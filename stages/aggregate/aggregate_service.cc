@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "common/service_registry.h"
 #include "graph/did_you_mean.h"
+#include "graph/node_kind_descriptor.h"
 #include "graph/pipeline_spec.h"
 #include "schemas/ids.h"
 #include "stages/ingest/aggregate_reads.h"
@@ -24,10 +25,6 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-std::string where(const std::string& file, const YAML::Node& n) {
-  return file + ":" + std::to_string(n.Mark().line >= 0 ? n.Mark().line + 1 : 0);
-}
-
 }  // namespace
 
 // --- aggregates: section ----------------------------------------------------------
@@ -39,7 +36,7 @@ result<std::vector<aggregate_type_config>> parse_aggregates(const YAML::Node& se
   std::vector<std::string> problems;
   std::vector<aggregate_type_config> out;
   auto fail = [&](const YAML::Node& n, const std::string& what) {
-    problems.push_back(where(file, n) + ": " + what);
+    problems.push_back(graph::yaml_where(file, n) + ": " + what);
   };
   if (!section || section.IsNull()) {
     return error::make(
@@ -114,9 +111,7 @@ result<std::vector<aggregate_type_config>> parse_aggregates(const YAML::Node& se
         continue;
       }
       if (!ok) continue;
-      std::filesystem::path p(cfg.program_path);
-      if (p.is_relative() && !base_dir.empty()) p = std::filesystem::path(base_dir) / p;
-      cfg.program_path = p.lexically_normal().string();
+      cfg.program_path = graph::resolve_section_path(cfg.program_path, base_dir);
       auto loaded = programs.get(cfg.program_path);
       if (!loaded.ok()) {
         fail(body["program"], owner + "program '" + cfg.program_path + "': " + loaded.err().message);
@@ -127,11 +122,7 @@ result<std::vector<aggregate_type_config>> parse_aggregates(const YAML::Node& se
     }
     if (problems.empty() && out.empty()) fail(section, "'aggregates' names no aggregate type");
   }
-  if (!problems.empty()) {
-    std::string all;
-    for (const auto& p : problems) all += (all.empty() ? "" : "\n") + p;
-    return error{errc::invalid_config, "invalid_config", all, {}};
-  }
+  if (auto st = graph::section_problems(problems); !st.ok()) return std::move(st).err();
   return out;
 }
 

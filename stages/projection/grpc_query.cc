@@ -9,7 +9,6 @@
 #include "transport/grpc_server.h"
 #include "transport/grpc_status.h"
 
-
 namespace esflow::projection {
 namespace {
 
@@ -23,7 +22,8 @@ class query_service final : public esflow::v1::QueryService::Service {
     q.view = in->view();
     auto service = _views->find(q.view);
     if (!service) return reject(*ctx, _views->unknown_view(q.view));
-    auto tenant = request_tenant(*service, transport::grpc_metadata(*ctx, "x-tenant-id"), "metadata x-tenant-id");
+    auto tenant =
+        request_tenant(*service, transport::grpc_metadata(*ctx, "x-tenant-id"), "metadata x-tenant-id");
     if (!tenant.ok()) return reject(*ctx, tenant.err());
     q.tenant = std::move(tenant).value();
     // The typed fields as the HTTP parameters' text: one parser for both.

@@ -51,10 +51,10 @@ std::shared_ptr<projection_service> resolve(view_directory& dir, const httplib::
     reply_error(req, res, dir.unknown_view(view));
     return nullptr;
   }
-  auto t = request_tenant(*service,
-                          req.has_header("x-tenant-id") ? std::optional(req.get_header_value("x-tenant-id"))
-                                                         : std::nullopt,
-                          "header x-tenant-id");
+  auto t = request_tenant(
+      *service,
+      req.has_header("x-tenant-id") ? std::optional(req.get_header_value("x-tenant-id")) : std::nullopt,
+      "header x-tenant-id");
   if (!t.ok()) {
     reply_error(req, res, t.err());
     return nullptr;

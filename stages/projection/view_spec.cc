@@ -1,6 +1,7 @@
 #include "stages/projection/view_spec.h"
 
 #include "graph/did_you_mean.h"
+#include "graph/node_kind_descriptor.h"
 #include "graph/params.h"
 #include "runtime/sandbox.h"
 #include "schemas/ids.h"
@@ -11,10 +12,6 @@
 
 namespace esflow::projection {
 namespace {
-
-std::string where(const std::string& file, const YAML::Node& n) {
-  return file + ":" + std::to_string(n.Mark().line >= 0 ? n.Mark().line + 1 : 0);
-}
 
 bool is_valid_field_path(std::string_view path) {
   if (path.empty() || path.size() > 256) return false;
@@ -34,12 +31,6 @@ bool is_valid_field_path(std::string_view path) {
   return !start;
 }
 
-std::string resolve(const std::string& path, const std::string& base_dir) {
-  std::filesystem::path p(path);
-  if (p.is_relative() && !base_dir.empty()) p = std::filesystem::path(base_dir) / p;
-  return p.lexically_normal().string();
-}
-
 }  // namespace
 
 bool view_config::follows(std::string_view type) const {
@@ -57,7 +48,7 @@ result<std::vector<view_config>> parse_views(const YAML::Node& section, const st
   std::vector<std::string> problems;
   std::vector<view_config> out;
   auto fail = [&](const YAML::Node& n, const std::string& what) {
-    problems.push_back(where(file, n) + ": " + what);
+    problems.push_back(graph::yaml_where(file, n) + ": " + what);
   };
   if (!section || section.IsNull())
     return error::make(errc::invalid_config,
@@ -132,9 +123,9 @@ result<std::vector<view_config>> parse_views(const YAML::Node& section, const st
           fail(val, owner + "'" + key + "' must be a single value");
           ok = false;
         } else if (key == "program") {
-          v.program_path = resolve(val.Scalar(), base_dir);
+          v.program_path = graph::resolve_section_path(val.Scalar(), base_dir);
         } else if (key == "apply") {
-          v.apply_path = resolve(val.Scalar(), base_dir);
+          v.apply_path = graph::resolve_section_path(val.Scalar(), base_dir);
         } else if (key == "gas") {
           auto n = graph::parse_integer(val.Scalar());
           if (!n || *n < 1000) {
@@ -190,11 +181,7 @@ result<std::vector<view_config>> parse_views(const YAML::Node& section, const st
     }
     if (problems.empty() && out.empty()) fail(section, "'views' names no view");
   }
-  if (!problems.empty()) {
-    std::string all;
-    for (const auto& p : problems) all += (all.empty() ? "" : "\n") + p;
-    return error{errc::invalid_config, "invalid_config", all, {}};
-  }
+  if (auto st = graph::section_problems(problems); !st.ok()) return std::move(st).err();
   return out;
 }
 

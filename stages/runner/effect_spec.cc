@@ -1,6 +1,7 @@
 #include "stages/runner/effect_spec.h"
 
 #include "graph/did_you_mean.h"
+#include "graph/node_kind_descriptor.h"
 #include "graph/params.h"
 
 #include <algorithm>
@@ -10,16 +11,6 @@
 
 namespace esflow::runner {
 namespace {
-
-std::string where(const std::string& file, const YAML::Node& n) {
-  return file + ":" + std::to_string(n.Mark().line >= 0 ? n.Mark().line + 1 : 0);
-}
-
-std::string resolve(const std::string& path, const std::string& base_dir) {
-  std::filesystem::path p(path);
-  if (p.is_relative() && !base_dir.empty()) p = std::filesystem::path(base_dir) / p;
-  return p.lexically_normal().string();
-}
 
 bool is_valid_url(std::string_view url) {
   std::string_view rest;
@@ -95,7 +86,7 @@ result<std::vector<effect_config>> parse_effects(const YAML::Node& section, cons
   std::vector<std::string> problems;
   std::vector<effect_config> out;
   auto fail = [&](const YAML::Node& n, const std::string& what) {
-    problems.push_back(where(file, n) + ": " + what);
+    problems.push_back(graph::yaml_where(file, n) + ": " + what);
   };
   if (!section || section.IsNull()) return out;
   if (!section.IsMap()) {
@@ -210,7 +201,7 @@ result<std::vector<effect_config>> parse_effects(const YAML::Node& section, cons
           if (val.Scalar().empty()) {
             bad(val, "'secret_file' must name a file");
           } else {
-            e.secret_file = resolve(val.Scalar(), base_dir);
+            e.secret_file = graph::resolve_section_path(val.Scalar(), base_dir);
           }
         }
       }
@@ -244,11 +235,7 @@ result<std::vector<effect_config>> parse_effects(const YAML::Node& section, cons
       out.push_back(std::move(e));
     }
   }
-  if (!problems.empty()) {
-    std::string all;
-    for (const auto& p : problems) all += (all.empty() ? "" : "\n") + p;
-    return error{errc::invalid_config, "invalid_config", all, {}};
-  }
+  if (auto st = graph::section_problems(problems); !st.ok()) return std::move(st).err();
   return out;
 }
 

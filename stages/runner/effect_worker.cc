@@ -17,8 +17,8 @@
 #include "common/log.h"
 #include "graph/pipeline_spec.h"
 #include "schemas/ids.h"
-#include "stages/runner/runner_metrics.h"
 #include "stages/runner/crash_point.h"
+#include "stages/runner/runner_metrics.h"
 #include "stages/runner/runner_service.h"
 #include "stages/runner/stages.h"
 #include "transport/nats/subjects.h"
@@ -53,7 +53,8 @@ status decode_effect_command(std::string_view text_body, runner_context& ctx) {
     return it != body.end() && it->is_string() ? it->get<std::string>() : std::string();
   };
   if (!body.is_object() || text("command_id").empty() || text("effect").empty())
-    return error::make(errc::invalid_command, "not an effect command (a JSON object with command_id and effect)");
+    return error::make(errc::invalid_command,
+                       "not an effect command (a JSON object with command_id and effect)");
   ctx.tenant_given = true;
   ctx.transport_tenant = text("tenant_id");
   ctx.incoming_correlation_id = text("correlation_id");
@@ -63,7 +64,8 @@ status decode_effect_command(std::string_view text_body, runner_context& ctx) {
   ctx.call.payload_json = body.contains("payload") ? body["payload"].dump() : "{}";
   ctx.call.correlation_id = text("correlation_id");
   ctx.call.trace_id = text("trace_id");
-  if (body.contains("metadata") && body["metadata"].is_object()) ctx.saga_name = body["metadata"].value("saga", "");
+  if (body.contains("metadata") && body["metadata"].is_object())
+    ctx.saga_name = body["metadata"].value("saga", "");
   return {};
 }
 
@@ -110,7 +112,9 @@ class effect_follow final : public graph::stage {
         after = msg.position;
       }
       if (page->size() == _batch) continue;
-      write_idle_checkpoint(checkpointed);
+      // effect.done writes its checkpoint WITHOUT the committing command: without this the last
+      // commands were re-read after every restart.
+      _service->checkpoint_when_idle(tracker, "commands", checkpointed);
       if (idle(out)) return;
     }
   }
@@ -132,21 +136,6 @@ class effect_follow final : public graph::stage {
     m->key = ctx->call.tenant + '\x1f' + ctx->call.command_id;
     m->context = std::move(ctx);
     return m;
-  }
-
-  // Caught up with nothing in flight: the checkpoint moves to the watermark (effect.done writes it
-  // WITHOUT the committing command, so without this the last commands were re-read after every restart).
-  void write_idle_checkpoint(schemas::position_t& checkpointed) {
-    auto& tracker = _service->commands_tracker();
-    const auto w = tracker.watermark();
-    if (tracker.in_flight() != 0 || w <= checkpointed) return;
-    auto ws = _service->store().begin();
-    _service->store().checkpoints().put(ws, {}, _service->checkpoint_name("commands"), w);
-    if (auto st = _service->store().commit(ws); st.ok())
-      checkpointed = w;
-    else
-      ESFLOW_WARN("runner", "{}: checkpoint commands at {}: {}", _service->pipeline(), w,
-                  st.err().to_string());
   }
 
   bool idle(graph::source_output& out) {
@@ -278,16 +267,7 @@ class effect_publish final : public graph::stage {
     req.msg_id = nats::tenant_token(ctx.call.tenant) + ":result:" + ctx.call.command_id;
     req.headers = _service->headers_for(ctx.call.tenant, ctx.call.correlation_id, ctx.call.trace_id);
     req.body = ctx.result_body;
-    auto* raw = m.release();
-    _service->events().publish(std::move(req), [raw, out](result<storage::publish_ack> ack) {
-      graph::run_guarded(out, graph::message_ptr(raw), [&](graph::message_ptr& msg) {
-        if (ack.ok())
-          out.emit(std::move(msg));
-        else
-          out.fail(std::move(msg), std::move(ack).err());
-        out.finish();
-      });
-    });
+    publish_and_end(std::move(m), out, _service->events(), std::move(req));
   }
 
  private:
@@ -301,38 +281,12 @@ class effect_done final : public graph::stage {
   void process(graph::message_ptr m, const graph::emitter& out) override {
     auto& ctx = context_of(*m);
     auto* raw = m.release();
-    _service->commit_effect(ctx, [raw, out](status st) {
-      graph::run_guarded(out, graph::message_ptr(raw), [&](graph::message_ptr& msg) {
-        if (st.ok())
-          out.emit(std::move(msg));
-        else
-          out.fail(std::move(msg), std::move(st).err());
-        out.finish();
-      });
-    });
+    _service->commit_effect(ctx, [raw, out](status st) { end_async(out, raw, std::move(st)); });
   }
 
  private:
   std::shared_ptr<runner_service> _service;
 };
-
-template <class Stage>
-graph::stage_descriptor effect_stage(std::string kind, std::string description, bool async) {
-  graph::stage_descriptor d;
-  d.kind = std::move(kind);
-  d.node_kind = "runner";
-  d.description = std::move(description);
-  d.needs_context = "runner";
-  d.mutates_context = true;
-  d.async = async;
-  d.default_concurrency = async ? graph::concurrency::bounded(256) : graph::concurrency::bounded(4);
-  d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
-    auto service = keyed_stage_service(init);
-    if (!service.ok()) return std::move(service).err();
-    return std::unique_ptr<graph::stage>(new Stage(std::move(service).value()));
-  };
-  return d;
-}
 
 }  // namespace
 
@@ -363,7 +317,8 @@ graph::stage_descriptor effect_decode_descriptor() {
   graph::stage_descriptor d;
   d.kind = "effect.decode";
   d.node_kind = "runner";
-  d.description = "effect commands from a jetstream.consumer -> the effect call, keyed by (tenant, command id)";
+  d.description =
+      "effect commands from a jetstream.consumer -> the effect call, keyed by (tenant, command id)";
   // Behind a jetstream.consumer (whose messages carry the kind's context, declared by none).
   d.provides_context = {"runner"};
   d.mutates_context = true;
@@ -377,21 +332,21 @@ graph::stage_descriptor effect_decode_descriptor() {
 }
 
 graph::stage_descriptor effect_gate_descriptor() {
-  return effect_stage<effect_gate>(
-      "effect.gate", "the idempotency gate: a stored result is re-published, not re-run", false);
+  return runner_stage<effect_gate>(
+      "effect.gate", "the idempotency gate: a stored result is re-published, not re-run", false, true);
 }
 graph::stage_descriptor effect_execute_descriptor() {
-  return effect_stage<effect_execute>(
+  return runner_stage<effect_execute>(
       "effect.execute", "runs the effect's provider on the executor's threads (timeout, retries, breaker)",
-      true);
+      true, true);
 }
 graph::stage_descriptor effect_publish_descriptor() {
-  return effect_stage<effect_publish>("effect.publish", "publishes the effect result to WORKFLOW_EVENTS",
-                                      true);
+  return runner_stage<effect_publish>("effect.publish", "publishes the effect result to WORKFLOW_EVENTS",
+                                      true, true);
 }
 graph::stage_descriptor effect_done_descriptor() {
-  return effect_stage<effect_done>("effect.done",
-                                   "stores the result after its publish ack (exactly once per id)", true);
+  return runner_stage<effect_done>(
+      "effect.done", "stores the result after its publish ack (exactly once per id)", true, true);
 }
 
 }  // namespace esflow::runner

@@ -19,8 +19,8 @@
 // the aggregate pipeline's or the stream's thread.
 #include "common/log.h"
 #include "graph/pipeline_spec.h"
-#include "stages/runner/runner_metrics.h"
 #include "stages/runner/crash_point.h"
+#include "stages/runner/runner_metrics.h"
 #include "stages/runner/runner_service.h"
 #include "stages/runner/stages.h"
 #include "transport/nats/subjects.h"
@@ -138,7 +138,7 @@ class outbox_dispatch final : public graph::stage {
     req.msg_id = nats::tenant_token(tenant) + ":" + command_id;
     req.headers = _service->headers_for(tenant, item.value("correlation_id", ""), item.value("trace_id", ""));
     req.body = body.dump();
-    publish(std::move(m), out, _service->commands(), std::move(req));
+    publish_and_end(std::move(m), out, _service->commands(), std::move(req));
   }
 
   void dispatch_command(graph::message_ptr m, const graph::emitter& out, const json& item) {
@@ -147,7 +147,8 @@ class outbox_dispatch final : public graph::stage {
     const auto tenant = ctx.item.tenant;
     if (auto a = item.find("answer"); a != item.end() && a->is_string()) {
       // Answered (rejected) before a crash or a failed publish: that answer again, never the command.
-      publish(std::move(m), out, _service->events(), result_request(tenant, item, a->get<std::string>()));
+      publish_and_end(std::move(m), out, _service->events(),
+                      result_request(tenant, item, a->get<std::string>()));
       return;
     }
     json command = {
@@ -168,15 +169,17 @@ class outbox_dispatch final : public graph::stage {
     if (port && port->is_open()) {
       port->submit({tenant, command.dump(), item.value("correlation_id", ""), {}}, std::move(on_done));
     } else if (auto* remote = _service->remote()) {
-      const auto headers = _service->headers_for(tenant, item.value("correlation_id", ""), item.value("trace_id", ""));
+      const auto headers =
+          _service->headers_for(tenant, item.value("correlation_id", ""), item.value("trace_id", ""));
       schemas::trace_context trace;
       for (const auto& [k, v] : headers) {
         if (k == "x-correlation-id") trace.correlation_id = v;
         if (k == "traceparent") trace.traceparent = v;
         if (k == "trace-id") trace.trace_id = v;
       }
-      remote->submit({tenant, item.value("aggregate_type", ""), item.value("aggregate_id", ""), command.dump(), trace},
-                     std::move(on_done));
+      remote->submit(
+          {tenant, item.value("aggregate_type", ""), item.value("aggregate_id", ""), command.dump(), trace},
+          std::move(on_done));
     } else if (port) {
       port->submit({tenant, command.dump(), item.value("correlation_id", ""), {}}, std::move(on_done));
     } else {
@@ -216,7 +219,7 @@ class outbox_dispatch final : public graph::stage {
     }
     auto req = result_request(tenant, item, body.dump());
     if (answer.ok()) {
-      publish(std::move(m), out, _service->events(), std::move(req));
+      publish_and_end(std::move(m), out, _service->events(), std::move(req));
       return;
     }
     // A rejection stored nothing at the aggregate: the same command sent again (a crash between
@@ -235,7 +238,7 @@ class outbox_dispatch final : public graph::stage {
           out.finish();
           return;
         }
-        publish(std::move(msg), out, _service->events(), std::move(req));
+        publish_and_end(std::move(msg), out, _service->events(), std::move(req));
       });
     });
   }
@@ -249,20 +252,6 @@ class outbox_dispatch final : public graph::stage {
     req.headers = _service->headers_for(tenant, item.value("correlation_id", ""), item.value("trace_id", ""));
     req.body = std::move(body);
     return req;
-  }
-
-  static void publish(graph::message_ptr m, const graph::emitter& out, storage::workflow_stream& stream,
-                      storage::publish_request req) {
-    auto* raw = m.release();
-    stream.publish(std::move(req), [raw, out](result<storage::publish_ack> ack) {
-      graph::run_guarded(out, graph::message_ptr(raw), [&](graph::message_ptr& msg) {
-        if (ack.ok())
-          out.emit(std::move(msg));
-        else
-          out.fail(std::move(msg), std::move(ack).err());
-        out.finish();
-      });
-    });
   }
 
   std::shared_ptr<runner_service> _service;
@@ -334,40 +323,19 @@ graph::stage_descriptor outbox_scan_descriptor() {
 }
 
 graph::stage_descriptor outbox_dispatch_descriptor() {
-  graph::stage_descriptor d;
-  d.kind = "outbox.dispatch";
-  d.node_kind = "runner";
-  d.description =
+  return runner_stage<outbox_dispatch>(
+      "outbox.dispatch",
       "sends an outbox item: a command to its aggregate (answer -> WORKFLOW_EVENTS), an effect to "
-      "WORKFLOW_COMMANDS";
-  d.needs_context = "runner";
-  d.mutates_context = true;
-  d.async = true;
-  d.default_concurrency = graph::concurrency::bounded(256);
-  d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
-    auto service = stage_service(init);
-    if (!service.ok()) return std::move(service).err();
-    return std::unique_ptr<graph::stage>(new outbox_dispatch(std::move(service).value()));
-  };
-  return d;
+      "WORKFLOW_COMMANDS",
+      true, false);
 }
 
 graph::stage_descriptor outbox_confirm_descriptor() {
-  graph::stage_descriptor d;
-  d.kind = "outbox.confirm";
-  d.node_kind = "runner";
+  auto d = runner_stage<outbox_confirm>(
+      "outbox.confirm",
+      "deletes a dispatched item (confirmed); a failed dispatch is released for a retry with backoff", true,
+      false);
   d.role = graph::stage_role::sink;
-  d.description =
-      "deletes a dispatched item (confirmed); a failed dispatch is released for a retry with backoff";
-  d.needs_context = "runner";
-  d.mutates_context = true;
-  d.async = true;
-  d.default_concurrency = graph::concurrency::bounded(256);
-  d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
-    auto service = stage_service(init);
-    if (!service.ok()) return std::move(service).err();
-    return std::unique_ptr<graph::stage>(new outbox_confirm(std::move(service).value()));
-  };
   return d;
 }
 

@@ -20,10 +20,12 @@ error rejection_of(const std::string& code, const std::string& message) {
   return e;
 }
 
-remote_commands::remote_commands(std::shared_ptr<nats::nats_connection> conn, std::chrono::milliseconds timeout,
-                                 std::size_t threads, std::size_t max_pending)
+remote_commands::remote_commands(std::shared_ptr<nats::nats_connection> conn,
+                                 std::chrono::milliseconds timeout, std::size_t threads,
+                                 std::size_t max_pending)
     : _conn(std::move(conn)), _timeout(timeout), _max_pending(max_pending) {
-  for (std::size_t i = 0; i < std::max<std::size_t>(1, threads); ++i) _threads.emplace_back([this] { loop(); });
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, threads); ++i)
+    _threads.emplace_back([this] { loop(); });
 }
 
 remote_commands::~remote_commands() { stop(); }
@@ -37,7 +39,8 @@ void remote_commands::submit(remote_command c, answer_callback done) {
       return;
     }
   }
-  done(error::make(errc::unavailable, _stopping ? "the relay is stopping" : "too many commands waiting for NATS"));
+  done(error::make(errc::unavailable,
+                   _stopping ? "the relay is stopping" : "too many commands waiting for NATS"));
 }
 
 void remote_commands::stop() {

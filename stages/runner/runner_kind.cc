@@ -128,6 +128,24 @@ result<std::shared_ptr<runner_service>> keyed_stage_service(const graph::stage_i
                {}};
 }
 
+void end_async(const graph::emitter& out, graph::message* raw, status st) {
+  graph::run_guarded(out, graph::message_ptr(raw), [&](graph::message_ptr& msg) {
+    if (st.ok())
+      out.emit(std::move(msg));
+    else
+      out.fail(std::move(msg), std::move(st).err());
+    out.finish();
+  });
+}
+
+void publish_and_end(graph::message_ptr m, const graph::emitter& out, storage::workflow_stream& stream,
+                     storage::publish_request req) {
+  auto* raw = m.release();  // owned by the completion, which runs exactly once
+  stream.publish(std::move(req), [raw, out](result<storage::publish_ack> ack) {
+    end_async(out, raw, ack.ok() ? status{} : status(std::move(ack).err()));
+  });
+}
+
 graph::node_kind_descriptor runner_kind_descriptor() {
   graph::node_kind_descriptor d;
   d.name = "runner";
@@ -162,11 +180,12 @@ namespace esflow::stages {
 
 void register_runner_stages(graph::kind_registry& registry) {
   using namespace esflow::runner;
-  for (auto make : {saga_follow_descriptor, saga_decode_descriptor, saga_dedupe_descriptor, saga_load_descriptor, saga_run_descriptor,
-                    saga_commit_descriptor, outbox_scan_descriptor, outbox_dispatch_descriptor,
-                    outbox_confirm_descriptor, schedule_scan_descriptor, schedule_publish_descriptor,
-                    schedule_delete_descriptor, effect_follow_descriptor, effect_decode_descriptor, effect_gate_descriptor,
-                    effect_execute_descriptor, effect_publish_descriptor, effect_done_descriptor}) {
+  for (auto make : {saga_follow_descriptor, saga_decode_descriptor, saga_dedupe_descriptor,
+                    saga_load_descriptor, saga_run_descriptor, saga_commit_descriptor, outbox_scan_descriptor,
+                    outbox_dispatch_descriptor, outbox_confirm_descriptor, schedule_scan_descriptor,
+                    schedule_publish_descriptor, schedule_delete_descriptor, effect_follow_descriptor,
+                    effect_decode_descriptor, effect_gate_descriptor, effect_execute_descriptor,
+                    effect_publish_descriptor, effect_done_descriptor}) {
     auto added = registry.add(make());
     if (!added.ok()) throw std::logic_error(added.err().to_string());
   }

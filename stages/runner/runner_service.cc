@@ -74,7 +74,8 @@ result<std::shared_ptr<runner_service>> runner_service::for_pipeline(const graph
         if (const auto url = init.pipeline.settings.str("nats_url"); !url.empty()) {
           auto link = nats::nats_link::for_url(init.services, url);
           if (!link.ok()) return std::move(link).err();
-          s->_remote = std::make_unique<remote_commands>(link.value()->shared_connection(), std::chrono::seconds(5));
+          s->_remote =
+              std::make_unique<remote_commands>(link.value()->shared_connection(), std::chrono::seconds(5));
         }
         return s;
       });
@@ -121,6 +122,18 @@ const saga_config* runner_service::find_saga(const std::string& name) const {
 
 std::string runner_service::checkpoint_name(const std::string& source) const {
   return "runner:" + _pipeline + ":" + source;
+}
+
+void runner_service::checkpoint_when_idle(stages::position_tracker& tracker, const std::string& source,
+                                          schemas::position_t& checkpointed) {
+  const auto w = tracker.watermark();
+  if (tracker.in_flight() != 0 || w <= checkpointed) return;
+  auto ws = _store->begin();
+  _store->checkpoints().put(ws, {}, checkpoint_name(source), w);
+  if (auto st = _store->commit(ws); st.ok())
+    checkpointed = w;
+  else
+    ESFLOW_WARN("runner", "{}: checkpoint {} at {}: {}", _pipeline, source, w, st.err().to_string());
 }
 
 std::uint64_t runner_service::now_ms() const {
@@ -251,8 +264,8 @@ void runner_service::commit(runner_context& ctx, std::function<void(status)> don
   for (const auto& in : ctx.inputs) kinds.push_back(in.kind);
   const bool quarantined = ctx.poison.has_value();
   const auto started = clock_type::now();
-  _committer->submit(std::move(ws), [this, key, serial, any_work, kinds = std::move(kinds), quarantined, started,
-                                     running = ctx.running, done = std::move(done)](status st) {
+  _committer->submit(std::move(ws), [this, key, serial, any_work, kinds = std::move(kinds), quarantined,
+                                     started, running = ctx.running, done = std::move(done)](status st) {
     {
       std::lock_guard lock(_pending_mu);
       for (const auto& mark : running) _running_markers.erase(mark);

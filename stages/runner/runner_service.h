@@ -78,6 +78,12 @@ class runner_service {
   // Stores the result (after its publish ack) and the commands checkpoint, through the commit pool.
   void commit_effect(runner_context& ctx, std::function<void(status)> done);
   std::string checkpoint_name(const std::string& source) const;
+  // A source caught up with nothing in flight moves its checkpoint to the watermark (inputs no
+  // commit covered: positions no saga cares about, and the commits' conservative checkpoints).
+  // `checkpointed` is what the source last wrote; updated on success. Blocks (a store write):
+  // sources' threads only.
+  void checkpoint_when_idle(stages::position_tracker& tracker, const std::string& source,
+                            schemas::position_t& checkpointed);
 
   // --- the saga path -----------------------------------------------------------
   // Whether the input's marker is stored (seen before: skip, still ack).

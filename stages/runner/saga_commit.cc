@@ -23,15 +23,8 @@ class saga_commit final : public graph::stage {
     auto& ctx = context_of(*m);
     auto* raw = m.release();  // owned by the completion, which runs exactly once
     _service->commit(ctx, [raw, out](status st) {
-      graph::run_guarded(out, graph::message_ptr(raw), [&](graph::message_ptr& msg) {
-        if (st.ok()) {
-          crash_point("saga.committed");  // test hook (crash_point.h)
-          out.emit(std::move(msg));
-        } else {
-          out.fail(std::move(msg), std::move(st).err());
-        }
-        out.finish();
-      });
+      if (st.ok()) crash_point("saga.committed");  // test hook (crash_point.h): stored, not yet acked
+      end_async(out, raw, std::move(st));
     });
   }
 

@@ -88,7 +88,8 @@ graph::stage_descriptor saga_decode_descriptor() {
   graph::stage_descriptor d;
   d.kind = "saga.decode";
   d.node_kind = "runner";
-  d.description = "stream messages (jetstream.consumer) -> saga inputs, one message per instance, keyed by it";
+  d.description =
+      "stream messages (jetstream.consumer) -> saga inputs, one message per instance, keyed by it";
   // Behind a jetstream.consumer (whose messages carry the kind's context, declared by none).
   d.provides_context = {"runner"};
   d.mutates_context = true;

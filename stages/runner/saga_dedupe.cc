@@ -47,19 +47,9 @@ class saga_dedupe final : public graph::stage {
 }  // namespace
 
 graph::stage_descriptor saga_dedupe_descriptor() {
-  graph::stage_descriptor d;
-  d.kind = "saga.dedupe";
-  d.node_kind = "runner";
-  d.description = "drops inputs whose dedupe marker is stored (seen before: skipped, still acked)";
-  d.needs_context = "runner";
-  d.mutates_context = true;
-  d.default_concurrency = graph::concurrency::bounded(4);
-  d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
-    auto service = keyed_stage_service(init);
-    if (!service.ok()) return std::move(service).err();
-    return std::unique_ptr<graph::stage>(new saga_dedupe(std::move(service).value()));
-  };
-  return d;
+  return runner_stage<saga_dedupe>(
+      "saga.dedupe", "drops inputs whose dedupe marker is stored (seen before: skipped, still acked)", false,
+      true);
 }
 
 }  // namespace esflow::runner

@@ -83,7 +83,8 @@ class saga_follow final : public graph::stage {
       if (out.stopping()) return;
       const auto events_read = follow_events(out, events_src);
       if (log_read == _batch || events_read == _batch) continue;
-      for (auto* s : {&log_src, &events_src}) write_idle_checkpoint(*s);
+      for (auto* s : {&log_src, &events_src})
+        _service->checkpoint_when_idle(*s->tracker, s->name, s->checkpointed);
       if (idle(out)) return;
     }
   }
@@ -244,19 +245,6 @@ class saga_follow final : public graph::stage {
       const auto w = events_src.tracker->watermark();
       m->input_lag("events", head.value() > w ? static_cast<double>(head.value() - w) : 0.0);
     }
-  }
-
-  // Caught up with nothing in flight: positions no saga cared about move the checkpoint too.
-  void write_idle_checkpoint(source& s) {
-    const auto w = s.tracker->watermark();
-    if (s.tracker->in_flight() != 0 || w <= s.checkpointed) return;
-    auto ws = _service->store().begin();
-    _service->store().checkpoints().put(ws, {}, _service->checkpoint_name(s.name), w);
-    if (auto st = _service->store().commit(ws); st.ok())
-      s.checkpointed = w;
-    else
-      ESFLOW_WARN("runner", "{}: checkpoint {} at {}: {}", _service->pipeline(), s.name, w,
-                  st.err().to_string());
   }
 
   // True when stopping.

@@ -40,19 +40,8 @@ bool load_record(runner_service& service, graph::message_ptr& m, const graph::em
 }
 
 graph::stage_descriptor saga_load_descriptor() {
-  graph::stage_descriptor d;
-  d.kind = "saga.load";
-  d.node_kind = "runner";
-  d.description = "loads the saga instance's record (a transition not yet stored first)";
-  d.needs_context = "runner";
-  d.mutates_context = true;
-  d.default_concurrency = graph::concurrency::bounded(4);
-  d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
-    auto service = keyed_stage_service(init);
-    if (!service.ok()) return std::move(service).err();
-    return std::unique_ptr<graph::stage>(new saga_load(std::move(service).value()));
-  };
-  return d;
+  return runner_stage<saga_load>(
+      "saga.load", "loads the saga instance's record (a transition not yet stored first)", false, true);
 }
 
 }  // namespace esflow::runner

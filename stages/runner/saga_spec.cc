@@ -1,6 +1,7 @@
 #include "stages/runner/saga_spec.h"
 
 #include "graph/did_you_mean.h"
+#include "graph/node_kind_descriptor.h"
 #include "graph/params.h"
 #include "runtime/sandbox.h"
 #include "schemas/ids.h"
@@ -10,16 +11,6 @@
 
 namespace esflow::runner {
 namespace {
-
-std::string where(const std::string& file, const YAML::Node& n) {
-  return file + ":" + std::to_string(n.Mark().line >= 0 ? n.Mark().line + 1 : 0);
-}
-
-std::string resolve(const std::string& path, const std::string& base_dir) {
-  std::filesystem::path p(path);
-  if (p.is_relative() && !base_dir.empty()) p = std::filesystem::path(base_dir) / p;
-  return p.lexically_normal().string();
-}
 
 bool is_valid_correlation_path(std::string_view path) {
   static constexpr std::string_view envelope_fields[] = {"aggregate_id", "aggregate_type", "command_id",
@@ -48,7 +39,7 @@ result<std::vector<saga_config>> parse_sagas(const YAML::Node& section, const st
   std::vector<std::string> problems;
   std::vector<saga_config> out;
   auto fail = [&](const YAML::Node& n, const std::string& what) {
-    problems.push_back(where(file, n) + ": " + what);
+    problems.push_back(graph::yaml_where(file, n) + ": " + what);
   };
   if (!section || section.IsNull()) return out;  // an effect-only runner has no sagas
   if (!section.IsMap()) {
@@ -124,7 +115,7 @@ result<std::vector<saga_config>> parse_sagas(const YAML::Node& section, const st
           fail(val, owner + "'" + key + "' must be a single value");
           ok = false;
         } else if (key == "program") {
-          s.program_path = resolve(val.Scalar(), base_dir);
+          s.program_path = graph::resolve_section_path(val.Scalar(), base_dir);
         } else if (key == "correlate_by") {
           if (!is_valid_correlation_path(val.Scalar())) {
             fail(val, owner +
@@ -180,11 +171,7 @@ result<std::vector<saga_config>> parse_sagas(const YAML::Node& section, const st
       out.push_back(std::move(s));
     }
   }
-  if (!problems.empty()) {
-    std::string all;
-    for (const auto& p : problems) all += (all.empty() ? "" : "\n") + p;
-    return error{errc::invalid_config, "invalid_config", all, {}};
-  }
+  if (auto st = graph::section_problems(problems); !st.ok()) return std::move(st).err();
   return out;
 }
 

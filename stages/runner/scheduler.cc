@@ -93,16 +93,7 @@ class schedule_publish final : public graph::stage {
     if (auto* metrics = _service->metrics())
       metrics->schedule_lag((static_cast<double>(_service->now_ms()) - static_cast<double>(k.due_ms)) /
                             1000.0);
-    auto* raw = m.release();
-    _service->events().publish(std::move(req), [raw, out](result<storage::publish_ack> ack) {
-      graph::run_guarded(out, graph::message_ptr(raw), [&](graph::message_ptr& msg) {
-        if (ack.ok())
-          out.emit(std::move(msg));
-        else
-          out.fail(std::move(msg), std::move(ack).err());
-        out.finish();
-      });
-    });
+    publish_and_end(std::move(m), out, _service->events(), std::move(req));
   }
 
  private:
@@ -138,24 +129,6 @@ class schedule_delete final : public graph::stage {
   std::shared_ptr<runner_service> _service;
 };
 
-template <class Stage>
-graph::stage_descriptor async_stage(std::string kind, std::string description) {
-  graph::stage_descriptor d;
-  d.kind = std::move(kind);
-  d.node_kind = "runner";
-  d.description = std::move(description);
-  d.needs_context = "runner";
-  d.mutates_context = true;
-  d.async = true;
-  d.default_concurrency = graph::concurrency::bounded(256);
-  d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
-    auto service = stage_service(init);
-    if (!service.ok()) return std::move(service).err();
-    return std::unique_ptr<graph::stage>(new Stage(std::move(service).value()));
-  };
-  return d;
-}
-
 }  // namespace
 
 graph::stage_descriptor schedule_scan_descriptor() {
@@ -182,13 +155,14 @@ graph::stage_descriptor schedule_scan_descriptor() {
 }
 
 graph::stage_descriptor schedule_publish_descriptor() {
-  return async_stage<schedule_publish>("schedule.publish",
-                                       "publishes a due schedule item as a reminder to WORKFLOW_EVENTS");
+  return runner_stage<schedule_publish>(
+      "schedule.publish", "publishes a due schedule item as a reminder to WORKFLOW_EVENTS", true, false);
 }
 
 graph::stage_descriptor schedule_delete_descriptor() {
-  auto d = async_stage<schedule_delete>(
-      "schedule.delete", "deletes a published reminder's schedule item; a failed publish is retried");
+  auto d = runner_stage<schedule_delete>(
+      "schedule.delete", "deletes a published reminder's schedule item; a failed publish is retried", true,
+      false);
   d.role = graph::stage_role::sink;
   return d;
 }

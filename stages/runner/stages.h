@@ -1,8 +1,12 @@
 #pragma once
 // The runner node kind and its stage kinds (README.md in this folder).
 #include "graph/kind_registry.h"
+#include "graph/pipeline_spec.h"
+#include "graph/stage.h"
+#include "storage/workflow_stream.h"
 
 #include <memory>
+#include <string>
 
 namespace esflow::runner {
 
@@ -16,6 +20,34 @@ result<std::shared_ptr<runner_service>> keyed_stage_service(const graph::stage_i
 // The instance record of the message's inputs into its context (saga.load, and saga.run again
 // right before it runs, saga_load.cc); false when the read failed (the message is failed then).
 bool load_record(runner_service& service, graph::message_ptr& m, const graph::emitter& out);
+
+// The descriptor of a runner stage that needs the runner context and only its
+// service to be made (keyed: refuses a stage without `key: message`).
+template <class Stage>
+graph::stage_descriptor runner_stage(std::string kind, std::string description, bool async, bool keyed) {
+  graph::stage_descriptor d;
+  d.kind = std::move(kind);
+  d.node_kind = "runner";
+  d.description = std::move(description);
+  d.needs_context = "runner";
+  d.mutates_context = true;
+  d.async = async;
+  d.default_concurrency = async ? graph::concurrency::bounded(256) : graph::concurrency::bounded(4);
+  d.make = [keyed](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
+    auto service = keyed ? keyed_stage_service(init) : stage_service(init);
+    if (!service.ok()) return std::move(service).err();
+    return std::unique_ptr<graph::stage>(new Stage(std::move(service).value()));
+  };
+  return d;
+}
+
+// An async stage's end on the thread that completed its write or publish:
+// the message (released into `raw`) goes on, or to the error port with the
+// error, and the stage's turn for it ends. Nothing escapes into that thread.
+void end_async(const graph::emitter& out, graph::message* raw, status st);
+// Publishes `req` and ends the async stage with its ack.
+void publish_and_end(graph::message_ptr m, const graph::emitter& out, storage::workflow_stream& stream,
+                     storage::publish_request req);
 
 graph::node_kind_descriptor runner_kind_descriptor();
 graph::stage_descriptor saga_follow_descriptor();       // saga.follow

@@ -1,8 +1,8 @@
 // The node store: one per data directory, typed stores over its families, and
 // write sets that are all-or-none across families.
 #include "storage/node_store.h"
-#include "storage/commit_pool.h"
 
+#include "storage/commit_pool.h"
 #include "storage/event_log.h"
 #include "storage/keys.h"
 #include "tests/storage/temp_dir.h"
@@ -125,11 +125,12 @@ TEST(commit_pool, groups_concurrent_sets_and_fails_a_group_all_or_none) {
   temp_dir dir;
   std::atomic<bool> fail{false};
   std::atomic<int> writes{0};
-  auto opened = node_store::open({.data_dir = dir.str(), .mode = durability::fsync, .inject_write_failure = [&] {
-                                    // The first write waits a little: the other sets queue behind it.
-                                    if (writes++ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-                                    return fail.load();
-                                  }});
+  auto opened =
+      node_store::open({.data_dir = dir.str(), .mode = durability::fsync, .inject_write_failure = [&] {
+                          // The first write waits a little: the other sets queue behind it.
+                          if (writes++ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+                          return fail.load();
+                        }});
   ASSERT_TRUE(opened.ok());
   auto store = std::move(opened).value();
   constexpr int k_sets = 300;

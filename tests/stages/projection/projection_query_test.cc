@@ -4,8 +4,8 @@
 // model on random filters, read-your-writes with min_position, cursors under
 // concurrent writes, tenant isolation, and every bad request answered with
 // its contract code.
-#include "tests/stages/projection/projection_node.h"
 #include "storage/node_store.h"
+#include "tests/stages/projection/projection_node.h"
 
 #include <atomic>
 #include <map>
@@ -278,7 +278,8 @@ TEST(projection_covering_index, entries_carry_their_row_and_old_entries_without_
   {
     projection_node node(backend::embedded, data);
     std::uint64_t last = 0;
-    for (int i = 0; i < 30; ++i) last = node.accepted("acme", "acc-" + std::to_string(i), open_account(i * 3));
+    for (int i = 0; i < 30; ++i)
+      last = node.accepted("acme", "acc-" + std::to_string(i), open_account(i * 3));
     node.wait_for_position(last);
     before = node.all_rows("acme", "accounts", params);
     ASSERT_EQ(before.size(), 16U) << before.dump();

@@ -38,7 +38,8 @@ inline std::string backend_name(const ::testing::TestParamInfo<backend>& i) {
 class runner_node {
  public:
   // nats_url empty: the embedded backend.
-  explicit runner_node(std::string data_dir, bool aggregate = true, bool runner = true, std::string nats_url = {})
+  explicit runner_node(std::string data_dir, bool aggregate = true, bool runner = true,
+                       std::string nats_url = {})
       : runner_node(std::move(data_dir), shipped(aggregate, runner, !nats_url.empty()), nats_url) {}
   // Explicit pipeline files (e.g. a test pipeline written to a temp dir).
   runner_node(std::string data_dir, const std::vector<std::string>& files, const std::string& nats_url = {})
