@@ -32,12 +32,26 @@ std::string_view to_string(errc code) noexcept {
       return "unavailable";
     case errc::invalid_query:
       return "invalid_query";
+    case errc::unauthenticated:
+      return "unauthenticated";
+    case errc::forbidden:
+      return "forbidden";
+    case errc::deadline_exceeded:
+      return "deadline_exceeded";
     case errc::internal:
       return "internal";
     case errc::invalid_config:
       return "invalid_config";
   }
   return "internal";
+}
+
+errc errc_from_wire(std::string_view name) noexcept {
+  for (auto c = static_cast<int>(errc::invalid_command); c < static_cast<int>(errc::invalid_config); ++c) {
+    auto code = static_cast<errc>(c);
+    if (code != errc::domain_rejection && to_string(code) == name) return code;
+  }
+  return errc::domain_rejection;
 }
 
 int http_status(errc code) noexcept {
@@ -68,6 +82,12 @@ int http_status(errc code) noexcept {
       return 503;
     case errc::invalid_query:
       return 400;
+    case errc::unauthenticated:
+      return 401;
+    case errc::forbidden:
+      return 403;
+    case errc::deadline_exceeded:
+      return 504;
     case errc::internal:
       return 500;
     case errc::invalid_config:
@@ -102,6 +122,12 @@ grpc_code grpc_status(errc code) noexcept {
       return grpc_code::internal;
     case errc::unavailable:
       return grpc_code::unavailable;
+    case errc::unauthenticated:
+      return grpc_code::unauthenticated;
+    case errc::forbidden:
+      return grpc_code::permission_denied;
+    case errc::deadline_exceeded:
+      return grpc_code::deadline_exceeded;
   }
   return grpc_code::internal;
 }

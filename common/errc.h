@@ -21,6 +21,10 @@ enum class errc : std::uint8_t {
   program_error,
   unavailable,
   invalid_query,  // projection: unparsable filter (message names the column), unknown view, bad cursor
+  // Gateway (docs/contract.md "Gateway"): the edge's own rejections.
+  unauthenticated,
+  forbidden,
+  deadline_exceeded,
   internal,
   // Engine-side errors that never reach a client as such.
   invalid_config,
@@ -29,6 +33,9 @@ enum class errc : std::uint8_t {
 // The wire name of a code ("invalid_command", ...). domain_rejection has no
 // fixed name: the program supplies it.
 std::string_view to_string(errc code) noexcept;
+// The code of a wire name (an answer relayed by the gateway): any name that
+// is not one of the contract's codes is a program's own code, domain_rejection.
+errc errc_from_wire(std::string_view name) noexcept;
 // HTTP status of docs/contract.md ("Rejection codes") for a code.
 int http_status(errc code) noexcept;
 // gRPC status of docs/contract.md ("Rejection codes", gRPC column). The
