@@ -35,6 +35,14 @@ error error::domain(std::string program_code, std::string msg) {
   return e;
 }
 
+error error::config(std::string msg) {
+  error e;
+  e.code = errc::invalid_config;
+  e.code_text = "invalid_config";
+  e.message = std::move(msg);
+  return e;
+}
+
 std::string error::to_string() const {
   std::string out = code_text.empty() ? std::string(esflow::to_string(code)) : code_text;
   out += ": ";

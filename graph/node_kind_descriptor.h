@@ -65,7 +65,7 @@ inline status section_problems(const std::vector<std::string>& problems) {
   if (problems.empty()) return {};
   std::string all;
   for (const auto& p : problems) all += (all.empty() ? "" : "\n") + p;
-  return error{errc::invalid_config, "invalid_config", all, {}};
+  return error::config(all);
 }
 
 struct node_kind_descriptor {

@@ -70,7 +70,7 @@ class loader {
     if (!_problems.lines.empty()) {
       std::string all;
       for (const auto& l : _problems.lines) all += (all.empty() ? "" : "\n") + l;
-      return error{errc::invalid_config, "invalid_config", all, {}};
+      return error::config(all);
     }
     return spec;
   }
@@ -787,10 +787,7 @@ result<pipeline_spec> load_pipeline_text(std::string_view yaml, const std::strin
   try {
     return l.load(yaml, display_name, base_dir);
   } catch (const YAML::Exception& e) {
-    return error{errc::invalid_config,
-                 "invalid_config",
-                 display_name + ":" + std::to_string(e.mark.line >= 0 ? e.mark.line + 1 : 0) + ": " + e.msg,
-                 {}};
+    return error::config(display_name + ":" + std::to_string(e.mark.line >= 0 ? e.mark.line + 1 : 0) + ": " + e.msg);
   }
 }
 
@@ -798,7 +795,7 @@ result<pipeline_spec> load_pipeline_file(const std::string& path, const kind_reg
                                          const load_options& options) {
   std::ifstream in(path);
   if (!in)
-    return error{errc::invalid_config, "invalid_config", "cannot read pipeline file '" + path + "'", {}};
+    return error::config("cannot read pipeline file '" + path + "'");
   std::stringstream buf;
   buf << in.rdbuf();
   auto base = fs::path(path).parent_path().string();

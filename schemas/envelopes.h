@@ -69,6 +69,7 @@ struct command_result {
   std::string code;
   std::string message;
   bool retryable = false;
+  std::string node;  // tenant_not_hosted: the owner ("node" in JSON; absent when empty)
 };
 
 struct snapshot {

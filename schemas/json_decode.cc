@@ -514,6 +514,7 @@ result<command_result> decode_command_result(std::string_view json) {
     }
     if (key == "message") return read_string(v, c, top(key), out.message);
     if (key == "retryable") return read_bool(v, c, top(key), out.retryable);
+    if (key == "node") return read_string(v, c, top(key), out.node);
     return true;
   });
   if (!ok || !expect_end(doc, c)) return err;

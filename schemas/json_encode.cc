@@ -316,6 +316,7 @@ void append_command_result(std::string& out, const command_result& r) {
     w.key("code").value(r.code);
     w.key("message").value(r.message);
     w.key("retryable").value(r.retryable);
+    if (!r.node.empty()) w.key("node").value(r.node);
   }
   w.end_object();
 }
@@ -369,6 +370,7 @@ command_result make_rejection(const error& e) {
   r.code = e.code_text.empty() ? std::string(to_string(e.code)) : e.code_text;
   r.message = e.message.empty() ? r.code : e.message;
   r.retryable = esflow::retryable(e.code);
+  r.node = e.node;
   return r;
 }
 

@@ -54,6 +54,9 @@ struct ingest_context : graph::message_context {
   // --- tenant.gate -----------------------------------------------------------
   std::string tenant;            // validated; "" in single-tenant mode
   schemas::trace_context trace;  // validated or generated
+  // Counts the command as in flight for its tenant (transport/tenant_admission.h)
+  // until the message, and so this context, is gone.
+  std::shared_ptr<void> admission;
 
   // --- the kind's answering stage (e.g. aggregate.answer) ---------------------
   // The JSON answer of a message that succeeded; a rejected one travels as

@@ -4,7 +4,10 @@
 // tenant for the pipeline's `tenancy` (multi: required, [A-Za-z0-9_-]{1,64},
 // not "_"; single: empty), refuses tenants this node does not host (param
 // `hosted`; empty = all) with tenant_not_hosted, and every command while the
-// node drains with unavailable. Sets ingest_context::tenant and ::trace (the incoming
+// node drains with unavailable; for commands, asks the node's
+// tenant_admission (placement: tenant_not_hosted naming the owner; a drained
+// tenant: unavailable) and keeps its lease in the context until the message
+// is gone (transport/tenant_admission.h). Sets ingest_context::tenant and ::trace (the incoming
 // traceparent / correlation id when valid, else fresh ones).
 //
 // Transport "file" (source.file: no ingest context, the raw body only): the
@@ -64,6 +67,16 @@ class tenant_gate final : public graph::stage {
                                                         "' is not hosted by this node (" + _node_name + ")"));
       return;
     }
+    // Commands only: placement and per-tenant drains are about command
+    // subjects; projections and runners follow every tenant's events.
+    if (_host && dynamic_cast<command_context*>(&ctx) != nullptr) {
+      auto lease = _host->admission().admit(ctx.transport_tenant);
+      if (!lease.ok()) {
+        out.fail(std::move(m), std::move(lease).err());
+        return;
+      }
+      ctx.admission = std::move(lease).value();
+    }
     ctx.tenant = ctx.transport_tenant;
     out.emit(std::move(m));
   }
@@ -95,11 +108,8 @@ graph::stage_descriptor tenant_gate_descriptor() {
     const bool single = init.pipeline.settings.str("tenancy") == "single";
     for (const auto& t : init.spec.params.list("hosted")) {
       if (auto ok = schemas::validate_tenant(t, single); !ok.ok())
-        return error{errc::invalid_config,
-                     "invalid_config",
-                     init.spec.at.to_string() + ": stage '" + init.spec.name + "': hosted tenant '" + t +
-                         "': " + ok.err().message,
-                     {}};
+        return error::config(init.spec.at.to_string() + ": stage '" + init.spec.name + "': hosted tenant '" + t +
+                         "': " + ok.err().message);
     }
     return std::unique_ptr<graph::stage>(
         new tenant_gate(single, init.spec.params.list("hosted"), init.services.find<transport::node_host>(""),

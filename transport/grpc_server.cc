@@ -55,14 +55,14 @@ std::string grpc_server::target() const { return _host + ":" + std::to_string(_p
 
 namespace esflow::transport {
 
-std::optional<std::string> grpc_metadata(const grpc::ServerContext& ctx, const std::string& key) {
+std::optional<std::string> grpc_metadata(const grpc::ServerContextBase& ctx, const std::string& key) {
   const auto& md = ctx.client_metadata();
   auto it = md.find(key);
   if (it == md.end()) return std::nullopt;
   return std::string(it->second.data(), it->second.size());
 }
 
-void grpc_echo_metadata(grpc::ServerContext& ctx, const std::string& tenant) {
+void grpc_echo_metadata(grpc::ServerContextBase& ctx, const std::string& tenant) {
   const auto trace = schemas::make_trace_context(grpc_metadata(ctx, "traceparent").value_or(""),
                                                  grpc_metadata(ctx, "x-correlation-id").value_or(""));
   ctx.AddInitialMetadata("x-correlation-id", trace.correlation_id);
@@ -71,12 +71,13 @@ void grpc_echo_metadata(grpc::ServerContext& ctx, const std::string& tenant) {
   if (auto id = grpc_metadata(ctx, "x-request-id")) ctx.AddInitialMetadata("x-request-id", *id);
 }
 
-grpc::Status grpc_rejection(grpc::ServerContext& ctx, const error& e) {
+grpc::Status grpc_rejection(grpc::ServerContextBase& ctx, const error& e) {
   const auto r = schemas::make_rejection(e);
   const auto code = grpc_status(e.code);
   ctx.AddTrailingMetadata("esflow-code", r.code);
   if (code == grpc_code::unavailable)
     ctx.AddTrailingMetadata("retry-after", std::to_string(http_server::retry_after_seconds));
+  if (!r.node.empty()) ctx.AddTrailingMetadata("esflow-node", r.node);
   return {static_cast<grpc::StatusCode>(static_cast<int>(code)), r.message};
 }
 

@@ -6,7 +6,8 @@
 //     as HTTP answers carry them as headers;
 //   - a rejection as the gRPC status of grpc_status(errc) (common/errc.h)
 //     with the rejection's message, and trailing metadata `esflow-code` (the
-//     wire code, as in the HTTP body) and, for UNAVAILABLE, `retry-after`.
+//     wire code, as in the HTTP body), for UNAVAILABLE `retry-after`, and
+//     for FAILED_PRECONDITION tenant_not_hosted `esflow-node` (the owner).
 #include "common/error.h"
 
 #include <grpcpp/server_context.h>
@@ -18,10 +19,10 @@
 namespace esflow::transport {
 
 // The value of a call's metadata key (lowercase), nullopt when absent.
-std::optional<std::string> grpc_metadata(const grpc::ServerContext& ctx, const std::string& key);
+std::optional<std::string> grpc_metadata(const grpc::ServerContextBase& ctx, const std::string& key);
 // Adds the answer's initial metadata; call once per call, before returning.
-void grpc_echo_metadata(grpc::ServerContext& ctx, const std::string& tenant);
+void grpc_echo_metadata(grpc::ServerContextBase& ctx, const std::string& tenant);
 // The status of a rejection; adds its trailing metadata.
-grpc::Status grpc_rejection(grpc::ServerContext& ctx, const error& e);
+grpc::Status grpc_rejection(grpc::ServerContextBase& ctx, const error& e);
 
 }  // namespace esflow::transport

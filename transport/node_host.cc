@@ -3,6 +3,9 @@
 #include "graph/graph_dump.h"
 #include "transport/graph_page.html.h"
 
+#include <algorithm>
+#include <chrono>
+
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
@@ -133,13 +136,18 @@ nlohmann::json node_host::tenants() const {
     providers = _tenants;
   }
   auto out = nlohmann::json::array();
-  const bool draining = drain_requested();
+  const bool node_draining = drain_requested();
+  auto drained = _admission.draining_tenants();
   for (const auto& p : providers) {
     for (auto& t : p()) {
-      t["draining"] = draining;  // a drain is node-wide in this build
+      const auto id = t.value("tenant_id", std::string());
+      t["draining"] = node_draining || drained.erase(id) != 0;
       out.push_back(std::move(t));
     }
   }
+  // Drained before it served anything here: still listed, so a move's state shows.
+  for (const auto& id : drained)
+    out.push_back({{"tenant_id", id}, {"aggregates", 0}, {"last_activity", nullptr}, {"draining", true}});
   return out;
 }
 
@@ -246,13 +254,43 @@ void node_host::install_routes() {
     const auto page = esflow_graph_page();
     res.set_content(page.data(), page.size(), "text/html; charset=utf-8");
   });
-  s.Post("/admin/drain", [this](const httplib::Request&, httplib::Response& res) {
-    request_drain();
-    reply_json(res, 202, {{"status", "draining"}});
+  s.Post("/admin/drain", [this](const httplib::Request& req, httplib::Response& res) {
+    if (req.body.empty()) {
+      request_drain();
+      return reply_json(res, 202, {{"status", "draining"}});
+    }
+    // {"tenant_id": T[, "timeout_ms": N]}: drain one tenant, answer when safe.
+    auto body = nlohmann::json::parse(req.body, nullptr, false);
+    if (!body.is_object() || !body.contains("tenant_id") || !body["tenant_id"].is_string())
+      return reply_json(res, 400,
+                        {{"status", "rejected"},
+                         {"code", "invalid_command"},
+                         {"message", "body must be {\"tenant_id\": \"<tenant>\"} (or empty: drain the node)"}});
+    const auto tenant = body["tenant_id"].get<std::string>();
+    const auto wait = std::chrono::milliseconds(
+        std::clamp<std::int64_t>(body.value("timeout_ms", std::int64_t{30000}), 0, 300000));
+    if (!_admission.drain(tenant, wait))
+      return reply_json(res, 503,
+                        {{"status", "rejected"},
+                         {"code", "unavailable"},
+                         {"message", "tenant '" + tenant + "' still has commands in flight after " +
+                                         std::to_string(wait.count()) + " ms; it stays drained"},
+                         {"in_flight", _admission.in_flight(tenant)}});
+    reply_json(res, 200, {{"tenant_id", tenant}, {"drained", true}, {"in_flight", 0}});
+  });
+  s.Post("/admin/resume", [this](const httplib::Request& req, httplib::Response& res) {
+    auto body = nlohmann::json::parse(req.body, nullptr, false);
+    if (!body.is_object() || !body.contains("tenant_id") || !body["tenant_id"].is_string())
+      return reply_json(res, 400,
+                        {{"status", "rejected"},
+                         {"code", "invalid_command"},
+                         {"message", "body must be {\"tenant_id\": \"<tenant>\"}"}});
+    _admission.resume(body["tenant_id"].get<std::string>());
+    reply_json(res, 200, {{"tenant_id", body["tenant_id"]}, {"draining", false}});
   });
   s.Get("/admin/tenants", [this](const httplib::Request&, httplib::Response& res) {
-    // Placement is not configured in this build: the tenants are those the
-    // node's aggregates have served (docs/contract.md, "Admin endpoints").
+    // The tenants the node's aggregates have served, and those drained here
+    // (docs/contract.md "Admin endpoints").
     reply_json(res, 200, tenants());
   });
 }

@@ -10,6 +10,7 @@
 #include "graph/stage_metrics.h"
 #include "transport/grpc_server.h"
 #include "transport/http_server.h"
+#include "transport/tenant_admission.h"
 
 #include <nlohmann/json.hpp>
 #include <prometheus/registry.h>
@@ -56,6 +57,9 @@ class node_host {
   void install_routes();
   // Set by POST /admin/drain and by signals; the run loop drains the nodes.
   bool drain_requested() const { return _drain_requested.load(); }
+  // Per-tenant admission: placement and per-tenant drains (POST /admin/drain
+  // {"tenant_id"}, POST /admin/resume).
+  tenant_admission& admission() { return _admission; }
   void request_drain() { _drain_requested.store(true); }
 
   const std::vector<std::shared_ptr<graph::node>>& nodes() const { return _nodes; }
@@ -77,6 +81,7 @@ class node_host {
   std::map<std::string, std::function<nlohmann::json()>> _info;
   std::vector<std::function<nlohmann::json()>> _tenants;  // guarded by _mu
   std::atomic<bool> _drain_requested{false};
+  tenant_admission _admission;
 };
 
 }  // namespace esflow::transport

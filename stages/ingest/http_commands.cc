@@ -9,6 +9,7 @@
 #include "schemas/ids.h"
 #include "schemas/json_encode.h"
 #include "stages/ingest/aggregate_reads.h"
+#include "stages/ingest/source_door.h"
 #include "stages/ingest_context.h"
 #include "stages/node_env.h"
 #include "transport/http_server.h"
@@ -159,65 +160,24 @@ class http_reply final : public graph::reply_handle {
 
 // ---- the door between handlers and the running source ------------------------------
 
-// Shared by the stage and the route handlers (which the server may call after
-// the stage is gone): handlers see the source only between open() and close().
-class ingest_door {
+// The source door (source_door.h) plus the aggregate reads, which the
+// handlers see only while the door is open.
+class ingest_door : public source_door {
  public:
   void open(graph::source_output* out, std::shared_ptr<aggregate_reads> reads) {
-    {
-      std::unique_lock lock(_mu);
-      _out = out;
-      _reads = std::move(reads);
-    }
-    set_state(state::open);
+    std::atomic_store(&_reads, std::move(reads));
+    source_door::open(out);
   }
   void close() {
-    {
-      std::unique_lock lock(_mu);
-      _out = nullptr;
-      _reads.reset();
-    }
-    set_state(state::closed);
-  }
-  // The server listens before the pipeline's sources start: a request in that
-  // window waits for the door (bounded) instead of being turned away.
-  bool wait_open(std::chrono::milliseconds limit) {
-    {
-      std::unique_lock lock(_state_mu);
-      _state_cv.wait_for(lock, limit, [&] { return _state != state::starting; });
-    }
-    return is_open();
-  }
-  bool is_open() const {
-    std::shared_lock lock(_mu);
-    return _out != nullptr && !_out->stopping();
-  }
-  // false: not running, stopping or the pipeline is full.
-  bool try_put(graph::message_ptr& m) {
-    std::shared_lock lock(_mu);
-    return _out != nullptr && _out->try_put(m);
+    source_door::close();
+    std::atomic_store(&_reads, std::shared_ptr<aggregate_reads>());
   }
   std::shared_ptr<aggregate_reads> reads() const {
-    std::shared_lock lock(_mu);
-    return _out != nullptr && !_out->stopping() ? _reads : nullptr;
+    return is_open() ? std::atomic_load(&_reads) : nullptr;
   }
 
  private:
-  enum class state { starting, open, closed };
-  void set_state(state st) {
-    {
-      std::lock_guard lock(_state_mu);
-      _state = st;
-    }
-    _state_cv.notify_all();
-  }
-
-  mutable std::shared_mutex _mu;
-  graph::source_output* _out = nullptr;
-  std::shared_ptr<aggregate_reads> _reads;
-  std::mutex _state_mu;
-  std::condition_variable _state_cv;
-  state _state = state::starting;  // guarded by _state_mu
+  std::shared_ptr<aggregate_reads> _reads;  // atomic_load/atomic_store only
 };
 
 constexpr std::chrono::milliseconds k_startup_wait{5000};
@@ -311,11 +271,11 @@ void handle_command(ingest_door& door, transport::http_server& server, const set
   m->context = std::move(ctx);
   auto w = std::make_shared<waiter>();
   m->reply = std::make_shared<http_reply>(w, s.single_tenant, info.tenant);
-  if (!door.try_put(m)) {
+  if (const auto a = door.try_put(m); a != admission::admitted) {
     // Not admitted: `m` is still ours; detach the reply so its destructor stays quiet.
     m->reply.reset();
-    return fail(door.is_open() ? error::make(errc::unavailable, "the pipeline is full; retry later")
-                               : not_running());
+    return fail(a == admission::full ? error::make(errc::unavailable, "the pipeline is full; retry later")
+                                     : not_running());
   }
 
   std::unique_lock lock(w->mu);

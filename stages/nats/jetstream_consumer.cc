@@ -227,7 +227,7 @@ result<std::unique_ptr<graph::stage>> make_jetstream_consumer(const graph::stage
   const auto& p = init.spec.params;
   const auto where = init.spec.at.to_string() + ": stage '" + init.spec.name + "' (jetstream.consumer): ";
   const auto config_error = [&](const std::string& what) {
-    return error{errc::invalid_config, "invalid_config", where + what, {}};
+    return error::config(where + what);
   };
   auto core = std::make_shared<consumer_core>();
   core->stream = p.str("stream");

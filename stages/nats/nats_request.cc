@@ -7,6 +7,7 @@
 #include "graph/pipeline_spec.h"
 #include "schemas/ids.h"
 #include "schemas/json_encode.h"
+#include "stages/ingest/source_door.h"
 #include "stages/ingest_context.h"
 #include "stages/nats/stages.h"
 #include "transport/nats/headers.h"
@@ -97,35 +98,10 @@ class nats_reply final : public graph::reply_handle {
   std::atomic<bool> _completed{false};
 };
 
-// ---- the door between nats.c's delivery threads and the running source ---------
-
-class request_door {
- public:
-  void open(graph::source_output* out) {
-    std::unique_lock lock(_mu);
-    _out = out;
-  }
-  // Waits for callbacks inside try_put (they hold the shared lock).
-  void close() {
-    std::unique_lock lock(_mu);
-    _out = nullptr;
-  }
-  // 1: admitted, 0: the pipeline is full, -1: not running.
-  int try_put(graph::message_ptr& m) {
-    std::shared_lock lock(_mu);
-    if (_out == nullptr || _out->stopping()) return -1;
-    return _out->try_put(m) ? 1 : 0;
-  }
-
- private:
-  std::shared_mutex _mu;
-  graph::source_output* _out = nullptr;
-};
-
 struct request_settings {
   std::shared_ptr<nats::nats_connection> conn;
   bool single_tenant = false;
-  std::shared_ptr<request_door> door;
+  std::shared_ptr<source_door> door;
   stages::context_factory make_context;
   // /ready: false until run() subscribed, and again once it unsubscribed.
   std::shared_ptr<std::atomic<bool>> serving = std::make_shared<std::atomic<bool>>(false);
@@ -180,11 +156,11 @@ void handle_request(const request_settings& s, natsMsg* msg) {
   m->body.assign(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
   m->context = std::move(ctx);
   m->reply = reply;
-  const int admitted = s.door->try_put(m);
-  if (admitted == 1) return;
+  const auto admitted = s.door->try_put(m);
+  if (admitted == admission::admitted) return;
   // Not admitted: `m` is still ours; answer now (the handle's destructor stays quiet).
   if (reply)
-    reply->reject(admitted == 0 ? error::make(errc::unavailable, "the pipeline is full; retry later")
+    reply->reject(admitted == admission::full ? error::make(errc::unavailable, "the pipeline is full; retry later")
                                 : error::make(errc::unavailable,
                                               "the node is not serving commands (starting or draining)"));
 }
@@ -262,10 +238,7 @@ result<std::unique_ptr<graph::stage>> make_nats_request(const graph::stage_init&
   std::vector<std::string> subjects;
   for (const auto& t : p.list("hosted")) {
     if (auto ok = schemas::validate_tenant(t, single); !ok.ok())
-      return error{errc::invalid_config,
-                   "invalid_config",
-                   where + "hosted tenant '" + t + "': " + ok.err().message,
-                   {}};
+      return error::config(where + "hosted tenant '" + t + "': " + ok.err().message);
     subjects.push_back("tenant." + nats::tenant_token(t) + ".command.>");
   }
   if (subjects.empty()) subjects.emplace_back(nats::command_filter);
@@ -276,7 +249,7 @@ result<std::unique_ptr<graph::stage>> make_nats_request(const graph::stage_init&
   s->conn = link.value()->shared_connection();
   s->single_tenant = single;
   s->make_context = init.make_context;
-  s->door = std::make_shared<request_door>();
+  s->door = std::make_shared<source_door>();
   if (auto host = init.services.find<transport::node_host>("")) {
     host->add_ready_check("nats.request " + init.spec.name,
                           [serving = s->serving, name = init.spec.name]() -> transport::check_result {

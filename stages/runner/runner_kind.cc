@@ -120,12 +120,9 @@ result<std::shared_ptr<runner_service>> stage_service(const graph::stage_init& i
 
 result<std::shared_ptr<runner_service>> keyed_stage_service(const graph::stage_init& init) {
   if (init.spec.key == "message") return stage_service(init);
-  return error{errc::invalid_config,
-               "invalid_config",
-               init.spec.at.to_string() + ": stage '" + init.spec.name + "' (" + init.spec.kind +
+  return error::config(init.spec.at.to_string() + ": stage '" + init.spec.name + "' (" + init.spec.kind +
                    ") needs 'key: message' (saga.follow keys messages by saga instance; every stage up to "
-                   "saga.commit must keep one instance's inputs in order, and only keyed lanes do)",
-               {}};
+                   "saga.commit must keep one instance's inputs in order, and only keyed lanes do)");
 }
 
 void end_async(const graph::emitter& out, graph::message* raw, status st) {
