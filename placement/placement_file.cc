@@ -1,5 +1,6 @@
 #include "placement/placement_file.h"
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -70,7 +71,10 @@ status save_placement_file(const std::filesystem::path& path, const placement_ma
   auto dir = path.parent_path();
   if (dir.empty()) dir = ".";
   // Same directory as the target: rename() is atomic only within one file system.
-  auto tmp = dir / ("." + path.filename().string() + ".tmp." + std::to_string(::getpid()));
+  // pid and a counter: two savers of one path (two services in one process) never share a temp file.
+  static std::atomic<std::uint64_t> counter{0};
+  auto tmp = dir / ("." + path.filename().string() + ".tmp." + std::to_string(::getpid()) + "." +
+                    std::to_string(counter.fetch_add(1)));
   const auto tmp_s = tmp.string();
   int fd = ::open(tmp_s.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)

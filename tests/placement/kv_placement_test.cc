@@ -268,5 +268,20 @@ TEST_F(kv_placement_test, stop_returns_promptly_while_the_watcher_waits) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
 }
 
+TEST_F(kv_placement_test, the_watch_survives_a_server_restart) {
+  auto kv = open(*_conn);
+  ASSERT_NE(kv, nullptr);
+  ASSERT_TRUE(kv->register_node(reg("agg-1")).ok());
+  ASSERT_TRUE(kv->start_watch().ok());
+  ASSERT_TRUE(kv->wait_initial(5s).ok());
+  ASSERT_TRUE(_server.restart());
+  // The same connection reconnects; a change made after the restart reaches the watcher.
+  bool set = eventually([&] { return kv->set_tenant("acme", "agg-5").ok(); });
+  ASSERT_TRUE(set);
+  EXPECT_TRUE(
+      eventually([&] { return kv->current()->owner("acme") == std::optional<std::string>("agg-5"); }));
+  EXPECT_NE(kv->current()->registration("agg-1"), nullptr);
+}
+
 }  // namespace
 }  // namespace esflow::placement
