@@ -99,7 +99,7 @@ class kv_placement {
   // The entry's revision; 0 when the tenant has no entry.
   result<std::uint64_t> tenant_revision(std::string_view tenant);
 
-  // Starts the watcher thread (idempotent).
+  // Starts the watcher thread (idempotent; once per object: after stop() it stays stopped).
   status start_watch();
   // Waits (bounded) until the watcher applied the initial values;
   // errc::unavailable when `within` passes first.
