@@ -11,7 +11,7 @@
 namespace esflow::placement {
 namespace {
 
-TEST(swarm_constraints, prints_one_stanza_per_range) {
+TEST(placement_swarm_constraints, prints_one_stanza_per_range) {
   auto out = swarm_constraints("a-h,i-p,q-z");
   ASSERT_TRUE(out.ok()) << out.err().to_string();
   EXPECT_EQ(
@@ -21,14 +21,14 @@ TEST(swarm_constraints, prints_one_stanza_per_range) {
       "aggregate-q-z:\n  deploy:\n    placement:\n      constraints: [node.labels.tenant_range==q-z]\n");
 }
 
-TEST(swarm_constraints, rejects_overlapping_ranges_naming_both) {
+TEST(placement_swarm_constraints, rejects_overlapping_ranges_naming_both) {
   auto out = swarm_constraints("a-h, g-p");
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.err().code, errc::invalid_config);
   EXPECT_EQ(out.err().message, "ranges 'a-h' and 'g-p' overlap");
 }
 
-TEST(swarm_constraints, rejects_malformed_ranges) {
+TEST(placement_swarm_constraints, rejects_malformed_ranges) {
   struct bad_case {
     const char* spec;
     const char* message;
@@ -50,7 +50,7 @@ TEST(swarm_constraints, rejects_malformed_ranges) {
   }
 }
 
-TEST(swarm_constraints, range_of_finds_the_range_of_the_first_character) {
+TEST(placement_swarm_constraints, range_of_finds_the_range_of_the_first_character) {
   auto ranges = parse_ranges("0-9,a-h,i-p,q-z");
   ASSERT_TRUE(ranges.ok());
   EXPECT_EQ(range_of("acme", *ranges)->name, "a-h");
@@ -64,7 +64,7 @@ TEST(swarm_constraints, range_of_finds_the_range_of_the_first_character) {
   EXPECT_FALSE(range_of("zeta", *partial).has_value());
 }
 
-TEST(swarm_constraints, reads_ranges_from_a_json_or_yaml_file) {
+TEST(placement_swarm_constraints, reads_ranges_from_a_json_or_yaml_file) {
   const auto dir = std::filesystem::temp_directory_path() /
                    ("esflow-ranges-" + std::to_string(::getpid()) + "-" +
                     std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
