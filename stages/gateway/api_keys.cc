@@ -211,7 +211,8 @@ result<api_key_set> api_key_set::parse(std::string_view text, std::string_view n
     if (!fresh)
       return error::make(errc::invalid_config,
                          where + ": the same key digest as line " + std::to_string(it->second));
-    set._keys.emplace(grants->digest, std::make_shared<const key_grants>(std::move(grants).value()));
+    const auto digest = grants->digest;
+    set._keys.emplace(digest, std::make_shared<const key_grants>(std::move(grants).value()));
   }
   return set;
 }

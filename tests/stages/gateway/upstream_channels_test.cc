@@ -88,6 +88,7 @@ TEST(gateway_upstream_channels_test, a_channel_idle_past_its_ttl_is_dropped_on_t
 TEST(gateway_upstream_channels_test, concurrent_gets_share_one_channel_per_target_within_the_bound) {
   upstream_channels pool({.max_channels = 4});
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t)
     threads.emplace_back([&pool, t] {
       for (int i = 0; i < 500; ++i) {
