@@ -1,5 +1,6 @@
 // esflow: one binary for every node kind. See `esflow --help`.
 #include "cli/app.h"
+#include "cli/keys.h"
 #include "cli/quarantine.h"
 #include "cli/replay.h"
 #include "cli/views.h"
@@ -186,6 +187,22 @@ int main(int argc, char** argv) {
   replay->add_option("--from", replay_from, "replay the events after this log position")->required();
   replay->add_flag("--confirm", replay_confirm, "do it (without: answer what would run, change nothing)");
 
+  std::vector<std::string> key_tenants, key_rights;
+  std::string key_label, key_file = esflow::cli::default_keys_file();
+  auto* keys = app.add_subcommand("keys", "the gateway's API keys (a file of SHA-256 digests)");
+  keys->require_subcommand(1);
+  auto* keys_add = keys->add_subcommand(
+      "add", "make a new API key, print it once on stdout and append only its digest to the key file");
+  keys_add
+      ->add_option("--tenant", key_tenants,
+                   "a tenant the key may use ([A-Za-z0-9_-]{1,64}); repeat it; '*': all")
+      ->required();
+  keys_add->add_option("--rights", key_rights, "commands,queries,admin (comma separated)")
+      ->required()
+      ->delimiter(',');
+  keys_add->add_option("--label", key_label, "a name for the key, stored beside its digest");
+  keys_add->add_option("--file", key_file, "the key file [default: $ESFLOW_KEYS_FILE or ./keys.jsonl]");
+
   std::string bench_file;
   esflow::cli::bench_options bench_opts;
   std::int64_t bench_messages = -1, bench_commands = -1, bench_accounts = -1, bench_tenants = -1,
@@ -265,6 +282,8 @@ int main(int argc, char** argv) {
   if (*replay)
     return esflow::cli::replay_command(replay_url, replay_saga, replay_tenant, replay_from, replay_confirm,
                                        std::cout, std::cerr);
+  if (*keys_add)
+    return esflow::cli::keys_add_command(key_file, key_tenants, key_rights, key_label, std::cout, std::cerr);
   if (*bench) {
     if (bench_messages > 0) bench_opts.messages = bench_messages;
     if (bench_commands >= 0) bench_opts.workload.commands = bench_commands;

@@ -302,8 +302,9 @@ TEST_F(cli_test, binary_help_lists_exactly_the_subcommands_and_global_options) {
   const auto h = parse_help(r.out);
   EXPECT_EQ(h.first_line, "esflow: event-sourcing nodes built as flow graphs of declarative stages");
   EXPECT_EQ(h.usage, "esflow [OPTIONS] SUBCOMMAND");
-  EXPECT_EQ(h.subcommands, (std::vector<std::string>{"run", "dev", "validate", "graph", "stages", "kinds",
-                                                     "placement", "views", "quarantine", "replay", "bench"}))
+  EXPECT_EQ(h.subcommands,
+            (std::vector<std::string>{"run", "dev", "validate", "graph", "stages", "kinds", "placement",
+                                      "views", "quarantine", "replay", "keys", "bench"}))
       << r.out;
   EXPECT_EQ(h.options, (std::vector<std::string>{"-h,--help", "--log-level", "--log-format"})) << r.out;
 }
@@ -406,6 +407,7 @@ TEST_F(cli_test, binary_each_subcommand_help_shows_its_own_synopsis_and_options)
       {"views", "views [OPTIONS] SUBCOMMAND", {"--url"}, {}},
       {"quarantine", "quarantine [OPTIONS] SUBCOMMAND", {"--url"}, {}},
       {"replay", "replay [OPTIONS]", {"--url", "--saga", "--tenant", "--from", "--confirm"}, {}},
+      {"keys", "keys [OPTIONS] SUBCOMMAND", {}, {}},
       {"bench",
        "bench [OPTIONS] file",
        {"--stage", "--messages", "--workload", "--commands", "--accounts", "--tenants", "--seed",
