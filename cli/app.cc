@@ -40,6 +40,7 @@ void apply_overrides(graph::pipeline_spec& spec, const node_overrides& o) {
   if (o.http) spec.settings.set("http", *o.http);
   if (o.grpc) spec.settings.set("grpc", *o.grpc);
   if (o.data_dir) spec.settings.set("data_dir", *o.data_dir);
+  if (o.node_id) spec.settings.set("node_id", *o.node_id);
   if (o.nats_url) {
     spec.settings.set("nats_url", *o.nats_url);
     spec.settings.set("event_log", std::string("jetstream"));

@@ -36,6 +36,7 @@ struct node_overrides {
   std::optional<std::string> grpc;  // --grpc: every file's settings.grpc
   std::optional<std::string> data_dir;
   std::optional<std::string> nats_url;
+  std::optional<std::string> node_id;  // --node-id: every file's settings.node_id
 };
 
 struct run_options {

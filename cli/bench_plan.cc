@@ -6,7 +6,7 @@ namespace esflow::cli {
 
 bool is_command_ingest(const std::string& kind) {
   return kind == "http.commands" || kind == "nats.request" || kind == "jetstream.consumer" ||
-         kind == "local.commands";
+         kind == "local.commands" || kind == "grpc.commands";
 }
 
 result<std::vector<std::string>> replace_ingest(graph::pipeline_spec& spec,

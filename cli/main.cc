@@ -3,6 +3,7 @@
 #include "cli/keys.h"
 #include "cli/quarantine.h"
 #include "cli/replay.h"
+#include "cli/tenants.h"
 #include "cli/views.h"
 #include "common/log.h"
 
@@ -32,6 +33,7 @@ struct node_flags {
   std::string data_dir;
   std::string nats;
   std::string nats_file;
+  std::string node_id;
   bool check = false;
   void add_to(CLI::App* cmd) {
     cmd->add_option("--http", http,
@@ -53,6 +55,11 @@ struct node_flags {
                     "read the NATS URL (it may hold credentials: nats://user:pass@host:port,...) from "
                     "this file, e.g. a mounted secret; --nats wins")
         ->envname("ESFLOW_NATS_URL_FILE");
+    cmd->add_option(
+           "--node-id", node_id,
+           "this node's id in tenant placement: registers in TENANT_PLACEMENT, serves only the tenants "
+           "placed on it [default: the files' settings.node_id; empty: every tenant]")
+        ->envname("ESFLOW_NODE_ID");
     cmd->add_flag("--check", check,
                   "load, validate and apply the flags to the pipelines, print one line per file, and "
                   "exit 0 without starting anything (exit 2 on a problem)");
@@ -66,6 +73,7 @@ struct node_flags {
     if (!data_dir.empty()) o.overrides.data_dir = data_dir;
     if (!nats.empty()) o.overrides.nats_url = nats;
     if (!nats_file.empty()) o.nats_url_file = nats_file;
+    if (!node_id.empty()) o.overrides.node_id = node_id;
     o.check = check;
     return o;
   }
@@ -130,8 +138,16 @@ int main(int argc, char** argv) {
       "print the Docker Swarm placement constraints that pin each stateful node (its data directory "
       "lives on one host) to the host labelled for it, as YAML: <node id>: [\"node.labels.<label> == <node "
       "id>\"]");
-  constraints->add_option("--node-id", placement_nodes, "a node id ([a-z0-9][a-z0-9_-]{0,62}); repeat it")
-      ->required();
+  auto* by_node = constraints->add_option("--node-id", placement_nodes,
+                                          "a node id ([a-z0-9][a-z0-9_-]{0,62}); repeat it");
+  std::string placement_ranges, placement_service = "aggregate";
+  auto* by_range = constraints->add_option(
+      "--ranges", placement_ranges,
+      "tenant ranges by first character (a-h,i-p,q-z) or a JSON/YAML file {\"ranges\": [...]}: one stanza "
+      "per range pinning <service>-<range> to hosts with node.labels.tenant_range==<range>");
+  constraints->add_option("--service", placement_service,
+                          "the service name prefix of --ranges [default: aggregate]");
+  by_node->excludes(by_range);
   constraints->add_option("--label", placement_label,
                           "the node label naming the node id a host keeps [default: esflow.node]");
 
@@ -203,6 +219,32 @@ int main(int argc, char** argv) {
   keys_add->add_option("--label", key_label, "a name for the key, stored beside its digest");
   keys_add->add_option("--file", key_file, "the key file [default: $ESFLOW_KEYS_FILE or ./keys.jsonl]");
 
+  esflow::cli::tenants_options tenants_opts;
+  std::string tenant_name, tenant_node, tenant_to;
+  std::int64_t tenant_drain_ms = 30000;
+  auto* tenants =
+      app.add_subcommand("tenants", "tenant placement in the TENANT_PLACEMENT KV bucket (docs/placement.md)");
+  tenants->require_subcommand(1);
+  auto* tenants_add = tenants->add_subcommand(
+      "add",
+      "list a tenant (tenants.<t>): on --node, or where the ring puts it; nodes subscribe to its commands");
+  tenants_add->add_option("tenant", tenant_name, "the tenant ([A-Za-z0-9_-]{1,64})")->required();
+  tenants_add->add_option("--node", tenant_node, "pin it to this node [default: the ring decides]");
+  auto* tenants_list = tenants->add_subcommand("list", "the listed tenants and their owners");
+  auto* tenants_move = tenants->add_subcommand(
+      "move",
+      "drain the tenant on its node, compare-and-set its placement, wait until the new node hosts it");
+  tenants_move->add_option("tenant", tenant_name, "the tenant")->required();
+  tenants_move->add_option("--to", tenant_to, "the node that takes it")->required();
+  tenants_move->add_option("--drain-timeout-ms", tenant_drain_ms, "how long the old node may take to drain");
+  tenants_move->add_flag(
+      "--force", tenants_opts.force,
+      "move even when the old node does not answer (it is down; nothing it had in flight was "
+      "acknowledged)");
+  for (auto* sub : {tenants_add, tenants_list, tenants_move})
+    sub->add_option("--nats", tenants_opts.nats_url, "NATS URL of the placement bucket")
+        ->envname("ESFLOW_NATS_URL");
+
   std::string bench_file;
   esflow::cli::bench_options bench_opts;
   std::int64_t bench_messages = -1, bench_commands = -1, bench_accounts = -1, bench_tenants = -1,
@@ -268,6 +310,12 @@ int main(int argc, char** argv) {
   if (*graph) return esflow::cli::graph_command(graph_file, graph_format, std::cout, std::cerr);
   if (*stages) return esflow::cli::stages_command(stages_format, std::cout);
   if (*kinds) return esflow::cli::kinds_command(kinds_format, std::cout);
+  if (*constraints && placement_ranges.empty() && placement_nodes.empty()) {
+    std::cerr << "esflow placement constraints: give --node-id ID... or --ranges SPEC|FILE\n";
+    return esflow::cli::k_usage;
+  }
+  if (*constraints && !placement_ranges.empty())
+    return esflow::cli::placement_ranges_command(placement_ranges, placement_service, std::cout, std::cerr);
   if (*constraints)
     return esflow::cli::placement_constraints_command(placement_nodes, placement_label, std::cout, std::cerr);
   if (*views_list) return esflow::cli::views_list_command(views_url, std::cout, std::cerr);
@@ -282,6 +330,13 @@ int main(int argc, char** argv) {
   if (*replay)
     return esflow::cli::replay_command(replay_url, replay_saga, replay_tenant, replay_from, replay_confirm,
                                        std::cout, std::cerr);
+  if (*tenants_add)
+    return esflow::cli::tenants_add_command(tenants_opts, tenant_name, tenant_node, std::cout, std::cerr);
+  if (*tenants_list) return esflow::cli::tenants_list_command(tenants_opts, std::cout, std::cerr);
+  if (*tenants_move) {
+    tenants_opts.drain_timeout = std::chrono::milliseconds(tenant_drain_ms);
+    return esflow::cli::tenants_move_command(tenants_opts, tenant_name, tenant_to, std::cout, std::cerr);
+  }
   if (*keys_add)
     return esflow::cli::keys_add_command(key_file, key_tenants, key_rights, key_label, std::cout, std::cerr);
   if (*bench) {

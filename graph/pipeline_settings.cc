@@ -9,7 +9,11 @@ const std::vector<param_spec>& engine_settings_schema() {
       duration_param("drain_timeout", 10000, "how long a drain waits for in-flight messages"),
       string_param("http", "127.0.0.1:8080", "HTTP listen address of the node (admin, metrics, ingest)"),
       string_param("grpc", "",
-                   "gRPC listen address of the node (projection: QueryService); empty: no gRPC server"),
+                   "gRPC listen address of the node (aggregate: CommandService, projection: QueryService); "
+                   "empty: no gRPC server"),
+      string_param("node_id", "",
+                   "this node's id in tenant placement (--node-id, ESFLOW_NODE_ID; [A-Za-z0-9_-]{1,64}); "
+                   "empty: placement off, the node serves every tenant"),
   };
   return schema;
 }

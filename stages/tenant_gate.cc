@@ -108,8 +108,8 @@ graph::stage_descriptor tenant_gate_descriptor() {
     const bool single = init.pipeline.settings.str("tenancy") == "single";
     for (const auto& t : init.spec.params.list("hosted")) {
       if (auto ok = schemas::validate_tenant(t, single); !ok.ok())
-        return error::config(init.spec.at.to_string() + ": stage '" + init.spec.name + "': hosted tenant '" + t +
-                         "': " + ok.err().message);
+        return error::config(init.spec.at.to_string() + ": stage '" + init.spec.name + "': hosted tenant '" +
+                             t + "': " + ok.err().message);
     }
     return std::unique_ptr<graph::stage>(
         new tenant_gate(single, init.spec.params.list("hosted"), init.services.find<transport::node_host>(""),

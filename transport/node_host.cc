@@ -3,12 +3,12 @@
 #include "graph/graph_dump.h"
 #include "transport/graph_page.html.h"
 
-#include <algorithm>
-#include <chrono>
-
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
+
+#include <algorithm>
+#include <chrono>
 
 namespace esflow::transport {
 namespace {
@@ -262,10 +262,11 @@ void node_host::install_routes() {
     // {"tenant_id": T[, "timeout_ms": N]}: drain one tenant, answer when safe.
     auto body = nlohmann::json::parse(req.body, nullptr, false);
     if (!body.is_object() || !body.contains("tenant_id") || !body["tenant_id"].is_string())
-      return reply_json(res, 400,
-                        {{"status", "rejected"},
-                         {"code", "invalid_command"},
-                         {"message", "body must be {\"tenant_id\": \"<tenant>\"} (or empty: drain the node)"}});
+      return reply_json(
+          res, 400,
+          {{"status", "rejected"},
+           {"code", "invalid_command"},
+           {"message", "body must be {\"tenant_id\": \"<tenant>\"} (or empty: drain the node)"}});
     const auto tenant = body["tenant_id"].get<std::string>();
     const auto wait = std::chrono::milliseconds(
         std::clamp<std::int64_t>(body.value("timeout_ms", std::int64_t{30000}), 0, 300000));

@@ -6,8 +6,7 @@
 namespace esflow::transport {
 
 void tenant_admission::set_placement(placement_hook hook) {
-  std::atomic_store(&_placement,
-                    hook ? std::make_shared<const placement_hook>(std::move(hook)) : nullptr);
+  std::atomic_store(&_placement, hook ? std::make_shared<const placement_hook>(std::move(hook)) : nullptr);
 }
 
 std::shared_ptr<std::atomic<std::int64_t>> tenant_admission::counter(const std::string& tenant) {

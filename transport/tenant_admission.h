@@ -53,8 +53,8 @@ class tenant_admission {
 
   mutable std::shared_mutex _mu;
   std::unordered_map<std::string, std::shared_ptr<std::atomic<std::int64_t>>> _in_flight;  // guarded by _mu
-  std::set<std::string> _draining;                                                       // guarded by _mu
-  std::atomic<std::size_t> _draining_count{0};  // fast path: no lookup while nothing drains
+  std::set<std::string> _draining;                                                         // guarded by _mu
+  std::atomic<std::size_t> _draining_count{0};       // fast path: no lookup while nothing drains
   std::shared_ptr<const placement_hook> _placement;  // atomic_load/atomic_store
 };
 

@@ -5,6 +5,7 @@
 // aggregate_context; its service is the directory's aggregate_service.
 #include "runtime/program.h"
 #include "stages/aggregate/aggregate_service.h"
+#include "stages/node_placement.h"
 #include "stages/aggregate/stages.h"
 
 namespace esflow::aggregate {
@@ -25,6 +26,9 @@ graph::node_kind_descriptor aggregate_kind_descriptor() {
   d.make_service = [](const graph::node_kind_init& init) -> result<std::shared_ptr<void>> {
     auto service = aggregate_service::for_pipeline(init);
     if (!service.ok()) return std::move(service).err();
+    // Placement (when the pipeline names a node id) before any ingest admits a command.
+    if (auto placed = stages::node_placement::of(init.pipeline, init.services); !placed.ok())
+      return std::move(placed).err();
     return std::shared_ptr<void>(std::move(service).value());
   };
   return d;

@@ -27,7 +27,11 @@ bool is_json_object(const std::string& text) {
   return first != std::string::npos && text[first] == '{' && nlohmann::json::accept(text);
 }
 
-result<std::string> command_body(const esflow::v1::Command& in) {
+result<std::string> command_body(const esflow::v1::Command& in, std::size_t max_body) {
+  // The same bound and words as http.commands: the body a command arrives as.
+  if (in.ByteSizeLong() > max_body)
+    return error::make(errc::payload_too_large,
+                       "request body over the limit of " + std::to_string(max_body) + " bytes");
   if (!is_json_object(in.payload_json()))
     return error::make(errc::invalid_command, "field 'payload_json' must be a JSON object");
   if (!in.metadata_json().empty() && !is_json_object(in.metadata_json()))
@@ -73,6 +77,7 @@ std::string answer_tenant(const ingest_context* ctx) { return ctx ? ctx->tenant 
 
 struct call_limits {
   std::size_t max_in_flight = 1024;
+  std::size_t max_body = 1 << 20;
   std::atomic<std::size_t> in_flight{0};
 };
 
@@ -133,7 +138,8 @@ class grpc_reply final : public graph::reply_handle {
 
 class command_service final : public esflow::v1::CommandService::CallbackService {
  public:
-  command_service(std::shared_ptr<source_door> door, context_factory make, std::shared_ptr<call_limits> limits)
+  command_service(std::shared_ptr<source_door> door, context_factory make,
+                  std::shared_ptr<call_limits> limits)
       : _door(std::move(door)), _make(std::move(make)), _limits(std::move(limits)) {}
 
   grpc::ServerUnaryReactor* SubmitCommand(grpc::CallbackServerContext* ctx, const esflow::v1::Command* in,
@@ -142,12 +148,12 @@ class command_service final : public esflow::v1::CommandService::CallbackService
     _limits->in_flight.fetch_add(1);
     auto reply = std::make_shared<grpc_reply>(ctx, reactor, out, _limits);
     if (_limits->in_flight.load() > _limits->max_in_flight) {
-      reply->finish(nullptr, error::make(errc::unavailable,
-                                         "too many gRPC commands waiting for answers (" +
-                                             std::to_string(_limits->max_in_flight) + "); retry later"));
+      reply->finish(nullptr, error::make(errc::unavailable, "too many gRPC commands waiting for answers (" +
+                                                                std::to_string(_limits->max_in_flight) +
+                                                                "); retry later"));
       return reactor;
     }
-    auto body = command_body(*in);
+    auto body = command_body(*in, _limits->max_body);
     if (!body.ok()) {
       reply->finish(nullptr, body.err());
       return reactor;
@@ -214,6 +220,7 @@ result<std::unique_ptr<graph::stage>> make_grpc_commands(const graph::stage_init
                        init.spec.at.to_string());
   auto limits = std::make_shared<call_limits>();
   limits->max_in_flight = static_cast<std::size_t>(init.spec.params.integer("max_in_flight"));
+  limits->max_body = static_cast<std::size_t>(init.spec.params.integer("max_body"));
   auto service = std::make_shared<command_service>(door, init.make_context, limits);
   grpc->add_service(service);
   init.services.put<command_service>("grpc.commands", service);
@@ -231,8 +238,11 @@ graph::stage_descriptor grpc_commands_descriptor() {
   d.role = graph::stage_role::source;
   d.default_concurrency = graph::concurrency::serial();
   d.params = {
-      graph::int_param("max_in_flight", 1024, "gRPC commands waiting for answers at once; beyond: unavailable",
-                       1, 1 << 20),
+      graph::int_param("max_in_flight", 1024,
+                       "gRPC commands waiting for answers at once; beyond: unavailable", 1, 1 << 20),
+      graph::size_param("max_body", 1 << 20,
+                        "largest Command message; larger is payload_too_large (gRPC itself refuses "
+                        "messages over 4 MiB with RESOURCE_EXHAUSTED)"),
   };
   d.make = make_grpc_commands;
   return d;

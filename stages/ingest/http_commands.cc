@@ -172,9 +172,7 @@ class ingest_door : public source_door {
     source_door::close();
     std::atomic_store(&_reads, std::shared_ptr<aggregate_reads>());
   }
-  std::shared_ptr<aggregate_reads> reads() const {
-    return is_open() ? std::atomic_load(&_reads) : nullptr;
-  }
+  std::shared_ptr<aggregate_reads> reads() const { return is_open() ? std::atomic_load(&_reads) : nullptr; }
 
  private:
   std::shared_ptr<aggregate_reads> _reads;  // atomic_load/atomic_store only

@@ -10,13 +10,16 @@
 #include "stages/ingest/source_door.h"
 #include "stages/ingest_context.h"
 #include "stages/nats/stages.h"
+#include "stages/node_placement.h"
 #include "transport/nats/headers.h"
 #include "transport/nats/nats_link.h"
 #include "transport/nats/subjects.h"
 #include "transport/node_host.h"
 
 #include <condition_variable>
+#include <map>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <stop_token>
 
@@ -160,9 +163,10 @@ void handle_request(const request_settings& s, natsMsg* msg) {
   if (admitted == admission::admitted) return;
   // Not admitted: `m` is still ours; answer now (the handle's destructor stays quiet).
   if (reply)
-    reply->reject(admitted == admission::full ? error::make(errc::unavailable, "the pipeline is full; retry later")
-                                : error::make(errc::unavailable,
-                                              "the node is not serving commands (starting or draining)"));
+    reply->reject(
+        admitted == admission::full
+            ? error::make(errc::unavailable, "the pipeline is full; retry later")
+            : error::make(errc::unavailable, "the node is not serving commands (starting or draining)"));
 }
 
 void on_request(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
@@ -174,16 +178,59 @@ void on_request(natsConnection*, natsSubscription*, natsMsg* msg, void* closure)
 
 class nats_request final : public graph::stage {
  public:
-  nats_request(std::unique_ptr<request_settings> s, std::vector<std::string> subjects, std::string queue)
-      : _settings(std::move(s)), _subjects(std::move(subjects)), _queue(std::move(queue)) {}
+  nats_request(std::unique_ptr<request_settings> s, std::vector<std::string> subjects, std::string queue,
+               std::shared_ptr<node_placement> placement)
+      : _settings(std::move(s)),
+        _subjects(std::move(subjects)),
+        _queue(std::move(queue)),
+        _placement(std::move(placement)) {}
 
-  ~nats_request() override { unsubscribe(); }
+  ~nats_request() override { unsubscribe_all(); }
 
   void run(graph::source_output& out) override {
     _settings->door->open(&out);
     // Subscribed only while running: before, a request would find no reply
     // (another replica of the queue group takes it); after, it goes elsewhere.
-    for (const auto& subject : _subjects) {
+    std::uint64_t listener = 0;
+    if (_placement) {
+      // The hosted tenants' subjects, following every placement change.
+      listener = _placement->on_hosted([this](const std::set<std::string>& hosted) {
+        std::set<std::string> subjects;
+        for (const auto& t : hosted) subjects.insert("tenant." + nats::tenant_token(t) + ".command.>");
+        follow(subjects);
+      });
+    } else {
+      follow(std::set<std::string>(_subjects.begin(), _subjects.end()));
+    }
+    _settings->serving->store(true);
+    std::mutex mu;
+    std::condition_variable_any cv;
+    std::unique_lock lock(mu);
+    cv.wait(lock, out.stop_token(), [] { return false; });
+    if (_placement) _placement->remove_listener(listener);
+    _settings->serving->store(false);
+    unsubscribe_all();
+    _settings->door->close();
+  }
+
+ private:
+  static void on_complete(void* counter) { static_cast<std::atomic<std::size_t>*>(counter)->fetch_add(1); }
+
+  // Subscribes to the subjects not yet subscribed and drains those no longer
+  // wanted (requests already delivered to them are still answered).
+  void follow(const std::set<std::string>& wanted) {
+    std::lock_guard lock(_subs_mu);
+    if (_stopped) return;
+    for (auto it = _active.begin(); it != _active.end();) {
+      if (wanted.count(it->first)) {
+        ++it;
+        continue;
+      }
+      natsSubscription_Drain(it->second);
+      it = _active.erase(it);
+    }
+    for (const auto& subject : wanted) {
+      if (_active.count(subject)) continue;
       natsSubscription* sub = nullptr;
       auto st = natsConnection_QueueSubscribe(&sub, _settings->conn->raw(), subject.c_str(), _queue.c_str(),
                                               &on_request, _settings.get());
@@ -196,38 +243,35 @@ class nats_request final : public graph::stage {
       natsSubscription_SetPendingLimits(sub, 65536, 64 << 20);
       // Called once the subscription is closed and its last callback returned.
       natsSubscription_SetOnCompleteCB(sub, &on_complete, &_completed);
-      _subs.push_back(sub);
+      _all.push_back(sub);
+      _active.emplace(subject, sub);
     }
-    // The server knows the subscriptions before /ready says so.
+    // The server knows the subscriptions before /ready (or a move) says so.
     natsConnection_FlushTimeout(_settings->conn->raw(), 2000);
-    _settings->serving->store(true);
-    ESFLOW_INFO("nats", "nats.request serving {} subject(s), queue group {}", _subs.size(), _queue);
-    std::mutex mu;
-    std::condition_variable_any cv;
-    std::unique_lock lock(mu);
-    cv.wait(lock, out.stop_token(), [] { return false; });
-    _settings->serving->store(false);
-    unsubscribe();
-    _settings->door->close();
+    ESFLOW_INFO("nats", "nats.request serving {} subject(s), queue group {}", _active.size(), _queue);
   }
 
- private:
-  static void on_complete(void* counter) { static_cast<std::atomic<std::size_t>*>(counter)->fetch_add(1); }
-
-  void unsubscribe() {
-    if (_subs.empty()) return;
-    for (auto* sub : _subs) natsSubscription_Unsubscribe(sub);
+  void unsubscribe_all() {
+    std::lock_guard lock(_subs_mu);
+    _stopped = true;
+    if (_all.empty()) return;
+    for (auto& [subject, sub] : _active) natsSubscription_Unsubscribe(sub);
+    _active.clear();
     // A callback may still run on a delivery thread: wait (bounded) until
     // every subscription reported its last one, before _settings can go.
-    for (int i = 0; i < 5000 && _completed.load() < _subs.size(); ++i) nats_Sleep(1);
-    for (auto* sub : _subs) natsSubscription_Destroy(sub);
-    _subs.clear();
+    for (int i = 0; i < 5000 && _completed.load() < _all.size(); ++i) nats_Sleep(1);
+    for (auto* sub : _all) natsSubscription_Destroy(sub);
+    _all.clear();
   }
 
   std::unique_ptr<request_settings> _settings;
   std::vector<std::string> _subjects;
   std::string _queue;
-  std::vector<natsSubscription*> _subs;
+  std::shared_ptr<node_placement> _placement;
+  std::mutex _subs_mu;
+  std::map<std::string, natsSubscription*> _active;  // guarded by _subs_mu
+  std::vector<natsSubscription*> _all;               // every one made; guarded by _subs_mu
+  bool _stopped = false;                             // guarded by _subs_mu
   std::atomic<std::size_t> _completed{0};
 };
 
@@ -257,7 +301,11 @@ result<std::unique_ptr<graph::stage>> make_nats_request(const graph::stage_init&
                             return {false, "stage " + name + " (nats.request) is not subscribed"};
                           });
   }
-  return std::unique_ptr<graph::stage>(new nats_request(std::move(s), std::move(subjects), p.str("queue")));
+  // With placement (a node id), the hosted tenants' subjects instead of `hosted`.
+  auto placed = node_placement::of(init.pipeline, init.services);
+  if (!placed.ok()) return std::move(placed).err();
+  return std::unique_ptr<graph::stage>(
+      new nats_request(std::move(s), std::move(subjects), p.str("queue"), std::move(placed).value()));
 }
 
 }  // namespace

@@ -304,7 +304,7 @@ TEST_F(cli_test, binary_help_lists_exactly_the_subcommands_and_global_options) {
   EXPECT_EQ(h.usage, "esflow [OPTIONS] SUBCOMMAND");
   EXPECT_EQ(h.subcommands,
             (std::vector<std::string>{"run", "dev", "validate", "graph", "stages", "kinds", "placement",
-                                      "views", "quarantine", "replay", "keys", "bench"}))
+                                      "views", "quarantine", "replay", "keys", "tenants", "bench"}))
       << r.out;
   EXPECT_EQ(h.options, (std::vector<std::string>{"-h,--help", "--log-level", "--log-format"})) << r.out;
 }
@@ -396,9 +396,12 @@ TEST_F(cli_test, binary_each_subcommand_help_shows_its_own_synopsis_and_options)
   const std::vector<expected> all = {
       {"run",
        "run [OPTIONS] files...",
-       {"--http", "--grpc", "--data-dir", "--nats", "--nats-file", "--check"},
+       {"--http", "--grpc", "--data-dir", "--nats", "--nats-file", "--node-id", "--check"},
        {"files"}},
-      {"dev", "dev [OPTIONS]", {"--http", "--grpc", "--data-dir", "--nats", "--nats-file", "--check"}, {}},
+      {"dev",
+       "dev [OPTIONS]",
+       {"--http", "--grpc", "--data-dir", "--nats", "--nats-file", "--node-id", "--check"},
+       {}},
       {"validate", "validate [OPTIONS] files...", {}, {"files"}},
       {"graph", "graph [OPTIONS] file", {"--format"}, {"file"}},
       {"stages", "stages [OPTIONS]", {"--format"}, {}},
@@ -473,6 +476,18 @@ TEST_F(cli_test, binary_placement_constraints_prints_the_yaml_lines) {
   EXPECT_EQ(run_esflow(dir, "placement constraints --node-id UPPER").code, cli::k_usage);
 }
 
+TEST_F(cli_test, binary_placement_constraints_by_tenant_range_prints_one_stanza_per_range) {
+  auto r = run_esflow(dir, "placement constraints --ranges a-m,n-z");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("aggregate-a-m:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("node.labels.tenant_range==a-m"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("node.labels.tenant_range==n-z"), std::string::npos) << r.out;
+  auto overlap = run_esflow(dir, "placement constraints --ranges a-m,k-z");
+  EXPECT_EQ(overlap.code, cli::k_usage);
+  EXPECT_NE(overlap.err.find("a-m"), std::string::npos) << overlap.err;
+  EXPECT_EQ(run_esflow(dir, "placement constraints --ranges a-m --node-id agg-1").code, cli::k_usage);
+}
+
 TEST_F(cli_test, stages_and_kinds_markdown_are_deterministic_and_name_every_kind) {
   std::ostringstream a, b, ka, kb;
   EXPECT_EQ(cli::stages_command("markdown", a), cli::k_ok);
@@ -502,7 +517,7 @@ TEST_F(cli_test, binary_run_check_loads_and_applies_the_flags_without_starting_a
                           "follower.yaml --http 127.0.0.1:1 --data-dir never-made --nats nats://127.0.0.1:1");
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, pipelines +
-                       "aggregate-jetstream.yaml: ok (pipeline 'aggregate', 10 stages; event_log jetstream, "
+                       "aggregate-jetstream.yaml: ok (pipeline 'aggregate', 11 stages; event_log jetstream, "
                        "data_dir never-made)\n" +
                        pipelines +
                        "follower.yaml: ok (pipeline 'follower', 2 stages; event_log jetstream, data_dir "
@@ -775,7 +790,7 @@ TEST_F(cli_test, kinds_lists_node_kinds_with_their_sections_and_stages) {
   std::set<std::string> engine, node;
   for (const auto& p : j.at("settings").at("engine")) engine.insert(p.at("name").get<std::string>());
   for (const auto& p : j.at("settings").at("node")) node.insert(p.at("name").get<std::string>());
-  EXPECT_EQ(engine, (std::set<std::string>{"max_in_flight", "drain_timeout", "http", "grpc"}));
+  EXPECT_EQ(engine, (std::set<std::string>{"max_in_flight", "drain_timeout", "http", "grpc", "node_id"}));
   for (const char* k : {"data_dir", "durability", "event_log", "nats_url", "dedupe_ttl", "tenancy"})
     EXPECT_TRUE(node.count(k)) << k;
 

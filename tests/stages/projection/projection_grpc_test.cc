@@ -33,6 +33,9 @@ TEST(grpc_status_table, every_code_maps_to_the_contracts_grpc_status) {
       {errc::unavailable, grpc::UNAVAILABLE},
       {errc::invalid_query, grpc::INVALID_ARGUMENT},
       {errc::internal, grpc::INTERNAL},
+      {errc::unauthenticated, grpc::UNAUTHENTICATED},
+      {errc::forbidden, grpc::PERMISSION_DENIED},
+      {errc::deadline_exceeded, grpc::DEADLINE_EXCEEDED},
       {errc::ok, grpc::OK},
   };
   for (const auto& [code, status] : want)
