@@ -40,7 +40,7 @@ class gateway_context final : public graph::message_context {
 
   // ---- gateway.http
   route_kind route = route_kind::command;
-  std::vector<std::string> captures;  // the path's parts: view; type, id; saga, correlation id
+  std::vector<std::string> captures;               // the path's parts: view; type, id; saga, correlation id
   std::multimap<std::string, std::string> params;  // the query string, decoded
   std::string authorization;
   bool tenant_given = false;

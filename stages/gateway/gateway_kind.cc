@@ -24,11 +24,16 @@ namespace esflow::gateway {
 
 std::string_view to_string(route_kind r) noexcept {
   switch (r) {
-    case route_kind::command: return "commands";
-    case route_kind::query: return "query";
-    case route_kind::aggregate: return "aggregate";
-    case route_kind::aggregate_events: return "aggregate_events";
-    case route_kind::saga: return "saga";
+    case route_kind::command:
+      return "commands";
+    case route_kind::query:
+      return "query";
+    case route_kind::aggregate:
+      return "aggregate";
+    case route_kind::aggregate_events:
+      return "aggregate_events";
+    case route_kind::saga:
+      return "saga";
   }
   return "unknown";
 }
@@ -59,8 +64,8 @@ void gateway_metrics::request(route_kind route, std::string_view outcome) {
 }
 
 void gateway_metrics::upstream(std::string_view upstream, double seconds) {
-  static const prometheus::Histogram::BucketBoundaries buckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                               0.05,   0.1,   0.25,   0.5,   1,    2.5, 5, 10};
+  static const prometheus::Histogram::BucketBoundaries buckets{
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
   _duration->Add({{"upstream", std::string(upstream)}}, buckets).Observe(seconds);
 }
 
@@ -90,8 +95,8 @@ class key_metrics final : public prometheus::Collectable {
             counter("esflow_gateway_key_reload_failures_total",
                     "Key file reloads that failed (the previous keys stay in use)",
                     static_cast<double>(st.reload_failures)),
-            prometheus::MetricFamily{"esflow_gateway_keys", "API keys loaded", prometheus::MetricType::Gauge,
-                                     {keys}}};
+            prometheus::MetricFamily{
+                "esflow_gateway_keys", "API keys loaded", prometheus::MetricType::Gauge, {keys}}};
   }
 
  private:
@@ -104,70 +109,70 @@ class key_metrics final : public prometheus::Collectable {
 
 result<std::shared_ptr<gateway_service>> gateway_service::for_pipeline(const graph::node_kind_init& init) {
   const auto& pipeline = init.pipeline;
-  return init.services.get_or_create<gateway_service>("gateway:" + pipeline.name, [&]()
-                                                          -> result<std::shared_ptr<gateway_service>> {
-    const auto it = pipeline.sections.find("gateway");
-    auto config =
-        parse_gateway_section(it == pipeline.sections.end() ? YAML::Node() : it->second, pipeline.file,
-                              pipeline.base_dir);
-    if (!config.ok()) return std::move(config).err();
-    std::shared_ptr<gateway_service> s(new gateway_service());
-    s->_config = std::move(config).value();
-    s->_single_tenant = pipeline.settings.str("tenancy") == "single";
-    s->_nats_url = pipeline.settings.str("nats_url");
-    // Without keys the gateway could only deny: it does not start.
-    auto keys = api_key_store::open(s->_config.keys);
-    if (!keys.ok())
-      return error::make(errc::invalid_config, "the gateway's API keys (gateway.keys, " + s->_config.keys +
-                                                   "): " + keys.err().message);
-    s->_keys = std::move(keys).value();
-    if (s->_nats_url.empty())
-      return error::make(errc::invalid_config,
-                         "the gateway sends commands over NATS: set settings.nats_url (or --nats / "
-                         "ESFLOW_NATS_URL)",
-                         pipeline.file);
-    auto link = nats::nats_link::for_url(init.services, s->_nats_url);
-    if (!link.ok()) return std::move(link).err();
-    s->_link = std::move(link).value();
-    auto commands = nats_requests::start(s->_link->shared_connection(), s->_timer, s->_config.max_in_flight);
-    if (!commands.ok()) return std::move(commands).err();
-    s->_commands = std::move(commands).value();
-    // Proxied reads block a thread each (httplib's client): a few threads, and
-    // a queue as deep as the in-flight bound.
-    s->_http_pool = std::make_unique<blocking_pool>("esflow-gw-http", 8, s->_config.max_in_flight);
+  return init.services.get_or_create<gateway_service>(
+      "gateway:" + pipeline.name, [&]() -> result<std::shared_ptr<gateway_service>> {
+        const auto it = pipeline.sections.find("gateway");
+        auto config = parse_gateway_section(it == pipeline.sections.end() ? YAML::Node() : it->second,
+                                            pipeline.file, pipeline.base_dir);
+        if (!config.ok()) return std::move(config).err();
+        std::shared_ptr<gateway_service> s(new gateway_service());
+        s->_config = std::move(config).value();
+        s->_single_tenant = pipeline.settings.str("tenancy") == "single";
+        s->_nats_url = pipeline.settings.str("nats_url");
+        // Without keys the gateway could only deny: it does not start.
+        auto keys = api_key_store::open(s->_config.keys);
+        if (!keys.ok())
+          return error::make(errc::invalid_config, "the gateway's API keys (gateway.keys, " +
+                                                       s->_config.keys + "): " + keys.err().message);
+        s->_keys = std::move(keys).value();
+        if (s->_nats_url.empty())
+          return error::make(errc::invalid_config,
+                             "the gateway sends commands over NATS: set settings.nats_url (or --nats / "
+                             "ESFLOW_NATS_URL)",
+                             pipeline.file);
+        auto link = nats::nats_link::for_url(init.services, s->_nats_url);
+        if (!link.ok()) return std::move(link).err();
+        s->_link = std::move(link).value();
+        auto commands =
+            nats_requests::start(s->_link->shared_connection(), s->_timer, s->_config.max_in_flight);
+        if (!commands.ok()) return std::move(commands).err();
+        s->_commands = std::move(commands).value();
+        // Proxied reads block a thread each (httplib's client): a few threads, and
+        // a queue as deep as the in-flight bound.
+        s->_http_pool = std::make_unique<blocking_pool>("esflow-gw-http", 8, s->_config.max_in_flight);
 
-    // Placement: who hosts a tenant, for the aggregate reads. The gateway is
-    // not an aggregate node: it never owns a tenant, it only reads the map.
-    placement::placement_options po;
-    const char* node_id = std::getenv("ESFLOW_NODE_ID");
-    po.node_id = node_id != nullptr && *node_id != '\0' ? node_id : "gateway";
-    po.kinds = {"gateway"};
-    po.nats = &s->_link->connection();
-    po.start_timeout = std::chrono::milliseconds(1000);
-    auto placed = placement::placement_service::start(po);
-    if (placed.ok()) {
-      s->_placement = std::move(placed).value();
-    } else {
-      ESFLOW_WARN("gateway", "placement did not start ({}): aggregate reads answer 503 unavailable",
-                  placed.err().message);
-    }
+        // Placement: who hosts a tenant, for the aggregate reads. The gateway is
+        // not an aggregate node: it never owns a tenant, it only reads the map.
+        placement::placement_options po;
+        const char* node_id = std::getenv("ESFLOW_NODE_ID");
+        po.node_id = node_id != nullptr && *node_id != '\0' ? node_id : "gateway";
+        po.kinds = {"gateway"};
+        po.nats = &s->_link->connection();
+        po.start_timeout = std::chrono::milliseconds(1000);
+        auto placed = placement::placement_service::start(po);
+        if (placed.ok()) {
+          s->_placement = std::move(placed).value();
+        } else {
+          ESFLOW_WARN("gateway", "placement did not start ({}): aggregate reads answer 503 unavailable",
+                      placed.err().message);
+        }
 
-    auto host = init.services.find<transport::node_host>("");
-    s->_metrics = std::make_unique<gateway_metrics>(host ? &host->metrics() : nullptr);
-    if (host) {
-      host->add_metrics(std::make_shared<key_metrics>(s));
-      std::weak_ptr<gateway_service> weak = s;
-      host->set_info("gateway", [weak]() -> nlohmann::json {
-        auto g = weak.lock();
-        return g ? g->info() : nlohmann::json(nullptr);
+        auto host = init.services.find<transport::node_host>("");
+        s->_metrics = std::make_unique<gateway_metrics>(host ? &host->metrics() : nullptr);
+        if (host) {
+          host->add_metrics(std::make_shared<key_metrics>(s));
+          std::weak_ptr<gateway_service> weak = s;
+          host->set_info("gateway", [weak]() -> nlohmann::json {
+            auto g = weak.lock();
+            return g ? g->info() : nlohmann::json(nullptr);
+          });
+        }
+        ESFLOW_INFO("gateway", "gateway: {} keys from {}, commands over NATS {}, queries to {}, sagas to {}",
+                    s->_keys->current()->size(), s->_config.keys, s->_nats_url,
+                    s->_config.query_upstream.empty() ? "(none)" : s->_config.query_upstream,
+                    s->_config.runner_http.empty() ? "(none)" : s->_config.runner_http);
+        return s;
       });
-    }
-    ESFLOW_INFO("gateway", "gateway: {} keys from {}, commands over NATS {}, queries to {}, sagas to {}",
-                s->_keys->current()->size(), s->_config.keys, s->_nats_url,
-                s->_config.query_upstream.empty() ? "(none)" : s->_config.query_upstream,
-                s->_config.runner_http.empty() ? "(none)" : s->_config.runner_http);
-    return s;
-  });
 }
 
 gateway_service::~gateway_service() {

@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/service_registry.h"
 #include "graph/pipeline_spec.h"
+#include "placement/placement_service.h"
 #include "schemas/ids.h"
 #include "schemas/json_encode.h"
 #include "schemas/proto/query_service.grpc.pb.h"
@@ -30,7 +31,6 @@
 #include "stages/gateway/gateway_service.h"
 #include "stages/gateway/register.h"
 #include "stages/ingest/source_door.h"
-#include "placement/placement_service.h"
 #include "transport/http_server.h"
 #include "transport/nats/subjects.h"
 
@@ -96,6 +96,7 @@ void send(httplib::Response& res, const request_headers& h, answer a) {
   if (!h.request_id.empty()) res.set_header("x-request-id", h.request_id);
   if (a.status == 503)
     res.set_header("Retry-After", std::to_string(transport::http_server::retry_after_seconds));
+  if (a.status == 401) res.set_header("WWW-Authenticate", "Bearer");  // RFC 6750 section 3
   res.set_content(std::move(a.body), "application/json");
 }
 
@@ -150,8 +151,8 @@ result<std::chrono::milliseconds> parse_timeout(const std::optional<std::string>
   if (!raw) return std::chrono::milliseconds(def);
   std::int64_t v = 0;
   const auto [p, ec] = std::from_chars(raw->data(), raw->data() + raw->size(), v);
-  if (raw->empty() || p != raw->data() + raw->size() || (ec != std::errc() && ec != std::errc::result_out_of_range) ||
-      (ec == std::errc() && v <= 0))
+  if (raw->empty() || p != raw->data() + raw->size() ||
+      (ec != std::errc() && ec != std::errc::result_out_of_range) || (ec == std::errc() && v <= 0))
     return error::make(errc::invalid_command,
                        "header x-request-timeout must be a positive number of milliseconds (at most " +
                            std::to_string(k_max_timeout_ms) + ")");
@@ -180,7 +181,8 @@ void handle(stages::source_door& door, transport::http_server& server, const htt
   // server's command slots so the reserved workers stay free.
   const auto slot = server.try_command_slot();
   if (!slot)
-    return fail(error::make(errc::unavailable, "too many requests waiting for upstream answers; retry later"));
+    return fail(
+        error::make(errc::unavailable, "too many requests waiting for upstream answers; retry later"));
   if (!door.wait_open(k_startup_wait))
     return fail(error::make(errc::unavailable, "the gateway is not serving (starting or draining)"));
 
@@ -199,8 +201,8 @@ void handle(stages::source_door& door, transport::http_server& server, const htt
   ctx->received = clock::now();
   ctx->path = req.target;
   const auto timeout = parse_timeout(ctx->request_timeout, s.default_timeout_ms);
-  const auto wait_for = (timeout.ok() ? timeout.value() : std::chrono::milliseconds(s.default_timeout_ms)) +
-                        k_answer_grace;
+  const auto wait_for =
+      (timeout.ok() ? timeout.value() : std::chrono::milliseconds(s.default_timeout_ms)) + k_answer_grace;
 
   auto m = graph::make_message();
   if (route == route_kind::command) m->body = req.body;
@@ -248,8 +250,9 @@ result<std::unique_ptr<graph::stage>> make_http(const graph::stage_init& init) {
   auto http = init.services.find<transport::http_server>();
   if (!http)
     return error::make(errc::invalid_config,
-                       "stage '" + init.spec.name + "' (gateway.http) needs the node's HTTP server (run it with "
-                                                    "`esflow run`)",
+                       "stage '" + init.spec.name +
+                           "' (gateway.http) needs the node's HTTP server (run it with "
+                           "`esflow run`)",
                        init.spec.at.to_string());
   auto svc = init.service_as<gateway_service>();
   if (!svc)
@@ -284,7 +287,8 @@ result<std::unique_ptr<graph::stage>> make_http(const graph::stage_init& init) {
 // ---- gateway.auth -----------------------------------------------------------------------
 
 error no_context(const graph::emitter& out) {
-  return error::make(errc::internal, "stage '" + out.stage_name() + "' got a message without the gateway context");
+  return error::make(errc::internal,
+                     "stage '" + out.stage_name() + "' got a message without the gateway context");
 }
 
 class auth_stage final : public graph::stage {
@@ -344,7 +348,8 @@ class auth_stage final : public graph::stage {
 bool is_simple_token(std::string_view s) {
   if (s.empty() || s.size() > 128) return false;
   for (const char c : s)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.' && c != ':') return false;
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.' && c != ':')
+      return false;
   return true;
 }
 
@@ -365,16 +370,20 @@ class route_stage final : public graph::stage {
     ctx.timeout = timeout.value();
     ctx.deadline = ctx.received + ctx.timeout;
     switch (ctx.route) {
-      case route_kind::command: return plan_command(ctx, body);
+      case route_kind::command:
+        return plan_command(ctx, body);
       case route_kind::query:
         if (_svc->config().query_upstream.empty())
-          return error::make(errc::unavailable, "this gateway has no query upstream (gateway.query_upstream)");
+          return error::make(errc::unavailable,
+                             "this gateway has no query upstream (gateway.query_upstream)");
         ctx.upstream = _svc->config().query_upstream;
         return {};
       case route_kind::aggregate:
-      case route_kind::aggregate_events: return plan_aggregate_read(ctx);
+      case route_kind::aggregate_events:
+        return plan_aggregate_read(ctx);
       case route_kind::saga:
-        if (ctx.captures.size() != 2 || !is_simple_token(ctx.captures[0]) || !is_simple_token(ctx.captures[1]))
+        if (ctx.captures.size() != 2 || !is_simple_token(ctx.captures[0]) ||
+            !is_simple_token(ctx.captures[1]))
           return error::make(errc::invalid_command, "a saga read is /v1/sagas/<saga>/<correlation id>");
         if (_svc->config().runner_http.empty())
           return error::make(errc::not_found,
@@ -403,12 +412,14 @@ class route_stage final : public graph::stage {
       j["aggregate_id"] = id;
       changed = true;
     } else {
-      if (!j["aggregate_id"].is_string()) return error::make(errc::invalid_command, "aggregate_id must be a string");
+      if (!j["aggregate_id"].is_string())
+        return error::make(errc::invalid_command, "aggregate_id must be a string");
       id = j["aggregate_id"].get<std::string>();
       if (auto st = schemas::validate_aggregate_id(id); !st.ok()) return st;
     }
     if (j.contains("command_id") && !j["command_id"].is_null()) {
-      if (!j["command_id"].is_string()) return error::make(errc::invalid_command, "command_id must be a string");
+      if (!j["command_id"].is_string())
+        return error::make(errc::invalid_command, "command_id must be a string");
       ctx.command_id = j["command_id"].get<std::string>();
       if (auto st = schemas::validate_command_id(ctx.command_id); !st.ok()) return st;
     } else if (!ctx.idempotency_key.empty()) {
@@ -430,14 +441,16 @@ class route_stage final : public graph::stage {
     if (auto st = schemas::validate_aggregate_id(ctx.captures[1]); !st.ok()) return st;
     auto* placement = _svc->placement();
     if (placement == nullptr)
-      return error::make(errc::unavailable, "the gateway has no placement map (NATS KV unreachable at start)");
+      return error::make(errc::unavailable,
+                         "the gateway has no placement map (NATS KV unreachable at start)");
     const auto map = placement->current();
     const auto owner = map ? map->owner(ctx.tenant) : std::nullopt;
-    if (!owner) return error::make(errc::unavailable, "no aggregate node hosts tenant '" + ctx.tenant + "' now");
+    if (!owner)
+      return error::make(errc::unavailable, "no aggregate node hosts tenant '" + ctx.tenant + "' now");
     const auto* reg = map->registration(*owner);
     if (reg == nullptr || reg->http.empty())
-      return error::make(errc::unavailable,
-                         "node '" + *owner + "' hosts tenant '" + ctx.tenant + "' but registered no HTTP address");
+      return error::make(errc::unavailable, "node '" + *owner + "' hosts tenant '" + ctx.tenant +
+                                                "' but registered no HTTP address");
     ctx.upstream = reg->http;
     return {};
   }
@@ -498,17 +511,15 @@ bool retry_later(const call_ptr& c, std::string_view upstream, std::function<voi
   return c->svc->timer().schedule(at, [c, again = std::move(again)] { again(c); }) != 0;
 }
 
-double seconds_since(clock::time_point t) {
-  return std::chrono::duration<double>(clock::now() - t).count();
-}
+double seconds_since(clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); }
 
 error deadline_error(const gateway_context& ctx, std::string_view what) {
-  return error::make(errc::deadline_exceeded, std::string(what) + " did not answer within " +
-                                                  std::to_string(ctx.timeout.count()) + " ms" +
-                                                  (ctx.route == route_kind::command
-                                                       ? "; the command may or may not have been committed: "
-                                                         "retry with the same command id"
-                                                       : ""));
+  return error::make(
+      errc::deadline_exceeded,
+      std::string(what) + " did not answer within " + std::to_string(ctx.timeout.count()) + " ms" +
+          (ctx.route == route_kind::command ? "; the command may or may not have been committed: "
+                                              "retry with the same command id"
+                                            : ""));
 }
 
 // Commands: NATS request/reply; retried only with a command id (idempotent).
@@ -539,7 +550,8 @@ void command_attempt(const call_ptr& c) {
     }
     auto j = nlohmann::json::parse(rep->body, nullptr, false);
     if (!j.is_object() || !j.contains("status") || !j["status"].is_string())
-      return finish(c, error::make(errc::internal, "the answer on " + cx.subject + " is not a CommandResult"));
+      return finish(c,
+                    error::make(errc::internal, "the answer on " + cx.subject + " is not a CommandResult"));
     if (j["status"] == "accepted") return answer_ok(c, 200, std::move(rep->body));
     const auto code = j.value("code", std::string("internal"));
     if (code == "unavailable" && may_retry && retry_later(c, "nats", command_attempt)) return;
@@ -588,8 +600,8 @@ result<esflow::v1::QueryRequest> query_request(const gateway_context& ctx) {
     std::uint64_t n = 0;
     const auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
     if (v->empty() || ec != std::errc() || p != v->data() + v->size())
-      return error::make(errc::invalid_query, std::string("query parameter '") + name +
-                                                  "' must be a non-negative integer");
+      return error::make(errc::invalid_query,
+                         std::string("query parameter '") + name + "' must be a non-negative integer");
     return std::optional<std::uint64_t>(n);
   };
   for (const auto* name : {"limit", "min_position", "wait_ms"}) {
@@ -622,15 +634,20 @@ error grpc_error(grpc_call& g, const grpc::Status& s, const gateway_context& ctx
     return e;
   }
   switch (s.error_code()) {
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return deadline_error(ctx, "the query upstream " + ctx.upstream);
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return deadline_error(ctx, "the query upstream " + ctx.upstream);
     case grpc::StatusCode::UNAVAILABLE:
-      return error::make(errc::unavailable, "the query upstream " + ctx.upstream + " is unavailable: " +
-                                                s.error_message());
-    case grpc::StatusCode::INVALID_ARGUMENT: return error::make(errc::invalid_query, s.error_message());
-    case grpc::StatusCode::NOT_FOUND: return error::make(errc::not_found, s.error_message());
-    case grpc::StatusCode::PERMISSION_DENIED: return error::make(errc::tenant_access_denied, s.error_message());
+      return error::make(errc::unavailable,
+                         "the query upstream " + ctx.upstream + " is unavailable: " + s.error_message());
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return error::make(errc::invalid_query, s.error_message());
+    case grpc::StatusCode::NOT_FOUND:
+      return error::make(errc::not_found, s.error_message());
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return error::make(errc::tenant_access_denied, s.error_message());
     default:
-      return error::make(errc::internal, "the query upstream " + ctx.upstream + " failed: " + s.error_message());
+      return error::make(errc::internal,
+                         "the query upstream " + ctx.upstream + " failed: " + s.error_message());
   }
 }
 
@@ -642,9 +659,9 @@ void query_attempt(const call_ptr& c) {
   if (!q.ok()) return finish(c, std::move(q).err());
   auto g = std::make_shared<grpc_call>();
   g->request = std::move(q).value();
-  g->context.set_deadline(std::chrono::system_clock::now() +
-                          std::chrono::duration_cast<std::chrono::system_clock::duration>(ctx.deadline -
-                                                                                          clock::now()));
+  g->context.set_deadline(
+      std::chrono::system_clock::now() +
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(ctx.deadline - clock::now()));
   g->context.AddMetadata("x-tenant-id", ctx.tenant);
   g->context.AddMetadata("x-correlation-id", ctx.trace.correlation_id);
   g->context.AddMetadata("traceparent", ctx.trace.traceparent);
@@ -652,15 +669,13 @@ void query_attempt(const call_ptr& c) {
   g->stub = esflow::v1::QueryService::NewStub(c->svc->channels().get(ctx.upstream));
   const auto started = clock::now();
   auto* raw = g.get();
-  raw->stub->async()->Query(&raw->context, &raw->request, &raw->response,
-                            [c, g, started](const grpc::Status& s) {
-                              c->svc->metrics().upstream("grpc", seconds_since(started));
-                              if (s.ok()) return answer_ok(c, 200, query_json(g->response));
-                              if (s.error_code() == grpc::StatusCode::UNAVAILABLE &&
-                                  retry_later(c, "grpc", query_attempt))
-                                return;
-                              finish(c, grpc_error(*g, s, *c->ctx));
-                            });
+  raw->stub->async()->Query(
+      &raw->context, &raw->request, &raw->response, [c, g, started](const grpc::Status& s) {
+        c->svc->metrics().upstream("grpc", seconds_since(started));
+        if (s.ok()) return answer_ok(c, 200, query_json(g->response));
+        if (s.error_code() == grpc::StatusCode::UNAVAILABLE && retry_later(c, "grpc", query_attempt)) return;
+        finish(c, grpc_error(*g, s, *c->ctx));
+      });
 }
 
 // Aggregate and saga reads: proxied to the node's HTTP route on the pool
@@ -692,7 +707,8 @@ void http_read(const call_ptr& c) {
       const auto wait = backoff(ctx.attempts);
       if (ctx.attempts >= k_max_attempts || clock::now() + wait >= ctx.deadline) {
         if (r) return answer_ok(c, r->status, std::move(r->body));
-        if (clock::now() >= ctx.deadline) return finish(c, deadline_error(ctx, "the node at " + ctx.upstream));
+        if (clock::now() >= ctx.deadline)
+          return finish(c, deadline_error(ctx, "the node at " + ctx.upstream));
         return finish(c, error::make(errc::unavailable, "the node at " + ctx.upstream + " did not answer (" +
                                                             httplib::to_string(r.error()) + ")"));
       }
@@ -713,14 +729,17 @@ class call_stage final : public graph::stage {
     if (c->ctx == nullptr)
       return finish(c, error::make(errc::internal, "gateway.call got a message without the gateway context"));
     if (!_svc->try_acquire())
-      return finish(c, error::make(errc::unavailable,
-                                   "too many upstream calls in flight at the gateway (" +
-                                       std::to_string(_svc->config().max_in_flight) + "); retry later"));
+      return finish(c, error::make(errc::unavailable, "too many upstream calls in flight at the gateway (" +
+                                                          std::to_string(_svc->config().max_in_flight) +
+                                                          "); retry later"));
     c->acquired = true;
     switch (c->ctx->route) {
-      case route_kind::command: return command_attempt(c);
-      case route_kind::query: return query_attempt(c);
-      default: return http_read(c);
+      case route_kind::command:
+        return command_attempt(c);
+      case route_kind::query:
+        return query_attempt(c);
+      default:
+        return http_read(c);
     }
   }
 
@@ -737,7 +756,8 @@ class answer_stage final : public graph::stage {
     const auto* ctx = m->context_as<gateway_context>();
     std::string outcome = "ok";
     if (m->error)
-      outcome = m->error->code == errc::domain_rejection ? "domain_rejection" : std::string(to_string(m->error->code));
+      outcome = m->error->code == errc::domain_rejection ? "domain_rejection"
+                                                         : std::string(to_string(m->error->code));
     else if (ctx != nullptr && ctx->status >= 300)
       outcome = std::string(to_string(errc_from_wire(code_of(ctx->answer))));
     if (outcome.empty()) outcome = "domain_rejection";
@@ -786,16 +806,16 @@ graph::stage_descriptor http_descriptor() {
                        "HTTP worker threads of the node's server (each waiting request holds one)", 4, 4096),
       graph::int_param("server_queue", 256,
                        "accepted connections that may wait for a worker; beyond, 503 unavailable", 0, 65536),
-      graph::int_param("reserved_threads", 4, "workers requests never take: /health, /metrics stay answerable", 1,
-                       4095),
+      graph::int_param("reserved_threads", 4,
+                       "workers requests never take: /health, /metrics stay answerable", 1, 4095),
   };
   d.make = make_http;
   return d;
 }
 
 graph::stage_descriptor auth_descriptor() {
-  return stage_of<auth_stage>("gateway.auth",
-                              "deny by default: Bearer API key (401), tenant (400/403), right (403 forbidden)");
+  return stage_of<auth_stage>(
+      "gateway.auth", "deny by default: Bearer API key (401), tenant (400/403), right (403 forbidden)");
 }
 
 graph::stage_descriptor route_descriptor() {
@@ -805,15 +825,17 @@ graph::stage_descriptor route_descriptor() {
 }
 
 graph::stage_descriptor call_descriptor() {
-  auto d = stage_of<call_stage>("gateway.call",
-                                "the upstream call, asynchronous: NATS request/reply, gRPC Query, proxied HTTP "
-                                "read; retries and the deadline");
+  auto d =
+      stage_of<call_stage>("gateway.call",
+                           "the upstream call, asynchronous: NATS request/reply, gRPC Query, proxied HTTP "
+                           "read; retries and the deadline");
   d.async = true;
   return d;
 }
 
 graph::stage_descriptor answer_descriptor() {
-  auto d = stage_of<answer_stage>("gateway.answer", "answers the waiting HTTP request (upstream answer or rejection)");
+  auto d = stage_of<answer_stage>("gateway.answer",
+                                  "answers the waiting HTTP request (upstream answer or rejection)");
   d.role = graph::stage_role::sink;
   d.output_ports = {};
   return d;

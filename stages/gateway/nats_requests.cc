@@ -16,15 +16,16 @@ result<std::unique_ptr<nats_requests>> nats_requests::start(std::shared_ptr<nats
                                                             timer_thread& timer, std::size_t max_in_flight) {
   std::unique_ptr<nats_requests> self(new nats_requests(std::move(conn), timer, max_in_flight));
   natsInbox* inbox = nullptr;
-  if (auto s = natsInbox_Create(&inbox); s != NATS_OK) return nats::nats_error(s, "creating the gateway's inbox");
+  if (auto s = natsInbox_Create(&inbox); s != NATS_OK)
+    return nats::nats_error(s, "creating the gateway's inbox");
   self->_prefix = inbox;
   natsInbox_Destroy(inbox);
   self->_box = std::make_shared<closure_box>();
   self->_box->self = self.get();
   auto* closure = new std::shared_ptr<closure_box>(self->_box);
   const auto subject = self->_prefix + ".*";
-  auto s = natsConnection_Subscribe(&self->_sub, self->_conn->raw(), subject.c_str(), &nats_requests::on_message,
-                                    closure);
+  auto s = natsConnection_Subscribe(&self->_sub, self->_conn->raw(), subject.c_str(),
+                                    &nats_requests::on_message, closure);
   if (s == NATS_OK) s = natsSubscription_SetOnCompleteCB(self->_sub, &nats_requests::on_complete, closure);
   // Answers may come in bursts (every waiting command at once after a stall):
   // no slow-consumer drops below these bounds.
@@ -50,8 +51,7 @@ void nats_requests::on_complete(void* closure) { delete static_cast<std::shared_
 void nats_requests::on_message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
   auto& box = *static_cast<std::shared_ptr<closure_box>*>(closure);
   std::lock_guard lock(box->mu);  // stop() waits for a delivery in progress
-  if (box->self != nullptr)
-    box->self->answer(msg);
+  if (box->self != nullptr) box->self->answer(msg);
   natsMsg_Destroy(msg);
 }
 
@@ -105,7 +105,8 @@ void nats_requests::request(const nats_request& r, clock::time_point deadline, c
     if (auto it = _pending.find(token); it != _pending.end()) it->second.timer = tid;
   }
   natsMsg* msg = nullptr;
-  auto s = natsMsg_Create(&msg, r.subject.c_str(), reply.c_str(), r.body.data(), static_cast<int>(r.body.size()));
+  auto s =
+      natsMsg_Create(&msg, r.subject.c_str(), reply.c_str(), r.body.data(), static_cast<int>(r.body.size()));
   status st;
   if (s != NATS_OK) {
     st = nats::nats_error(s, "creating a command message");

@@ -38,7 +38,8 @@ class fake_aggregate {
 
   fake_aggregate(const std::string& url, answer_fn answer) : _answer(std::move(answer)) {
     EXPECT_EQ(natsConnection_ConnectTo(&_nc, url.c_str()), NATS_OK);
-    EXPECT_EQ(natsConnection_Subscribe(&_sub, _nc, "tenant.*.command.>", &fake_aggregate::on_msg, this), NATS_OK);
+    EXPECT_EQ(natsConnection_Subscribe(&_sub, _nc, "tenant.*.command.>", &fake_aggregate::on_msg, this),
+              NATS_OK);
     natsConnection_Flush(_nc);
   }
   ~fake_aggregate() {
@@ -122,7 +123,8 @@ class fake_query_service final : public esflow::v1::QueryService::Service {
 };
 
 std::string accepted_body(const std::string& id) {
-  return R"({"status":"accepted","aggregate_id":")" + id + R"(","version":1,"duplicate":false,"events":[],"position":3})";
+  return R"({"status":"accepted","aggregate_id":")" + id +
+         R"(","version":1,"duplicate":false,"events":[],"position":3})";
 }
 std::string rejected_body(const std::string& code, bool retryable = false) {
   return R"({"status":"rejected","code":")" + code + R"(","message":"because )" + code + R"(","retryable":)" +
@@ -167,6 +169,7 @@ class gateway_node : public ::testing::Test {
     return k.ok() ? k.value() : std::string();
   }
 
+ public:
   struct response {
     int status = 0;
     json body;
@@ -178,6 +181,7 @@ class gateway_node : public ::testing::Test {
     }
   };
 
+ protected:
   response call(const std::string& method, const std::string& path, const std::string& body,
                 httplib::Headers headers) {
     httplib::Client cli(_url);
@@ -216,7 +220,8 @@ class gateway_node : public ::testing::Test {
 const std::string k_deposit =
     R"({"aggregate_type":"Account","aggregate_id":"acc-1","payload":{"type":"deposit","amount":5}})";
 
-void expect_rejected(const gateway_node::response& r, int status, const std::string& code, const std::string& what) {
+void expect_rejected(const gateway_node::response& r, int status, const std::string& code,
+                     const std::string& what) {
   EXPECT_EQ(r.status, status) << what << ": " << r.text;
   ASSERT_TRUE(r.body.is_object()) << what << ": " << r.text;
   EXPECT_EQ(r.body.value("status", ""), "rejected") << what;
@@ -257,7 +262,8 @@ TEST_F(gateway_node, denies_without_key_wrong_tenant_or_right_and_nothing_reache
                   "writer queries");
   expect_rejected(call("GET", "/v1/aggregates/Account/acc-1", "", as(_key_writer, "acme")), 403, "forbidden",
                   "writer reads an aggregate");
-  expect_rejected(call("GET", "/v1/query/accounts", "", as("", "acme")), 401, "unauthenticated", "query, no key");
+  expect_rejected(call("GET", "/v1/query/accounts", "", as("", "acme")), 401, "unauthenticated",
+                  "query, no key");
   // No message echoes the key.
   EXPECT_EQ(forbidden.text.find(_key_reader), std::string::npos);
 
@@ -313,8 +319,9 @@ TEST_F(gateway_node, relays_the_aggregate_answer_and_maps_rejection_codes) {
   EXPECT_EQ(agg.count(), 4);
 
   // No aggregate_id: the gateway generates a UUID v7, puts it on the subject and in the body.
-  auto fresh = command(R"({"aggregate_type":"Account","payload":{"type":"open_account","initial_balance":0}})",
-                       as(_key_acme, "acme"));
+  auto fresh =
+      command(R"({"aggregate_type":"Account","payload":{"type":"open_account","initial_balance":0}})",
+              as(_key_acme, "acme"));
   EXPECT_EQ(fresh.status, 200) << fresh.text;
   const auto last = agg.seen().back();
   const auto id = json::parse(last.body).value("aggregate_id", "");
@@ -373,8 +380,9 @@ TEST_F(gateway_node, retries_no_responders_with_an_idempotency_key_until_an_aggr
   h.emplace("x-request-timeout", "10000");
   std::unique_ptr<fake_aggregate> agg;
   std::thread late([&] {
-    std::this_thread::sleep_for(150ms);
-    agg = std::make_unique<fake_aggregate>(_nats.url(), [](int, const seen_command&) { return accepted_body("acc-1"); });
+    std::this_thread::sleep_for(50ms);
+    agg = std::make_unique<fake_aggregate>(_nats.url(),
+                                           [](int, const seen_command&) { return accepted_body("acc-1"); });
   });
   auto r = command(k_deposit, h);
   late.join();
@@ -394,7 +402,9 @@ TEST_F(gateway_node, relays_queries_to_the_query_service_with_the_tenant) {
   h.emplace("x-correlation-id", "corr-q");
   auto r = call("GET", "/v1/query/accounts?filter=balance%20%3E%2050&limit=10&order_by=balance:desc", "", h);
   EXPECT_EQ(r.status, 200) << r.text;
-  EXPECT_EQ(r.text, R"({"rows":[{"key":"acc-1","version":2,"row":{"balance":100,"open":true}}],"next_cursor":null,"position":7})");
+  EXPECT_EQ(
+      r.text,
+      R"({"rows":[{"key":"acc-1","version":2,"row":{"balance":100,"open":true}}],"next_cursor":null,"position":7})");
   EXPECT_EQ(r.header("tenant-id"), "acme");
   {
     std::lock_guard lock(_queries.mu);

@@ -40,8 +40,10 @@ TEST(gateway_section, names_every_bad_key_with_its_line) {
   auto spec = graph::load_pipeline_text(text, "gw.yaml", ".", cli::builtin_registry());
   ASSERT_FALSE(spec.ok());
   const auto& m = spec.err().message;
-  EXPECT_NE(m.find("gw.yaml:4: gateway.query_upstream must be host:port, not 'nowhere'"), std::string::npos) << m;
-  EXPECT_NE(m.find("gw.yaml:5: gateway.default_timeout_ms must be an integer in [1, 30000]"), std::string::npos)
+  EXPECT_NE(m.find("gw.yaml:4: gateway.query_upstream must be host:port, not 'nowhere'"), std::string::npos)
+      << m;
+  EXPECT_NE(m.find("gw.yaml:5: gateway.default_timeout_ms must be an integer in [1, 30000]"),
+            std::string::npos)
       << m;
   EXPECT_NE(m.find("gw.yaml:6: unknown key gateway.bogus"), std::string::npos) << m;
 }
