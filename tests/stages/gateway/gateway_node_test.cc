@@ -2,10 +2,12 @@
 // `esflow run` wires it) on a real nats-server, in front of fakes: a plain
 // nats.c responder on tenant.*.command.> that counts what reaches it, and a
 // gRPC QueryService (docs/gateway.md, docs/contract.md "Gateway").
+#include "placement/placement_service.h"
 #include "schemas/ids.h"
 #include "schemas/proto/query_service.grpc.pb.h"
 #include "stages/gateway/api_keys.h"
 #include "tests/stages/nats/node_env.h"
+#include "transport/nats/nats_link.h"
 
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
@@ -122,6 +124,44 @@ class fake_query_service final : public esflow::v1::QueryService::Service {
   std::atomic<int> flaky_calls{0};
 };
 
+// A fake node's HTTP reads (an aggregate node's and a runner's): answers
+// every read with what it saw, so the test can check the proxied request.
+class fake_http_node {
+ public:
+  fake_http_node() {
+    const auto seen = [this](const httplib::Request& req, httplib::Response& res) {
+      nlohmann::json j{{"path", req.path},
+                       {"target", req.target},
+                       {"tenant", req.get_header_value("x-tenant-id")},
+                       {"correlation", req.get_header_value("x-correlation-id")}};
+      ++requests;
+      if (req.path.find("missing") != std::string::npos) {
+        res.status = 404;
+        res.set_content(R"({"status":"rejected","code":"not_found","message":"no events","retryable":false})",
+                        "application/json");
+        return;
+      }
+      res.set_content(j.dump(), "application/json");
+    };
+    _server.Get(R"(/v1/aggregates/.*)", seen);
+    _server.Get(R"(/v1/sagas/.*)", seen);
+    port = _server.bind_to_any_port("127.0.0.1");
+    _thread = std::thread([this] { _server.listen_after_bind(); });
+    for (int i = 0; i < 200 && !_server.is_running(); ++i) std::this_thread::sleep_for(5ms);
+  }
+  ~fake_http_node() {
+    _server.stop();
+    _thread.join();
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
+  int port = 0;
+  std::atomic<int> requests{0};
+
+ private:
+  httplib::Server _server;
+  std::thread _thread;
+};
+
 std::string accepted_body(const std::string& id) {
   return R"({"status":"accepted","aggregate_id":")" + id +
          R"(","version":1,"duplicate":false,"events":[],"position":3})";
@@ -150,7 +190,10 @@ class gateway_node : public ::testing::Test {
     ASSERT_GT(_grpc_port, 0);
     const auto upstream = "127.0.0.1:" + std::to_string(_grpc_port);
     ::setenv("ESFLOW_QUERY_UPSTREAM", upstream.c_str(), 1);
-    ::unsetenv("ESFLOW_RUNNER_HTTP");
+    if (_with_runner)
+      ::setenv("ESFLOW_RUNNER_HTTP", _reads.address().c_str(), 1);
+    else
+      ::unsetenv("ESFLOW_RUNNER_HTTP");
 
     const auto file = std::string(ESFLOW_SOURCE_DIR) + "/pipelines/gateway.yaml";
     _served = nats::testing::serve({file}, (_dir.path() / "data").string(), _nats.url());
@@ -207,6 +250,8 @@ class gateway_node : public ::testing::Test {
     return h;
   }
 
+  bool _with_runner = false;
+  fake_http_node _reads;
   nats_server_fixture _nats;
   temp_path _dir;
   std::string _key_acme, _key_both, _key_reader, _key_writer;
@@ -445,6 +490,58 @@ TEST_F(gateway_node, saga_reads_without_a_runner_are_not_found_and_info_names_th
   ASSERT_TRUE(metrics);
   EXPECT_NE(metrics->body.find("esflow_gateway_requests_total{"), std::string::npos);
   EXPECT_NE(metrics->body.find("esflow_gateway_key_reloads_total"), std::string::npos);
+}
+
+// An aggregate node registers in TENANT_PLACEMENT (alone, it owns every
+// tenant): the gateway proxies the aggregate reads to its HTTP address.
+TEST_F(gateway_node, proxies_aggregate_reads_to_the_node_that_hosts_the_tenant) {
+  // Before any node registers: nobody hosts the tenant.
+  expect_rejected(call("GET", "/v1/aggregates/Account/acc-1", "", as(_key_reader, "acme")), 503,
+                  "unavailable", "no owner yet");
+  auto conn = nats::nats_connection::connect(nats::node_connection_options(_nats.url()));
+  ASSERT_TRUE(conn.ok()) << conn.err().to_string();
+  placement::placement_options po;
+  po.node_id = "agg-1";
+  po.kinds = {"aggregate"};
+  po.http = _reads.address();
+  po.nats = conn.value().get();
+  auto agg = placement::placement_service::start(po);
+  ASSERT_TRUE(agg.ok()) << agg.err().to_string();
+
+  auto h = as(_key_reader, "acme");
+  h.emplace("x-correlation-id", "corr-r");
+  response r;
+  ASSERT_TRUE(nats::testing::eventually(
+      [&] {
+        r = call("GET", "/v1/aggregates/Account/acc-1/events?after=2&limit=5", "", h);
+        return r.status == 200;
+      },
+      5s))
+      << r.text;
+  EXPECT_EQ(r.body.value("target", ""), "/v1/aggregates/Account/acc-1/events?after=2&limit=5") << r.text;
+  EXPECT_EQ(r.body.value("tenant", ""), "acme");
+  EXPECT_EQ(r.body.value("correlation", ""), "corr-r");
+  auto missing = call("GET", "/v1/aggregates/Account/missing", "", as(_key_reader, "acme"));
+  expect_rejected(missing, 404, "not_found", "the node's 404 relayed");
+  expect_rejected(call("GET", "/v1/aggregates/9bad/acc-1", "", as(_key_reader, "acme")), 400,
+                  "invalid_command", "bad aggregate type");
+  (*agg)->stop();
+}
+
+class gateway_node_with_runner : public gateway_node {
+ protected:
+  gateway_node_with_runner() { _with_runner = true; }
+};
+
+TEST_F(gateway_node_with_runner, proxies_saga_reads_to_the_runner) {
+  auto r = call("GET", "/v1/sagas/Transfer/t-1", "", as(_key_reader, "acme"));
+  EXPECT_EQ(r.status, 200) << r.text;
+  EXPECT_EQ(r.body.value("path", ""), "/v1/sagas/Transfer/t-1");
+  EXPECT_EQ(r.body.value("tenant", ""), "acme");
+  EXPECT_EQ(_reads.requests.load(), 1);
+  expect_rejected(call("GET", "/v1/sagas/Transfer/t-1", "", as(_key_writer, "acme")), 403, "forbidden",
+                  "a writer reads a saga");
+  EXPECT_EQ(_reads.requests.load(), 1);
 }
 
 }  // namespace
