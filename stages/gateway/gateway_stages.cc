@@ -97,7 +97,7 @@ void send(httplib::Response& res, const request_headers& h, answer a) {
   if (a.status == 503)
     res.set_header("Retry-After", std::to_string(transport::http_server::retry_after_seconds));
   if (a.status == 401) res.set_header("WWW-Authenticate", "Bearer");  // RFC 6750 section 3
-  res.set_content(std::move(a.body), "application/json");
+  res.set_content(a.body, "application/json");
 }
 
 struct waiter {
@@ -616,7 +616,7 @@ result<esflow::v1::QueryRequest> query_request(const gateway_context& ctx) {
   return q;
 }
 
-struct grpc_call {
+struct query_call {
   grpc::ClientContext context;
   esflow::v1::QueryRequest request;
   esflow::v1::QueryResponse response;
@@ -625,7 +625,7 @@ struct grpc_call {
 
 // The rejection a failed Query carries: its trailing `esflow-code` when
 // present (transport/grpc_status.h), else the gRPC status's meaning.
-error grpc_error(grpc_call& g, const grpc::Status& s, const gateway_context& ctx) {
+error grpc_error(query_call& g, const grpc::Status& s, const gateway_context& ctx) {
   const auto& trailers = g.context.GetServerTrailingMetadata();
   if (const auto it = trailers.find("esflow-code"); it != trailers.end()) {
     const std::string code(it->second.data(), it->second.size());
@@ -657,7 +657,7 @@ void query_attempt(const call_ptr& c) {
   ++ctx.attempts;
   auto q = query_request(ctx);
   if (!q.ok()) return finish(c, std::move(q).err());
-  auto g = std::make_shared<grpc_call>();
+  auto g = std::make_shared<query_call>();
   g->request = std::move(q).value();
   g->context.set_deadline(
       std::chrono::system_clock::now() +

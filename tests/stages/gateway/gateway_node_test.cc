@@ -528,6 +528,41 @@ TEST_F(gateway_node, proxies_aggregate_reads_to_the_node_that_hosts_the_tenant) 
   (*agg)->stop();
 }
 
+// `esflow keys add` while the gateway runs: the new key works without a
+// restart (the store stats the file at most once a second).
+TEST_F(gateway_node, a_key_added_while_running_is_accepted_within_seconds) {
+  fake_aggregate agg(_nats.url(), [](int, const seen_command&) { return accepted_body("acc-1"); });
+  const auto key = must_key((_dir.path() / "keys.jsonl").string(), {"initech"}, {"commands"}, "late");
+  response r;
+  EXPECT_TRUE(nats::testing::eventually(
+      [&] {
+        r = command(k_deposit, as(key, "initech"));
+        return r.status == 200;
+      },
+      5s))
+      << r.text;
+  EXPECT_EQ(agg.seen().back().subject, "tenant.initech.command.Account.acc-1");
+  httplib::Client cli(_url);
+  auto metrics = cli.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("esflow_gateway_key_reloads_total 1"), std::string::npos) << metrics->body;
+}
+
+// Without its key file the gateway does not start: it could only deny.
+TEST(gateway_binary, does_not_start_without_its_key_file) {
+  const std::string cmd = "ESFLOW_KEYS_FILE=/nonexistent/keys.jsonl " + std::string(ESFLOW_BINARY_DIR) +
+                          "/esflow run " + ESFLOW_SOURCE_DIR +
+                          "/pipelines/gateway.yaml --nats nats://127.0.0.1:1 --http 127.0.0.1:0 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  const int rc = ::pclose(p);
+  EXPECT_NE(rc, 0) << out;
+  EXPECT_NE(out.find("/nonexistent/keys.jsonl"), std::string::npos) << out;
+}
+
 class gateway_node_with_runner : public gateway_node {
  protected:
   gateway_node_with_runner() { _with_runner = true; }
