@@ -195,7 +195,11 @@ class gateway_node : public ::testing::Test {
     else
       ::unsetenv("ESFLOW_RUNNER_HTTP");
 
-    const auto file = std::string(ESFLOW_SOURCE_DIR) + "/pipelines/gateway.yaml";
+    auto file = std::string(ESFLOW_SOURCE_DIR) + "/pipelines/gateway.yaml";
+    if (_max_in_flight > 0)
+      file = _dir.write("gateway.yaml",
+                        nats::testing::replace_all(nats::testing::read_text(file), "max_in_flight: 1024",
+                                                   "max_in_flight: " + std::to_string(_max_in_flight)));
     _served = nats::testing::serve({file}, (_dir.path() / "data").string(), _nats.url());
     ASSERT_TRUE(_served);
     _url = cli::served_url(*_served);
@@ -251,6 +255,7 @@ class gateway_node : public ::testing::Test {
   }
 
   bool _with_runner = false;
+  int _max_in_flight = 0;  // > 0: the shipped file with another gateway.max_in_flight
   fake_http_node _reads;
   nats_server_fixture _nats;
   temp_path _dir;
@@ -577,6 +582,29 @@ TEST_F(gateway_node_with_runner, proxies_saga_reads_to_the_runner) {
   expect_rejected(call("GET", "/v1/sagas/Transfer/t-1", "", as(_key_writer, "acme")), 403, "forbidden",
                   "a writer reads a saga");
   EXPECT_EQ(_reads.requests.load(), 1);
+}
+
+class gateway_node_bounded : public gateway_node {
+ protected:
+  gateway_node_bounded() { _max_in_flight = 2; }
+};
+
+// gateway.max_in_flight: beyond it a request is 503 unavailable at once and
+// never reaches the upstream.
+TEST_F(gateway_node_bounded, answers_unavailable_beyond_max_in_flight) {
+  fake_aggregate agg(_nats.url(), [](int, const seen_command&) { return std::nullopt; });
+  auto h = as(_key_acme, "acme");
+  h.emplace("x-request-timeout", "1500");
+  std::vector<int> statuses(4);
+  std::vector<std::thread> clients;
+  for (std::size_t i = 0; i < statuses.size(); ++i)
+    clients.emplace_back([&, i] { statuses[i] = command(k_deposit, h).status; });
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 504), 2);
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 503), 2);
+  EXPECT_EQ(agg.count(), 2);
+  // Slots come back: the next one is served again.
+  EXPECT_EQ(command(k_deposit, h).status, 504);
 }
 
 }  // namespace
