@@ -55,6 +55,8 @@ using namespace std::chrono_literals;
 // at the deadline; this only covers a message lost on the way).
 constexpr auto k_answer_grace = 2000ms;
 constexpr auto k_startup_wait = 5000ms;
+// Bodies over max_body up to this size are read and dropped to keep the connection.
+constexpr std::size_t k_discard_limit = 64 << 20;
 // Attempts of one upstream call at most (the first included); docs/gateway.md "Retries".
 constexpr int k_max_attempts = 5;
 constexpr auto k_backoff_min = 25ms;
@@ -163,6 +165,7 @@ result<std::chrono::milliseconds> parse_timeout(const std::optional<std::string>
 // ---- gateway.http -----------------------------------------------------------------------
 
 struct http_settings {
+  std::size_t max_body = 1 << 20;
   std::int64_t default_timeout_ms = 5000;
   std::function<std::shared_ptr<graph::message_context>()> make_context;
 };
@@ -173,8 +176,55 @@ std::shared_ptr<gateway_context> new_context(const http_settings& s) {
   return ctx ? ctx : std::make_shared<gateway_context>();
 }
 
+// A command's body, read here (not by httplib) so that one over max_body is
+// answered with the contract's 413 body; nullopt when answered already.
+std::optional<std::string> read_body(const http_settings& s, const httplib::Request& req,
+                                     httplib::Response& res, const httplib::ContentReader& reader,
+                                     const std::function<void(const error&)>& fail) {
+  const auto too_large = [&] {
+    res.set_header("Connection", "close");  // unread bytes would be parsed as the next request
+    fail(error::make(errc::payload_too_large,
+                     "request body over the limit of " + std::to_string(s.max_body) + " bytes"));
+    return std::nullopt;
+  };
+  if (req.has_header("Content-Length")) {
+    const auto text = req.get_header_value("Content-Length");
+    std::size_t announced = 0;
+    const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), announced);
+    if (ec == std::errc() && p == text.data() + text.size() && announced > s.max_body) {
+      // A client sends the whole body before it reads: a moderately large
+      // one is read and dropped so it gets its 413 on a live connection
+      // (as stages/ingest/http_commands.cc does); a huge one is not worth it.
+      if (announced <= k_discard_limit && reader([](const char*, std::size_t) { return true; })) {
+        fail(error::make(errc::payload_too_large,
+                         "request body over the limit of " + std::to_string(s.max_body) + " bytes"));
+        return std::nullopt;
+      }
+      return too_large();
+    }
+  }
+  std::string body;
+  bool over = false;
+  const bool ok = reader([&](const char* data, std::size_t len) {
+    if (body.size() + len > s.max_body) {
+      over = true;
+      return false;
+    }
+    body.append(data, len);
+    return true;
+  });
+  if (over) return too_large();
+  if (!ok) {
+    res.set_header("Connection", "close");
+    fail(error::make(errc::invalid_command, "the request body could not be read"));
+    return std::nullopt;
+  }
+  return body;
+}
+
 void handle(stages::source_door& door, transport::http_server& server, const http_settings& s,
-            route_kind route, const httplib::Request& req, httplib::Response& res) {
+            route_kind route, const httplib::Request& req, httplib::Response& res,
+            const httplib::ContentReader* reader) {
   const request_headers h(req);
   auto fail = [&](const error& e) { send(res, h, rejection(e)); };
   // Each request holds this worker until its answer: bounded by the
@@ -185,6 +235,12 @@ void handle(stages::source_door& door, transport::http_server& server, const htt
         error::make(errc::unavailable, "too many requests waiting for upstream answers; retry later"));
   if (!door.wait_open(k_startup_wait))
     return fail(error::make(errc::unavailable, "the gateway is not serving (starting or draining)"));
+  std::string body;
+  if (reader != nullptr) {
+    auto read = read_body(s, req, res, *reader, fail);
+    if (!read) return;
+    body = std::move(*read);
+  }
 
   auto ctx = new_context(s);
   ctx->route = route;
@@ -205,7 +261,7 @@ void handle(stages::source_door& door, transport::http_server& server, const htt
       (timeout.ok() ? timeout.value() : std::chrono::milliseconds(s.default_timeout_ms)) + k_answer_grace;
 
   auto m = graph::make_message();
-  if (route == route_kind::command) m->body = req.body;
+  m->body = std::move(body);
   m->context = std::move(ctx);
   auto w = std::make_shared<waiter>();
   m->reply = std::make_shared<gateway_reply>(w);
@@ -266,17 +322,22 @@ result<std::unique_ptr<graph::stage>> make_http(const graph::stage_init& init) {
     return error::make(errc::invalid_config, "stage '" + init.spec.name + "': " + st.err().message,
                        init.spec.at.to_string());
   auto s = std::make_shared<http_settings>();
+  s->max_body = static_cast<std::size_t>(p.integer("max_body"));
   s->default_timeout_ms = svc->config().default_timeout_ms;
   s->make_context = init.make_context;
   auto door = std::make_shared<stages::source_door>();
   auto& server = http->routes();
-  server.set_payload_max_length(static_cast<std::size_t>(p.integer("max_body")));
+  // Server-wide cap for routes that read whole bodies; ours reads itself and checks max_body.
+  server.set_payload_max_length(s->max_body + std::size_t{64} * 1024);
   const auto route = [&](route_kind r) {
     return [door, s, r, srv = http.get()](const httplib::Request& req, httplib::Response& res) {
-      handle(*door, *srv, *s, r, req, res);
+      handle(*door, *srv, *s, r, req, res, nullptr);
     };
   };
-  server.Post("/v1/commands", route(route_kind::command));
+  server.Post("/v1/commands", [door, s, srv = http.get()](const httplib::Request& req, httplib::Response& res,
+                                                          const httplib::ContentReader& reader) {
+    handle(*door, *srv, *s, route_kind::command, req, res, &reader);
+  });
   server.Get(R"(/v1/query/([^/]+))", route(route_kind::query));
   server.Get(R"(/v1/aggregates/([^/]+)/([^/]+)/events)", route(route_kind::aggregate_events));
   server.Get(R"(/v1/aggregates/([^/]+)/([^/]+))", route(route_kind::aggregate));
@@ -801,7 +862,7 @@ graph::stage_descriptor http_descriptor() {
   d.node_kind = "gateway";
   d.default_concurrency = graph::concurrency::serial();  // run() only opens the door
   d.params = {
-      graph::size_param("max_body", 1 << 20, "largest request body; larger is refused by the server (413)"),
+      graph::size_param("max_body", 1 << 20, "largest command body; larger is 413 payload_too_large"),
       graph::int_param("server_threads", 64,
                        "HTTP worker threads of the node's server (each waiting request holds one)", 4, 4096),
       graph::int_param("server_queue", 256,

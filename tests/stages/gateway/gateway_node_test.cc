@@ -314,6 +314,9 @@ TEST_F(gateway_node, denies_without_key_wrong_tenant_or_right_and_nothing_reache
                   "writer reads an aggregate");
   expect_rejected(call("GET", "/v1/query/accounts", "", as("", "acme")), 401, "unauthenticated",
                   "query, no key");
+  // A body over max_body (1 MiB): 413 with the contract's body, never forwarded.
+  expect_rejected(command(std::string((1 << 20) + 10, ' '), as(_key_acme, "acme")), 413, "payload_too_large",
+                  "body over max_body");
   // No message echoes the key.
   EXPECT_EQ(forbidden.text.find(_key_reader), std::string::npos);
 
