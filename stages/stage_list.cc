@@ -5,6 +5,7 @@
 #include "stages/aggregate/register.h"
 #include "stages/builtin.h"
 #include "stages/follower/follower.h"
+#include "stages/gateway/register.h"
 #include "stages/ingest/register.h"
 #include "stages/ingest_context.h"
 #include "stages/local_commands.h"
@@ -43,6 +44,7 @@ void register_builtin_stages(graph::kind_registry& registry) {
   must(registry.add(log_follow_descriptor()));
   register_projection_stages(registry);
   register_runner_stages(registry);
+  register_gateway_stages(registry);
 }
 
 }  // namespace esflow::stages
