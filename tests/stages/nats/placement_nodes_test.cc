@@ -1,13 +1,16 @@
-// Tenant placement between real processes (docs/placement.md): a nats-server
-// and two `esflow run pipelines/aggregate-jetstream.yaml --node-id ...`
-// children. Tenants listed in TENANT_PLACEMENT are spread by the ring, each
-// node answers only its own (NATS routes; HTTP to the other node is
+// Tenant placement between real processes (docs/placement.md): a nats-server,
+// two `esflow run pipelines/aggregate-jetstream.yaml --node-id ...` children
+// and a gateway child (`esflow run pipelines/gateway.yaml`, an API key for
+// every tenant). Tenants listed in TENANT_PLACEMENT are spread by the ring,
+// each node answers only its own (NATS routes; HTTP to the other node is
 // tenant_not_hosted naming the owner), `esflow tenants move` moves a tenant
-// under a continuous load of its commands without losing or doubling one,
-// and after a SIGKILL an operator's forced move brings the dead node's
-// tenant back with everything acknowledged before the crash.
+// under a continuous load of its commands sent through the gateway without
+// losing or doubling one, and after a SIGKILL the dead node's tenant answers
+// `unavailable` through the gateway until an operator's forced move brings it
+// back with everything acknowledged before the crash.
 #include "placement/hash_ring.h"
 #include "placement/kv_placement.h"
+#include "stages/gateway/api_keys.h"
 #include "tests/support/esflow_child.h"
 #include "tests/transport/nats/nats_server_fixture.h"
 #include "transport/nats/nats_connection.h"
@@ -50,6 +53,7 @@ class placement_nodes : public ::testing::Test {
     _conn = std::move(c).value();
   }
   void TearDown() override {
+    _gateway.reset();
     _nodes.clear();
     if (_conn) _conn->close();
     std::error_code ec;
@@ -109,6 +113,31 @@ class placement_nodes : public ::testing::Test {
     if (!command_id.empty()) c["command_id"] = command_id;
     return c;
   }
+  // POST /v1/commands through the gateway: HTTP status and body.
+  std::pair<int, nlohmann::json> via_gateway(const std::string& tenant, const nlohmann::json& body) {
+    httplib::Client c("127.0.0.1", _gateway->port());
+    c.set_read_timeout(15, 0);
+    auto r =
+        c.Post("/v1/commands",
+               {{"x-tenant-id", tenant}, {"Authorization", "Bearer " + _key}, {"x-request-timeout", "3000"}},
+               body.dump(), "application/json");
+    if (!r) return {0, nullptr};
+    return {r->status, nlohmann::json::parse(r->body, nullptr, false)};
+  }
+  void start_gateway() {
+    const auto keys = (_dir / "keys.jsonl").string();
+    auto key = gateway::append_api_key(keys, {"*"}, {"commands", "queries"}, "test");
+    ASSERT_TRUE(key.ok()) << key.err().message;
+    _key = key.value();
+    ::setenv("ESFLOW_KEYS_FILE", keys.c_str(), 1);
+    _gateway = std::make_unique<esflow_child>(
+        std::vector<std::string>{"run", std::string(ESFLOW_SOURCE_DIR) + "/pipelines/gateway.yaml", "--nats",
+                                 _url},
+        (_dir / "gateway.log").string());
+    ::unsetenv("ESFLOW_KEYS_FILE");
+    ASSERT_TRUE(_gateway->ready(20s)) << _gateway->log_tail();
+  }
+
   // Sends one command until it is answered by a node (bounded: the way a
   // gateway retries a command with its id on no responders / unavailable).
   answer request_until_answered(const std::string& tenant, const std::string& id,
@@ -157,11 +186,14 @@ class placement_nodes : public ::testing::Test {
   std::filesystem::path _dir;
   std::unique_ptr<nats::nats_connection> _conn;
   std::map<std::string, std::unique_ptr<esflow_child>> _nodes;
+  std::unique_ptr<esflow_child> _gateway;
+  std::string _key;
 };
 
 TEST_F(placement_nodes, tenants_spread_by_the_ring_move_under_load_and_survive_a_killed_node) {
   auto& a = start_node("agg-1");
   auto& b = start_node("agg-2");
+  start_gateway();
   ASSERT_FALSE(HasFatalFailure());
 
   // List 12 tenants (one through the CLI): the ring places them.
@@ -200,15 +232,40 @@ TEST_F(placement_nodes, tenants_spread_by_the_ring_move_under_load_and_survive_a
     EXPECT_EQ(body.value("node", ""), on_a ? "agg-1" : "agg-2");
   }
 
-  // Move one of agg-1's tenants to agg-2 under a continuous load of its commands.
+  // Through the gateway, every tenant's command reaches its node.
+  for (const auto& t : tenants) {
+    auto body = command("deposit", {{"amount", 2}}, "gw-" + t);
+    body["aggregate_id"] = "acc-1";
+    auto [status, j] = via_gateway(t, body);
+    EXPECT_EQ(status, 200) << t << " " << j.dump();
+    EXPECT_EQ(j.value("version", 0), 2) << j.dump();
+  }
+
+  // Move one of agg-1's tenants to agg-2 under a continuous load of its
+  // commands through the gateway; the client resends a 503 with the same
+  // command id, as a client of the contract does.
   const auto moving = *expected["agg-1"].begin();
   std::atomic<bool> stop{false};
   std::vector<std::string> acked;
+  std::atomic<int> unavailable{0};
   std::thread load([&] {
     for (int i = 0; i < 2000 && !stop.load(); ++i) {
       const auto id = "dep-" + std::to_string(i);
-      auto r = request_until_answered(moving, "acc-1", command("deposit", {{"amount", 1}}, id));
-      if (r.status == NATS_OK && r.body.value("status", "") == "accepted") acked.push_back(id);
+      auto body = command("deposit", {{"amount", 1}}, id);
+      body["aggregate_id"] = "acc-1";
+      for (int attempt = 0; attempt < 50; ++attempt) {
+        auto [status, j] = via_gateway(moving, body);
+        if (status == 200 && j.value("status", "") == "accepted") {
+          acked.push_back(id);
+          break;
+        }
+        if (status != 503 && status != 504) {
+          ADD_FAILURE() << id << ": " << status << " " << j.dump();
+          break;
+        }
+        unavailable.fetch_add(1);
+        std::this_thread::sleep_for(20ms);
+      }
     }
   });
   std::this_thread::sleep_for(300ms);
@@ -221,9 +278,13 @@ TEST_F(placement_nodes, tenants_spread_by_the_ring_move_under_load_and_survive_a
   load.join();
   ASSERT_EQ(moved, 0) << out << a.log_tail();
   EXPECT_LT(move_ms, 15s) << "the move must finish in bounded time";
-  std::printf("moved %s under load in %lld ms (%zu commands acknowledged)\n", moving.c_str(),
-              static_cast<long long>(move_ms.count()), acked.size());
+  std::printf(
+      "moved %s under load in %lld ms (%zu commands acknowledged through the gateway, %d answers 503/504 "
+      "resent)\n",
+      moving.c_str(), static_cast<long long>(move_ms.count()), acked.size(), unavailable.load());
   ASSERT_GT(acked.size(), 10U);
+  EXPECT_EQ(acked.back(), "dep-" + std::to_string(acked.size() - 1))
+      << "every command was acknowledged in turn";
   auto agg2 = expected["agg-2"];
   agg2.insert(moving);
   auto agg1 = expected["agg-1"];
@@ -259,14 +320,28 @@ TEST_F(placement_nodes, tenants_spread_by_the_ring_move_under_load_and_survive_a
   _nodes["agg-2"]->kill();
   auto lost = request(victim, "acc-1", command("deposit", {{"amount", 5}}, "after-kill"), 500);
   EXPECT_NE(lost.status, NATS_OK) << "no node hosts the tenant: no responders";
+  {
+    auto body = command("deposit", {{"amount", 5}}, "after-kill");
+    body["aggregate_id"] = "acc-1";
+    auto [status, j] = via_gateway(victim, body);
+    EXPECT_EQ(status, 503) << j.dump();
+    EXPECT_EQ(j.value("code", ""), "unavailable");
+    EXPECT_TRUE(j.value("retryable", false));
+  }
   ASSERT_EQ(
       esflow_cli("tenants move " + victim + " --to agg-1 --force --drain-timeout-ms 1000 --nats " + _url,
                  &out),
       0)
       << out;
-  auto back = request_until_answered(victim, "acc-1", command("deposit", {{"amount", 5}}, "after-kill"));
-  ASSERT_EQ(back.status, NATS_OK);
-  EXPECT_EQ(back.body.value("status", ""), "accepted") << back.body.dump();
+  auto again = command("deposit", {{"amount", 5}}, "after-kill");
+  again["aggregate_id"] = "acc-1";
+  auto [back_status, back] = via_gateway(victim, again);
+  for (int i = 0; i < 50 && back_status != 200; ++i) {
+    std::this_thread::sleep_for(50ms);
+    std::tie(back_status, back) = via_gateway(victim, again);
+  }
+  EXPECT_EQ(back_status, 200) << back.dump();
+  EXPECT_EQ(back.value("status", ""), "accepted") << back.dump();
   auto after = events(a, victim, "acc-1");
   EXPECT_EQ(after.size(), before + 1) << "everything acknowledged before the crash is kept, once";
 }
