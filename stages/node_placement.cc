@@ -94,6 +94,14 @@ result<std::shared_ptr<node_placement>> node_placement::of(const graph::pipeline
             if (!owner || *owner == me) return std::nullopt;
             return owner;
           });
+          host->add_reload_hook(
+              "placement", [w = std::weak_ptr<node_placement>(self)]() -> result<std::string> {
+                auto p = w.lock();
+                if (!p) return std::string("gone");
+                if (auto st = p->_service->reload(); !st.ok()) return st.err();
+                return "source " + std::string(placement::to_string(p->_service->source())) + ", " +
+                       std::to_string(p->hosted().size()) + " hosted tenant(s)";
+              });
           host->set_info("placement", [w = std::weak_ptr<node_placement>(self)]() -> nlohmann::json {
             auto p = w.lock();
             if (!p) return nullptr;

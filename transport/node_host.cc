@@ -129,6 +129,29 @@ void node_host::add_tenants_provider(std::function<nlohmann::json()> provider) {
   _tenants.push_back(std::move(provider));
 }
 
+void node_host::add_reload_hook(std::string name, std::function<result<std::string>()> hook) {
+  std::lock_guard lock(_mu);
+  _reload.emplace_back(std::move(name), std::move(hook));
+}
+
+nlohmann::json node_host::reload() {
+  decltype(_reload) hooks;
+  {
+    std::lock_guard lock(_mu);
+    hooks = _reload;
+  }
+  auto done = nlohmann::json::object();
+  auto failed = nlohmann::json::object();
+  for (const auto& [name, hook] : hooks) {
+    auto r = hook();
+    if (r.ok())
+      done[name] = r.value();
+    else
+      failed[name] = r.err().message;
+  }
+  return {{"reloaded", done}, {"failed", failed}};
+}
+
 nlohmann::json node_host::tenants() const {
   std::vector<std::function<nlohmann::json()>> providers;
   {
@@ -278,6 +301,11 @@ void node_host::install_routes() {
                                          std::to_string(wait.count()) + " ms; it stays drained"},
                          {"in_flight", _admission.in_flight(tenant)}});
     reply_json(res, 200, {{"tenant_id", tenant}, {"drained", true}, {"in_flight", 0}});
+  });
+  s.Post("/admin/reload", [this](const httplib::Request&, httplib::Response& res) {
+    auto body = reload();
+    // 422 when a part refused the new version (it keeps the old one).
+    reply_json(res, body["failed"].empty() ? 200 : 422, body);
   });
   s.Post("/admin/resume", [this](const httplib::Request& req, httplib::Response& res) {
     auto body = nlohmann::json::parse(req.body, nullptr, false);

@@ -43,6 +43,11 @@ class node_host {
   // "aggregates", "last_activity"} (one per node kind that serves tenants);
   // the host adds "draining" and concatenates them.
   void add_tenants_provider(std::function<nlohmann::json()> provider);
+  // POST /admin/reload runs every hook in the order added (programs,
+  // placement, ...); each answers what it did or an error, and a failed one
+  // keeps what it had (no in-flight work is dropped by any of them).
+  void add_reload_hook(std::string name, std::function<result<std::string>()> hook);
+  nlohmann::json reload();
   nlohmann::json tenants() const;
 
   prometheus::Registry& metrics() { return *_registry; }
@@ -79,7 +84,8 @@ class node_host {
   mutable std::mutex _mu;
   std::vector<std::pair<std::string, std::function<check_result()>>> _health, _ready;
   std::map<std::string, std::function<nlohmann::json()>> _info;
-  std::vector<std::function<nlohmann::json()>> _tenants;  // guarded by _mu
+  std::vector<std::function<nlohmann::json()>> _tenants;                              // guarded by _mu
+  std::vector<std::pair<std::string, std::function<result<std::string>()>>> _reload;  // guarded by _mu
   std::atomic<bool> _drain_requested{false};
   tenant_admission _admission;
 };

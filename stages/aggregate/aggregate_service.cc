@@ -231,11 +231,21 @@ result<std::shared_ptr<aggregate_service>> aggregate_service::open(aggregate_ser
       auto self = weak.lock();
       return self ? self->_tenants->list() : nlohmann::json::array();
     });
+    o.host->add_reload_hook("programs", [weak]() -> result<std::string> {
+      auto self = weak.lock();
+      if (!self) return std::string("gone");
+      auto changed = self->reload_programs();
+      if (!changed.ok()) return std::move(changed).err();
+      std::string names;
+      for (const auto& n : changed.value()) names += (names.empty() ? "" : ", ") + n;
+      return changed->empty() ? std::string("unchanged") : "reloaded " + names;
+    });
     o.host->set_info("programs", [weak] {
       auto out = nlohmann::json::array();
       if (auto self = weak.lock()) {
         for (const auto& t : self->_types)
-          out.push_back({{"name", t.name}, {"path", t.program_path}, {"hash", t.program->hash().to_hex()}});
+          out.push_back(
+              {{"name", t.name}, {"path", t.program_path}, {"hash", t.current_program()->hash().to_hex()}});
       }
       return out;
     });
@@ -280,6 +290,30 @@ const aggregate_type_config* aggregate_service::find_type(std::string_view name)
   return nullptr;
 }
 
+result<std::vector<std::string>> aggregate_service::reload_programs() {
+  std::lock_guard lock(_reload_mu);
+  std::vector<runtime::program_ptr> fresh;
+  for (const auto& t : _types) {
+    auto p = _programs.reload(t.program_path);
+    if (!p.ok()) {
+      auto e = std::move(p).err();
+      e.message = "aggregate " + t.name + ": " + e.message + " (no program was swapped)";
+      return e;
+    }
+    fresh.push_back(std::move(p).value());
+  }
+  std::vector<std::string> changed;
+  for (std::size_t i = 0; i < _types.size(); ++i) {
+    auto& t = _types[i];
+    if (t.current_program() == fresh[i]) continue;
+    std::atomic_store(&t.program, fresh[i]);
+    changed.push_back(t.name);
+    ESFLOW_INFO("aggregate", "reloaded the program of {} from {} (sha256 {})", t.name, t.program_path,
+                fresh[i]->hash().to_hex());
+  }
+  return changed;
+}
+
 std::string aggregate_service::type_names() const {
   std::string out;
   for (const auto& t : _types) out += (out.empty() ? "" : ", ") + t.name;
@@ -297,6 +331,7 @@ result<rehydrated> aggregate_service::load(const std::string& tenant, const aggr
   };
   rehydrated out;
   runtime::state_handle state;
+  const auto program = type.current_program();  // one program for the whole fold
   if (use_snapshot) {
     auto snap = snapshots().get(tenant, type.name, id);
     if (!snap.ok()) return std::move(snap).err();
@@ -311,7 +346,7 @@ result<rehydrated> aggregate_service::load(const std::string& tenant, const aggr
     }
   }
   if (!state.valid()) {
-    auto st = sb.initial_state(*type.program);
+    auto st = sb.initial_state(*program);
     if (!st.ok()) return std::move(st).err();
     state = std::move(st).value();
   }
@@ -330,7 +365,7 @@ result<rehydrated> aggregate_service::load(const std::string& tenant, const aggr
                                                std::to_string(out.head.version + 1) + ", read " +
                                                std::to_string(e.version));
       }
-      if (auto ok = sb.apply(*type.program, state, e.payload_json); !ok.ok()) return std::move(ok).err();
+      if (auto ok = sb.apply(*program, state, e.payload_json); !ok.ok()) return std::move(ok).err();
       out.head.version = e.version;
       ++out.replayed;
     }
@@ -360,7 +395,7 @@ result<std::optional<rehydrated>> aggregate_service::rehydrate_local(const std::
   auto snap = snapshots().get(tenant, type.name, id);
   if (!snap.ok()) return std::move(snap).err();
   if (snap.value()) return out_t{};
-  auto st = sb.initial_state(*type.program);
+  auto st = sb.initial_state(*type.current_program());
   if (!st.ok()) return std::move(st).err();
   auto js = sb.state_to_json(*st);
   if (!js.ok()) return std::move(js).err();
@@ -423,7 +458,8 @@ status aggregate_service::decide_command(const aggregate_type_config& type, runt
   auto st = sb.state_from_json(ctx.state_json);
   if (!st.ok()) return std::move(st).err();
   runtime::decision d;
-  if (auto ok = sb.decide_and_apply(*type.program, *st, ctx.cmd.payload_json, d); !ok.ok()) return ok;
+  if (auto ok = sb.decide_and_apply(*type.current_program(), *st, ctx.cmd.payload_json, d); !ok.ok())
+    return ok;
   ctx.events.clear();
   if (d.empty()) {
     ctx.new_state_json = ctx.state_json;

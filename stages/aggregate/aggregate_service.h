@@ -56,7 +56,11 @@ struct aggregate_type_config {
   std::int64_t snapshot_every = 100;           // 0: never
   std::uint64_t gas = 10'000'000;              // instructions per decide/apply call
   std::size_t memory = std::size_t{64} << 20;  // bytes per Lua VM
+  // Swapped by aggregate_service::reload_programs() while commands run: read
+  // it only through current_program() (one atomic load; the caller's copy
+  // keeps the program alive for its call).
   runtime::program_ptr program;
+  runtime::program_ptr current_program() const { return std::atomic_load(&program); }
 };
 
 // Parses and validates `aggregates:` (errors name file:line and the key) and
@@ -148,6 +152,12 @@ class aggregate_service {
   const aggregate_type_config* find_type(std::string_view name) const;
   const std::vector<aggregate_type_config>& types() const { return _types; }
   std::string type_names() const;  // "Account, Order"
+  // POST /admin/reload: re-reads every type's program file; all of them swap
+  // (each command uses the program it started with) or, when one fails to
+  // load or compile, none does and the error names its file and line.
+  // Cached and snapshotted states are kept. Returns the names of the types
+  // whose program changed.
+  result<std::vector<std::string>> reload_programs();
 
   storage::event_log& log() { return *_log; }
   // The embedded backend's log (benchmarks read its batch statistics), else null.
@@ -219,6 +229,7 @@ class aggregate_service {
 
   aggregate_service_options _options;
   runtime::program_cache _programs;
+  std::mutex _reload_mu;  // one reload at a time
   std::vector<aggregate_type_config> _types;
   // Shared with every node kind on the directory; the log closes before the store.
   std::shared_ptr<storage::node_store> _store;
