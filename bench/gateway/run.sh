@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The gateway's cost and a tenant move under load (bench/README.md "Gateway"),
+# every process on 127.0.0.1, the load generator (bench_http) in its own
+# process. Each measurement starts a fresh nats-server and fresh nodes.
+#
+#   bench/gateway/run.sh WORKLOAD.jsonl [BUILD_DIR] [CLIENTS] [DURATION_S]
+#
+#   1. direct:  bench_http -> HTTP -> aggregate node (aggregate-jetstream.yaml, --node-id agg-1)
+#   2. gateway: bench_http -> HTTP -> gateway -> NATS request/reply -> the same node
+#      (both at each client count of CLIENTS, e.g. 4,32: half load and peak)
+#   3. move:    two aggregate nodes behind the gateway; `esflow tenants move`
+#      of tenant-0 while bench_http runs through the gateway; bench_http's
+#      verification must still pass.
+set -euo pipefail
+workload=${1:?usage: run.sh WORKLOAD.jsonl [BUILD_DIR] [CLIENTS] [DURATION_S]}
+build=${2:-build}
+clients=${3:-4,32}
+duration=${4:-15}
+esflow=$(realpath "$build/esflow")
+bench=$(realpath "$build/bench/http/bench_http")
+src=$(cd "$(dirname "$0")/../.." && pwd)
+tmp=$(mktemp -d)
+pids=()
+stop_all() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  pids=()
+}
+trap 'stop_all; rm -rf "$tmp"' EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_ready() {
+  for _ in $(seq 1 300); do curl -sf "http://$1/ready" >/dev/null && return 0; sleep 0.1; done
+  echo "not ready: $1" >&2
+  return 1
+}
+start_nats() {
+  nats_port=$(free_port)
+  nats-server -js -a 127.0.0.1 -p "$nats_port" -sd "$tmp/js-$1" >"$tmp/nats-$1.log" 2>&1 &
+  pids+=($!)
+  nats_url="nats://127.0.0.1:$nats_port"
+  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && return 0; sleep 0.1; done
+}
+# start_agg ID RUN: sets $addr (host:port); no subshell, so its PID is kept.
+start_agg() {
+  local port
+  port=$(free_port)
+  "$esflow" run "$src/pipelines/aggregate-jetstream.yaml" --node-id "$1" --nats "$nats_url" \
+    --http "127.0.0.1:$port" --data-dir "$tmp/data-$2-$1" >"$tmp/$2-$1.log" 2>&1 &
+  pids+=($!)
+  wait_ready "127.0.0.1:$port"
+  addr="127.0.0.1:$port"
+}
+start_gateway() {
+  local port
+  port=$(free_port)
+  ESFLOW_KEYS_FILE="$tmp/keys.jsonl" "$esflow" run "$src/pipelines/gateway.yaml" --nats "$nats_url" \
+    --http "127.0.0.1:$port" >"$tmp/gateway-$1.log" 2>&1 &
+  pids+=($!)
+  wait_ready "127.0.0.1:$port"
+  addr="127.0.0.1:$port"
+}
+list_tenants() {
+  for t in tenant-0 tenant-1 tenant-2 tenant-3; do "$esflow" tenants add "$t" --nats "$nats_url" >/dev/null 2>&1; done
+  sleep 0.5
+}
+
+key=$("$esflow" keys add --tenant '*' --rights commands,queries --file "$tmp/keys.jsonl" 2>/dev/null)
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(date -u +%FT%TZ); commit $(git -C "$src" rev-parse --short HEAD)"
+
+IFS=, read -r -a counts <<<"$clients"
+for c in "${counts[@]}"; do
+  start_nats "direct-$c"
+  start_agg agg-1 "direct-$c"
+  agg=$addr
+  list_tenants
+  echo "== direct  C=$c (bench_http -> HTTP -> aggregate node)"
+  "$bench" --workload "$workload" --url "http://$agg" --clients "$c" --duration "$duration" | grep -E "^(setup|run|  verify|  answers)"
+  stop_all
+
+  start_nats "gateway-$c"
+  start_agg agg-1 "gateway-$c"
+  start_gateway "gateway-$c"
+  gw=$addr
+  list_tenants
+  echo "== gateway C=$c (bench_http -> HTTP -> gateway -> NATS -> aggregate node)"
+  "$bench" --workload "$workload" --url "http://$gw" --key "$key" --clients "$c" --duration "$duration" |
+    grep -E "^(setup|run|  verify|  answers)"
+  stop_all
+done
+
+echo "== move of tenant-0 under load through the gateway (two aggregate nodes)"
+start_nats move
+start_agg agg-1 move
+a=$addr
+start_agg agg-2 move
+start_gateway move
+gw=$addr
+list_tenants
+owner=$(curl -s "http://$a/admin/placement" | python3 -c 'import json,sys; print("agg-1" if "tenant-0" in json.load(sys.stdin)["hosted"] else "agg-2")')
+to=$([ "$owner" = agg-1 ] && echo agg-2 || echo agg-1)
+"$bench" --workload "$workload" --url "http://$gw" --key "$key" --clients 16 --duration "$duration" \
+  >"$tmp/move-bench.txt" &
+load=$!
+sleep $((duration / 2 + 2))
+"$esflow" tenants move tenant-0 --to "$to" --nats "$nats_url" 2>/dev/null | grep -E "^moved"
+wait "$load"
+grep -E "^(run|  verify|  answers)" "$tmp/move-bench.txt"
