@@ -14,6 +14,11 @@ const std::vector<param_spec>& engine_settings_schema() {
       string_param("node_id", "",
                    "this node's id in tenant placement (--node-id, ESFLOW_NODE_ID; [A-Za-z0-9_-]{1,64}); "
                    "empty: placement off, the node serves every tenant"),
+      string_param("advertise_http", "",
+                   "host:port other nodes and the gateway dial for this node's HTTP (its placement "
+                   "registration); empty: the `http` address"),
+      string_param("advertise_grpc", "",
+                   "host:port others dial for this node's gRPC (its placement registration); empty: `grpc`"),
   };
   return schema;
 }

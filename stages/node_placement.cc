@@ -67,8 +67,11 @@ result<std::shared_ptr<node_placement>> node_placement::of(const graph::pipeline
         placement::placement_options o;
         o.node_id = node_id;
         o.kinds = {"aggregate"};
-        o.http = settings.str("http");
-        o.grpc = settings.str("grpc");
+        // What others dial: a container listens on 0.0.0.0 but is reached by its service name.
+        o.http =
+            settings.str("advertise_http").empty() ? settings.str("http") : settings.str("advertise_http");
+        o.grpc =
+            settings.str("advertise_grpc").empty() ? settings.str("grpc") : settings.str("advertise_grpc");
         o.file = std::filesystem::path(data_dir_of(pipeline)) / "placement.json";
         auto& link = self->_link;
         if (const auto url = settings.str("nats_url"); !url.empty()) {

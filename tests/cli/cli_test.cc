@@ -790,7 +790,8 @@ TEST_F(cli_test, kinds_lists_node_kinds_with_their_sections_and_stages) {
   std::set<std::string> engine, node;
   for (const auto& p : j.at("settings").at("engine")) engine.insert(p.at("name").get<std::string>());
   for (const auto& p : j.at("settings").at("node")) node.insert(p.at("name").get<std::string>());
-  EXPECT_EQ(engine, (std::set<std::string>{"max_in_flight", "drain_timeout", "http", "grpc", "node_id"}));
+  EXPECT_EQ(engine, (std::set<std::string>{"max_in_flight", "drain_timeout", "http", "grpc", "node_id",
+                                           "advertise_http", "advertise_grpc"}));
   for (const char* k : {"data_dir", "durability", "event_log", "nats_url", "dedupe_ttl", "tenancy"})
     EXPECT_TRUE(node.count(k)) << k;
 
