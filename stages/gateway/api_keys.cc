@@ -184,6 +184,13 @@ status authorize(const key_grants& grants, std::string_view tenant, right r) {
   return {};
 }
 
+status authorize_untenanted(const key_grants& grants, right r) {
+  if (!grants.has(r))
+    return error::make(errc::forbidden, "API key " + key_name(grants) + " lacks the right '" +
+                                            std::string(to_string(r)) + "'");
+  return {};
+}
+
 result<api_key_set> api_key_set::load(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in)

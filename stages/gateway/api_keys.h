@@ -48,6 +48,9 @@ struct key_grants {
 // forbidden when it lacks the right. The messages name the key by its label
 // and the tenant/right, never the key.
 status authorize(const key_grants& grants, std::string_view tenant, right r);
+// The same for a call that is about no tenant (runner admin, docs/gateway.md
+// "Runner admin"): forbidden when the key lacks the right, whatever its tenants.
+status authorize_untenanted(const key_grants& grants, right r);
 
 // One loaded key file: digest -> grants in a hash map. Looking a request's
 // key up by its digest means the map compares digests, never the secret, so

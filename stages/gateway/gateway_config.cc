@@ -27,7 +27,7 @@ result<gateway_config> parse_gateway_section(const YAML::Node& section, const st
   if (!section.IsMap()) {
     problems.push_back(graph::yaml_where(file, section) +
                        ": 'gateway' must be a mapping (keys, query_upstream, runner_http, "
-                       "default_timeout_ms, max_in_flight)");
+                       "runner_grpc, default_timeout_ms, max_in_flight)");
     return graph::section_problems(problems).err();
   }
   const auto text = [&](const YAML::Node& key, const YAML::Node& v) -> std::optional<std::string> {
@@ -81,13 +81,16 @@ result<gateway_config> parse_gateway_section(const YAML::Node& section, const st
       if (auto s = target(entry.first, v)) c.query_upstream = *s;
     } else if (name == "runner_http") {
       if (auto s = target(entry.first, v)) c.runner_http = *s;
+    } else if (name == "runner_grpc") {
+      if (auto s = target(entry.first, v)) c.runner_grpc = *s;
     } else if (name == "default_timeout_ms") {
       if (auto n = integer(entry.first, v, 1, k_max_timeout_ms)) c.default_timeout_ms = *n;
     } else if (name == "max_in_flight") {
       if (auto n = integer(entry.first, v, 1, 1 << 20)) c.max_in_flight = static_cast<std::size_t>(*n);
     } else {
       problems.push_back(graph::yaml_where(file, entry.first) + ": unknown key gateway." + name +
-                         " (keys, query_upstream, runner_http, default_timeout_ms, max_in_flight)");
+                         " (keys, query_upstream, runner_http, runner_grpc, default_timeout_ms, "
+                         "max_in_flight)");
     }
   }
   if (auto st = graph::section_problems(problems); !st.ok()) return st.err();

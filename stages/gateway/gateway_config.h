@@ -8,6 +8,7 @@
 //     keys: ${ESFLOW_KEYS_FILE:-./keys.jsonl}      # the API key file (stages/gateway/README.md)
 //     query_upstream: 127.0.0.1:9090               # QueryService of a projection node
 //     runner_http: 127.0.0.1:8081                  # saga reads; empty: 404 not_found
+//     runner_grpc: 127.0.0.1:9091                  # RunnerAdmin (/admin/runner/*); empty: 404 not_found
 //     default_timeout_ms: 5000                     # without x-request-timeout
 //     max_in_flight: 1024                          # upstream calls at once; beyond, 503
 //
@@ -29,6 +30,7 @@ struct gateway_config {
   std::string keys = "./keys.jsonl";  // relative to the working directory (as `esflow keys add`)
   std::string query_upstream;         // host:port; "" -> queries answer 503 unavailable
   std::string runner_http;            // host:port; "" -> saga reads answer 404 not_found
+  std::string runner_grpc;            // host:port; "" -> /admin/runner/* answer 404 not_found
   std::int64_t default_timeout_ms = 5000;
   std::size_t max_in_flight = 1024;
 };

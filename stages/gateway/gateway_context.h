@@ -23,7 +23,8 @@
 
 namespace esflow::gateway {
 
-enum class route_kind : std::uint8_t { command, query, aggregate, aggregate_events, saga };
+// runner_admin: /admin/runner/{drain,status,reload} (the call in `runner_call`).
+enum class route_kind : std::uint8_t { command, query, aggregate, aggregate_events, saga, runner_admin };
 std::string_view to_string(route_kind r) noexcept;
 
 class gateway_context final : public graph::message_context {
@@ -41,6 +42,7 @@ class gateway_context final : public graph::message_context {
   // ---- gateway.http
   route_kind route = route_kind::command;
   std::vector<std::string> captures;               // the path's parts: view; type, id; saga, correlation id
+  std::string runner_call;                         // runner_admin: Drain | Status | Reload
   std::multimap<std::string, std::string> params;  // the query string, decoded
   std::string authorization;
   bool tenant_given = false;

@@ -1,5 +1,5 @@
 // The gateway node kind: HTTP/JSON at the edge, upstream calls over NATS
-// (commands), gRPC (queries) and HTTP (aggregate and saga reads)
+// (commands), gRPC (queries, runner admin) and HTTP (aggregate and saga reads)
 // (docs/gateway.md). Owns the `gateway:` section (checked at load time with
 // file:line); its messages start as a gateway_context; its service
 // (gateway_service.h) holds the keys, the upstream clients and the metrics.
@@ -34,6 +34,8 @@ std::string_view to_string(route_kind r) noexcept {
       return "aggregate_events";
     case route_kind::saga:
       return "saga";
+    case route_kind::runner_admin:
+      return "runner_admin";
   }
   return "unknown";
 }
@@ -167,10 +169,13 @@ result<std::shared_ptr<gateway_service>> gateway_service::for_pipeline(const gra
             return g ? g->info() : nlohmann::json(nullptr);
           });
         }
-        ESFLOW_INFO("gateway", "gateway: {} keys from {}, commands over NATS {}, queries to {}, sagas to {}",
+        ESFLOW_INFO("gateway",
+                    "gateway: {} keys from {}, commands over NATS {}, queries to {}, sagas to {}, runner "
+                    "admin to {}",
                     s->_keys->current()->size(), s->_config.keys, s->_nats_url,
                     s->_config.query_upstream.empty() ? "(none)" : s->_config.query_upstream,
-                    s->_config.runner_http.empty() ? "(none)" : s->_config.runner_http);
+                    s->_config.runner_http.empty() ? "(none)" : s->_config.runner_http,
+                    s->_config.runner_grpc.empty() ? "(none)" : s->_config.runner_grpc);
         return s;
       });
 }
@@ -200,6 +205,7 @@ nlohmann::json gateway_service::info() const {
           {"commands", {{"nats", _nats_url}, {"inbox", _commands->inbox() + ".*"}}},
           {"query_upstream", _config.query_upstream},
           {"runner_http", _config.runner_http},
+          {"runner_grpc", _config.runner_grpc},
           {"aggregate_reads", {{"placement", placement}}},
           {"default_timeout_ms", _config.default_timeout_ms},
           {"max_in_flight", _config.max_in_flight},

@@ -5,7 +5,7 @@
 //
 //   keys        api_key_store on the section's `keys` file (reloaded on change)
 //   commands    nats_requests on the pipeline's `nats_url`: async request/reply
-//   channels    upstream_channels: the pooled gRPC channel of `query_upstream`
+//   channels    upstream_channels: the pooled gRPC channels of `query_upstream`, `runner_grpc`
 //   http_pool   blocking_pool for the proxied HTTP reads (aggregate, saga)
 //   timer       deadlines and retry backoffs
 //   placement   placement_service (kinds {"gateway"}): who hosts a tenant

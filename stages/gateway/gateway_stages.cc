@@ -3,7 +3,8 @@
 //   gateway.http   source: the edge routes on the node's HTTP server
 //   gateway.auth   API key, tenant, right (deny by default)
 //   gateway.route  deadline; the upstream call a request becomes
-//   gateway.call   async: the call (NATS request, gRPC query, proxied HTTP read)
+//   gateway.call   async: the call (NATS request, gRPC query or RunnerAdmin call,
+//                  proxied HTTP read)
 //   gateway.answer sink: the answer to the waiting request
 //
 // Concurrency contract:
@@ -27,6 +28,7 @@
 #include "schemas/ids.h"
 #include "schemas/json_encode.h"
 #include "schemas/proto/query_service.grpc.pb.h"
+#include "schemas/proto/runner_admin.grpc.pb.h"
 #include "stages/gateway/gateway_context.h"
 #include "stages/gateway/gateway_service.h"
 #include "stages/gateway/register.h"
@@ -224,7 +226,7 @@ std::optional<std::string> read_body(const http_settings& s, const httplib::Requ
 
 void handle(stages::source_door& door, transport::http_server& server, const http_settings& s,
             route_kind route, const httplib::Request& req, httplib::Response& res,
-            const httplib::ContentReader* reader) {
+            const httplib::ContentReader* reader, const std::string& runner_call = {}) {
   const request_headers h(req);
   auto fail = [&](const error& e) { send(res, h, rejection(e)); };
   // Each request holds this worker until its answer: bounded by the
@@ -244,6 +246,7 @@ void handle(stages::source_door& door, transport::http_server& server, const htt
 
   auto ctx = new_context(s);
   ctx->route = route;
+  ctx->runner_call = runner_call;
   for (std::size_t i = 1; i < req.matches.size(); ++i) ctx->captures.push_back(req.matches[i]);
   for (const auto& [k, v] : req.params) ctx->params.emplace(k, v);
   ctx->authorization = req.get_header_value("Authorization");
@@ -342,6 +345,16 @@ result<std::unique_ptr<graph::stage>> make_http(const graph::stage_init& init) {
   server.Get(R"(/v1/aggregates/([^/]+)/([^/]+)/events)", route(route_kind::aggregate_events));
   server.Get(R"(/v1/aggregates/([^/]+)/([^/]+))", route(route_kind::aggregate));
   server.Get(R"(/v1/sagas/([^/]+)/([^/]+))", route(route_kind::saga));
+  // Runner admin (docs/gateway.md "Runner admin"): the call travels as the
+  // route's capture, one route kind for the three.
+  const auto runner = [&](std::string call) {
+    return [door, s, call, srv = http.get()](const httplib::Request& req, httplib::Response& res) {
+      handle(*door, *srv, *s, route_kind::runner_admin, req, res, nullptr, call);
+    };
+  };
+  server.Post("/admin/runner/drain", runner("Drain"));
+  server.Get("/admin/runner/status", runner("Status"));
+  server.Post("/admin/runner/reload", runner("Reload"));
   return std::unique_ptr<graph::stage>(new http_source(std::move(door)));
 }
 
@@ -369,6 +382,10 @@ class auth_stage final : public graph::stage {
     auto grants = _svc->keys().authenticate(ctx.authorization);
     if (!grants.ok()) return grants.err();
     ctx.grants = std::move(grants).value();
+    // Runner admin acts on a node, not on a tenant's data: any key holding
+    // `admin` may call it, whatever its tenants (docs/gateway.md "Runner
+    // admin"); x-tenant-id is not read, and the answer's tenant-id is "_".
+    if (ctx.route == route_kind::runner_admin) return authorize_untenanted(*ctx.grants, right::admin);
     const bool single = _svc->single_tenant();
     // 2. Which tenant: the header's; for commands also the body's tenant_id.
     std::optional<std::string> body_tenant;
@@ -451,6 +468,13 @@ class route_stage final : public graph::stage {
                              "saga reads are not served by this gateway: no runner node is configured "
                              "(gateway.runner_http)");
         ctx.upstream = _svc->config().runner_http;
+        return {};
+      case route_kind::runner_admin:
+        if (_svc->config().runner_grpc.empty())
+          return error::make(errc::not_found,
+                             "no runner configured: this gateway has no gateway.runner_grpc for "
+                             "/admin/runner/*");
+        ctx.upstream = _svc->config().runner_grpc;
         return {};
     }
     return error::make(errc::internal, "unknown route");
@@ -684,32 +708,46 @@ struct query_call {
   std::unique_ptr<esflow::v1::QueryService::Stub> stub;
 };
 
-// The rejection a failed Query carries: its trailing `esflow-code` when
+// The rejection a failed gRPC call carries: its trailing `esflow-code` when
 // present (transport/grpc_status.h), else the gRPC status's meaning.
-error grpc_error(query_call& g, const grpc::Status& s, const gateway_context& ctx) {
-  const auto& trailers = g.context.GetServerTrailingMetadata();
+// `upstream` names the upstream in messages ("the query upstream").
+error grpc_error(grpc::ClientContext& context, const grpc::Status& s, const gateway_context& ctx,
+                 const std::string& upstream) {
+  const auto& trailers = context.GetServerTrailingMetadata();
   if (const auto it = trailers.find("esflow-code"); it != trailers.end()) {
     const std::string code(it->second.data(), it->second.size());
     auto e = error::make(errc_from_wire(code), s.error_message().empty() ? code : s.error_message());
     if (e.code == errc::domain_rejection) e.code_text = code;
     return e;
   }
+  const auto who = upstream + " " + ctx.upstream;
   switch (s.error_code()) {
     case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return deadline_error(ctx, "the query upstream " + ctx.upstream);
+      return deadline_error(ctx, who);
     case grpc::StatusCode::UNAVAILABLE:
-      return error::make(errc::unavailable,
-                         "the query upstream " + ctx.upstream + " is unavailable: " + s.error_message());
+      return error::make(errc::unavailable, who + " is unavailable: " + s.error_message());
     case grpc::StatusCode::INVALID_ARGUMENT:
-      return error::make(errc::invalid_query, s.error_message());
+      return error::make(ctx.route == route_kind::query ? errc::invalid_query : errc::invalid_command,
+                         s.error_message());
     case grpc::StatusCode::NOT_FOUND:
       return error::make(errc::not_found, s.error_message());
     case grpc::StatusCode::PERMISSION_DENIED:
       return error::make(errc::tenant_access_denied, s.error_message());
     default:
-      return error::make(errc::internal,
-                         "the query upstream " + ctx.upstream + " failed: " + s.error_message());
+      if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED && ctx.route == route_kind::runner_admin)
+        return error::make(errc::not_found, who + " does not serve RunnerAdmin (a runner node with gRPC?)");
+      return error::make(errc::internal, who + " failed: " + s.error_message());
   }
+}
+
+void add_call_metadata(grpc::ClientContext& context, const gateway_context& ctx) {
+  context.set_deadline(
+      std::chrono::system_clock::now() +
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(ctx.deadline - clock::now()));
+  if (!ctx.tenant.empty()) context.AddMetadata("x-tenant-id", ctx.tenant);
+  context.AddMetadata("x-correlation-id", ctx.trace.correlation_id);
+  context.AddMetadata("traceparent", ctx.trace.traceparent);
+  if (!ctx.request_id.empty()) context.AddMetadata("x-request-id", ctx.request_id);
 }
 
 // Queries: QueryService.Query over the pooled channel; retried on UNAVAILABLE.
@@ -720,13 +758,7 @@ void query_attempt(const call_ptr& c) {
   if (!q.ok()) return finish(c, std::move(q).err());
   auto g = std::make_shared<query_call>();
   g->request = std::move(q).value();
-  g->context.set_deadline(
-      std::chrono::system_clock::now() +
-      std::chrono::duration_cast<std::chrono::system_clock::duration>(ctx.deadline - clock::now()));
-  g->context.AddMetadata("x-tenant-id", ctx.tenant);
-  g->context.AddMetadata("x-correlation-id", ctx.trace.correlation_id);
-  g->context.AddMetadata("traceparent", ctx.trace.traceparent);
-  if (!ctx.request_id.empty()) g->context.AddMetadata("x-request-id", ctx.request_id);
+  add_call_metadata(g->context, ctx);
   g->stub = esflow::v1::QueryService::NewStub(c->svc->channels().get(ctx.upstream));
   const auto started = clock::now();
   auto* raw = g.get();
@@ -735,8 +767,72 @@ void query_attempt(const call_ptr& c) {
         c->svc->metrics().upstream("grpc", seconds_since(started));
         if (s.ok()) return answer_ok(c, 200, query_json(g->response));
         if (s.error_code() == grpc::StatusCode::UNAVAILABLE && retry_later(c, "grpc", query_attempt)) return;
-        finish(c, grpc_error(*g, s, *c->ctx));
+        finish(c, grpc_error(g->context, s, *c->ctx, "the query upstream"));
       });
+}
+
+// Runner admin: one RunnerAdmin call; the answer is JSON (docs/gateway.md "Runner admin").
+struct runner_call {
+  grpc::ClientContext context;
+  esflow::v1::DrainRequest drain_in;
+  esflow::v1::DrainResponse drain_out;
+  esflow::v1::StatusRequest status_in;
+  esflow::v1::StatusResponse status_out;
+  esflow::v1::ReloadRequest reload_in;
+  esflow::v1::ReloadResponse reload_out;
+  std::unique_ptr<esflow::v1::RunnerAdmin::Stub> stub;
+};
+
+// status_json as a JSON value (an object from a runner; kept as text if not JSON).
+nlohmann::json status_value(const std::string& text) {
+  if (text.empty()) return nullptr;
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  return j.is_discarded() ? nlohmann::json(text) : j;
+}
+
+std::string runner_answer(const gateway_context& ctx, const runner_call& g) {
+  if (ctx.runner_call == "Drain")
+    return nlohmann::json{{"draining", g.drain_out.draining()},
+                          {"already_draining", g.drain_out.already_draining()},
+                          {"runner", status_value(g.drain_out.status_json())}}
+        .dump();
+  if (ctx.runner_call == "Reload")
+    return nlohmann::json{{"reloaded", g.reload_out.reloaded()}, {"reason", g.reload_out.reason()}}.dump();
+  // Status: the runner's status_json as it is (it holds the typed fields too).
+  auto j = status_value(g.status_out.status_json());
+  if (!j.is_object())
+    j = nlohmann::json{{"mode", g.status_out.mode()},
+                       {"ready", g.status_out.ready()},
+                       {"draining", g.status_out.draining()},
+                       {"outbox_depth", g.status_out.outbox_depth()},
+                       {"quarantine_count", g.status_out.quarantine_count()}};
+  return j.dump();
+}
+
+// Drain, Status and Reload are idempotent: retried on UNAVAILABLE like reads.
+void runner_attempt(const call_ptr& c) {
+  auto& ctx = *c->ctx;
+  ++ctx.attempts;
+  auto g = std::make_shared<runner_call>();
+  add_call_metadata(g->context, ctx);
+  g->stub = esflow::v1::RunnerAdmin::NewStub(c->svc->channels().get(ctx.upstream));
+  const auto started = clock::now();
+  auto done = [c, g, started](const grpc::Status& s) {
+    c->svc->metrics().upstream("grpc", seconds_since(started));
+    auto& cx = *c->ctx;
+    // 202 for a drain, as the node's own POST /admin/drain: it goes on after the answer.
+    if (s.ok()) return answer_ok(c, cx.runner_call == "Drain" ? 202 : 200, runner_answer(cx, *g));
+    if (s.error_code() == grpc::StatusCode::UNAVAILABLE && retry_later(c, "grpc", runner_attempt)) return;
+    finish(c, grpc_error(g->context, s, cx, "the runner"));
+  };
+  auto* raw = g.get();
+  auto* async = raw->stub->async();
+  if (ctx.runner_call == "Drain")
+    async->Drain(&raw->context, &raw->drain_in, &raw->drain_out, std::move(done));
+  else if (ctx.runner_call == "Reload")
+    async->Reload(&raw->context, &raw->reload_in, &raw->reload_out, std::move(done));
+  else
+    async->Status(&raw->context, &raw->status_in, &raw->status_out, std::move(done));
 }
 
 // Aggregate and saga reads: proxied to the node's HTTP route on the pool
@@ -799,6 +895,8 @@ class call_stage final : public graph::stage {
         return command_attempt(c);
       case route_kind::query:
         return query_attempt(c);
+      case route_kind::runner_admin:
+        return runner_attempt(c);
       default:
         return http_read(c);
     }
@@ -857,7 +955,8 @@ graph::stage_descriptor http_descriptor() {
   graph::stage_descriptor d;
   d.kind = "gateway.http";
   d.description =
-      "the edge's HTTP routes: POST /v1/commands, GET /v1/query/<view>, /v1/aggregates/..., /v1/sagas/...";
+      "the edge's HTTP routes: POST /v1/commands, GET /v1/query/<view>, /v1/aggregates/..., /v1/sagas/..., "
+      "/admin/runner/{drain,status,reload}";
   d.role = graph::stage_role::source;
   d.node_kind = "gateway";
   d.default_concurrency = graph::concurrency::serial();  // run() only opens the door
@@ -882,14 +981,14 @@ graph::stage_descriptor auth_descriptor() {
 graph::stage_descriptor route_descriptor() {
   return stage_of<route_stage>("gateway.route",
                                "the request's deadline (x-request-timeout) and upstream: NATS subject, query "
-                               "upstream, the tenant's node, the runner");
+                               "upstream, the tenant's node, the runner (HTTP reads, gRPC admin)");
 }
 
 graph::stage_descriptor call_descriptor() {
   auto d =
       stage_of<call_stage>("gateway.call",
-                           "the upstream call, asynchronous: NATS request/reply, gRPC Query, proxied HTTP "
-                           "read; retries and the deadline");
+                           "the upstream call, asynchronous: NATS request/reply, gRPC Query or RunnerAdmin, "
+                           "proxied HTTP read; retries and the deadline");
   d.async = true;
   return d;
 }

@@ -20,6 +20,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <tuple>
 
 namespace esflow::runner {
 namespace {
@@ -440,7 +441,70 @@ json info_of(admin_directory& dir) {
   return out;
 }
 
+// Records in the quarantine family of every store, counted in pages (bounded: the
+// call runs on a control-plane thread and must answer).
+std::pair<std::uint64_t, bool> quarantine_count(admin_directory& dir, std::optional<error>& problem) {
+  std::uint64_t n = 0;
+  for (const auto& s : dir.by_store()) {
+    storage::keyspace space(s->store().database(), storage::cf::quarantine);
+    std::string after;
+    for (;;) {
+      if (n >= k_max_quarantine_count) return {n, true};
+      auto rows = space.scan({}, after, 1000);
+      if (!rows.ok()) {
+        problem = rows.err();
+        return {n, false};
+      }
+      n += rows->size();
+      if (rows->size() < 1000) break;
+      after = rows->back().key;
+    }
+  }
+  return {std::min(n, k_max_quarantine_count), n > k_max_quarantine_count};
+}
+
 }  // namespace
+
+result<runner_status> collect_runner_status(esflow::service_registry& services) {
+  auto dir = services.find<admin_directory>("runner.admin");
+  std::vector<std::pair<std::shared_ptr<runner_service>, entry>> pipelines;
+  if (dir) pipelines = dir->all();
+  if (pipelines.empty()) return error::make(errc::not_found, "this process runs no runner pipeline");
+  runner_status st;
+  if (auto host = services.find<transport::node_host>("")) {
+    const auto r = host->ready();
+    st.ready = r.ok;
+    st.ready_detail = r.detail;
+    st.draining = host->drain_requested();
+  }
+  json by_pipeline = info_of(*dir);
+  std::set<const void*> counted;  // outbox depth once per store (pipelines may share one)
+  for (auto& [s, e] : pipelines) {
+    auto outbox = s->outbox_json();
+    if (!outbox.ok()) return std::move(outbox).err();
+    auto j = json::parse(outbox.value(), nullptr, false);
+    const bool first = counted.insert(&s->store()).second;
+    if (j.is_object())
+      for (const auto& item : j["items"])
+        if (first) st.outbox_depth += item.value("depth", std::uint64_t{0});
+    by_pipeline[s->pipeline()]["outbox"] = std::move(j);
+    const std::string mode = e.info.value("mode", "");
+    st.mode = st.mode.empty() || st.mode == mode ? mode : "combined";
+  }
+  std::optional<error> problem;
+  std::tie(st.quarantine_count, st.quarantine_truncated) = quarantine_count(*dir, problem);
+  if (problem) return std::move(*problem);
+  st.json = json{{"mode", st.mode},
+                 {"ready", st.ready},
+                 {"ready_detail", st.ready_detail},
+                 {"draining", st.draining},
+                 {"outbox_depth", st.outbox_depth},
+                 {"quarantine_count", st.quarantine_count},
+                 {"quarantine_truncated", st.quarantine_truncated},
+                 {"pipelines", by_pipeline}}
+                .dump();
+  return st;
+}
 
 std::string quarantine_id(std::string_view source, std::uint64_t position) {
   return base64url(storage::keys::quarantine(source, position));

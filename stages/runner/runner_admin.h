@@ -14,6 +14,7 @@
 // local store, write through it synchronously and hand inputs to the saga
 // path through runner_service's retry queue (drained by saga.follow).
 #include "common/result.h"
+#include "common/service_registry.h"
 #include "graph/node_kind_descriptor.h"
 
 #include <cstdint>
@@ -30,6 +31,23 @@ class runner_service;
 // Metrics, /info and routes for the pipeline's service (once per process for the routes).
 status attach_runner_operations(const graph::node_kind_init& init,
                                 const std::shared_ptr<runner_service>& service);
+
+// The facts RunnerAdmin.Status answers (docs/runner.md "RunnerAdmin"), of every runner
+// pipeline of the process: the same as /info's `runner` section and GET /admin/outbox,
+// plus the quarantine count and the node's ready/draining.
+struct runner_status {
+  std::string mode;  // saga | effect | combined ("combined" when pipelines' modes differ)
+  bool ready = false;
+  std::string ready_detail;
+  bool draining = false;
+  std::uint64_t outbox_depth = 0;      // per data directory, summed (never twice for one store)
+  std::uint64_t quarantine_count = 0;  // records in the quarantine family, at most k_max_quarantine_count
+  bool quarantine_truncated = false;
+  std::string json;  // the status_json object
+};
+inline constexpr std::uint64_t k_max_quarantine_count = 100'000;
+// not_found when the process runs no runner pipeline.
+result<runner_status> collect_runner_status(esflow::service_registry& services);
 
 std::string quarantine_id(std::string_view source, std::uint64_t position);
 // nullopt: not an id (not base64url, or not a quarantine key).

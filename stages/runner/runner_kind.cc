@@ -3,12 +3,13 @@
 // `sagas:` section (validated at load time with file:line); its messages
 // start as a runner_context; its service is the pipeline's runner_service,
 // which also serves GET /admin/outbox and GET /v1/sagas/<saga>/<correlation id>
-// on the node's HTTP server.
+// on the node's HTTP server, and RunnerAdmin on its gRPC server (runner_grpc_admin.h).
 #include "common/errc.h"
 #include "common/service_registry.h"
 #include "graph/pipeline_spec.h"
 #include "schemas/ids.h"
 #include "stages/runner/runner_admin.h"
+#include "stages/runner/runner_grpc_admin.h"
 #include "stages/runner/runner_service.h"
 #include "stages/runner/stages.h"
 #include "transport/http_server.h"
@@ -120,9 +121,10 @@ result<std::shared_ptr<runner_service>> stage_service(const graph::stage_init& i
 
 result<std::shared_ptr<runner_service>> keyed_stage_service(const graph::stage_init& init) {
   if (init.spec.key == "message") return stage_service(init);
-  return error::config(init.spec.at.to_string() + ": stage '" + init.spec.name + "' (" + init.spec.kind +
-                   ") needs 'key: message' (saga.follow keys messages by saga instance; every stage up to "
-                   "saga.commit must keep one instance's inputs in order, and only keyed lanes do)");
+  return error::config(
+      init.spec.at.to_string() + ": stage '" + init.spec.name + "' (" + init.spec.kind +
+      ") needs 'key: message' (saga.follow keys messages by saga instance; every stage up to "
+      "saga.commit must keep one instance's inputs in order, and only keyed lanes do)");
 }
 
 void end_async(const graph::emitter& out, graph::message* raw, status st) {
@@ -166,6 +168,7 @@ graph::node_kind_descriptor runner_kind_descriptor() {
     if (!service.ok()) return std::move(service).err();
     if (auto st = serve_runner_routes(init.services, service.value()); !st.ok()) return std::move(st).err();
     if (auto st = attach_runner_operations(init, service.value()); !st.ok()) return std::move(st).err();
+    if (auto st = serve_grpc_runner_admin(init.services); !st.ok()) return std::move(st).err();
     return std::shared_ptr<void>(std::move(service).value());
   };
   return d;

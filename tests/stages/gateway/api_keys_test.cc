@@ -134,6 +134,20 @@ TEST_F(gateway_keys_test, a_right_the_key_lacks_is_forbidden) {
   EXPECT_EQ(no_commands.err().message, "API key 'ops' lacks the right 'commands'");
 }
 
+// Runner admin is not tenant-scoped: only the right counts (docs/gateway.md "Auth").
+TEST_F(gateway_keys_test, an_untenanted_call_checks_only_the_right) {
+  const auto set = two_keys();
+  auto ops = set.authenticate("Bearer " + k_star_key);
+  ASSERT_TRUE(ops.ok());
+  EXPECT_TRUE(authorize_untenanted(**ops, right::admin).ok());
+  auto acme = set.authenticate("Bearer " + k_acme_key);
+  ASSERT_TRUE(acme.ok());
+  auto denied = authorize_untenanted(**acme, right::admin);
+  ASSERT_FALSE(denied.ok());
+  EXPECT_EQ(denied.err().code, errc::forbidden);
+  EXPECT_EQ(denied.err().message, "API key 'acme app' lacks the right 'admin'");
+}
+
 TEST_F(gateway_keys_test, star_tenants_allow_every_tenant) {
   const auto set = two_keys();
   auto ops = set.authenticate("Bearer " + k_star_key);

@@ -5,6 +5,7 @@
 #include "placement/placement_service.h"
 #include "schemas/ids.h"
 #include "schemas/proto/query_service.grpc.pb.h"
+#include "schemas/proto/runner_admin.grpc.pb.h"
 #include "stages/gateway/api_keys.h"
 #include "tests/stages/nats/node_env.h"
 #include "transport/nats/nats_link.h"
@@ -124,6 +125,50 @@ class fake_query_service final : public esflow::v1::QueryService::Service {
   std::atomic<int> flaky_calls{0};
 };
 
+// A fake runner node's RunnerAdmin: counts the calls, answers Status with a
+// status_json, Drain as accepted, Reload as the runner does in this build
+// (FAILED_PRECONDITION, esflow-code reload_unsupported).
+class fake_runner_admin final : public esflow::v1::RunnerAdmin::Service {
+ public:
+  grpc::Status Drain(grpc::ServerContext* ctx, const esflow::v1::DrainRequest*,
+                     esflow::v1::DrainResponse* out) override {
+    seen(*ctx, "Drain");
+    out->set_draining(true);
+    out->set_already_draining(++drains > 1);
+    out->set_status_json(R"({"mode":"saga","draining":true,"outbox_depth":0})");
+    return grpc::Status::OK;
+  }
+  grpc::Status Status(grpc::ServerContext* ctx, const esflow::v1::StatusRequest*,
+                      esflow::v1::StatusResponse* out) override {
+    seen(*ctx, "Status");
+    out->set_mode("saga");
+    out->set_outbox_depth(3);
+    out->set_status_json(
+        R"({"mode":"saga","ready":true,"draining":false,"outbox_depth":3,"quarantine_count":0,)"
+        R"("pipelines":{"runner":{"sagas":[{"name":"Transfer"}]}}})");
+    return grpc::Status::OK;
+  }
+  grpc::Status Reload(grpc::ServerContext* ctx, const esflow::v1::ReloadRequest*,
+                      esflow::v1::ReloadResponse*) override {
+    seen(*ctx, "Reload");
+    ctx->AddTrailingMetadata("esflow-code", "reload_unsupported");
+    return {grpc::StatusCode::FAILED_PRECONDITION,
+            "reload of runner programs needs a rolling restart in this build"};
+  }
+  void seen(grpc::ServerContext& ctx, const std::string& call) {
+    ++calls;
+    std::lock_guard lock(mu);
+    names.push_back(call);
+    const auto& md = ctx.client_metadata();
+    auto it = md.find("x-correlation-id");
+    correlations.push_back(it == md.end() ? std::string()
+                                          : std::string(it->second.data(), it->second.size()));
+  }
+  std::atomic<int> calls{0}, drains{0};
+  std::mutex mu;
+  std::vector<std::string> names, correlations;
+};
+
 // A fake node's HTTP reads (an aggregate node's and a runner's): answers
 // every read with what it saw, so the test can check the proxied request.
 class fake_http_node {
@@ -180,11 +225,13 @@ class gateway_node : public ::testing::Test {
     _key_both = must_key(keys, {"acme", "globex"}, {"commands", "queries"}, "both");
     _key_reader = must_key(keys, {"acme"}, {"queries"}, "acme reader");
     _key_writer = must_key(keys, {"acme"}, {"commands"}, "acme writer");
+    _key_admin = must_key(keys, {"acme"}, {"admin"}, "acme ops");
     ::setenv("ESFLOW_KEYS_FILE", keys.c_str(), 1);
 
     grpc::ServerBuilder b;
     b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &_grpc_port);
     b.RegisterService(&_queries);
+    b.RegisterService(&_runner_admin);
     _grpc = b.BuildAndStart();
     ASSERT_TRUE(_grpc);
     ASSERT_GT(_grpc_port, 0);
@@ -194,6 +241,12 @@ class gateway_node : public ::testing::Test {
       ::setenv("ESFLOW_RUNNER_HTTP", _reads.address().c_str(), 1);
     else
       ::unsetenv("ESFLOW_RUNNER_HTTP");
+    if (!_runner_grpc.empty())
+      ::setenv("ESFLOW_RUNNER_GRPC", _runner_grpc.c_str(), 1);
+    else if (_with_runner_admin)
+      ::setenv("ESFLOW_RUNNER_GRPC", upstream.c_str(), 1);
+    else
+      ::unsetenv("ESFLOW_RUNNER_GRPC");
 
     auto file = std::string(ESFLOW_SOURCE_DIR) + "/pipelines/gateway.yaml";
     if (_max_in_flight > 0)
@@ -255,12 +308,15 @@ class gateway_node : public ::testing::Test {
   }
 
   bool _with_runner = false;
-  int _max_in_flight = 0;  // > 0: the shipped file with another gateway.max_in_flight
+  bool _with_runner_admin = false;  // gateway.runner_grpc: the fake RunnerAdmin
+  std::string _runner_grpc;         // else, when set: gateway.runner_grpc (a real runner)
+  int _max_in_flight = 0;           // > 0: the shipped file with another gateway.max_in_flight
   fake_http_node _reads;
   nats_server_fixture _nats;
   temp_path _dir;
-  std::string _key_acme, _key_both, _key_reader, _key_writer;
+  std::string _key_acme, _key_both, _key_reader, _key_writer, _key_admin;
   fake_query_service _queries;
+  fake_runner_admin _runner_admin;
   std::unique_ptr<grpc::Server> _grpc;
   int _grpc_port = 0;
   std::shared_ptr<cli::served_nodes> _served;
@@ -585,6 +641,119 @@ TEST_F(gateway_node_with_runner, proxies_saga_reads_to_the_runner) {
   expect_rejected(call("GET", "/v1/sagas/Transfer/t-1", "", as(_key_writer, "acme")), 403, "forbidden",
                   "a writer reads a saga");
   EXPECT_EQ(_reads.requests.load(), 1);
+}
+
+TEST_F(gateway_node, runner_admin_without_runner_grpc_is_not_found) {
+  auto r = call("GET", "/admin/runner/status", "", {{"Authorization", "Bearer " + _key_admin}});
+  expect_rejected(r, 404, "not_found", "no runner_grpc");
+  EXPECT_NE(r.body.value("message", "").find("no runner configured"), std::string::npos) << r.text;
+  EXPECT_NE(r.body.value("message", "").find("runner_grpc"), std::string::npos) << r.text;
+  EXPECT_EQ(_runner_admin.calls.load(), 0);
+}
+
+class gateway_node_with_runner_admin : public gateway_node {
+ protected:
+  gateway_node_with_runner_admin() { _with_runner_admin = true; }
+};
+
+// /admin/runner/{status,drain,reload}: the `admin` right, any tenant (not
+// tenant-scoped), forwarded to RunnerAdmin at gateway.runner_grpc.
+TEST_F(gateway_node_with_runner_admin, forwards_the_admin_routes_to_runner_admin) {
+  auto h = httplib::Headers{{"Authorization", "Bearer " + _key_admin}, {"x-correlation-id", "corr-ops"}};
+  auto st = call("GET", "/admin/runner/status", "", h);
+  EXPECT_EQ(st.status, 200) << st.text;
+  EXPECT_EQ(st.body.value("mode", ""), "saga") << st.text;
+  EXPECT_EQ(st.body.value("outbox_depth", 0), 3) << st.text;
+  EXPECT_EQ(st.body["pipelines"]["runner"]["sagas"][0].value("name", ""), "Transfer") << st.text;
+  EXPECT_EQ(st.header("x-correlation-id"), "corr-ops");
+  EXPECT_EQ(st.header("tenant-id"), "_");
+
+  // Not tenant-scoped: a tenant the key does not hold changes nothing.
+  auto other = h;
+  other.emplace("x-tenant-id", "globex");
+  auto drain = call("POST", "/admin/runner/drain", "", other);
+  EXPECT_EQ(drain.status, 202) << drain.text;
+  EXPECT_EQ(drain.body.value("draining", false), true) << drain.text;
+  EXPECT_EQ(drain.body.value("already_draining", true), false) << drain.text;
+  EXPECT_EQ(drain.body["runner"].value("draining", false), true) << drain.text;
+
+  auto reload = call("POST", "/admin/runner/reload", "", h);
+  expect_rejected(reload, 422, "reload_unsupported", "reload");
+  EXPECT_NE(reload.body.value("message", "").find("rolling restart"), std::string::npos) << reload.text;
+
+  std::lock_guard lock(_runner_admin.mu);
+  EXPECT_EQ(_runner_admin.names, (std::vector<std::string>{"Status", "Drain", "Reload"}));
+  EXPECT_EQ(_runner_admin.correlations.front(), "corr-ops");
+}
+
+TEST_F(gateway_node_with_runner_admin, a_key_without_admin_is_forbidden_and_nothing_reaches_the_runner) {
+  for (const auto& key : {_key_acme, _key_both, _key_reader, _key_writer}) {
+    auto r = call("POST", "/admin/runner/drain", "", as(key, "acme"));
+    expect_rejected(r, 403, "forbidden", "drain without admin");
+    EXPECT_NE(r.body.value("message", "").find("admin"), std::string::npos) << r.text;
+    expect_rejected(call("GET", "/admin/runner/status", "", as(key, "acme")), 403, "forbidden",
+                    "status without admin");
+    expect_rejected(call("POST", "/admin/runner/reload", "", as(key, "acme")), 403, "forbidden",
+                    "reload without admin");
+  }
+  expect_rejected(call("GET", "/admin/runner/status", "", as("", "acme")), 401, "unauthenticated", "no key");
+  expect_rejected(call("POST", "/admin/runner/drain", "", as("esk_unknown", "acme")), 401, "unauthenticated",
+                  "unknown key");
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(_runner_admin.calls.load(), 0);
+}
+
+// A real runner node (the shipped aggregate.yaml + runner-saga.yaml on the
+// embedded log, in-process, with a gRPC server) behind the gateway.
+class gateway_node_with_real_runner : public gateway_node {
+ protected:
+  void SetUp() override {
+    ::unsetenv("ESFLOW_NATS_URL");  // the runner's files read it: this runner is embedded only
+    cli::serve_options o;
+    o.overrides.data_dir = (_dir.path() / "runner-data").string();
+    o.overrides.http = "127.0.0.1:0";
+    o.overrides.grpc = "127.0.0.1:0";
+    const std::string pipelines = std::string(ESFLOW_SOURCE_DIR) + "/pipelines/";
+    auto served = cli::serve_nodes({pipelines + "aggregate.yaml", pipelines + "runner-saga.yaml"}, o);
+    ASSERT_TRUE(served.ok()) << served.err().to_string();
+    _runner = std::move(served).value();
+    ASSERT_TRUE(nats::testing::eventually([&] { return cli::served_host(*_runner).ready().ok; }, 10s));
+    _runner_grpc = cli::served_host(*_runner).grpc()->target();
+    gateway_node::SetUp();
+  }
+  void TearDown() override {
+    gateway_node::TearDown();
+    _runner.reset();
+  }
+  std::shared_ptr<cli::served_nodes> _runner;
+};
+
+TEST_F(gateway_node_with_real_runner, status_and_drain_reach_the_runner) {
+  const httplib::Headers h{{"Authorization", "Bearer " + _key_admin}};
+  auto st = call("GET", "/admin/runner/status", "", h);
+  ASSERT_EQ(st.status, 200) << st.text;
+  EXPECT_EQ(st.body.value("mode", ""), "saga") << st.text;
+  EXPECT_EQ(st.body.value("draining", true), false) << st.text;
+  EXPECT_TRUE(st.body["outbox_depth"].is_number_unsigned()) << st.text;
+  EXPECT_EQ(st.body["pipelines"]["runner"]["sagas"][0].value("name", ""), "Transfer") << st.text;
+
+  expect_rejected(call("POST", "/admin/runner/drain", "", as(_key_acme, "acme")), 403, "forbidden",
+                  "drain without admin");
+  EXPECT_FALSE(cli::served_host(*_runner).drain_requested());
+
+  auto drain = call("POST", "/admin/runner/drain", "", h);
+  EXPECT_EQ(drain.status, 202) << drain.text;
+  EXPECT_EQ(drain.body.value("draining", false), true) << drain.text;
+  EXPECT_TRUE(cli::served_host(*_runner).drain_requested());
+  httplib::Client runner_http(cli::served_url(*_runner));
+  auto ready = runner_http.Get("/ready");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 503) << ready->body;
+  st = call("GET", "/admin/runner/status", "", h);
+  EXPECT_EQ(st.body.value("draining", false), true) << st.text;
+
+  auto reload = call("POST", "/admin/runner/reload", "", h);
+  expect_rejected(reload, 422, "reload_unsupported", "reload");
 }
 
 class gateway_node_bounded : public gateway_node {

@@ -41,13 +41,16 @@ class runner_node {
   explicit runner_node(std::string data_dir, bool aggregate = true, bool runner = true,
                        std::string nats_url = {})
       : runner_node(std::move(data_dir), shipped(aggregate, runner, !nats_url.empty()), nats_url) {}
-  // Explicit pipeline files (e.g. a test pipeline written to a temp dir).
-  runner_node(std::string data_dir, const std::vector<std::string>& files, const std::string& nats_url = {})
+  // Explicit pipeline files (e.g. a test pipeline written to a temp dir); `grpc`
+  // also serves the process's gRPC server on a free loopback port (grpc_target()).
+  runner_node(std::string data_dir, const std::vector<std::string>& files, const std::string& nats_url = {},
+              bool grpc = false)
       : _data_dir(std::move(data_dir)) {
     const bool js = !nats_url.empty();
     cli::serve_options o;
     o.overrides.data_dir = _data_dir;
     o.overrides.http = "127.0.0.1:0";
+    if (grpc) o.overrides.grpc = "127.0.0.1:0";
     if (js) o.overrides.nats_url = nats_url;
     auto served = cli::serve_nodes(files, o);
     EXPECT_TRUE(served.ok()) << served.err().to_string();
@@ -71,6 +74,12 @@ class runner_node {
   const std::string& data_dir() const { return _data_dir; }
   std::string url() const { return cli::served_url(*_served); }
   esflow::service_registry& services() { return cli::served_services(*_served); }
+  transport::node_host& host() { return cli::served_host(*_served); }
+  // "127.0.0.1:<port>" of the gRPC server (constructed with grpc = true).
+  std::string grpc_target() const {
+    const auto& g = cli::served_host(*_served).grpc();
+    return g ? g->target() : std::string();
+  }
   httplib::Client& client() { return *_client; }
 
   json command(const std::string& tenant, const std::string& type, const std::string& id,
