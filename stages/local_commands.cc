@@ -2,6 +2,7 @@
 
 #include "graph/pipeline_spec.h"
 #include "stages/builtin.h"
+#include "stages/ingest/source_door.h"
 #include "stages/node_env.h"
 
 #include <atomic>
@@ -43,10 +44,7 @@ class local_commands final : public graph::stage {
 
   void run(graph::source_output& out) override {
     _port->open(&out, _make_context);
-    std::mutex mu;
-    std::condition_variable_any cv;
-    std::unique_lock lock(mu);
-    cv.wait(lock, out.stop_token(), [] { return false; });
+    wait_for_stop(out);
     _port->close();
   }
 

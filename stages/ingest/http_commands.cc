@@ -377,10 +377,7 @@ class http_commands final : public graph::stage {
   void run(graph::source_output& out) override {
     // Every stage of the node is built by now: the aggregate stages' service exists.
     _door->open(&out, find_aggregate_reads(_services, _data_dir));
-    std::mutex mu;
-    std::condition_variable_any cv;
-    std::unique_lock lock(mu);
-    cv.wait(lock, out.stop_token(), [] { return false; });
+    wait_for_stop(out);
     _door->close();
   }
 

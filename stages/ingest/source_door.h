@@ -13,10 +13,20 @@
 #include <condition_variable>
 #include <mutex>
 #include <shared_mutex>
+#include <stop_token>
 
 namespace esflow::stages {
 
 enum class admission : std::uint8_t { admitted, full, closed };
+
+// What a source whose messages arrive on a transport's threads does in run()
+// between opening its door and closing it: sleep until the pipeline stops.
+inline void wait_for_stop(const graph::source_output& out) {
+  std::mutex mu;
+  std::condition_variable_any cv;
+  std::unique_lock lock(mu);
+  cv.wait(lock, out.stop_token(), [] { return false; });
+}
 
 class source_door {
  public:

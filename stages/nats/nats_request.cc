@@ -203,10 +203,7 @@ class nats_request final : public graph::stage {
       follow(std::set<std::string>(_subjects.begin(), _subjects.end()));
     }
     _settings->serving->store(true);
-    std::mutex mu;
-    std::condition_variable_any cv;
-    std::unique_lock lock(mu);
-    cv.wait(lock, out.stop_token(), [] { return false; });
+    wait_for_stop(out);
     if (_placement) _placement->remove_listener(listener);
     _settings->serving->store(false);
     unsubscribe_all();

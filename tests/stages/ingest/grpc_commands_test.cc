@@ -24,12 +24,27 @@ namespace {
 using json = nlohmann::json;
 
 struct command {
+  explicit command(std::string payload) : payload_json(std::move(payload)) {}
+  command with_id(std::string v) const { return set(&command::command_id, std::move(v)); }
+  command with_type(std::string v) const { return set(&command::type, std::move(v)); }
+  command with_body_tenant(std::string v) const { return set(&command::body_tenant, std::move(v)); }
+  command with_metadata(std::string v) const { return set(&command::metadata_json, std::move(v)); }
+  command with_tenant(std::optional<std::string> v) const { return set(&command::tenant, std::move(v)); }
+
   std::optional<std::string> tenant = "acme";  // header / metadata
   std::string body_tenant;                     // the body's tenant_id ("" = absent)
   std::string command_id;
   std::string type = "Account";
   std::string payload_json;
   std::string metadata_json;
+
+ private:
+  template <typename T>
+  command set(T command::*field, T v) const {
+    auto c = *this;
+    c.*field = std::move(v);
+    return c;
+  }
 };
 
 // One answer in a transport-neutral shape: the HTTP body's fields.
@@ -131,21 +146,19 @@ class grpc_commands : public ::testing::Test {
 TEST_F(grpc_commands, answers_equal_the_http_answers_for_the_same_commands) {
   const std::string huge = R"({"type":"deposit","amount":1,"pad":")" + std::string(2 << 20, 'x') + "\"}";
   const std::vector<std::pair<std::string, command>> script = {
-      {"open", {.command_id = "open-", .payload_json = R"({"type":"open_account","initial_balance":100})"}},
-      {"deposit",
-       {.payload_json = R"({"type":"deposit","amount":50})", .metadata_json = R"({"source":"test"})"}},
+      {"open", command(R"({"type":"open_account","initial_balance":100})").with_id("open-")},
+      {"deposit", command(R"({"type":"deposit","amount":50})").with_metadata(R"({"source":"test"})")},
       {"same command id again: a duplicate",
-       {.command_id = "open-", .payload_json = R"({"type":"open_account","initial_balance":100})"}},
-      {"reused command id, other payload",
-       {.command_id = "open-", .payload_json = R"({"type":"deposit","amount":7})"}},
-      {"domain rejection", {.payload_json = R"({"type":"withdraw","amount":100000})"}},
-      {"unknown aggregate type", {.type = "Nope", .payload_json = R"({"type":"deposit","amount":1})"}},
-      {"invalid tenant", {.tenant = "bad tenant!", .payload_json = R"({"type":"deposit","amount":1})"}},
-      {"missing tenant", {.tenant = std::nullopt, .payload_json = R"({"type":"deposit","amount":1})"}},
-      {"body tenant differs", {.body_tenant = "globex", .payload_json = R"({"type":"deposit","amount":1})"}},
-      {"payload without type", {.payload_json = R"({"amount":1})"}},
-      {"payload too large", {.payload_json = huge}},
-      {"program's own code", {.payload_json = R"({"type":"deposit","amount":1.5})"}},
+       command(R"({"type":"open_account","initial_balance":100})").with_id("open-")},
+      {"reused command id, other payload", command(R"({"type":"deposit","amount":7})").with_id("open-")},
+      {"domain rejection", command(R"({"type":"withdraw","amount":100000})")},
+      {"unknown aggregate type", command(R"({"type":"deposit","amount":1})").with_type("Nope")},
+      {"invalid tenant", command(R"({"type":"deposit","amount":1})").with_tenant("bad tenant!")},
+      {"missing tenant", command(R"({"type":"deposit","amount":1})").with_tenant(std::nullopt)},
+      {"body tenant differs", command(R"({"type":"deposit","amount":1})").with_body_tenant("globex")},
+      {"payload without type", command(R"({"amount":1})")},
+      {"payload too large", command(huge)},
+      {"program's own code", command(R"({"type":"deposit","amount":1.5})")},
   };
   for (const auto& [what, c] : script) {
     SCOPED_TRACE(what);
@@ -175,11 +188,11 @@ TEST_F(grpc_commands, a_payload_that_is_not_one_json_object_is_refused_and_never
   for (const std::string bad : {R"({"type":"deposit","amount":1},"tenant_id":"globex")", R"([1,2])",
                                 R"(not json)", R"({"type":"deposit","amount":1} {"x":1})", ""}) {
     SCOPED_TRACE(bad);
-    auto g = over_grpc({.payload_json = bad}, "acc-1");
+    auto g = over_grpc(command(bad), "acc-1");
     EXPECT_EQ(g.grpc_code, grpc::INVALID_ARGUMENT);
     EXPECT_EQ(g.code, "invalid_command");
   }
-  auto g = over_grpc({.payload_json = R"({"type":"deposit","amount":1})", .metadata_json = "[]"}, "acc-1");
+  auto g = over_grpc(command(R"({"type":"deposit","amount":1})").with_metadata("[]"), "acc-1");
   EXPECT_EQ(g.code, "invalid_command");
   // Nothing was stored for acc-1.
   auto r = _http->Get("/v1/aggregates/Account/acc-1", {{"x-tenant-id", "acme"}});
