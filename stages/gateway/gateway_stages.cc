@@ -383,7 +383,7 @@ result<std::unique_ptr<graph::stage>> make_http(const graph::stage_init& init) {
   server.Post("/admin/runner/drain", runner("Drain"));
   server.Get("/admin/runner/status", runner("Status"));
   server.Post("/admin/runner/reload", runner("Reload"));
-  // Bound now: an address in use fails the node's build, with the address.
+  // Bound now: an address it cannot listen on fails the node's build, naming it.
   if (own)
     if (auto started = own->start(); !started.ok())
       return error::make(errc::unavailable,

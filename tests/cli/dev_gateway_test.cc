@@ -202,6 +202,52 @@ TEST_F(dev_gateway, without_a_key_the_gateway_denies_and_reaches_no_node) {
   EXPECT_EQ(read->status, 404) << "the command reached the aggregate: " << read->body;
 }
 
+// The gateway of gateway-dev.yaml alone: no aggregate, no projection in the
+// process. Every route answers 503 unavailable (retryable) as the NATS path
+// does when no node answers; a `listen` that is not host:port stops the node's build.
+TEST(dev_gateway_alone, answers_unavailable_without_nodes_and_refuses_a_bad_listen_address) {
+  storage::testing::temp_dir dir;
+  const auto data = dir.str() + "/data";
+  auto key = ensure_dev_key(data);
+  ASSERT_TRUE(key.ok()) << key.err().message;
+  auto secret = read_file(key->key_file);
+  secret.pop_back();
+  const auto serve = [&](const std::string& listen) {
+    ::setenv("ESFLOW_DEV_KEYS_FILE", key->keys_file.c_str(), 1);
+    ::setenv("ESFLOW_GATEWAY_ADDR", listen.c_str(), 1);
+    serve_options o;
+    o.overrides.data_dir = data;
+    o.overrides.http = "127.0.0.1:0";
+    auto s = serve_nodes({k_pipelines + "gateway-dev.yaml"}, o);
+    ::unsetenv("ESFLOW_DEV_KEYS_FILE");
+    ::unsetenv("ESFLOW_GATEWAY_ADDR");
+    return s;
+  };
+  auto bad = serve("no-port");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.err().message.find("listen 'no-port' is not host:port"), std::string::npos)
+      << bad.err().message;
+
+  const int port = free_port();
+  auto s = serve("127.0.0.1:" + std::to_string(port));
+  ASSERT_TRUE(s.ok()) << s.err().message;
+  httplib::Client g("127.0.0.1", port);
+  const httplib::Headers h{{"Authorization", "Bearer " + secret}, {"x-tenant-id", "acme"}};
+  auto c = g.Post("/v1/commands", h, command("acc-1", R"({"type":"open_account","initial_balance":1})"),
+                  "application/json");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->status, 503) << c->body;
+  EXPECT_EQ(json::parse(c->body)["code"], "unavailable");
+  EXPECT_FALSE(c->get_header_value("Retry-After").empty());
+  auto q = g.Get("/v1/query/accounts", h);
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->status, 503) << q->body;
+  auto r = g.Get("/v1/aggregates/Account/acc-1", h);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503) << r->body;
+  EXPECT_TRUE(stop_served(*s.value()).ok());
+}
+
 // `esflow run` of the deployment's gateway: no key file, no gateway (dev's key is dev's only).
 TEST(dev_gateway_binary, run_of_gateway_yaml_without_its_key_file_stays_an_error) {
   storage::testing::temp_dir dir;
