@@ -1,5 +1,6 @@
 // esflow: one binary for every node kind. See `esflow --help`.
 #include "cli/app.h"
+#include "cli/dev.h"
 #include "cli/keys.h"
 #include "cli/quarantine.h"
 #include "cli/replay.h"
@@ -17,15 +18,19 @@ namespace {
 // The pipelines `esflow dev` runs together in one process on one data
 // directory, from the shipped pipelines folder: every shipped node kind (the
 // aggregate node, a follower tailing its log, the projection's views, the
-// runner's sagas with their outbox relay and scheduler). With
+// runner's sagas with their outbox relay and scheduler, the gateway in front
+// of them on a server of its own, 127.0.0.1:8000). With
 // --nats the aggregate node runs on the JetStream backbone (event log on
-// AGGREGATE_EVENTS, commands also over NATS request/reply) and the follower
-// and the projection tail that stream.
-const std::vector<std::string> k_dev_pipelines = {"aggregate.yaml", "follower.yaml", "projection.yaml",
-                                                  "runner-saga.yaml", "runner-effect.yaml"};
-const std::vector<std::string> k_dev_pipelines_nats = {"aggregate-jetstream.yaml", "follower.yaml",
-                                                       "projection.yaml", "runner-saga-jetstream.yaml",
-                                                       "runner-effect-jetstream.yaml"};
+// AGGREGATE_EVENTS, commands also over NATS request/reply), the follower
+// and the projection tail that stream and the gateway sends its commands
+// over NATS; without, the gateway calls the process's nodes
+// (docs/gateway.md "Dev mode").
+const std::vector<std::string> k_dev_pipelines = {"aggregate.yaml",     "follower.yaml",
+                                                  "projection.yaml",    "runner-saga.yaml",
+                                                  "runner-effect.yaml", "gateway-dev.yaml"};
+const std::vector<std::string> k_dev_pipelines_nats = {
+    "aggregate-jetstream.yaml",     "follower.yaml",   "projection.yaml", "runner-saga-jetstream.yaml",
+    "runner-effect-jetstream.yaml", "gateway-dev.yaml"};
 
 struct node_flags {
   std::string http;
@@ -105,7 +110,9 @@ int main(int argc, char** argv) {
   auto* dev = app.add_subcommand("dev",
                                  "run every shipped node kind in one process on one data directory "
                                  "(aggregate + follower + projection + runner; embedded log, HTTP; --nats: "
-                                 "JetStream + NATS request/reply)");
+                                 "JetStream + NATS request/reply) and the gateway on "
+                                 "http://127.0.0.1:8000 ($ESFLOW_GATEWAY_ADDR) with a dev API key in "
+                                 "<data-dir>/dev-key");
   dev_flags.add_to(dev);
 
   std::vector<std::string> validate_files;
@@ -304,6 +311,22 @@ int main(int argc, char** argv) {
     const bool on_nats = !dev_flags.nats.empty() || !dev_flags.nats_file.empty();
     for (const auto& f : on_nats ? k_dev_pipelines_nats : k_dev_pipelines)
       dev_files.push_back(*dir + "/" + f);
+    if (!dev_flags.check) {
+      // The gateway's key file (gateway-dev.yaml reads ESFLOW_DEV_KEYS_FILE):
+      // made in the data directory the shipped files use (cli/dev.h).
+      const auto data_dir = dev_flags.data_dir.empty() ? std::string("./data") : dev_flags.data_dir;
+      auto key = esflow::cli::ensure_dev_key(data_dir);
+      if (!key.ok()) {
+        std::cerr << "esflow dev: the gateway's dev key: " << key.err().message << "\n";
+        return esflow::cli::k_failure;
+      }
+      ::setenv("ESFLOW_DEV_KEYS_FILE", key->keys_file.c_str(), 1);
+      // Saga reads: the runner's route on this process's server (--http).
+      if (!dev_flags.http.empty()) ::setenv("ESFLOW_RUNNER_HTTP", dev_flags.http.c_str(), 0);
+      const char* gw = std::getenv("ESFLOW_GATEWAY_ADDR");
+      std::cerr << "gateway on http://" << (gw != nullptr && *gw != '\0' ? gw : "127.0.0.1:8000")
+                << " (API key in " << key->key_file << ")\n";
+    }
     return esflow::cli::run_command(dev_files, dev_flags.apply(), std::cerr);
   }
   if (*validate) return esflow::cli::validate_command(validate_files, std::cout, std::cerr);

@@ -44,7 +44,7 @@ void register_builtin_stages(graph::kind_registry& registry) {
   must(registry.add(log_follow_descriptor()));
   register_projection_stages(registry);
   register_runner_stages(registry);
-  register_gateway_stages(registry);
+  register_gateway_stages(registry, make_local_upstreams);
 }
 
 }  // namespace esflow::stages

@@ -109,7 +109,8 @@ class key_metrics final : public prometheus::Collectable {
 
 // ---- the service ------------------------------------------------------------------
 
-result<std::shared_ptr<gateway_service>> gateway_service::for_pipeline(const graph::node_kind_init& init) {
+result<std::shared_ptr<gateway_service>> gateway_service::for_pipeline(const graph::node_kind_init& init,
+                                                                       const local_upstreams_factory& local) {
   const auto& pipeline = init.pipeline;
   return init.services.get_or_create<gateway_service>(
       "gateway:" + pipeline.name, [&]() -> result<std::shared_ptr<gateway_service>> {
@@ -127,36 +128,22 @@ result<std::shared_ptr<gateway_service>> gateway_service::for_pipeline(const gra
           return error::make(errc::invalid_config, "the gateway's API keys (gateway.keys, " +
                                                        s->_config.keys + "): " + keys.err().message);
         s->_keys = std::move(keys).value();
-        if (s->_nats_url.empty())
-          return error::make(errc::invalid_config,
-                             "the gateway sends commands over NATS: set settings.nats_url (or --nats / "
-                             "ESFLOW_NATS_URL)",
-                             pipeline.file);
-        auto link = nats::nats_link::for_url(init.services, s->_nats_url);
-        if (!link.ok()) return std::move(link).err();
-        s->_link = std::move(link).value();
-        auto commands =
-            nats_requests::start(s->_link->shared_connection(), s->_timer, s->_config.max_in_flight);
-        if (!commands.ok()) return std::move(commands).err();
-        s->_commands = std::move(commands).value();
-        // Proxied reads block a thread each (httplib's client): a few threads, and
-        // a queue as deep as the in-flight bound.
+        // Proxied reads block a thread each (httplib's client), as do the
+        // in-process reads and queries: a few threads, and a queue as deep as
+        // the in-flight bound.
         s->_http_pool = std::make_unique<blocking_pool>("esflow-gw-http", 8, s->_config.max_in_flight);
-
-        // Placement: who hosts a tenant, for the aggregate reads. The gateway is
-        // not an aggregate node: it never owns a tenant, it only reads the map.
-        placement::placement_options po;
-        const char* node_id = std::getenv("ESFLOW_NODE_ID");
-        po.node_id = node_id != nullptr && *node_id != '\0' ? node_id : "gateway";
-        po.kinds = {"gateway"};
-        po.nats = &s->_link->connection();
-        po.start_timeout = std::chrono::milliseconds(1000);
-        auto placed = placement::placement_service::start(po);
-        if (placed.ok()) {
-          s->_placement = std::move(placed).value();
-        } else {
-          ESFLOW_WARN("gateway", "placement did not start ({}): aggregate reads answer 503 unavailable",
-                      placed.err().message);
+        if (s->_nats_url.empty()) {
+          // No NATS: the nodes of this process are the upstreams (esflow dev,
+          // docs/gateway.md "Dev mode"); no placement, the data directory's
+          // aggregate node serves every tenant.
+          if (local) s->_local = local(init.services, pipeline);
+          if (!s->_local)
+            return error::make(errc::invalid_config,
+                               "the gateway sends commands over NATS: set settings.nats_url (or --nats / "
+                               "ESFLOW_NATS_URL)",
+                               pipeline.file);
+        } else if (auto st = s->connect_nats(init); !st.ok()) {
+          return st.err();
         }
 
         auto host = init.services.find<transport::node_host>("");
@@ -170,14 +157,44 @@ result<std::shared_ptr<gateway_service>> gateway_service::for_pipeline(const gra
           });
         }
         ESFLOW_INFO("gateway",
-                    "gateway: {} keys from {}, commands over NATS {}, queries to {}, sagas to {}, runner "
-                    "admin to {}",
-                    s->_keys->current()->size(), s->_config.keys, s->_nats_url,
-                    s->_config.query_upstream.empty() ? "(none)" : s->_config.query_upstream,
+                    "gateway: {} keys from {}, commands {}, queries to {}, sagas to {}, runner admin to {}",
+                    s->_keys->current()->size(), s->_config.keys,
+                    s->_local ? std::string("in-process") : "over NATS " + s->_nats_url,
+                    !s->_config.query_upstream.empty() ? s->_config.query_upstream
+                    : s->_local                        ? std::string("in-process views")
+                                                       : std::string("(none)"),
                     s->_config.runner_http.empty() ? "(none)" : s->_config.runner_http,
                     s->_config.runner_grpc.empty() ? "(none)" : s->_config.runner_grpc);
         return s;
       });
+}
+
+// Commands over NATS request/reply and placement for the aggregate reads
+// (the deployment: docs/gateway.md "Running it").
+status gateway_service::connect_nats(const graph::node_kind_init& init) {
+  auto link = nats::nats_link::for_url(init.services, _nats_url);
+  if (!link.ok()) return std::move(link).err();
+  _link = std::move(link).value();
+  auto commands = nats_requests::start(_link->shared_connection(), _timer, _config.max_in_flight);
+  if (!commands.ok()) return std::move(commands).err();
+  _commands = std::move(commands).value();
+
+  // Placement: who hosts a tenant, for the aggregate reads. The gateway is
+  // not an aggregate node: it never owns a tenant, it only reads the map.
+  placement::placement_options po;
+  const char* node_id = std::getenv("ESFLOW_NODE_ID");
+  po.node_id = node_id != nullptr && *node_id != '\0' ? node_id : "gateway";
+  po.kinds = {"gateway"};
+  po.nats = &_link->connection();
+  po.start_timeout = std::chrono::milliseconds(1000);
+  auto placed = placement::placement_service::start(po);
+  if (placed.ok()) {
+    _placement = std::move(placed).value();
+  } else {
+    ESFLOW_WARN("gateway", "placement did not start ({}): aggregate reads answer 503 unavailable",
+                placed.err().message);
+  }
+  return {};
 }
 
 gateway_service::~gateway_service() {
@@ -202,7 +219,8 @@ nlohmann::json gateway_service::info() const {
   if (_placement) placement = std::string(placement::to_string(_placement->source()));
   return {{"keys", _config.keys},
           {"key_count", _keys->current()->size()},
-          {"commands", {{"nats", _nats_url}, {"inbox", _commands->inbox() + ".*"}}},
+          {"commands", _commands ? nlohmann::json{{"nats", _nats_url}, {"inbox", _commands->inbox() + ".*"}}
+                                 : nlohmann::json{{"in_process", true}}},
           {"query_upstream", _config.query_upstream},
           {"runner_http", _config.runner_http},
           {"runner_grpc", _config.runner_grpc},
@@ -214,11 +232,12 @@ nlohmann::json gateway_service::info() const {
 
 // ---- the kind -----------------------------------------------------------------------
 
-graph::node_kind_descriptor gateway_kind_descriptor() {
+graph::node_kind_descriptor gateway_kind_descriptor(local_upstreams_factory local) {
   graph::node_kind_descriptor d;
   d.name = "gateway";
   d.description =
-      "the edge: HTTP/JSON with API keys; commands over NATS, queries over gRPC, reads proxied over HTTP";
+      "the edge: HTTP/JSON with API keys; commands over NATS, queries over gRPC, reads proxied over HTTP "
+      "(without nats_url: the nodes of its own process)";
   d.sections = {"gateway"};
   d.check_section = [](const std::string&, const YAML::Node& section, const std::string& file,
                        const std::string& base_dir) {
@@ -227,8 +246,9 @@ graph::node_kind_descriptor gateway_kind_descriptor() {
     return graph::problem_lines(parsed.err().message);
   };
   d.make_context = [] { return std::make_shared<gateway_context>(); };
-  d.make_service = [](const graph::node_kind_init& init) -> result<std::shared_ptr<void>> {
-    auto s = gateway_service::for_pipeline(init);
+  d.make_service =
+      [local = std::move(local)](const graph::node_kind_init& init) -> result<std::shared_ptr<void>> {
+    auto s = gateway_service::for_pipeline(init, local);
     if (!s.ok()) return std::move(s).err();
     return std::shared_ptr<void>(std::move(s).value());
   };
@@ -239,13 +259,13 @@ graph::node_kind_descriptor gateway_kind_descriptor() {
 
 namespace esflow::stages {
 
-void register_gateway_stages(graph::kind_registry& registry) {
+void register_gateway_stages(graph::kind_registry& registry, gateway::local_upstreams_factory local) {
   using namespace esflow::gateway;
   for (auto make : {http_descriptor, auth_descriptor, route_descriptor, call_descriptor, answer_descriptor}) {
     auto added = registry.add(make());
     if (!added.ok()) throw std::logic_error(added.err().to_string());
   }
-  if (auto added = registry.add(gateway_kind_descriptor()); !added.ok())
+  if (auto added = registry.add(gateway_kind_descriptor(std::move(local))); !added.ok())
     throw std::logic_error(added.err().to_string());
 }
 

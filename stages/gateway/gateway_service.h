@@ -5,6 +5,8 @@
 //
 //   keys        api_key_store on the section's `keys` file (reloaded on change)
 //   commands    nats_requests on the pipeline's `nats_url`: async request/reply
+//   local       without `nats_url` (esflow dev): the nodes of this process
+//               (local_upstreams.h) instead of NATS, placement and query_upstream
 //   channels    upstream_channels: the pooled gRPC channels of `query_upstream`, `runner_grpc`
 //   http_pool   blocking_pool for the proxied HTTP reads (aggregate, saga)
 //   timer       deadlines and retry backoffs
@@ -22,6 +24,7 @@
 #include "stages/gateway/api_keys.h"
 #include "stages/gateway/gateway_config.h"
 #include "stages/gateway/gateway_context.h"
+#include "stages/gateway/local_upstreams.h"
 #include "stages/gateway/nats_requests.h"
 #include "stages/gateway/timer_thread.h"
 #include "stages/gateway/upstream_channels.h"
@@ -63,7 +66,9 @@ class gateway_metrics {
 
 class gateway_service {
  public:
-  static result<std::shared_ptr<gateway_service>> for_pipeline(const graph::node_kind_init& init);
+  // `local` makes the in-process upstreams of a pipeline without nats_url.
+  static result<std::shared_ptr<gateway_service>> for_pipeline(const graph::node_kind_init& init,
+                                                               const local_upstreams_factory& local = {});
   ~gateway_service();
   gateway_service(const gateway_service&) = delete;
   gateway_service& operator=(const gateway_service&) = delete;
@@ -71,7 +76,9 @@ class gateway_service {
   const gateway_config& config() const noexcept { return _config; }
   bool single_tenant() const noexcept { return _single_tenant; }
   api_key_store& keys() { return *_keys; }
-  nats_requests& commands() { return *_commands; }
+  nats_requests& commands() { return *_commands; }  // only when local() is null
+  // The process's nodes as upstreams (no nats_url); null when over NATS.
+  local_upstreams* local() { return _local.get(); }
   upstream_channels& channels() { return _channels; }
   blocking_pool& http_pool() { return *_http_pool; }
   timer_thread& timer() { return _timer; }
@@ -88,6 +95,7 @@ class gateway_service {
 
  private:
   gateway_service() = default;
+  status connect_nats(const graph::node_kind_init& init);
 
   gateway_config _config;
   bool _single_tenant = false;
@@ -96,6 +104,7 @@ class gateway_service {
   std::shared_ptr<nats::nats_link> _link;
   timer_thread _timer;
   std::unique_ptr<nats_requests> _commands;
+  std::shared_ptr<local_upstreams> _local;
   upstream_channels _channels;
   std::unique_ptr<blocking_pool> _http_pool;
   std::unique_ptr<placement::placement_service> _placement;

@@ -289,8 +289,14 @@ void handle(stages::source_door& door, transport::http_server& server, const htt
 
 class http_source final : public graph::stage {
  public:
-  explicit http_source(std::shared_ptr<stages::source_door> door) : _door(std::move(door)) {}
-  ~http_source() override { _door->close(); }
+  // `own`: the gateway's server of its own (param `listen`), stopped with the stage.
+  explicit http_source(std::shared_ptr<stages::source_door> door,
+                       std::shared_ptr<transport::http_server> own = nullptr)
+      : _door(std::move(door)), _own(std::move(own)) {}
+  ~http_source() override {
+    _door->close();
+    if (_own) _own->stop();  // after the node drained: no request still waits for an answer
+  }
   void run(graph::source_output& out) override {
     _door->open(&out);
     std::mutex mu;
@@ -302,11 +308,33 @@ class http_source final : public graph::stage {
 
  private:
   std::shared_ptr<stages::source_door> _door;
+  std::shared_ptr<transport::http_server> _own;
 };
+
+// The server of param `listen`: the gateway's own, so it can run beside an
+// aggregate node, whose server serves the same paths (esflow dev,
+// docs/gateway.md "Dev mode"). No admin routes on it (they stay on the
+// process's server); bounded like it (transport/README.md "Serving limits").
+result<std::shared_ptr<transport::http_server>> own_server(const graph::stage_init& init,
+                                                           const std::string& listen) {
+  if (!transport::parse_listen_address(listen))
+    return error::make(
+        errc::invalid_config,
+        "stage '" + init.spec.name + "' (gateway.http): listen '" + listen + "' is not host:port",
+        init.spec.at.to_string());
+  return std::make_shared<transport::http_server>(listen);
+}
 
 result<std::unique_ptr<graph::stage>> make_http(const graph::stage_init& init) {
   const auto& p = init.spec.params;
-  auto http = init.services.find<transport::http_server>();
+  const auto listen = p.str("listen");
+  std::shared_ptr<transport::http_server> own;
+  if (!listen.empty()) {
+    auto made = own_server(init, listen);
+    if (!made.ok()) return std::move(made).err();
+    own = std::move(made).value();
+  }
+  auto http = own ? own : init.services.find<transport::http_server>();
   if (!http)
     return error::make(errc::invalid_config,
                        "stage '" + init.spec.name +
@@ -355,7 +383,13 @@ result<std::unique_ptr<graph::stage>> make_http(const graph::stage_init& init) {
   server.Post("/admin/runner/drain", runner("Drain"));
   server.Get("/admin/runner/status", runner("Status"));
   server.Post("/admin/runner/reload", runner("Reload"));
-  return std::unique_ptr<graph::stage>(new http_source(std::move(door)));
+  // Bound now: an address it cannot listen on fails the node's build, naming it.
+  if (own)
+    if (auto started = own->start(); !started.ok())
+      return error::make(errc::unavailable,
+                         "stage '" + init.spec.name + "' (gateway.http): " + started.err().message,
+                         init.spec.at.to_string());
+  return std::unique_ptr<graph::stage>(new http_source(std::move(door), std::move(own)));
 }
 
 // ---- gateway.auth -----------------------------------------------------------------------
@@ -451,6 +485,9 @@ class route_stage final : public graph::stage {
       case route_kind::command:
         return plan_command(ctx, body);
       case route_kind::query:
+        // Empty upstream: the process's own views (gateway.call, local_read).
+        if (_svc->config().query_upstream.empty() && _svc->local() != nullptr && _svc->local()->has_views())
+          return {};
         if (_svc->config().query_upstream.empty())
           return error::make(errc::unavailable,
                              "this gateway has no query upstream (gateway.query_upstream)");
@@ -524,6 +561,7 @@ class route_stage final : public graph::stage {
     if (ctx.captures.size() != 2) return error::make(errc::invalid_command, "/v1/aggregates/<type>/<id>");
     if (auto st = schemas::validate_aggregate_type(ctx.captures[0]); !st.ok()) return st;
     if (auto st = schemas::validate_aggregate_id(ctx.captures[1]); !st.ok()) return st;
+    if (_svc->local() != nullptr) return {};  // the process's aggregate node serves every tenant
     auto* placement = _svc->placement();
     if (placement == nullptr)
       return error::make(errc::unavailable,
@@ -876,6 +914,77 @@ void http_read(const call_ptr& c) {
   if (!queued) finish(c, error::make(errc::unavailable, "too many proxied reads waiting; retry later"));
 }
 
+// ---- in-process upstreams (no nats_url: esflow dev, docs/gateway.md "Dev mode")
+
+// Commands through the local aggregate pipeline: the answers, retries and
+// deadline of the NATS path (command_attempt). The port answers once, on a
+// TBB worker of the aggregate pipeline or at once on a refusal; the deadline
+// runs on the timer, and whichever comes first answers.
+void local_command_attempt(const call_ptr& c) {
+  auto& ctx = *c->ctx;
+  ++ctx.attempts;
+  auto once = std::make_shared<std::atomic<bool>>(false);
+  const auto timer = c->svc->timer().schedule(ctx.deadline, [c, once] {
+    if (!once->exchange(true)) finish(c, deadline_error(*c->ctx, "the aggregate pipeline"));
+  });
+  const auto started = clock::now();
+  c->svc->local()->command(
+      ctx.tenant, c->m->body, ctx.trace.correlation_id, ctx.trace.traceparent,
+      [c, once, timer, started](result<std::string> rep) {
+        if (once->exchange(true)) return;
+        c->svc->timer().cancel(timer);
+        auto& cx = *c->ctx;
+        c->svc->metrics().upstream("local", seconds_since(started));
+        const bool may_retry = !cx.command_id.empty();
+        if (!rep.ok()) {
+          auto e = std::move(rep).err();
+          if (e.code == errc::unavailable && may_retry && retry_later(c, "local", local_command_attempt))
+            return;
+          return finish(c, std::move(e));
+        }
+        auto body = std::move(rep).value();
+        auto j = nlohmann::json::parse(body, nullptr, false);
+        if (!j.is_object() || !j.contains("status") || !j["status"].is_string())
+          return finish(
+              c, error::make(errc::internal, "the aggregate pipeline's answer is not a CommandResult"));
+        if (j["status"] == "accepted") return answer_ok(c, 200, std::move(body));
+        const auto code = j.value("code", std::string("internal"));
+        if (code == "unavailable" && may_retry && retry_later(c, "local", local_command_attempt)) return;
+        answer_ok(c, http_status(errc_from_wire(code)), std::move(body));
+      });
+}
+
+// Aggregate reads and queries on the process's nodes: they read RocksDB
+// (a query may wait for min_position), so on the pool, never a TBB worker;
+// retried on unavailable like the proxied reads.
+void local_read(const call_ptr& c) {
+  const bool queued = c->svc->http_pool().try_submit([c] {
+    auto& ctx = *c->ctx;
+    auto* local = c->svc->local();
+    for (;;) {
+      ++ctx.attempts;
+      if (clock::now() >= ctx.deadline) return finish(c, deadline_error(ctx, "the in-process node"));
+      const auto started = clock::now();
+      const bool query = ctx.route == route_kind::query;
+      auto r = ctx.captures.size() < (query ? 1U : 2U)
+                   ? result<local_upstreams::read_answer>(error::make(errc::internal, "no path captures"))
+               : query ? local->query(ctx.tenant, ctx.captures[0], ctx.params)
+                       : local->aggregate(ctx.tenant, ctx.captures[0], ctx.captures[1],
+                                          ctx.route == route_kind::aggregate_events, ctx.params);
+      c->svc->metrics().upstream("local", seconds_since(started));
+      if (r.ok()) return answer_ok(c, r->status, std::move(r->body));
+      auto e = std::move(r).err();
+      const auto wait = backoff(ctx.attempts);
+      if (e.code != errc::unavailable || ctx.attempts >= k_max_attempts ||
+          clock::now() + wait >= ctx.deadline)
+        return finish(c, std::move(e));
+      c->svc->metrics().retry("local");
+      std::this_thread::sleep_for(wait);  // a pool thread, never a TBB worker
+    }
+  });
+  if (!queued) finish(c, error::make(errc::unavailable, "too many in-process reads waiting; retry later"));
+}
+
 class call_stage final : public graph::stage {
  public:
   explicit call_stage(std::shared_ptr<gateway_service> svc) : _svc(std::move(svc)) {}
@@ -890,11 +999,15 @@ class call_stage final : public graph::stage {
                                                           std::to_string(_svc->config().max_in_flight) +
                                                           "); retry later"));
     c->acquired = true;
+    const bool local = _svc->local() != nullptr;
     switch (c->ctx->route) {
       case route_kind::command:
-        return command_attempt(c);
+        return local ? local_command_attempt(c) : command_attempt(c);
       case route_kind::query:
-        return query_attempt(c);
+        return local && c->ctx->upstream.empty() ? local_read(c) : query_attempt(c);
+      case route_kind::aggregate:
+      case route_kind::aggregate_events:
+        return local ? local_read(c) : http_read(c);
       case route_kind::runner_admin:
         return runner_attempt(c);
       default:
@@ -962,8 +1075,12 @@ graph::stage_descriptor http_descriptor() {
   d.default_concurrency = graph::concurrency::serial();  // run() only opens the door
   d.params = {
       graph::size_param("max_body", 1 << 20, "largest command body; larger is 413 payload_too_large"),
+      graph::string_param("listen", "",
+                          "host:port of a server of the gateway's own (esflow dev: beside an aggregate "
+                          "node); empty: the node's HTTP server"),
       graph::int_param("server_threads", 64,
-                       "HTTP worker threads of the node's server (each waiting request holds one)", 4, 4096),
+                       "HTTP worker threads of the gateway's server (each waiting request holds one)", 4,
+                       4096),
       graph::int_param("server_queue", 256,
                        "accepted connections that may wait for a worker; beyond, 503 unavailable", 0, 65536),
       graph::int_param("reserved_threads", 4,

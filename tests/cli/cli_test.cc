@@ -757,11 +757,39 @@ TEST_F(cli_test, binary_validate_checks_the_aggregates_section_with_file_and_lin
 }
 
 TEST_F(cli_test, binary_validate_accepts_every_shipped_pipeline) {
-  for (const char* f :
-       {"aggregate.yaml", "aggregate-jetstream.yaml", "follower.yaml", "projection.yaml", "demo.yaml"}) {
+  for (const char* f : {"aggregate.yaml", "aggregate-jetstream.yaml", "follower.yaml", "projection.yaml",
+                        "demo.yaml", "gateway.yaml", "gateway-dev.yaml"}) {
     auto r = run_esflow(dir, "validate " + std::string(ESFLOW_SOURCE_DIR) + "/pipelines/" + f);
     EXPECT_EQ(r.code, 0) << f << ": " << r.err;
   }
+}
+
+// `esflow dev` runs every shipped node kind, the gateway included (cli/main.cc
+// k_dev_pipelines); --check starts nothing, so it makes no dev key either.
+TEST_F(cli_test, binary_dev_check_lists_every_shipped_node_kind_the_gateway_included) {
+  const auto data = dir.path().string() + "/data";
+  auto r = run_esflow(dir, "dev --check --data-dir " + data);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"aggregate.yaml", "aggregate"},         {"follower.yaml", "follower"},
+      {"projection.yaml", "projection"},       {"runner-saga.yaml", "runner"},
+      {"runner-effect.yaml", "runner-effect"}, {"gateway-dev.yaml", "gateway"}};
+  for (const auto& [file, pipeline] : expected)
+    EXPECT_NE(r.out.find("/" + file + ": ok (pipeline '" + pipeline + "', "), std::string::npos)
+        << file << "\n"
+        << r.out;
+  EXPECT_NE(r.out.find("gateway-dev.yaml: ok (pipeline 'gateway', 5 stages; event_log embedded, data_dir " +
+                       data + ")"),
+            std::string::npos)
+      << r.out;
+  EXPECT_FALSE(std::filesystem::exists(data + "/dev-keys.jsonl"));
+
+  r = run_esflow(dir, "dev --check --nats nats://127.0.0.1:4222 --data-dir " + data);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("gateway-dev.yaml: ok (pipeline 'gateway', 5 stages; event_log jetstream"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("aggregate-jetstream.yaml: ok"), std::string::npos) << r.out;
 }
 
 TEST_F(cli_test, kinds_lists_node_kinds_with_their_sections_and_stages) {
