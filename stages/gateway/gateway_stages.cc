@@ -299,10 +299,7 @@ class http_source final : public graph::stage {
   }
   void run(graph::source_output& out) override {
     _door->open(&out);
-    std::mutex mu;
-    std::condition_variable_any cv;
-    std::unique_lock lock(mu);
-    cv.wait(lock, out.stop_token(), [] { return false; });
+    stages::wait_for_stop(out);
     _door->close();
   }
 
