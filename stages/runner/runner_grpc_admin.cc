@@ -48,13 +48,23 @@ class runner_admin_service final : public esflow::v1::RunnerAdmin::Service {
   }
 
   grpc::Status Reload(grpc::ServerContext* ctx, const esflow::v1::ReloadRequest*,
-                      esflow::v1::ReloadResponse*) override {
-    // A program's own code travels as FAILED_PRECONDITION with its name in
-    // esflow-code (docs/contract.md "Rejection codes"): the closest honest
-    // answer for "not possible in this state" that the contract's table has.
-    auto e = error::make(errc::domain_rejection, k_reload_unsupported);
-    e.code_text = "reload_unsupported";
-    return reject(*ctx, e);
+                      esflow::v1::ReloadResponse* out) override {
+    auto host = _services.find<transport::node_host>("");
+    if (!host) return reject(*ctx, error::make(errc::internal, "the runner has no node host to reload"));
+    // The process's reload (POST /admin/reload): saga programs, and whatever
+    // else the process runs (aggregate programs, placement).
+    const auto r = host->reload();
+    if (!r["failed"].empty()) {
+      // A refused part keeps what it had; FAILED_PRECONDITION with its own
+      // code, as a program's rejection travels (docs/contract.md "Rejection codes").
+      auto e = error::make(errc::domain_rejection, "reload refused: " + r["failed"].dump());
+      e.code_text = "reload_failed";
+      return reject(*ctx, e);
+    }
+    out->set_reloaded(true);
+    out->set_reason(r["reloaded"].dump());
+    transport::grpc_echo_metadata(*ctx, {});
+    return grpc::Status::OK;
   }
 
  private:

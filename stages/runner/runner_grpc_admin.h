@@ -9,10 +9,11 @@
 //           there is no finer runner-only drain to offer.
 //   Status  collect_runner_status (runner_admin.h): /info's runner section,
 //           GET /admin/outbox, the quarantine count, ready/draining.
-//   Reload  FAILED_PRECONDITION, esflow-code reload_unsupported: the saga
-//           programs are held by every saga.run lane's sandboxes and read
-//           without a lock (runner_service::sagas()), so swapping them under
-//           running lanes is not safe in this build; a rolling restart is.
+//   Reload  the process's reload (node_host::reload, POST /admin/reload):
+//           the saga programs (runner_service::reload_programs: all swap or
+//           none), and the process's other parts (aggregate programs,
+//           placement). A refused part: FAILED_PRECONDITION, esflow-code
+//           reload_failed, naming it; it keeps what it had.
 // Registered once per process, when it has a gRPC server (some pipeline set
 // `grpc`) and a runner pipeline; serves every runner pipeline of the process.
 // Calls run on the gRPC server's bounded threads and read the local store.
@@ -20,10 +21,6 @@
 #include "common/service_registry.h"
 
 namespace esflow::runner {
-
-// The message of Reload's rejection (docs/runner.md).
-inline constexpr const char* k_reload_unsupported =
-    "reload of runner programs needs a rolling restart in this build";
 
 status serve_grpc_runner_admin(esflow::service_registry& services);
 

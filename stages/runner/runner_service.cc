@@ -9,6 +9,7 @@
 #include "storage/keyspace.h"
 #include "transport/nats/nats_link.h"
 #include "transport/nats/subjects.h"
+#include "transport/node_host.h"
 
 #include <nlohmann/json.hpp>
 
@@ -77,8 +78,50 @@ result<std::shared_ptr<runner_service>> runner_service::for_pipeline(const graph
           s->_remote =
               std::make_unique<remote_commands>(link.value()->shared_connection(), std::chrono::seconds(5));
         }
+        if (auto host = init.services.find<transport::node_host>(""); host && !s->_sagas.empty()) {
+          host->add_reload_hook("sagas:" + s->_pipeline,
+                                [w = std::weak_ptr<runner_service>(s)]() -> result<std::string> {
+                                  auto self = w.lock();
+                                  if (!self) return std::string("gone");
+                                  auto changed = self->reload_programs();
+                                  if (!changed.ok()) return std::move(changed).err();
+                                  std::string names;
+                                  for (const auto& n : changed.value())
+                                    names += (names.empty() ? "" : ", ") + n;
+                                  return names.empty() ? std::string("unchanged") : "reloaded " + names;
+                                });
+        }
         return s;
       });
+}
+
+result<std::vector<std::string>> runner_service::reload_programs() {
+  std::lock_guard lock(_reload_mu);
+  std::vector<runtime::program_ptr> fresh;
+  for (const auto& s : _sagas) {
+    auto p = _programs.reload(s.program_path);
+    std::string why;
+    if (!p.ok()) {
+      why = p.err().message;
+    } else {
+      runtime::sandbox probe(runtime::sandbox_options{s.gas, s.memory});
+      if (auto st = probe.preload(*p.value()); !st.ok())
+        why = st.err().message;
+      else if (!probe.defines_on_event(*p.value()))
+        why = "'" + s.program_path + "' defines no on_event(state, input)";
+    }
+    if (!why.empty())
+      return error::make(errc::program_error, "saga " + s.name + ": " + why + " (no program was swapped)");
+    fresh.push_back(std::move(p).value());
+  }
+  std::vector<std::string> changed;
+  for (std::size_t i = 0; i < _sagas.size(); ++i) {
+    if (_sagas[i].current_program() == fresh[i]) continue;
+    std::atomic_store(&_sagas[i].program, fresh[i]);
+    changed.push_back(_sagas[i].name);
+    ESFLOW_INFO("runner", "reloaded the program of saga {} from {}", _sagas[i].name, _sagas[i].program_path);
+  }
+  return changed;
 }
 
 runner_service::~runner_service() {

@@ -57,6 +57,11 @@ class runner_service {
 
   const std::string& pipeline() const { return _pipeline; }
   const std::vector<saga_config>& sagas() const { return _sagas; }
+  // POST /admin/reload and RunnerAdmin.Reload: every saga's program file is
+  // read again; all swap (each input runs with the program it started with)
+  // or, when one fails to load, compile or define on_event, none does.
+  // Instances keep their stored state. The names of the changed sagas.
+  result<std::vector<std::string>> reload_programs();
   const saga_config* find_saga(const std::string& name) const;
   bool single_tenant() const { return _single_tenant; }
 
@@ -149,6 +154,7 @@ class runner_service {
   std::string _pipeline;
   bool _single_tenant = false;
   runtime::program_cache _programs;
+  std::mutex _reload_mu;  // one reload at a time
   std::vector<saga_config> _sagas;
   std::shared_ptr<storage::node_store> _store;
   std::shared_ptr<storage::event_log> _log;

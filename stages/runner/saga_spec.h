@@ -32,7 +32,10 @@ struct saga_config {
   std::string correlate_by = "aggregate_id";
   std::uint64_t gas = 10'000'000;
   std::size_t memory = std::size_t{64} << 20;
+  // Swapped by runner_service::reload_programs() while inputs run: read it
+  // only through current_program() (the caller's copy keeps it alive).
   runtime::program_ptr program;
+  runtime::program_ptr current_program() const { return std::atomic_load(&program); }
 
   // Whether an event of this type starts or advances an instance.
   bool triggered_by(std::string_view aggregate_type, std::string_view event_type) const;

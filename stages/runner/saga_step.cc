@@ -93,7 +93,8 @@ result<step_result> run_step(const saga_config& saga, runtime::sandbox& sandbox,
     if (!h.ok()) return error::make(errc::internal, "stored saga state: " + h.err().message, context);
     state = std::move(h).value();
   }
-  auto returned = sandbox.on_event(*saga.program, state ? &*state : nullptr, input.input_json);
+  const auto program = saga.current_program();
+  auto returned = sandbox.on_event(*program, state ? &*state : nullptr, input.input_json);
   if (!returned.ok()) {
     auto e = std::move(returned).err();
     e.context += (e.context.empty() ? "" : " ") + context;

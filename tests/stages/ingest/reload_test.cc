@@ -43,8 +43,9 @@ class reload_test : public ::testing::Test {
     fs::create_directories(_dir.path() / "programs");
     if (fs::exists(_dir.path() / "aggregate.yaml")) return restart(node_id);
     fs::copy_file(src / "aggregate.yaml", _dir.path() / "aggregate.yaml");
-    for (const auto* p : {"account.lua", "transfer.lua"})
+    for (const auto* p : {"account.lua", "transfer.lua", "transfer_saga.lua"})
       fs::copy_file(src / "programs" / p, _dir.path() / "programs" / p);
+    fs::copy_file(src / "runner-saga.yaml", _dir.path() / "runner-saga.yaml");
     restart(node_id);
   }
   void restart(const std::string& node_id) {
@@ -54,7 +55,8 @@ class reload_test : public ::testing::Test {
     o.overrides.data_dir = (_dir.path() / "data").string();
     o.overrides.http = "127.0.0.1:0";
     if (!node_id.empty()) o.overrides.node_id = node_id;
-    auto served = cli::serve_nodes({(_dir.path() / "aggregate.yaml").string()}, o);
+    auto served = cli::serve_nodes(
+        {(_dir.path() / "aggregate.yaml").string(), (_dir.path() / "runner-saga.yaml").string()}, o);
     ASSERT_TRUE(served.ok()) << served.err().to_string();
     _served = std::move(served).value();
     auto& host = cli::served_host(*_served);
@@ -148,6 +150,26 @@ TEST_F(reload_test, a_changed_program_serves_the_next_commands_and_a_broken_one_
   for (const auto& p : info_json["programs"])
     if (p.value("name", "") == "Account") listed = !p.value("hash", "").empty();
   EXPECT_TRUE(listed);
+}
+
+// The runner's saga programs reload the same way: all or none.
+TEST_F(reload_test, saga_programs_reload_with_the_process_and_a_broken_one_is_refused) {
+  const auto program = _dir.path() / "programs" / "transfer_saga.lua";
+  const auto text = read_file(program);
+  write_file(program, text + "\n-- reloaded\n");
+  auto [status, body] = reload();
+  EXPECT_EQ(status, 200) << body.dump();
+  EXPECT_EQ(body["reloaded"].value("sagas:runner", ""), "reloaded Transfer") << body.dump();
+  write_file(program, "function on_event(state, input\n");
+  auto [bad_status, bad] = reload();
+  EXPECT_EQ(bad_status, 422) << bad.dump();
+  const auto why = bad["failed"].value("sagas:runner", "");
+  EXPECT_NE(why.find("transfer_saga.lua"), std::string::npos) << why;
+  EXPECT_NE(why.find("no program was swapped"), std::string::npos) << why;
+  write_file(program, "local x = 1\n");
+  auto [none_status, none] = reload();
+  EXPECT_EQ(none_status, 422) << none.dump();
+  EXPECT_NE(none["failed"].value("sagas:runner", "").find("on_event"), std::string::npos) << none.dump();
 }
 
 // Placement from the file (no NATS): a reload applies an edited file without

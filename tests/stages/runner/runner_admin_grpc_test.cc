@@ -142,7 +142,7 @@ TEST_F(runner_admin_grpc, drain_turns_ready_false_and_status_says_draining) {
   EXPECT_TRUE(again.already_draining());
 }
 
-TEST_F(runner_admin_grpc, reload_is_failed_precondition_needing_a_rolling_restart) {
+TEST_F(runner_admin_grpc, reload_runs_the_process_reload_and_names_the_sagas) {
   runner_node node((dir.path() / "data").string(), {pipeline("aggregate.yaml"), pipeline("runner-saga.yaml")},
                    {}, true);
   ASSERT_TRUE(node.ok());
@@ -151,9 +151,11 @@ TEST_F(runner_admin_grpc, reload_is_failed_precondition_needing_a_rolling_restar
   grpc::ClientContext ctx;
   deadline(ctx);
   auto r = finish(ctx, s->Reload(&ctx, esflow::v1::ReloadRequest(), &out));
-  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_EQ(r.status.error_message(), runner::k_reload_unsupported);
-  EXPECT_EQ(value_of(r.trailing, "esflow-code"), "reload_unsupported");
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_TRUE(out.reloaded());
+  const auto reason = nlohmann::json::parse(out.reason());
+  EXPECT_EQ(reason.value("sagas:runner", ""), "unchanged") << out.reason();
+  EXPECT_EQ(reason.value("programs", ""), "unchanged") << out.reason();
   // Nothing changed: still ready, not draining.
   EXPECT_TRUE(node.host().ready().ok) << node.host().ready().detail;
 }
