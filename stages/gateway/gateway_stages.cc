@@ -675,6 +675,10 @@ void command_attempt(const call_ptr& c) {
     if (j["status"] == "accepted") return answer_ok(c, 200, std::move(rep->body));
     const auto code = j.value("code", std::string("internal"));
     if (code == "unavailable" && may_retry && retry_later(c, "nats", command_attempt)) return;
+    // A node that no longer hosts the tenant (a move in progress: its old
+    // subscription still delivered) refused it before anything ran, so the
+    // resend is safe even without a command id; NATS routes it to the new owner.
+    if (code == "tenant_not_hosted" && retry_later(c, "nats", command_attempt)) return;
     // The node's rejection, relayed as it is, with its contract status.
     answer_ok(c, http_status(errc_from_wire(code)), std::move(rep->body));
   });

@@ -471,6 +471,20 @@ TEST_F(gateway_node, retries_unavailable_only_with_a_command_id) {
   for (const auto& s : agg.seen()) EXPECT_EQ(json::parse(s.body).value("command_id", ""), "dep-1");
 }
 
+// During a move the old node's draining subscription may still deliver:
+// its tenant_not_hosted ran nothing, so even a command without an id is
+// resent, and NATS routes it to the new owner.
+TEST_F(gateway_node, resends_a_command_refused_as_not_hosted_during_a_move) {
+  fake_aggregate agg(_nats.url(), [](int n, const seen_command&) -> std::optional<std::string> {
+    if (n == 1) return rejected_body("tenant_not_hosted", false);
+    return accepted_body("acc-1");
+  });
+  auto r = command(k_deposit, as(_key_acme, "acme"));
+  EXPECT_EQ(r.status, 200) << r.text;
+  EXPECT_EQ(r.body.value("status", ""), "accepted");
+  EXPECT_EQ(agg.count(), 2);
+}
+
 TEST_F(gateway_node, does_not_retry_a_command_without_its_id) {
   fake_aggregate agg(_nats.url(), [](int n, const seen_command&) -> std::optional<std::string> {
     if (n == 1) return rejected_body("unavailable", true);
