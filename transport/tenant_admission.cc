@@ -9,15 +9,34 @@ void tenant_admission::set_placement(placement_hook hook) {
   std::atomic_store(&_placement, hook ? std::make_shared<const placement_hook>(std::move(hook)) : nullptr);
 }
 
-std::shared_ptr<std::atomic<std::int64_t>> tenant_admission::counter(const std::string& tenant) {
+std::shared_ptr<std::atomic<std::int64_t>> tenant_admission::raise(const std::string& tenant) {
   {
     std::shared_lock lock(_mu);
-    if (auto it = _in_flight.find(tenant); it != _in_flight.end()) return it->second;
+    if (auto it = _in_flight.find(tenant); it != _in_flight.end()) {
+      it->second->fetch_add(1);
+      return it->second;
+    }
   }
   std::unique_lock lock(_mu);
+  if (_in_flight.size() >= _max_tracked) prune_locked();
   auto& c = _in_flight[tenant];
   if (!c) c = std::make_shared<std::atomic<std::int64_t>>(0);
+  c->fetch_add(1);
   return c;
+}
+
+void tenant_admission::prune_locked() {
+  for (auto it = _in_flight.begin(); it != _in_flight.end();) {
+    if (it->second->load() == 0 && _draining.count(it->first) == 0)
+      it = _in_flight.erase(it);
+    else
+      ++it;
+  }
+}
+
+std::size_t tenant_admission::tracked() const {
+  std::shared_lock lock(_mu);
+  return _in_flight.size();
 }
 
 result<std::shared_ptr<void>> tenant_admission::admit(const std::string& tenant) {
@@ -29,8 +48,7 @@ result<std::shared_ptr<void>> tenant_admission::admit(const std::string& tenant)
       return e;
     }
   }
-  auto c = counter(tenant);
-  c->fetch_add(1);
+  auto c = raise(tenant);
   if (_draining_count.load() != 0 && draining(tenant)) {
     c->fetch_sub(1);
     return error::make(errc::unavailable,

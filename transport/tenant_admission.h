@@ -31,6 +31,10 @@ namespace esflow::transport {
 
 class tenant_admission {
  public:
+  // Tenants with a counter at once; beyond it idle ones (none in flight, not
+  // drained) are forgotten, so ids sent by anyone cannot grow it for ever.
+  explicit tenant_admission(std::size_t max_tracked = 100000) : _max_tracked(max_tracked) {}
+
   // The owner of a tenant this node does not host; nullopt when it hosts it.
   using placement_hook = std::function<std::optional<std::string>(const std::string& tenant)>;
 
@@ -47,9 +51,15 @@ class tenant_admission {
   bool draining(const std::string& tenant) const;
   std::set<std::string> draining_tenants() const;
   std::int64_t in_flight(const std::string& tenant) const;
+  std::size_t tracked() const;
 
  private:
-  std::shared_ptr<std::atomic<std::int64_t>> counter(const std::string& tenant);
+  // The tenant's counter, already raised: raised under the map's lock, so a
+  // prune (unique lock) never drops a counter a command is about to hold.
+  std::shared_ptr<std::atomic<std::int64_t>> raise(const std::string& tenant);
+  void prune_locked();  // under the unique lock
+
+  std::size_t _max_tracked;
 
   mutable std::shared_mutex _mu;
   std::unordered_map<std::string, std::shared_ptr<std::atomic<std::int64_t>>> _in_flight;  // guarded by _mu

@@ -75,5 +75,20 @@ TEST(tenant_admission, no_command_slips_past_a_finished_drain_under_concurrent_a
   EXPECT_EQ(admitted_after.load(), 0);
 }
 
+TEST(tenant_admission, idle_tenants_are_forgotten_beyond_the_bound_and_busy_ones_are_kept) {
+  tenant_admission a(64);
+  auto held = a.admit("busy");
+  ASSERT_TRUE(held.ok());
+  for (int i = 0; i < 1000; ++i) EXPECT_TRUE(a.admit("t-" + std::to_string(i)).ok());
+  EXPECT_LE(a.tracked(), 64U);
+  EXPECT_EQ(a.in_flight("busy"), 1) << "a tenant with a command in flight is never forgotten";
+  auto drained = std::async(std::launch::async, [&] { return a.drain("busy", 5s); });
+  std::this_thread::sleep_for(20ms);
+  for (int i = 0; i < 200; ++i) EXPECT_TRUE(a.admit("u-" + std::to_string(i)).ok());
+  held = std::shared_ptr<void>();
+  EXPECT_TRUE(drained.get());
+  EXPECT_TRUE(a.draining("busy"));
+}
+
 }  // namespace
 }  // namespace esflow::transport
