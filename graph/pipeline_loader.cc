@@ -787,15 +787,15 @@ result<pipeline_spec> load_pipeline_text(std::string_view yaml, const std::strin
   try {
     return l.load(yaml, display_name, base_dir);
   } catch (const YAML::Exception& e) {
-    return error::config(display_name + ":" + std::to_string(e.mark.line >= 0 ? e.mark.line + 1 : 0) + ": " + e.msg);
+    return error::config(display_name + ":" + std::to_string(e.mark.line >= 0 ? e.mark.line + 1 : 0) + ": " +
+                         e.msg);
   }
 }
 
 result<pipeline_spec> load_pipeline_file(const std::string& path, const kind_registry& registry,
                                          const load_options& options) {
   std::ifstream in(path);
-  if (!in)
-    return error::config("cannot read pipeline file '" + path + "'");
+  if (!in) return error::config("cannot read pipeline file '" + path + "'");
   std::stringstream buf;
   buf << in.rdbuf();
   auto base = fs::path(path).parent_path().string();

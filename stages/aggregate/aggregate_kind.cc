@@ -5,8 +5,8 @@
 // aggregate_context; its service is the directory's aggregate_service.
 #include "runtime/program.h"
 #include "stages/aggregate/aggregate_service.h"
-#include "stages/node_placement.h"
 #include "stages/aggregate/stages.h"
+#include "stages/node_placement.h"
 
 namespace esflow::aggregate {
 

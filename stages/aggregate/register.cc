@@ -9,9 +9,10 @@ namespace esflow::aggregate {
 
 status require_message_key(const graph::stage_init& init) {
   if (init.spec.key == "message") return {};
-  return error::config(init.spec.at.to_string() + ": stage '" + init.spec.name + "' (" + init.spec.kind +
-          ") needs 'key: message' (decode.command sets message.key to tenant/type/id; per-key order and "
-          "per-lane state rely on it)");
+  return error::config(
+      init.spec.at.to_string() + ": stage '" + init.spec.name + "' (" + init.spec.kind +
+      ") needs 'key: message' (decode.command sets message.key to tenant/type/id; per-key order and "
+      "per-lane state rely on it)");
 }
 
 }  // namespace esflow::aggregate

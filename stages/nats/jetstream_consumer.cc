@@ -226,9 +226,7 @@ class jetstream_consumer final : public graph::stage {
 result<std::unique_ptr<graph::stage>> make_jetstream_consumer(const graph::stage_init& init) {
   const auto& p = init.spec.params;
   const auto where = init.spec.at.to_string() + ": stage '" + init.spec.name + "' (jetstream.consumer): ";
-  const auto config_error = [&](const std::string& what) {
-    return error::config(where + what);
-  };
+  const auto config_error = [&](const std::string& what) { return error::config(where + what); };
   auto core = std::make_shared<consumer_core>();
   core->stream = p.str("stream");
   core->filter = p.str("filter");

@@ -47,10 +47,11 @@ result<std::shared_ptr<projection_service>> keyed_stage_service(const graph::sta
     if (!service) return error::make(errc::internal, "the projection node kind made no service");
     return service;
   }
-  return error::config(init.spec.at.to_string() + ": stage '" + init.spec.name + "' (" + init.spec.kind +
-                   ") needs 'key: message' (projection.follow keys messages by tenant and row; every stage "
-                   "between it and projection.store must keep one row's commits in log order, and only keyed "
-                   "lanes do)");
+  return error::config(
+      init.spec.at.to_string() + ": stage '" + init.spec.name + "' (" + init.spec.kind +
+      ") needs 'key: message' (projection.follow keys messages by tenant and row; every stage "
+      "between it and projection.store must keep one row's commits in log order, and only keyed "
+      "lanes do)");
 }
 
 graph::stage_descriptor project_descriptor() {

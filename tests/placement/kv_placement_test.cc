@@ -48,7 +48,8 @@ bool eventually(const std::function<bool()>& done) {
 class kv_placement_test : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!nats::testing::nats_server_fixture::available()) GTEST_SKIP() << "nats-server not installed";
+    ASSERT_TRUE(nats::testing::nats_server_fixture::available())
+        << "nats-server is required (deploy/install-deps.sh)";
     ASSERT_TRUE(_server.start()) << "nats-server did not start on " << _server.url();
     _conn = connect();
   }
