@@ -4,6 +4,7 @@
 // event log, the node's answers come back as they are (docs/gateway.md).
 #include "stages/gateway/api_keys.h"
 #include "tests/stages/nats/node_env.h"
+#include "tests/support/esflow_child.h"
 
 #include <httplib.h>
 
@@ -23,26 +24,11 @@ namespace {
 using nats::testing::json;
 using namespace std::chrono_literals;
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-    port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
-}
-
 // `esflow run pipelines/gateway.yaml` with its output in `log`.
 class gateway_process {
  public:
   gateway_process(const std::string& nats_url, const std::string& keys, const std::string& log) {
-    port = free_port();
+    port = esflow::testing::free_loopback_port();
     const std::string bin = std::string(ESFLOW_BINARY_DIR) + "/esflow";
     std::vector<std::string> args = {bin,
                                      "run",
