@@ -60,6 +60,26 @@ start_gateway() {
   wait_ready "127.0.0.1:$port"
   addr="127.0.0.1:$port"
 }
+# CPU seconds (user + system) a process has used so far.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+# measure NAME=PID...: runs bench_http (its args after --) and prints each
+# named process's CPU per answered command over the whole run (setup included).
+measure() {
+  local names=() ids=() before=() out
+  while [ "$1" != "--" ]; do names+=("${1%%=*}"); ids+=("${1#*=}"); shift; done
+  shift
+  for p in "${ids[@]}"; do before+=("$(cpu_s "$p")"); done
+  out=$("$bench" "$@")
+  grep -E "^(setup|run|  verify|  answers)" <<<"$out"
+  local n
+  n=$(grep -E "^(setup|run)" <<<"$out" | sed -E 's/.*\(([0-9]+) in .*/\1/' | awk '{ n += $1 } END { print n }')
+  local line="  cpu per command:"
+  for i in "${!ids[@]}"; do
+    line+=" ${names[$i]} $(awk -v a="${before[$i]}" -v b="$(cpu_s "${ids[$i]}")" -v n="$n" \
+      'BEGIN { printf "%.0f", (b - a) * 1e6 / n }') us"
+  done
+  echo "$line"
+}
 list_tenants() {
   for t in tenant-0 tenant-1 tenant-2 tenant-3; do "$esflow" tenants add "$t" --nats "$nats_url" >/dev/null 2>&1; done
   sleep 0.5
@@ -71,21 +91,25 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 IFS=, read -r -a counts <<<"$clients"
 for c in "${counts[@]}"; do
   start_nats "direct-$c"
+  nats_pid=${pids[-1]}
   start_agg agg-1 "direct-$c"
-  agg=$addr
+  agg=$addr agg_pid=${pids[-1]}
   list_tenants
   echo "== direct  C=$c (bench_http -> HTTP -> aggregate node)"
-  "$bench" --workload "$workload" --url "http://$agg" --clients "$c" --duration "$duration" | grep -E "^(setup|run|  verify|  answers)"
+  measure node="$agg_pid" nats-server="$nats_pid" -- \
+    --workload "$workload" --url "http://$agg" --clients "$c" --duration "$duration"
   stop_all
 
   start_nats "gateway-$c"
+  nats_pid=${pids[-1]}
   start_agg agg-1 "gateway-$c"
+  agg_pid=${pids[-1]}
   start_gateway "gateway-$c"
-  gw=$addr
+  gw=$addr gw_pid=${pids[-1]}
   list_tenants
   echo "== gateway C=$c (bench_http -> HTTP -> gateway -> NATS -> aggregate node)"
-  "$bench" --workload "$workload" --url "http://$gw" --key "$key" --clients "$c" --duration "$duration" |
-    grep -E "^(setup|run|  verify|  answers)"
+  measure node="$agg_pid" gateway="$gw_pid" nats-server="$nats_pid" -- \
+    --workload "$workload" --url "http://$gw" --key "$key" --clients "$c" --duration "$duration"
   stop_all
 done
 
