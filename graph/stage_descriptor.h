@@ -52,6 +52,11 @@ struct stage_descriptor {
   std::function<std::vector<std::string>(const param_values&)> ports_from_params;
   // Completes messages from its own threads via emitter::finish().
   bool async = false;
+  // Cheap and never blocks: process() runs on the thread that hands it the
+  // message (a source's, an async completion's, the predecessor's worker)
+  // instead of in a TBB task, saving a wake-up and a thread hop per message.
+  // Only where the stage is unkeyed, unlimited and unbounded; else as usual.
+  bool runs_inline = false;
   // The node kind this stage belongs to ("aggregate"); empty for stages every
   // kind can use (ingest, tenant.gate, decode.command, ack, sinks).
   std::string node_kind;

@@ -21,6 +21,8 @@ stage_runtime::stage_runtime(tbb::flow::graph& g, const stage_spec& spec, const 
   cycle_clock::ns_per_cycle();  // calibrate before messages flow
   _async = spec.descriptor->async;
   if (spec.descriptor->role == stage_role::source) return;  // sources run on their own thread
+  _inline = spec.descriptor->runs_inline && spec.key.empty() &&
+            spec.conc.kind == concurrency::mode::unlimited && _max_in_flight == 0;
   const bool keyed_lanes = !spec.key.empty() && !is_async();
   if (keyed_lanes) {
     // One serial lane per unit of concurrency: a key always maps to the same
@@ -76,6 +78,10 @@ void stage_runtime::deliver(message_ptr m) {
 }
 
 void stage_runtime::dispatch(message_ptr m) {
+  if (_inline) {
+    body(m.release(), 0);  // no edge from an inline stage: nothing comes back to hand on
+    return;
+  }
   const std::size_t index = _lanes.size() == 1 ? 0 : lane_of(m->key);
   if (!_gates.empty()) {
     auto& gate = *_gates[index];
@@ -107,11 +113,13 @@ void stage_runtime::release_lane(std::size_t lane) {
 
 bool stage_runtime::accepts_by_edge() const {
   // An ordered stage takes its messages through its gate, never by edge.
-  return _lanes.size() == 1 && _spec.key.empty() && !(is_async() && _max_in_flight > 0) && _gates.empty();
+  // An inline stage is called, not queued: an edge would make it a TBB task.
+  return _lanes.size() == 1 && _spec.key.empty() && !(is_async() && _max_in_flight > 0) && _gates.empty() &&
+         !_inline;
 }
 
 void stage_runtime::finalize() {
-  if (_ports.empty() || _ports[0].size() != 1 || _lanes.empty() || is_async()) return;
+  if (_ports.empty() || _ports[0].size() != 1 || _lanes.empty() || is_async() || _inline) return;
   auto* target = _ports[0][0];
   if (!target->accepts_by_edge()) return;
   _edge_target = target;

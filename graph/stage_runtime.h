@@ -56,6 +56,7 @@ class stage_runtime {
   stage_stats& stats() { return _stats; }
   std::size_t error_port() const { return _ports.size() - 1; }
   bool is_async() const { return _async; }
+  bool runs_inline() const { return _inline; }
 
  private:
   message* body(message* raw, std::size_t lane);
@@ -73,6 +74,7 @@ class stage_runtime {
   std::vector<std::vector<stage_runtime*>> _ports;  // by port index; last = error
   std::vector<std::unique_ptr<tbb_node>> _lanes;    // 1 unless keyed sync stage
   bool _async = false;
+  bool _inline = false;                   // stage_descriptor::runs_inline, where the spec allows it
   stage_runtime* _edge_target = nullptr;  // set by finalize(): `out` travels by TBB edge
 
   // Ordered lanes (keyed lanes, serial stages): at most one message is inside

@@ -28,6 +28,14 @@ stop_all() {
 }
 trap 'stop_all; rm -rf "$tmp"' EXIT
 
+# GATEWAY_CPU=N: the gateway alone on CPU N, everything else (nats-server,
+# nodes, bench_http) on the other CPUs, in both the direct and the gateway
+# runs: the gateway as on a host of its own, not taking CPU from the node.
+node_cpus="" gateway_cpus=""
+if [ -n "${GATEWAY_CPU:-}" ]; then
+  others=$(seq 0 $(($(nproc) - 1)) | grep -vx "$GATEWAY_CPU" | paste -sd,)
+  node_cpus="taskset -c $others" gateway_cpus="taskset -c $GATEWAY_CPU"
+fi
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_ready() {
   for _ in $(seq 1 300); do curl -sf "http://$1/ready" >/dev/null && return 0; sleep 0.1; done
@@ -36,7 +44,7 @@ wait_ready() {
 }
 start_nats() {
   nats_port=$(free_port)
-  nats-server -js -a 127.0.0.1 -p "$nats_port" -sd "$tmp/js-$1" >"$tmp/nats-$1.log" 2>&1 &
+  $node_cpus nats-server -js -a 127.0.0.1 -p "$nats_port" -sd "$tmp/js-$1" >"$tmp/nats-$1.log" 2>&1 &
   pids+=($!)
   nats_url="nats://127.0.0.1:$nats_port"
   for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && return 0; sleep 0.1; done
@@ -45,7 +53,7 @@ start_nats() {
 start_agg() {
   local port
   port=$(free_port)
-  "$esflow" run "$src/pipelines/aggregate-jetstream.yaml" --node-id "$1" --nats "$nats_url" \
+  $node_cpus "$esflow" run "$src/pipelines/aggregate-jetstream.yaml" --node-id "$1" --nats "$nats_url" \
     --http "127.0.0.1:$port" --data-dir "$tmp/data-$2-$1" >"$tmp/$2-$1.log" 2>&1 &
   pids+=($!)
   wait_ready "127.0.0.1:$port"
@@ -54,7 +62,7 @@ start_agg() {
 start_gateway() {
   local port
   port=$(free_port)
-  ESFLOW_KEYS_FILE="$tmp/keys.jsonl" "$esflow" run "$src/pipelines/gateway.yaml" --nats "$nats_url" \
+  ESFLOW_KEYS_FILE="$tmp/keys.jsonl" $gateway_cpus "$esflow" run "$src/pipelines/gateway.yaml" --nats "$nats_url" \
     --http "127.0.0.1:$port" >"$tmp/gateway-$1.log" 2>&1 &
   pids+=($!)
   wait_ready "127.0.0.1:$port"
@@ -69,7 +77,7 @@ measure() {
   while [ "$1" != "--" ]; do names+=("${1%%=*}"); ids+=("${1#*=}"); shift; done
   shift
   for p in "${ids[@]}"; do before+=("$(cpu_s "$p")"); done
-  out=$("$bench" "$@")
+  out=$($node_cpus "$bench" "$@")
   grep -E "^(setup|run|  verify|  answers)" <<<"$out"
   local n
   n=$(grep -E "^(setup|run)" <<<"$out" | sed -E 's/.*\(([0-9]+) in .*/\1/' | awk '{ n += $1 } END { print n }')
@@ -113,6 +121,7 @@ for c in "${counts[@]}"; do
   stop_all
 done
 
+[ -n "${SKIP_MOVE:-}" ] && exit 0
 echo "== move of tenant-0 under load through the gateway (two aggregate nodes)"
 start_nats move
 start_agg agg-1 move

@@ -13,13 +13,16 @@
 //   "Serving limits") until its answer, so /health and /metrics keep workers.
 //   They admit with try_put (a full pipeline answers 503 at once). run() only
 //   opens and closes the door (stages/ingest/source_door.h).
-// - gateway.auth, gateway.route, gateway.answer: pure CPU on TBB workers,
-//   any number in parallel; the key store's reload stats a file at most once
-//   a second (api_keys.h).
+// - gateway.auth, gateway.route, gateway.call, gateway.answer run inline
+//   (graph/stage_descriptor.h runs_inline): auth, route and the start of the
+//   call on the HTTP worker that took the request, the answer on the thread
+//   that completed the call. No TBB task and no hop between them; each is
+//   microseconds of CPU, any number in parallel; the key store's reload stats
+//   a file at most once a second (api_keys.h).
 // - gateway.call is async: process() starts the call and returns; the call
 //   finishes on nats.c's inbox thread, gRPC's callback threads, the HTTP
-//   pool's threads or the timer's (deadlines, retry backoffs). No TBB worker
-//   waits on I/O.
+//   pool's threads or the timer's (deadlines, retry backoffs). Nothing waits
+//   on I/O inside a stage.
 #include "common/errc.h"
 #include "common/log.h"
 #include "common/service_registry.h"
@@ -1053,6 +1056,9 @@ graph::stage_descriptor stage_of(std::string kind, std::string description) {
   d.description = std::move(description);
   d.node_kind = "gateway";
   d.mutates_context = true;
+  // Microseconds of work that never wait (a call only starts its I/O): run on
+  // the HTTP worker or the completion thread that has the request at hand.
+  d.runs_inline = true;
   d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
     auto svc = init.service_as<gateway_service>();
     if (!svc)

@@ -135,6 +135,48 @@ TEST_F(engine_test, keyed_stage_keeps_per_key_order_across_eight_lanes) {
   EXPECT_EQ(stats(*n, "out").in, 10000u);
 }
 
+// runs_inline: the stage runs on the source's thread (no TBB task, no hop),
+// both stages of an inline chain on that one thread; every message arrives.
+TEST_F(engine_test, inline_stages_run_on_the_thread_that_emits) {
+  auto n = build(
+      "pipeline: inline\n"
+      "stages:\n"
+      "  gen: {kind: test.source, count: 2000}\n"
+      "  a: {kind: test.inline}\n"
+      "  b: {kind: test.inline}\n"
+      "  out: {kind: sink.null}\n"
+      "flow:\n"
+      "  - gen -> a -> b -> out\n");
+  ASSERT_NE(n, nullptr);
+  n->start();
+  ASSERT_TRUE(n->wait_finished(deadline_in(20s)));
+  EXPECT_EQ(rec->count.load(), 4000);
+  EXPECT_EQ(rec->inside_emit.load(), 4000);
+  EXPECT_EQ(rec->threads.size(), 1u);
+  EXPECT_EQ(stats(*n, "b").in, 2000u);
+  EXPECT_EQ(stats(*n, "out").in, 2000u);
+}
+
+// A concurrency or a key in the pipeline outranks runs_inline: the stage
+// then runs as a TBB task like any other, within its bound.
+TEST_F(engine_test, inline_stage_with_a_concurrency_bound_runs_on_tbb_workers) {
+  auto n = build(
+      "pipeline: bounded\n"
+      "stages:\n"
+      "  gen: {kind: test.source, count: 2000}\n"
+      "  a: {kind: test.inline, concurrency: 2}\n"
+      "  b: {kind: test.inline, key: i, concurrency: 2}\n"
+      "  out: {kind: sink.null}\n"
+      "flow:\n"
+      "  - gen -> a -> b -> out\n");
+  ASSERT_NE(n, nullptr);
+  n->start();
+  ASSERT_TRUE(n->wait_finished(deadline_in(20s)));
+  EXPECT_EQ(rec->count.load(), 4000);
+  EXPECT_EQ(rec->inside_emit.load(), 0);
+  EXPECT_EQ(stats(*n, "out").in, 2000u);
+}
+
 TEST_F(engine_test, keyed_async_stage_keeps_per_key_order) {
   auto n = build(
       "pipeline: keyed_async\n"

@@ -17,6 +17,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -77,6 +78,8 @@ struct recorder {
   std::map<std::string, std::vector<std::int64_t>> by_key;  // key -> body field "i" in processing order
   std::atomic<std::int64_t> count{0};
   std::atomic<int> running{0}, max_running{0};
+  std::atomic<std::int64_t> inside_emit{0};  // test.inline calls made inside test.source's put()
+  std::set<std::thread::id> threads;         // the threads test.inline ran on (under mu)
 
   void record(const std::string& key, std::int64_t i) {
     std::lock_guard lock(mu);
@@ -135,6 +138,47 @@ class throw_stage final : public stage {
   std::int64_t _every;
 };
 
+// True on test.source's thread while its put() runs: a stage seeing it runs
+// inside the emit, on the source's own thread.
+inline thread_local bool t_in_test_source_put = false;
+
+// test.source: `count` messages {"i": n} put one by one from the source thread.
+class counting_source final : public stage {
+ public:
+  explicit counting_source(std::int64_t count) : _count(count) {}
+  void run(source_output& out) override {
+    for (std::int64_t i = 0; i < _count; ++i) {
+      auto m = make_message();
+      m->body = "{\"i\":" + std::to_string(i) + "}";
+      t_in_test_source_put = true;
+      const bool admitted = out.put(std::move(m));
+      t_in_test_source_put = false;
+      if (!admitted) return;
+    }
+  }
+
+ private:
+  std::int64_t _count;
+};
+
+// test.inline (runs_inline): notes where it runs, then passes the message on.
+class inline_stage final : public stage {
+ public:
+  explicit inline_stage(std::shared_ptr<recorder> r) : _r(std::move(r)) {}
+  void process(message_ptr m, const emitter& out) override {
+    if (t_in_test_source_put) ++_r->inside_emit;
+    {
+      std::lock_guard lock(_r->mu);
+      _r->threads.insert(std::this_thread::get_id());
+    }
+    ++_r->count;
+    out.emit(std::move(m));
+  }
+
+ private:
+  std::shared_ptr<recorder> _r;
+};
+
 inline result<std::shared_ptr<recorder>> find_recorder(const stage_init& init) {
   auto r = init.services.find<recorder>();
   if (!r) return error::make(errc::invalid_config, "test stage needs a recorder in the service registry");
@@ -166,6 +210,30 @@ inline kind_registry test_registry() {
       auto r = find_recorder(init);
       if (!r.ok()) return std::move(r).err();
       return std::unique_ptr<stage>(new count_stage(r.value()));
+    };
+    EXPECT_TRUE(reg.add(std::move(d)).ok());
+  }
+  {
+    stage_descriptor d;
+    d.kind = "test.source";
+    d.description = "`count` messages {\"i\": n}, put one by one";
+    d.role = stage_role::source;
+    d.output_ports = {"out"};
+    d.params = {int_param("count", 100, "messages to put", 0)};
+    d.make = [](const stage_init& init) -> result<std::unique_ptr<stage>> {
+      return std::unique_ptr<stage>(new counting_source(init.spec.params.integer("count")));
+    };
+    EXPECT_TRUE(reg.add(std::move(d)).ok());
+  }
+  {
+    stage_descriptor d;
+    d.kind = "test.inline";
+    d.description = "runs inline: notes whether it ran on a TBB worker and on which thread";
+    d.runs_inline = true;
+    d.make = [](const stage_init& init) -> result<std::unique_ptr<stage>> {
+      auto r = find_recorder(init);
+      if (!r.ok()) return std::move(r).err();
+      return std::unique_ptr<stage>(new inline_stage(r.value()));
     };
     EXPECT_TRUE(reg.add(std::move(d)).ok());
   }

@@ -46,7 +46,10 @@ std::int64_t nats_connection::now_ms() {
 }
 
 result<std::unique_ptr<nats_connection>> nats_connection::connect(connection_options options) {
-  std::call_once(nats_open_once, [] { nats_Open(-1); });
+  // No spinning on nats.c's locks: the default spins thousands of times
+  // before it blocks, which on a few cores burns the time slice the holder
+  // needs (many HTTP workers and TBB workers publish on one connection).
+  std::call_once(nats_open_once, [] { nats_Open(0); });
   std::unique_ptr<nats_connection> self(new nats_connection(std::move(options)));
   const auto& o = self->_options;
   options_guard g;
