@@ -46,10 +46,10 @@ std::int64_t nats_connection::now_ms() {
 }
 
 result<std::unique_ptr<nats_connection>> nats_connection::connect(connection_options options) {
-  // No spinning on nats.c's locks: the default spins thousands of times
-  // before it blocks, which on a few cores burns the time slice the holder
-  // needs (many HTTP workers and TBB workers publish on one connection).
-  std::call_once(nats_open_once, [] { nats_Open(0); });
+  // nats.c's default lock spinning: without it (nats_Open(0)) the gateway
+  // used ~8% less CPU but the node over NATS answered ~13% fewer commands
+  // (bench/RESULTS.md, run of a32f4b4).
+  std::call_once(nats_open_once, [] { nats_Open(-1); });
   std::unique_ptr<nats_connection> self(new nats_connection(std::move(options)));
   const auto& o = self->_options;
   options_guard g;
