@@ -149,6 +149,7 @@ nlohmann::json stages_json() {
                     {"role", std::string(graph::to_string(d->role))},
                     {"async", d->async},
                     {"default_concurrency", d->default_concurrency.to_string()},
+                    {"runs_inline", d->runs_inline},
                     {"ports", ports},
                     {"params", params}});
   }
@@ -229,7 +230,12 @@ void stages_markdown(const nlohmann::json& list, std::ostream& out) {
         << d["description"].get<std::string>() << "\n\n"
         << "- node kind: " << (node_kind.empty() ? "shared (any)" : node_kind) << "\n"
         << "- role: " << d["role"].get<std::string>() << (d["async"].get<bool>() ? ", async" : "") << "\n"
-        << "- default concurrency: " << d["default_concurrency"].get<std::string>() << "\n"
+        << "- default concurrency: "
+        << (d["runs_inline"].get<bool>()
+                ? std::string("inline (on the thread that hands it the message; a `concurrency` makes it TBB "
+                              "tasks)")
+                : d["default_concurrency"].get<std::string>())
+        << "\n"
         << "- ports: " << join(codes(d["ports"].get<std::vector<std::string>>())) << "\n";
     if (d["params"].empty()) {
       out << "- parameters: none\n";
@@ -257,8 +263,8 @@ int stages_command(const std::string& format, std::ostream& out) {
     return k_ok;
   }
   for (const auto* d : builtin_registry().all()) {
-    out << d->kind << " (" << graph::to_string(d->role) << (d->async ? ", async" : "") << ")\n    "
-        << d->description << "\n";
+    out << d->kind << " (" << graph::to_string(d->role) << (d->async ? ", async" : "")
+        << (d->runs_inline ? ", inline" : "") << ")\n    " << d->description << "\n";
     for (const auto& p : d->params) {
       out << "    " << std::left << std::setw(16) << p.name << std::setw(9) << graph::to_string(p.type);
       out << (p.required() ? "required" : "default " + graph::render(*p.default_value)) << "  " << p.doc

@@ -540,6 +540,10 @@ class loader {
         else
           s.params.set(p.name, *p.default_value);
       }
+      // An inline kind given a key but no concurrency: one ordered lane, as a
+      // serial default would give (a keyed stage cannot run inline).
+      if (!s.key.empty() && s.descriptor->runs_inline && !given.count("concurrency"))
+        s.conc = concurrency::serial();
       if (!s.key.empty() && s.conc.kind == concurrency::mode::unlimited && !s.descriptor->async) {
         _problems.add(at,
                       who + "a keyed stage runs one lane per unit of concurrency: give it 'concurrency: N'");

@@ -101,10 +101,13 @@ class decode_command final : public graph::stage {
 
 graph::stage_descriptor decode_command_descriptor() {
   graph::stage_descriptor d;
-  // Serial by default: the key that orders an aggregate's commands is only
-  // known after decode, so the stages before it must keep arrival order
-  // (file and JetStream ingest are ordered; `unlimited` is fine for HTTP).
-  d.default_concurrency = graph::concurrency::serial();
+  // Inline by default: the key that orders an aggregate's commands is only
+  // known after decode, so the stages before it must keep arrival order;
+  // run on the ingest thread (file and JetStream ingest are ordered), each
+  // source's order is kept with no TBB task and no hop. A `concurrency` in
+  // the pipeline makes it TBB tasks again (`serial` keeps a single order).
+  d.default_concurrency = graph::concurrency::unlimited();
+  d.runs_inline = true;
   d.kind = "decode.command";
   d.mutates_context = true;
   d.provides_context = {"command"};

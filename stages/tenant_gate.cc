@@ -13,8 +13,11 @@
 // Transport "file" (source.file: no ingest context, the raw body only): the
 // tenant is the body's `tenant_id` (missing = not given).
 //
-// Concurrency: serial by default (keeps arrival order until decode sets the
-// aggregate key); stateless, so any concurrency is safe where order does not matter.
+// Concurrency: inline by default (graph/README.md "Inline stages"): it runs on
+// the thread that took the message, in that thread's order, which keeps each
+// source's arrival order until decode sets the aggregate key; stateless, so a
+// `concurrency` in the pipeline (TBB tasks then) is safe where order does not
+// matter.
 #include "common/service_registry.h"
 #include "graph/json_field.h"
 #include "graph/pipeline_spec.h"
@@ -95,7 +98,8 @@ graph::stage_descriptor tenant_gate_descriptor() {
   // Serial by default: the key that orders an aggregate's commands is only
   // known after decode, so the stages before it must keep arrival order
   // (file and JetStream ingest are ordered; `unlimited` is fine for HTTP).
-  d.default_concurrency = graph::concurrency::serial();
+  d.default_concurrency = graph::concurrency::unlimited();
+  d.runs_inline = true;
   d.kind = "tenant.gate";
   d.mutates_context = true;
   d.provides_context = {"ingest"};
