@@ -35,6 +35,7 @@
 #include "stages/gateway/gateway_context.h"
 #include "stages/gateway/gateway_service.h"
 #include "stages/gateway/register.h"
+#include "stages/ingest/reply_waiter.h"
 #include "stages/ingest/source_door.h"
 #include "transport/http_server.h"
 #include "transport/nats/subjects.h"
@@ -107,21 +108,7 @@ void send(httplib::Response& res, const request_headers& h, answer a) {
   res.set_content(a.body, "application/json");
 }
 
-struct waiter {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  answer result;
-  void deliver(answer a) {
-    {
-      std::lock_guard lock(mu);
-      if (done) return;
-      result = std::move(a);
-      done = true;
-    }
-    cv.notify_one();
-  }
-};
+using waiter = stages::reply_waiter<answer>;
 
 class gateway_reply final : public graph::reply_handle {
  public:
@@ -277,17 +264,12 @@ void handle(stages::source_door& door, transport::http_server& server, const htt
                     ? error::make(errc::unavailable, "the gateway is full; retry later")
                     : error::make(errc::unavailable, "the gateway is not serving (starting or draining)"));
   }
-  std::unique_lock lock(w->mu);
-  if (!w->cv.wait_for(lock, wait_for, [&] { return w->done; })) {
-    w->done = true;
-    lock.unlock();
+  auto a = w->wait_for(wait_for);  // a late completion is dropped
+  if (!a)
     return fail(error::make(errc::deadline_exceeded,
                             "no answer within the request's deadline; a command may or may not have been "
                             "committed: retry with the same command id"));
-  }
-  auto a = std::move(w->result);
-  lock.unlock();
-  send(res, h, std::move(a));
+  send(res, h, std::move(*a));
 }
 
 class http_source final : public graph::stage {

@@ -9,6 +9,7 @@
 #include "schemas/ids.h"
 #include "schemas/json_encode.h"
 #include "stages/ingest/aggregate_reads.h"
+#include "stages/ingest/reply_waiter.h"
 #include "stages/ingest/source_door.h"
 #include "stages/ingest_context.h"
 #include "stages/node_env.h"
@@ -99,22 +100,7 @@ void send(httplib::Response& res, const request_info& info, answer a) {
 // ---- the reply handle ----------------------------------------------------------
 
 // What the waiting handler thread and the pipeline share.
-struct waiter {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  answer result;
-
-  void deliver(answer a) {
-    {
-      std::lock_guard lock(mu);
-      if (done) return;
-      result = std::move(a);
-      done = true;
-    }
-    cv.notify_one();
-  }
-};
+using waiter = reply_waiter<answer>;
 
 class http_reply final : public graph::reply_handle {
  public:
@@ -276,16 +262,11 @@ void handle_command(ingest_door& door, transport::http_server& server, const set
                                      : not_running());
   }
 
-  std::unique_lock lock(w->mu);
-  if (!w->cv.wait_for(lock, s.timeout, [&] { return w->done; })) {
-    w->done = true;  // a late completion is dropped
-    lock.unlock();
+  auto a = w->wait_for(s.timeout);  // a late completion is dropped
+  if (!a)
     return fail(error::make(errc::unavailable, "no answer within " + std::to_string(s.timeout.count()) +
                                                    " ms; the command may or may not have been committed"));
-  }
-  auto a = std::move(w->result);
-  lock.unlock();
-  send(res, info, std::move(a));
+  send(res, info, std::move(*a));
 }
 
 // ---- reads ------------------------------------------------------------------------
