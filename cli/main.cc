@@ -2,6 +2,8 @@
 #include "cli/app.h"
 #include "cli/dev.h"
 #include "cli/keys.h"
+#include "cli/load/load.h"
+#include "cli/load/workload.h"
 #include "cli/quarantine.h"
 #include "cli/replay.h"
 #include "cli/tenants.h"
@@ -10,6 +12,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cmath>
 #include <cstdlib>
 #include <iostream>
 
@@ -287,6 +290,64 @@ int main(int argc, char** argv) {
                     "node store directory [default: a temporary one, removed after the run]");
   bench->add_option("--format", bench_opts.format, "text|json")->check(CLI::IsMember({"text", "json"}));
 
+  esflow::load::load_options load_opts;
+  std::int64_t load_commands = -1, load_accounts = -1, load_tenants = -1, load_seed = -1, load_max = -1;
+  double load_duration_s = 60;
+  std::int64_t load_timeout_ms = 35000;
+  bool load_no_verify = false, load_print = false;
+  std::string load_verify_accounts = "all";
+  auto* load = app.add_subcommand(
+      "load",
+      "run the bank-account workload against a running node or gateway from this process, over HTTP, NATS "
+      "or gRPC: setup, then C clients; print answers by outcome, commands/s and p50..p999, then verify from "
+      "the node's event reads (exit 1 when verification fails)");
+  load->add_option("--transport", load_opts.transport.kind, "http|nats|grpc [default: http]")
+      ->check(CLI::IsMember({"http", "nats", "grpc"}));
+  load->add_option("--url", load_opts.transport.url,
+                   "the node or gateway: http://host:port, nats://host:port or host:port (grpc)");
+  load->add_option("--read-url", load_opts.read_url,
+                   "HTTP address of the event reads for verification [default: --url with --transport http]");
+  load->add_option("--key", load_opts.transport.key, "API key sent as Authorization: Bearer (a gateway)")
+      ->envname("ESFLOW_API_KEY");
+  auto* load_file = load->add_option("--workload", load_opts.workload_file,
+                                     "JSONL of the workload generator's records [default: generated]")
+                        ->check(CLI::ExistingFile);
+  for (auto* generated : {
+           load->add_option(
+                   "--commands", load_commands,
+                   "generated run-phase commands, after one open_account per account [default: 200000]")
+               ->check(CLI::Range(0, 1 << 30)),
+           load->add_option("--accounts", load_accounts, "generated accounts [default: 10000]")
+               ->check(CLI::Range(1, 1 << 24)),
+           load->add_option("--tenants", load_tenants, "generated tenants [default: 4]")
+               ->check(CLI::Range(1, 1 << 16)),
+           load->add_option("--seed", load_seed, "generator seed [default: 42]")
+               ->check(CLI::Range(0, 0x7fffffff)),
+       })
+    generated->excludes(load_file);
+  load->add_option("--clients", load_opts.clients, "concurrent clients of the run [default: 16]")
+      ->check(CLI::Range(1, esflow::load::k_max_clients));
+  load->add_option("--setup-clients", load_opts.setup_clients,
+                   "concurrent clients of the setup [default: 48]")
+      ->check(CLI::Range(1, esflow::load::k_max_clients));
+  load->add_option("--duration", load_duration_s,
+                   "stop the run after this many seconds; 0: no limit [default: 60]")
+      ->check(CLI::Range(0.0, 86400.0));
+  load->add_option("--max-commands", load_max, "stop the run after this many commands [default: all]")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 40));
+  load->add_option("--timeout-ms", load_timeout_ms, "bound of each request [default: 35000]")
+      ->check(CLI::Range(1, 600000));
+  load->add_flag("--no-verify", load_no_verify, "skip the verification");
+  load->add_option("--verify-accounts", load_verify_accounts,
+                   "all: read every account a command was sent to; sample: the workload's sample only "
+                   "[default: all]")
+      ->check(CLI::IsMember({"all", "sample"}));
+  load->add_flag("--progress", load_opts.progress,
+                 "a progress line every second on stderr (always on a terminal)");
+  load->add_option("--format", load_opts.format, "text|json")->check(CLI::IsMember({"text", "json"}));
+  load->add_flag("--print-workload", load_print,
+                 "print the generated workload as JSONL (the generator's exact bytes) and exit");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -370,6 +431,28 @@ int main(int argc, char** argv) {
     if (bench_seed >= 0) bench_opts.workload.seed = bench_seed;
     if (!bench_data_dir.empty()) bench_opts.data_dir = bench_data_dir;
     return esflow::cli::bench_command(bench_file, bench_opts, std::cout, std::cerr);
+  }
+  if (*load) {
+    auto& g = load_opts.generated;
+    if (load_commands >= 0) g.commands = load_commands;
+    if (load_accounts > 0) g.accounts = load_accounts;
+    if (load_tenants > 0) g.tenants = load_tenants;
+    if (load_seed >= 0) g.seed = static_cast<std::uint32_t>(load_seed);
+    if (load_print) {
+      esflow::load::print_workload(g, std::cout);
+      return std::cout.good() ? esflow::cli::k_ok : esflow::cli::k_failure;
+    }
+    if (load_opts.transport.url.empty()) {
+      std::cerr
+          << "esflow load: --url is required (http://host:port, nats://host:port or host:port for grpc)\n";
+      return esflow::cli::k_usage;
+    }
+    load_opts.duration = std::chrono::milliseconds(std::llround(load_duration_s * 1000.0));
+    if (load_max >= 0) load_opts.max_commands = load_max;
+    load_opts.transport.timeout = std::chrono::milliseconds(load_timeout_ms);
+    load_opts.verify = !load_no_verify;
+    load_opts.verify_sample_only = load_verify_accounts == "sample";
+    return esflow::load::load_command(load_opts, std::cout, std::cerr);
   }
   return esflow::cli::k_usage;
 }

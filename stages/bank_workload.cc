@@ -18,6 +18,7 @@ constexpr std::uint32_t k_dup_per_mille = 10;
 constexpr std::uint32_t k_deposit_percent = 70;
 constexpr std::uint32_t k_min_amount = 1, k_max_amount = 100;
 constexpr std::int64_t k_dup_min_back = 256, k_dup_max_back = 4096;
+constexpr std::int64_t k_sample_size = 100;
 
 class mulberry32 {
  public:
@@ -52,6 +53,10 @@ std::string uuid_v4_from(mulberry32& rng) {
   return s;
 }
 
+std::string tenant_of(std::int64_t k, std::int64_t tenants) {
+  return "tenant-" + std::to_string(k % tenants);
+}
+
 std::string account_id(std::int64_t k) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "acc-%05lld", static_cast<long long>(k));
@@ -80,13 +85,12 @@ std::vector<bank_command> generate_bank_workload(const bank_workload_options& o)
   mulberry32 rng(o.seed);
   std::vector<bank_command> out;
   out.reserve(static_cast<std::size_t>(o.accounts + o.commands));
-  const auto tenant_of = [&](std::int64_t k) { return "tenant-" + std::to_string(k % o.tenants); };
   for (std::int64_t k = 0; k < o.accounts; ++k) {
     bank_command c;
     c.setup = true;
     c.seq = k;
     c.command_id = uuid_v4_from(id_rng);
-    c.tenant = tenant_of(k);
+    c.tenant = tenant_of(k, o.tenants);
     c.account_id = account_id(k);
     c.type = "open_account";
     out.push_back(std::move(c));
@@ -114,13 +118,71 @@ std::vector<bank_command> generate_bank_workload(const bank_workload_options& o)
     c.seq = i;
     c.amount = k_min_amount + rng() % span;
     c.type = deposit ? "deposit" : "withdraw";
-    c.tenant = tenant_of(acct);
+    c.tenant = tenant_of(acct, o.tenants);
     c.account_id = account_id(acct);
     c.command_id = uuid_v4_from(id_rng);
     if (deposit) deposits.push_back(i);
     out.push_back(std::move(c));
   }
   return out;
+}
+
+std::vector<bank_account> bank_workload_sample(const bank_workload_options& o) {
+  mulberry32 rng(o.seed ^ 0x2545f491U);
+  const auto n = std::min(k_sample_size, o.accounts);
+  std::vector<bool> chosen(static_cast<std::size_t>(o.accounts), false);
+  std::vector<bank_account> out;
+  // Bounded: n <= accounts distinct values exist, and mulberry32 visits every
+  // residue; the cap only guards against a broken PRNG.
+  for (std::int64_t draws = 0; static_cast<std::int64_t>(out.size()) < n && draws < (n << 20); ++draws) {
+    const auto k = static_cast<std::int64_t>(rng() % static_cast<std::uint32_t>(o.accounts));
+    if (chosen[static_cast<std::size_t>(k)]) continue;
+    chosen[static_cast<std::size_t>(k)] = true;
+    out.push_back({tenant_of(k, o.tenants), account_id(k)});
+  }
+  return out;
+}
+
+std::string sample_line(const std::vector<bank_account>& sample) {
+  nlohmann::ordered_json accounts = nlohmann::ordered_json::array();
+  for (const auto& a : sample) accounts.push_back({{"tenant", a.tenant}, {"account_id", a.account_id}});
+  nlohmann::ordered_json j = {{"phase", "sample"}};
+  j["accounts"] = std::move(accounts);
+  return j.dump();
+}
+
+result<bank_workload> read_bank_workload(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return error::make(errc::invalid_config, "cannot read workload file '" + path + "'");
+  bank_workload w;
+  int line_no = 0;
+  std::int64_t run_seq = 0;  // duplicate_of names a run seq: seqs must be the run's positions
+  for (std::string line; std::getline(in, line);) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    const auto fail = [&](const std::string& why) {
+      return error::make(errc::invalid_config, path + ":" + std::to_string(line_no) + ": " + why);
+    };
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("phase"))
+      return fail("not a workload record (a JSON object with \"phase\" setup, run or sample)");
+    try {
+      if (j.at("phase") == "sample") {
+        for (const auto& a : j.at("accounts"))
+          w.sample.push_back({a.at("tenant").get<std::string>(), a.at("account_id").get<std::string>()});
+        continue;
+      }
+      auto c = record(j);
+      if (!c.setup && c.seq != run_seq++)
+        return fail("run records must come in seq order from 0 (seq " + std::to_string(c.seq) + ")");
+      if (c.duplicate_of >= c.seq) return fail("duplicate_of must name an earlier run seq");
+      w.commands.push_back(std::move(c));
+    } catch (const nlohmann::json::exception& e) {
+      return fail(std::string("workload record: ") + e.what());
+    }
+  }
+  return w;
 }
 
 std::string command_body(const bank_command& c, bool with_tenant) {

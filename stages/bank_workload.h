@@ -27,6 +27,18 @@ struct bank_command {
   std::int64_t duplicate_of = -1;                    // run seq re-sent (same command id), -1 = original
 };
 
+// One account of the verification sample (the generator's "sample" line).
+struct bank_account {
+  std::string tenant, account_id;
+};
+
+// A whole workload as the generator prints it: setup then run records, and
+// the verification sample.
+struct bank_workload {
+  std::vector<bank_command> commands;
+  std::vector<bank_account> sample;
+};
+
 // What a workload source sends: the transport tenant ("" = none) and the
 // command envelope (POST /v1/commands body).
 struct workload_item {
@@ -36,6 +48,16 @@ struct workload_item {
 
 // Setup phase then run phase, in send order.
 std::vector<bank_command> generate_bank_workload(const bank_workload_options& options);
+// The verification sample: min(100, accounts) distinct accounts, drawn from
+// their own PRNG stream (so it does not depend on the number of commands).
+std::vector<bank_account> bank_workload_sample(const bank_workload_options& options);
+// The generator's last line: {"phase":"sample","accounts":[...]} (its exact bytes).
+std::string sample_line(const std::vector<bank_account>& sample);
+// Generator records only ("phase" setup/run/sample): what a replay needs to
+// verify (type, amount, duplicate_of). Fails with "file:line: ..." on any
+// other line (a command envelope carries none of that).
+result<bank_workload> read_bank_workload(const std::string& path);
+
 // The command envelope of one record (aggregate type Account; tenant_id only
 // when `with_tenant`, i.e. in multi-tenant mode).
 std::string command_body(const bank_command& c, bool with_tenant);

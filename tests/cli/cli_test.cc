@@ -304,7 +304,7 @@ TEST_F(cli_test, binary_help_lists_exactly_the_subcommands_and_global_options) {
   EXPECT_EQ(h.usage, "esflow [OPTIONS] SUBCOMMAND");
   EXPECT_EQ(h.subcommands,
             (std::vector<std::string>{"run", "dev", "validate", "graph", "stages", "kinds", "placement",
-                                      "views", "quarantine", "replay", "keys", "tenants", "bench"}))
+                                      "views", "quarantine", "replay", "keys", "tenants", "bench", "load"}))
       << r.out;
   EXPECT_EQ(h.options, (std::vector<std::string>{"-h,--help", "--log-level", "--log-format"})) << r.out;
 }
@@ -416,6 +416,12 @@ TEST_F(cli_test, binary_each_subcommand_help_shows_its_own_synopsis_and_options)
        {"--stage", "--messages", "--workload", "--commands", "--accounts", "--tenants", "--seed",
         "--data-dir", "--format"},
        {"file"}},
+      {"load",
+       "load [OPTIONS]",
+       {"--transport", "--url", "--read-url", "--key", "--workload", "--commands", "--accounts", "--tenants",
+        "--seed", "--clients", "--setup-clients", "--duration", "--max-commands", "--timeout-ms",
+        "--no-verify", "--verify-accounts", "--progress", "--format", "--print-workload"},
+       {}},
   };
   // The top-level help's description of each subcommand.
   std::map<std::string, std::string> described;

@@ -6,6 +6,7 @@
 // gateway.yaml still refuses to start without its key file.
 #include "cli/app.h"
 #include "cli/dev.h"
+#include "tests/cli/load_run.h"
 #include "tests/storage/temp_dir.h"
 
 #include <gtest/gtest.h>
@@ -184,6 +185,29 @@ TEST_F(dev_gateway, commands_reads_and_queries_through_the_gateway_answer_as_the
   auto unknown = g.Get("/v1/query/nosuchview", auth());
   ASSERT_TRUE(unknown);
   EXPECT_EQ(unknown->status, 400) << unknown->body;
+}
+
+// `esflow load` through the gateway: its commands and its verification's
+// event reads carry the dev key; without one, every command is denied and
+// the reads fail, so the run does not verify.
+TEST_F(dev_gateway, esflow_load_through_the_gateway_verifies_with_the_key) {
+  graph::testing::temp_dir out;
+  const auto url = "http://127.0.0.1:" + std::to_string(gateway_port);
+  const auto r = load::testing::run_load(
+      out, "--url " + url + " --key " + key + " --accounts 100 --commands 500 --clients 4 --format json");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_EQ(r.report["setup"]["accepted"], 100) << r.out;
+  EXPECT_EQ(r.report["run"]["answered"], 500) << r.out;
+  EXPECT_EQ(r.report["run"]["error"], 0) << r.out;
+  EXPECT_EQ(r.report["verification"]["passed"], true) << r.out;
+  EXPECT_EQ(r.report["verification"]["accounts_read"], 100) << r.out;
+
+  const auto denied =
+      load::testing::run_load(out, "--url " + url + " --accounts 10 --commands 10 --format json");
+  EXPECT_EQ(denied.code, 1) << denied.out << denied.err;
+  EXPECT_EQ(denied.report["setup"]["rejected_by_code"]["unauthenticated"], 10) << denied.out;
+  const auto checks = load::testing::failed_checks(denied.report);
+  EXPECT_NE(std::find(checks.begin(), checks.end(), "read_failed"), checks.end()) << denied.out;
 }
 
 TEST_F(dev_gateway, without_a_key_the_gateway_denies_and_reaches_no_node) {
