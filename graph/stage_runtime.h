@@ -56,7 +56,6 @@ class stage_runtime {
   stage_stats& stats() { return _stats; }
   std::size_t error_port() const { return _ports.size() - 1; }
   bool is_async() const { return _async; }
-  bool runs_inline() const { return _inline; }
 
  private:
   message* body(message* raw, std::size_t lane);

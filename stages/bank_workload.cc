@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <functional>
+#include <optional>
 
 namespace esflow::stages {
 namespace {
@@ -76,6 +78,36 @@ bank_command record(const nlohmann::json& j) {
                                       : data.at("amount").get<std::int64_t>();
   c.duplicate_of = j.value("duplicate_of", std::int64_t{-1});
   return c;
+}
+
+// Each non-blank line of a JSON Lines file, parsed (one not an object is
+// `not_object`); `on` returns the problem to stop at, or nullopt. Problems
+// and JSON type errors come back as path:line.
+using json_line_handler = std::function<std::optional<std::string>(nlohmann::json&, std::string&)>;
+status for_each_json_line(const std::string& path, const std::string& not_object,
+                          const json_line_handler& on) {
+  std::ifstream in(path);
+  if (!in) return error::make(errc::invalid_config, "cannot read workload file '" + path + "'");
+  int line_no = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    std::optional<std::string> problem;
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      problem = not_object;
+    } else {
+      try {
+        problem = on(j, line);
+      } catch (const nlohmann::json::exception& e) {
+        problem = std::string("workload record: ") + e.what();
+      }
+    }
+    if (problem)
+      return error::make(errc::invalid_config, path + ":" + std::to_string(line_no) + ": " + *problem);
+  }
+  return {};
 }
 
 }  // namespace
@@ -152,36 +184,25 @@ std::string sample_line(const std::vector<bank_account>& sample) {
 }
 
 result<bank_workload> read_bank_workload(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return error::make(errc::invalid_config, "cannot read workload file '" + path + "'");
   bank_workload w;
-  int line_no = 0;
   std::int64_t run_seq = 0;  // duplicate_of names a run seq: seqs must be the run's positions
-  for (std::string line; std::getline(in, line);) {
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    const auto fail = [&](const std::string& why) {
-      return error::make(errc::invalid_config, path + ":" + std::to_string(line_no) + ": " + why);
-    };
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("phase"))
-      return fail("not a workload record (a JSON object with \"phase\" setup, run or sample)");
-    try {
-      if (j.at("phase") == "sample") {
-        for (const auto& a : j.at("accounts"))
-          w.sample.push_back({a.at("tenant").get<std::string>(), a.at("account_id").get<std::string>()});
-        continue;
-      }
-      auto c = record(j);
-      if (!c.setup && c.seq != run_seq++)
-        return fail("run records must come in seq order from 0 (seq " + std::to_string(c.seq) + ")");
-      if (c.duplicate_of >= c.seq) return fail("duplicate_of must name an earlier run seq");
-      w.commands.push_back(std::move(c));
-    } catch (const nlohmann::json::exception& e) {
-      return fail(std::string("workload record: ") + e.what());
-    }
-  }
+  const std::string not_record = "not a workload record (a JSON object with \"phase\" setup, run or sample)";
+  auto read = for_each_json_line(
+      path, not_record, [&](nlohmann::json& j, std::string&) -> std::optional<std::string> {
+        if (!j.contains("phase")) return not_record;
+        if (j.at("phase") == "sample") {
+          for (const auto& a : j.at("accounts"))
+            w.sample.push_back({a.at("tenant").get<std::string>(), a.at("account_id").get<std::string>()});
+          return std::nullopt;
+        }
+        auto c = record(j);
+        if (!c.setup && c.seq != run_seq++)
+          return "run records must come in seq order from 0 (seq " + std::to_string(c.seq) + ")";
+        if (c.duplicate_of >= c.seq) return std::string("duplicate_of must name an earlier run seq");
+        w.commands.push_back(std::move(c));
+        return std::nullopt;
+      });
+  if (!read.ok()) return std::move(read).err();
   return w;
 }
 
@@ -209,36 +230,25 @@ std::string workload_line(const bank_command& c) {
 }
 
 result<std::vector<workload_item>> read_workload_file(const std::string& path, bool with_tenant) {
-  std::ifstream in(path);
-  if (!in) return error::make(errc::invalid_config, "cannot read workload file '" + path + "'");
   std::vector<workload_item> items;
-  int line_no = 0;
-  for (std::string line; std::getline(in, line);) {
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    const auto fail = [&](const std::string& why) {
-      return error::make(errc::invalid_config, path + ":" + std::to_string(line_no) + ": " + why);
-    };
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object())
-      return fail("not a JSON object (a workload record or a command envelope per line)");
-    try {
-      if (j.contains("phase")) {
-        if (j.at("phase") == "sample") continue;  // the generator's verification sample
-        auto c = record(j);
-        items.push_back({with_tenant ? c.tenant : std::string(), command_body(c, with_tenant)});
-      } else if (j.contains("aggregate_type")) {
-        std::string tenant;
-        if (j.contains("tenant_id") && j["tenant_id"].is_string()) tenant = j["tenant_id"].get<std::string>();
-        items.push_back({std::move(tenant), std::move(line)});
-      } else {
-        return fail("neither a workload record (\"phase\") nor a command envelope (\"aggregate_type\")");
-      }
-    } catch (const nlohmann::json::exception& e) {
-      return fail(std::string("workload record: ") + e.what());
-    }
-  }
+  auto read = for_each_json_line(
+      path, "not a JSON object (a workload record or a command envelope per line)",
+      [&](nlohmann::json& j, std::string& line) -> std::optional<std::string> {
+        if (j.contains("phase")) {
+          if (j.at("phase") == "sample") return std::nullopt;  // the generator's verification sample
+          auto c = record(j);
+          items.push_back({with_tenant ? c.tenant : std::string(), command_body(c, with_tenant)});
+        } else if (j.contains("aggregate_type")) {
+          std::string tenant;
+          if (j.contains("tenant_id") && j["tenant_id"].is_string())
+            tenant = j["tenant_id"].get<std::string>();
+          items.push_back({std::move(tenant), std::move(line)});
+        } else {
+          return "neither a workload record (\"phase\") nor a command envelope (\"aggregate_type\")";
+        }
+        return std::nullopt;
+      });
+  if (!read.ok()) return std::move(read).err();
   return items;
 }
 

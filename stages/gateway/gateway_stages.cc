@@ -46,8 +46,6 @@
 #include <nlohmann/json.hpp>
 
 #include <charconv>
-#include <condition_variable>
-#include <mutex>
 #include <random>
 
 namespace esflow::gateway {

@@ -4,35 +4,21 @@
 #include "stages/gateway/local_upstreams.h"
 
 #include "graph/pipeline_spec.h"
-#include "schemas/json_encode.h"
 #include "stages/ingest/aggregate_reads.h"
 #include "stages/local_commands.h"
 #include "stages/node_env.h"
 #include "stages/projection/view_directory.h"
 #include "stages/projection/view_query.h"
 
-#include <algorithm>
-#include <charconv>
 #include <optional>
 
 namespace esflow::stages {
 namespace {
 
-// The bounds of the aggregate node's events route (stages/ingest/http_commands.cc).
-constexpr std::size_t k_default_limit = 100;
-constexpr std::size_t k_max_limit = 1000;
-
 std::optional<std::string> param(const gateway::local_upstreams::params& q, const char* name) {
   const auto it = q.find(name);
   if (it == q.end()) return std::nullopt;
   return it->second;
-}
-
-std::optional<std::uint64_t> parse_u64(const std::string& text) {
-  std::uint64_t v = 0;
-  const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc() || p != text.data() + text.size()) return std::nullopt;
-  return v;
 }
 
 class process_upstreams final : public gateway::local_upstreams {
@@ -55,39 +41,10 @@ class process_upstreams final : public gateway::local_upstreams {
     auto reads = find_aggregate_reads(_services, _data_dir);
     if (!reads)
       return error::make(errc::unavailable, "no aggregate node of this process serves " + _data_dir);
-    read_answer a;
-    if (!events) {
-      auto st = reads->state(tenant, type, id);
-      if (!st.ok()) return std::move(st).err();
-      schemas::json_writer w(a.body);
-      w.begin_object().key("aggregate_type").value(type).key("aggregate_id").value(id);
-      w.key("version").value(st->version).key("state").raw(st->state_json).end_object();
-      return a;
-    }
-    std::uint64_t after = 0;
-    std::size_t limit = k_default_limit;
-    if (auto v = param(query, "after")) {
-      auto n = parse_u64(*v);
-      if (!n) return error::make(errc::invalid_command, "query parameter 'after' must be a version (u64)");
-      after = *n;
-    }
-    if (auto v = param(query, "limit")) {
-      auto n = parse_u64(*v);
-      if (!n || *n == 0)
-        return error::make(errc::invalid_command, "query parameter 'limit' must be a positive integer");
-      limit = static_cast<std::size_t>(std::min<std::uint64_t>(*n, k_max_limit));
-    }
-    auto page = reads->events(tenant, type, id, after, limit);
-    if (!page.ok()) return std::move(page).err();
-    a.body = R"({"events":[)";
-    for (std::size_t i = 0; i < page->events.size(); ++i) {
-      if (i) a.body += ',';
-      schemas::append_event(a.body, page->events[i]);
-    }
-    a.body += R"(],"next_after":)";
-    a.body += page->next_after ? std::to_string(*page->next_after) : std::string("null");
-    a.body += '}';
-    return a;
+    auto body =
+        read_aggregate_json(*reads, tenant, type, id, events, param(query, "after"), param(query, "limit"));
+    if (!body.ok()) return std::move(body).err();
+    return read_answer{200, std::move(body).value()};
   }
 
   bool has_views() override {

@@ -39,6 +39,15 @@ class aggregate_reads {
                                               std::size_t limit) = 0;
 };
 
+// The body of GET /v1/aggregates/<type>/<id> (events false) or .../events
+// (docs/contract.md): the same bounds and messages wherever it is served (the
+// node's HTTP routes, the gateway's in-process upstream). `after` and `limit`
+// are the raw query parameters (absent: 0 and 100; limit clamped to 1000).
+result<std::string> read_aggregate_json(aggregate_reads& reads, const std::string& tenant,
+                                        const std::string& type, const std::string& id, bool events,
+                                        const std::optional<std::string>& after,
+                                        const std::optional<std::string>& limit);
+
 // The name under which a node kind serving aggregate reads on a data
 // directory (data_dir_of) registers them in the services.
 std::string aggregate_reads_key(const std::string& data_dir);

@@ -20,7 +20,6 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <condition_variable>
 #include <mutex>
 #include <shared_mutex>
 #include <stop_token>
@@ -29,8 +28,6 @@
 namespace esflow::stages {
 namespace {
 
-constexpr std::size_t k_default_limit = 100;
-constexpr std::size_t k_max_limit = 1000;
 // Bodies over max_body up to this size are read and dropped to keep the connection.
 constexpr std::size_t k_discard_limit = 64 << 20;
 
@@ -271,15 +268,6 @@ void handle_command(ingest_door& door, transport::http_server& server, const set
 
 // ---- reads ------------------------------------------------------------------------
 
-// A strict decimal u64 ("" and anything else but digits is malformed).
-std::optional<std::uint64_t> parse_u64(const std::string& text) {
-  std::uint64_t v = 0;
-  if (text.empty()) return std::nullopt;
-  const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || p != text.data() + text.size()) return std::nullopt;
-  return v;
-}
-
 // Tenant, then type and id: the validation order of docs/contract.md (10.4 "Answers").
 status validate_read(const settings& s, const request_info& info, const std::string& type,
                      const std::string& id) {
@@ -309,40 +297,12 @@ void handle_read(ingest_door& door, const settings& s, const httplib::Request& r
   auto reads = door.wait_open(k_startup_wait) ? door.reads() : nullptr;
   if (!reads) return fail(not_running());
 
-  if (!events) {
-    auto st = reads->state(tenant, type, id);
-    if (!st.ok()) return fail(st.err());
-    schemas::json_writer w(a.body);
-    w.begin_object().key("aggregate_type").value(type).key("aggregate_id").value(id);
-    w.key("version").value(st->version).key("state").raw(st->state_json).end_object();
-    a.status = 200;
-    return send(res, info, std::move(a));
-  }
-
-  std::uint64_t after = 0;
-  std::size_t limit = k_default_limit;
-  if (req.has_param("after")) {
-    auto v = parse_u64(req.get_param_value("after"));
-    if (!v)
-      return fail(error::make(errc::invalid_command, "query parameter 'after' must be a version (u64)"));
-    after = *v;
-  }
-  if (req.has_param("limit")) {
-    auto v = parse_u64(req.get_param_value("limit"));
-    if (!v || *v == 0)
-      return fail(error::make(errc::invalid_command, "query parameter 'limit' must be a positive integer"));
-    limit = static_cast<std::size_t>(std::min<std::uint64_t>(*v, k_max_limit));
-  }
-  auto page = reads->events(tenant, type, id, after, limit);
-  if (!page.ok()) return fail(page.err());
-  a.body = R"({"events":[)";
-  for (std::size_t i = 0; i < page->events.size(); ++i) {
-    if (i) a.body += ',';
-    schemas::append_event(a.body, page->events[i]);
-  }
-  a.body += R"(],"next_after":)";
-  a.body += page->next_after ? std::to_string(*page->next_after) : std::string("null");
-  a.body += '}';
+  const auto query = [&](const char* name) {
+    return req.has_param(name) ? std::optional(req.get_param_value(name)) : std::nullopt;
+  };
+  auto body = read_aggregate_json(*reads, tenant, type, id, events, query("after"), query("limit"));
+  if (!body.ok()) return fail(body.err());
+  a.body = std::move(body).value();
   a.status = 200;
   send(res, info, std::move(a));
 }
