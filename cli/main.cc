@@ -337,6 +337,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 40));
   load->add_option("--timeout-ms", load_timeout_ms, "bound of each request [default: 35000]")
       ->check(CLI::Range(1, 600000));
+  load->add_option("--unavailable-retries", load_opts.unavailable_retries,
+                   "sends again of a command answered `unavailable` (backoff 1 ms doubling to 64 ms) "
+                   "[default: 100]")
+      ->check(CLI::Range(0, 10000));
   load->add_flag("--no-verify", load_no_verify, "skip the verification");
   load->add_option("--verify-accounts", load_verify_accounts,
                    "all: read every account a command was sent to; sample: the workload's sample only "

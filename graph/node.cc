@@ -8,6 +8,7 @@
 #include <oneapi/tbb/task_arena.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <thread>
 
@@ -40,10 +41,26 @@ constexpr std::chrono::milliseconds k_source_stop_floor{200};
 // tasks themselves. oneTBB's defaults keep a slot (and a core) for such a
 // "master" thread, which would leave one of two cores without a worker; the
 // graphs therefore live in an arena with every slot open to workers.
+// ESFLOW_GRAPH_THREADS (1..256) sizes it otherwise: on a small machine idle
+// workers spin for work (sched_yield) on the cores the commit thread and the
+// transport threads need (docs/performance.md).
+unsigned graph_threads() {
+  const unsigned cores = std::max(1U, std::thread::hardware_concurrency());
+  const char* v = std::getenv("ESFLOW_GRAPH_THREADS");
+  if (v == nullptr || *v == '\0') return cores;
+  char* end = nullptr;
+  const long n = std::strtol(v, &end, 10);
+  if (*end != '\0' || n < 1 || n > 256) {
+    ESFLOW_WARN("graph", "ESFLOW_GRAPH_THREADS='{}' is not 1..256: using {} (the cores)", v, cores);
+    return cores;
+  }
+  return static_cast<unsigned>(n);
+}
+
 tbb::task_arena& graph_arena() {
-  static const unsigned cores = std::max(1U, std::thread::hardware_concurrency());
-  static tbb::global_control workers(tbb::global_control::max_allowed_parallelism, cores + 1);
-  static tbb::task_arena arena(static_cast<int>(cores), 0);
+  static const unsigned threads = graph_threads();
+  static tbb::global_control workers(tbb::global_control::max_allowed_parallelism, threads + 1);
+  static tbb::task_arena arena(static_cast<int>(threads), 0);
   return arena;
 }
 

@@ -5,7 +5,8 @@
 // except `unavailable`, which is nak'ed so the transport may redeliver it.
 // Messages without an ack handle (HTTP, file) pass through silently.
 //
-// Concurrency: unlimited; the ack handles are the transport's (thread-safe).
+// Concurrency: unlimited, inline by default; the ack handles are the
+// transport's (thread-safe, non-blocking).
 #include "graph/pipeline_spec.h"
 #include "stages/builtin.h"
 #include "stages/ingest_context.h"
@@ -32,6 +33,7 @@ graph::stage_descriptor ack_descriptor() {
   d.kind = "ack";
   d.description = "acknowledges the ingest message after the answer (nak for unavailable: redelivery)";
   d.role = graph::stage_role::sink;
+  d.runs_inline = true;  // a non-blocking call into the transport: not worth a task
   d.make = [](const graph::stage_init&) -> result<std::unique_ptr<graph::stage>> {
     return std::unique_ptr<graph::stage>(new ack());
   };

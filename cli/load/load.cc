@@ -102,6 +102,7 @@ int load_command(const load_options& o, std::ostream& out, std::ostream& err) {
   setup_limits.clients = o.setup_clients;
   setup_limits.deadline = load_clock::now() + k_setup_limit;
   setup_limits.timeout = o.transport.timeout;
+  setup_limits.unavailable_retries = o.unavailable_retries;
   const auto setup =
       replay("setup", t, w.setup, setup_limits, show_progress ? printer.for_phase("setup") : nullptr);
   printer.end_phase();
@@ -120,6 +121,7 @@ int load_command(const load_options& o, std::ostream& out, std::ostream& err) {
   if (o.max_commands)
     run_limits.max_commands = static_cast<std::size_t>(std::max<std::int64_t>(0, *o.max_commands));
   run_limits.timeout = o.transport.timeout;
+  run_limits.unavailable_retries = o.unavailable_retries;
   const auto run = replay("run", t, w.run, run_limits, show_progress ? printer.for_phase("run") : nullptr);
   printer.end_phase();
   const auto run_sum = summarize(run);

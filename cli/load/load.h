@@ -24,6 +24,7 @@ struct load_options {
   // Below a node's 60 commands waiting at once (http.commands: server_threads
   // - reserved_threads), so setup is not answered 503.
   int setup_clients = 48;
+  int unavailable_retries = 100;              // replay.h
   std::chrono::milliseconds duration{60000};  // 0: no limit
   std::optional<std::int64_t> max_commands;
   bool verify = true;

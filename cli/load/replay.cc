@@ -19,6 +19,7 @@ struct shared_cursor {
   std::condition_variable cv;
   int waiting = 0;  // guarded by mu: threads waiting for an original's answer
   std::atomic<std::size_t> counts[5] = {};
+  std::atomic<std::size_t> retried{0};
 
   void mark_answered(std::size_t i) {
     {
@@ -73,6 +74,15 @@ phase_result replay(const std::string& name, transport& t, const std::vector<loa
         } else {
           const auto t0 = load_clock::now();
           a = sender->send(item);
+          auto backoff = std::chrono::milliseconds(1);
+          for (int r = 0; r < limits.unavailable_retries && a.kind == outcome::error &&
+                          a.code == "unavailable" && load_clock::now() + backoff < limits.deadline;
+               ++r) {
+            std::this_thread::sleep_for(backoff);
+            backoff = std::min(backoff * 2, std::chrono::milliseconds(64));
+            cur.retried.fetch_add(1, std::memory_order_relaxed);
+            a = sender->send(item);
+          }
           mine.push_back(static_cast<std::uint64_t>(
               std::chrono::duration_cast<std::chrono::nanoseconds>(load_clock::now() - t0).count()));
         }
@@ -118,6 +128,7 @@ phase_result replay(const std::string& name, transport& t, const std::vector<loa
   std::sort(res.latency_ns.begin(), res.latency_ns.end());
   for (const auto& a : res.answers)
     if (a.kind != outcome::none) ++res.sent;
+  res.retried = cur.retried.load();
   // A client leaves only at the end of its range or at the deadline.
   const bool all_taken = cur.next.load() >= end;
   res.stopped = !all_taken ? "duration" : end < commands.size() ? "max_commands" : "end";

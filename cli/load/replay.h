@@ -3,7 +3,10 @@
 // the commands; each sends one, waits for its answer, takes the next. A
 // duplicate (duplicate_of) is sent only after its original was answered, so
 // it can only be answered as a duplicate. Stops at the end, at the deadline
-// (checked before taking a command) or after max_commands.
+// (checked before taking a command) or after max_commands. An `unavailable`
+// answer (the node shedding load: HTTP 503 + Retry-After) is sent again after
+// a backoff (1 ms doubling to 64 ms), at most `unavailable_retries` times, as
+// a client of the contract does; its latency runs from the first send.
 //
 // NOTE: bounded: at most k_max_clients threads plus one progress thread;
 //       every send is bounded by the transport's timeout, every wait for an
@@ -37,6 +40,7 @@ struct phase_limits {
   load_clock::time_point deadline = load_clock::time_point::max();
   std::size_t max_commands = SIZE_MAX;
   std::chrono::milliseconds timeout{35000};  // the transport's request timeout
+  int unavailable_retries = 100;
 };
 
 struct phase_result {
@@ -44,6 +48,7 @@ struct phase_result {
   int clients = 0;
   double wall_s = 0;
   std::size_t sent = 0;
+  std::size_t retried = 0;                // sends again after `unavailable`
   std::vector<answer> answers;            // answers[i]: of commands[i] (none: not sent)
   std::vector<std::uint64_t> latency_ns;  // of every sent command, sorted
   std::string stopped;                    // end | duration | max_commands

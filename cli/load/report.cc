@@ -53,6 +53,7 @@ phase_summary summarize(const phase_result& r) {
     }
     ++s.answered;
   }
+  s.retried = r.retried;
   s.commands_per_s = r.wall_s > 0 ? static_cast<double>(s.answered) / r.wall_s : 0;
   s.p50_us = quantile_us(r.latency_ns, 0.5);
   s.p90_us = quantile_us(r.latency_ns, 0.9);
@@ -75,6 +76,7 @@ nlohmann::ordered_json to_json(const phase_summary& s) {
   j["rejected_by_code"] = s.rejected_by_code;
   j["error"] = s.error;
   j["error_by_code"] = s.error_by_code;
+  j["retried_unavailable"] = s.retried;
   j["latency_us"] = {{"p50", round1(s.p50_us)},
                      {"p90", round1(s.p90_us)},
                      {"p99", round1(s.p99_us)},
@@ -91,7 +93,9 @@ void print_text(const phase_summary& s, std::ostream& out) {
                 s.name.c_str(), s.clients, s.commands_per_s, s.answered, s.wall_s, s.stopped.c_str(),
                 s.p50_us, s.p90_us, s.p99_us, s.p999_us, s.max_us);
   out << line << "  answers: accepted " << s.accepted << "  duplicate " << s.duplicate << "  rejected "
-      << s.rejected << "  error " << s.error << "\n";
+      << s.rejected << "  error " << s.error;
+  if (s.retried > 0) out << "  (sent again after unavailable: " << s.retried << ")";
+  out << "\n";
   if (!s.rejected_by_code.empty()) out << "  answers rejected:" << codes_text(s.rejected_by_code) << "\n";
   if (!s.error_by_code.empty()) out << "  answers error:" << codes_text(s.error_by_code) << "\n";
 }

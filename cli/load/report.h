@@ -17,6 +17,7 @@ struct phase_summary {
   int clients = 0;
   double wall_s = 0;
   std::size_t answered = 0, accepted = 0, duplicate = 0, rejected = 0, error = 0;
+  std::size_t retried = 0;  // sends again after `unavailable` (not answers)
   std::map<std::string, std::size_t> rejected_by_code, error_by_code;
   double commands_per_s = 0;  // answered (any outcome) over the phase's wall time
   double p50_us = 0, p90_us = 0, p99_us = 0, p999_us = 0, max_us = 0;

@@ -6,6 +6,7 @@
 #include "graph/node_kind_descriptor.h"
 #include "graph/pipeline_spec.h"
 #include "schemas/ids.h"
+#include "stages/aggregate/cache_metrics.h"
 #include "stages/ingest/aggregate_reads.h"
 #include "stages/node_env.h"
 #include "transport/node_host.h"
@@ -227,6 +228,12 @@ result<std::shared_ptr<aggregate_service>> aggregate_service::open(aggregate_ser
 
   if (o.host) {
     std::weak_ptr<aggregate_service> weak = s;
+    o.host->add_metrics(make_cache_metrics(
+        [weak]() -> std::optional<cache_stats> {
+          auto self = weak.lock();
+          return self ? std::optional(self->_cache.stats()) : std::nullopt;
+        },
+        s->_cache.capacity_bytes()));
     o.host->add_tenants_provider([weak] {
       auto self = weak.lock();
       return self ? self->_tenants->list() : nlohmann::json::array();

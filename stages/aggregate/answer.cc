@@ -9,7 +9,8 @@
 // passes the message on `out` (to ack). Without a reply (file ingest) the
 // CommandResult JSON replaces message.body, so a sink.file records results.
 //
-// Concurrency: unlimited; pure apart from the metrics (thread-safe).
+// Concurrency: unlimited, inline by default (on the commit's completion
+// thread); pure apart from the metrics (thread-safe).
 #include "graph/pipeline_spec.h"
 #include "schemas/json_encode.h"
 #include "stages/aggregate/aggregate_service.h"
@@ -81,6 +82,8 @@ graph::stage_descriptor answer_descriptor() {
   d.kind = "aggregate.answer";
   d.node_kind = "aggregate";
   d.mutates_context = true;
+  // On the thread that finished the commit: no task and worker wake per command.
+  d.runs_inline = true;
   d.description =
       "answers the command (CommandResult to its reply; into the body without one), then passes it on";
   d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {

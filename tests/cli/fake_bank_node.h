@@ -4,13 +4,16 @@
 // /v1/aggregates/Account/<id>/events (docs/contract.md sections 9-11) from
 // in-memory maps, with one injected fault on the Nth accepted deposit:
 //   lose:  answered accepted, never stored (a lost commit);
-//   twice: stored two times (a commit applied twice).
+//   twice: stored two times (a commit applied twice);
+//   shed:  every Nth command's first send answered 503 `unavailable` (a node
+//          shedding load), stored when it is sent again.
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -18,7 +21,7 @@
 
 namespace esflow::load::testing {
 
-enum class fault { none, lose, twice };
+enum class fault { none, lose, twice, shed };
 
 class fake_bank_node {
  public:
@@ -71,6 +74,10 @@ class fake_bank_node {
       auto again = known->second;
       again["duplicate"] = true;
       return res.set_content(again.dump(), "application/json");
+    }
+    if (_fault == fault::shed && ++_commands % _fault_at == 0 && _shed.insert({tenant, command_id}).second) {
+      res.set_header("Retry-After", "1");
+      return reject(res, 503, "unavailable");
     }
     auto& a = _accounts[{tenant, id}];
     std::string event_type;
@@ -135,6 +142,8 @@ class fake_bank_node {
   std::map<key, account> _accounts;        // guarded by _mu
   std::map<key, nlohmann::json> _answers;  // guarded by _mu: by (tenant, command id)
   int _deposits = 0;                       // guarded by _mu
+  int _commands = 0;                       // guarded by _mu
+  std::set<key> _shed;                     // guarded by _mu: commands answered unavailable once
   std::uint64_t _position = 0;             // guarded by _mu
 };
 

@@ -75,5 +75,33 @@ TEST(load_verify, text_report_names_the_failure) {
   EXPECT_NE(r.out.find("  verification FAILED\n"), std::string::npos) << r.out;
 }
 
+// A node shedding load answers `unavailable`; the load sends the command again
+// (bounded backoff) and counts it apart; without retries it is an error, which
+// verification treats as unknown, never as lost.
+TEST(load_verify, unavailable_answers_are_sent_again_and_counted) {
+  graph::testing::temp_dir dir;
+  fake_bank_node node(fault::shed, 7);
+  // Few setup clients: the fake's small listen backlog is not what is tested.
+  auto r = run_load(dir, small_run(node) + " --setup-clients 4");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  ASSERT_TRUE(r.report.is_object()) << r.out;
+  EXPECT_EQ(r.report["run"]["error"], 0) << r.out;
+  EXPECT_EQ(r.report["setup"]["error"], 0) << r.report["setup"].dump();
+  const auto retried =
+      r.report["setup"]["retried_unavailable"].get<int>() + r.report["run"]["retried_unavailable"].get<int>();
+  // Every 7th arrival, re-sends included, unless it is a re-send itself: about 550/6.
+  EXPECT_GE(retried, 60) << r.out;
+  EXPECT_LE(retried, 100) << r.out;
+  EXPECT_EQ(r.report["verification"]["passed"], true) << r.out;
+
+  fake_bank_node again(fault::shed, 7);
+  r = run_load(dir, "--url " + again.url() +
+                        " --accounts 50 --commands 500 --clients 4 --setup-clients 4 --format json "
+                        "--unavailable-retries 0");
+  ASSERT_TRUE(r.report.is_object()) << r.out << r.err;
+  EXPECT_EQ(r.report["setup"]["retried_unavailable"], 0) << r.out;
+  EXPECT_GT(r.report["run"]["error_by_code"].value("unavailable", 0), 0) << r.out;
+}
+
 }  // namespace
 }  // namespace esflow::load::testing

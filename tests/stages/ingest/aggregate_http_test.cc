@@ -417,5 +417,31 @@ TEST_F(aggregate_http, events_page_with_after_limit_and_next_after) {
   EXPECT_EQ(json_of(past), (json{{"events", json::array()}, {"next_after", nullptr}}));
 }
 
+// The state cache's figures are exported at scrape time: what one cached
+// aggregate costs and how often the cache answers (bench/RESULTS.md reads them).
+TEST_F(aggregate_http, cache_metrics_count_entries_bytes_hits_and_misses) {
+  const auto metric = [&](const std::string& name) {
+    auto m = _client->Get("/metrics");
+    EXPECT_TRUE(m && m->status == 200);
+    const auto at = m ? m->body.find("\n" + name + " ") : std::string::npos;
+    EXPECT_NE(at, std::string::npos) << name;
+    return at == std::string::npos ? -1.0 : std::stod(m->body.substr(at + name.size() + 2));
+  };
+  EXPECT_EQ(metric("esflow_aggregate_cache_entries"), 0);
+  EXPECT_EQ(metric("esflow_aggregate_cache_capacity_bytes"), 256.0 * 1024 * 1024);
+  for (const auto* id : {"c-1", "c-2", "c-3"}) accepted(command(id, open_account(10)));
+  const auto misses = metric("esflow_aggregate_cache_misses_total");
+  const auto hits = metric("esflow_aggregate_cache_hits_total");
+  EXPECT_GE(misses, 3) << "a new aggregate is looked up before it exists";
+  for (int i = 0; i < 5; ++i) accepted(command("c-1", deposit(1)));
+  EXPECT_EQ(metric("esflow_aggregate_cache_entries"), 3);
+  EXPECT_GE(metric("esflow_aggregate_cache_hits_total"), hits + 5) << "a cached aggregate is a hit";
+  EXPECT_EQ(metric("esflow_aggregate_cache_misses_total"), misses);
+  const auto bytes = metric("esflow_aggregate_cache_bytes");
+  EXPECT_GT(bytes, 3 * 20.0) << "keys and states are charged";
+  EXPECT_LT(bytes, 3 * 4096.0) << "a small account state costs far less than a page";
+  EXPECT_EQ(metric("esflow_aggregate_cache_evictions_total"), 0);
+}
+
 }  // namespace
 }  // namespace esflow
