@@ -7,16 +7,16 @@
 // A is rolled: SIGTERM (it drains: /ready stops answering 200, exit 0), then
 // started again on its directory and port. In the end every command ran
 // exactly once (one Idempotency-Key per command over both receivers, no
-// retries), both replicas and the restarted A did part of the work, and
-// WORKFLOW_EVENTS holds one effect_result per command.
+// retries), both replicas and the restarted A did part of the work,
+// WORKFLOW_EVENTS holds one effect_result per command, and every command was
+// acked (the work queue is empty), soon: none waited for ack_wait.
 #include "stages/runner/runner_service.h"
 #include "stages/runner/stages.h"
 #include "storage/jetstream/jetstream_workflow_stream.h"
 #include "tests/stages/runner/child_node.h"
 
 #include <atomic>
-#include <optional>
-#include <set>
+#include <sstream>
 
 namespace esflow::runner_test {
 namespace {
@@ -43,7 +43,7 @@ double notify_succeeded(const child_node& node) {
   return -1;
 }
 
-// command id -> effect_result messages on WORKFLOW_EVENTS (msg id `<t>:result:<command id>`).
+// command id -> effect_result messages on WORKFLOW_EVENTS.
 std::map<std::string, int> results_per_command(storage::workflow_stream& events) {
   std::map<std::string, int> n;
   storage::position_t after = 0;
@@ -53,8 +53,8 @@ std::map<std::string, int> results_per_command(storage::workflow_stream& events)
     for (const auto& m : msgs.value()) {
       after = m.position;
       if (m.subject.find(".effect_result.") == std::string::npos) continue;
-      const auto at = m.msg_id.find(":result:");
-      ++n[at == std::string::npos ? m.msg_id : m.msg_id.substr(at + 8)];
+      const auto body = json::parse(m.body, nullptr, false);
+      ++n[body.is_object() ? body.value("command_id", "") : std::string()];
     }
   }
   return n;
