@@ -99,6 +99,13 @@ class jetstream_ack final : public stages::ingest_ack {
                          nullptr);
   }
 
+  // Not taken in (the node is stopping): handed back at once, so another
+  // replica (or the next start) gets it now rather than after ack_wait.
+  void release() {
+    if (_done.exchange(true)) return;
+    if (natsMsg_Nak(_msg, nullptr) == NATS_OK) ++_core->stats.naked;
+  }
+
  private:
   std::shared_ptr<consumer_core> _core;
   natsMsg* _msg;
@@ -213,8 +220,8 @@ class jetstream_consumer final : public graph::stage {
     m->body.assign(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
     m->context = std::move(ctx);
     // Blocks while the pipeline is full (this is the source's own thread);
-    // false when stopping: the message is redelivered after ack_wait.
-    out.put(std::move(m));
+    // false when stopping (a drain): the message was fetched but not taken in.
+    if (!out.put(std::move(m))) ack->release();
   }
 
   std::shared_ptr<consumer_core> _core;

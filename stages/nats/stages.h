@@ -24,7 +24,8 @@
 //   attempts goes to the `quarantine` CF (key: consumer + stream sequence,
 //   value: message + reason) and is terminated. NOTE: the ack handle is
 //   thread-safe and called at most once; unacked messages are redelivered
-//   after ack_wait.
+//   after ack_wait, except those fetched while the node stops (a drain):
+//   put() refuses them and they are nak'ed, for another replica now.
 #include "graph/stage_descriptor.h"
 
 namespace esflow::stages {

@@ -124,21 +124,7 @@ class outbox_dispatch final : public graph::stage {
  private:
   void dispatch_effect(graph::message_ptr m, const graph::emitter& out, const json& item) {
     auto& ctx = context_of(*m);
-    const auto tenant = ctx.item.tenant;
-    const auto command_id = item.value("command_id", "");
-    json body = {{"tenant_id", tenant},
-                 {"command_id", command_id},
-                 {"effect", item.value("effect", "")},
-                 {"payload", item.value("payload", json::object())},
-                 {"metadata", {{"saga", item.value("saga", "")}}},
-                 {"correlation_id", item.value("correlation_id", "")},
-                 {"trace_id", item.value("trace_id", "")}};
-    storage::publish_request req;
-    req.subject = nats::effect_subject(tenant, item.value("effect", ""));
-    req.msg_id = nats::tenant_token(tenant) + ":" + command_id;
-    req.headers = _service->headers_for(tenant, item.value("correlation_id", ""), item.value("trace_id", ""));
-    req.body = body.dump();
-    publish_and_end(std::move(m), out, _service->commands(), std::move(req));
+    publish_and_end(std::move(m), out, _service->commands(), effect_command_request(ctx.item.tenant, item));
   }
 
   void dispatch_command(graph::message_ptr m, const graph::emitter& out, const json& item) {
@@ -296,6 +282,24 @@ class outbox_confirm final : public graph::stage {
 };
 
 }  // namespace
+
+storage::publish_request effect_command_request(const std::string& tenant, const nlohmann::json& item) {
+  const auto command_id = item.value("command_id", "");
+  json body = {{"tenant_id", tenant},
+               {"command_id", command_id},
+               {"effect", item.value("effect", "")},
+               {"payload", item.value("payload", json::object())},
+               {"metadata", {{"saga", item.value("saga", "")}}},
+               {"correlation_id", item.value("correlation_id", "")},
+               {"trace_id", item.value("trace_id", "")}};
+  storage::publish_request req;
+  req.subject = nats::effect_subject(tenant, item.value("effect", ""));
+  req.msg_id = nats::tenant_token(tenant) + ":" + command_id;
+  req.headers =
+      runner_service::headers_for(tenant, item.value("correlation_id", ""), item.value("trace_id", ""));
+  req.body = body.dump();
+  return req;
+}
 
 graph::stage_descriptor outbox_scan_descriptor() {
   graph::stage_descriptor d;

@@ -370,7 +370,7 @@ void runner_service::release(const std::string& key, bool failed) {
 
 storage::message_headers runner_service::headers_for(const std::string& tenant,
                                                      const std::string& correlation_id,
-                                                     const std::string& trace_id) const {
+                                                     const std::string& trace_id) {
   std::string traceparent;
   if (trace_id.size() == 32) {
     const auto fresh = schemas::new_traceparent();  // 00-<trace>-<parent>-01: keep the trace, new parent

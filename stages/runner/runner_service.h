@@ -120,8 +120,8 @@ class runner_service {
   // The JSON of GET /admin/outbox: depth and oldest age per tenant and kind.
   result<std::string> outbox_json();
   // Headers of a workflow message (docs/contract.md "Headers").
-  storage::message_headers headers_for(const std::string& tenant, const std::string& correlation_id,
-                                       const std::string& trace_id) const;
+  static storage::message_headers headers_for(const std::string& tenant, const std::string& correlation_id,
+                                              const std::string& trace_id);
   // The aggregate pipeline of this process's data directory (esflow dev), when it takes local commands.
   std::shared_ptr<stages::local_command_port> local_commands() const { return _local_commands; }
   // NATS request/reply to aggregate nodes elsewhere (when the pipeline has a nats_url); null otherwise.

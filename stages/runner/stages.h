@@ -5,6 +5,8 @@
 #include "graph/stage.h"
 #include "storage/workflow_stream.h"
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <memory>
 #include <string>
 
@@ -48,6 +50,11 @@ void end_async(const graph::emitter& out, graph::message* raw, status st);
 // Publishes `req` and ends the async stage with its ack.
 void publish_and_end(graph::message_ptr m, const graph::emitter& out, storage::workflow_stream& stream,
                      storage::publish_request req);
+// The effect command the relay publishes to WORKFLOW_COMMANDS for an effect
+// outbox item (command_id, effect, payload, saga, correlation_id, trace_id):
+// tenant.<t>.effect.<effect>, Nats-Msg-Id `<t>:<command id>`, the contract's
+// envelope and headers (docs/contract.md "Runner node").
+storage::publish_request effect_command_request(const std::string& tenant, const nlohmann::json& item);
 
 graph::node_kind_descriptor runner_kind_descriptor();
 graph::stage_descriptor saga_follow_descriptor();       // saga.follow

@@ -9,121 +9,15 @@
 // The first rounds end at precise boundaries (stages/runner/crash_point.h):
 // after a saga commit before its ack and dispatch, after a dispatch before
 // the outbox delete, after an effect ran before its result is published.
-#include "tests/stages/runner/runner_harness.h"
+#include "tests/stages/runner/child_node.h"
 
-#include <arpa/inet.h>
-#include <csignal>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <random>
 #include <set>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-extern char** environ;
 
 namespace esflow::runner_test {
 namespace {
 
 using namespace std::chrono_literals;
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-    port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
-}
-
-class child_node {
- public:
-  // crash_at: ESFLOW_TEST_CRASH_AT of the child (stages/runner/crash_point.h); empty: none.
-  child_node(const std::string& data_dir, const std::vector<std::string>& files,
-             const std::string& crash_at = {}) {
-    _port = free_port();
-    const std::string bin = std::string(ESFLOW_BINARY_DIR) + "/esflow";
-    std::vector<std::string> args = {bin, "run"};
-    for (const auto& f : files) args.push_back(f);
-    for (const auto& a :
-         {std::string("--data-dir"), data_dir, std::string("--http"), "127.0.0.1:" + std::to_string(_port)})
-      args.push_back(a);
-    std::vector<std::string> env;
-    for (char** e = environ; *e != nullptr; ++e)
-      if (std::string_view(*e).rfind("ESFLOW_TEST_CRASH_AT=", 0) != 0) env.emplace_back(*e);
-    if (!crash_at.empty()) env.push_back("ESFLOW_TEST_CRASH_AT=" + crash_at);
-    // Everything the child needs is built before the fork: after it, the child of a threaded process
-    // must not allocate (another thread may have held the malloc lock at the fork).
-    std::vector<char*> argv, envp;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    for (auto& e : env) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    // The child's output goes to <data dir>.log (read back when a round fails).
-    const std::string log_path = data_dir + ".log";
-    _pid = ::fork();
-    if (_pid == 0) {
-      const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      ::dup2(log_fd, 1);
-      ::dup2(log_fd, 2);
-      ::execve(bin.c_str(), argv.data(), envp.data());
-      ::_exit(127);
-    }
-  }
-  ~child_node() { kill(); }
-  child_node(const child_node&) = delete;
-  child_node& operator=(const child_node&) = delete;
-
-  // Serving (GET /ready answers 200) within the time; false as soon as the child ended.
-  bool ready(std::chrono::seconds within) {
-    httplib::Client c("127.0.0.1", _port);
-    c.set_connection_timeout(0, 200000);
-    bool up = false;
-    eventually(
-        [&] {
-          if (ended()) return true;
-          auto r = c.Get("/ready");
-          up = r && r->status == 200;
-          return up;
-        },
-        within);
-    return up && !ended();
-  }
-  void kill() {
-    if (_pid > 0 && ::kill(_pid, SIGKILL) == 0) ::waitpid(_pid, nullptr, 0);
-    _pid = -1;
-  }
-  // Waits (bounded) for the child to end by itself: its exit code, or -1 (then it is killed).
-  int wait_exit(std::chrono::milliseconds within) {
-    eventually([&] { return ended(); }, within);
-    if (!ended()) kill();
-    return _exit_code;
-  }
-  int port() const { return _port; }
-
- private:
-  // Reaps the child once it ended by itself (its exit code kept).
-  bool ended() {
-    int status = 0;
-    if (_pid > 0 && ::waitpid(_pid, &status, WNOHANG) == _pid) {
-      _pid = -1;
-      _exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      return true;
-    }
-    return _exit_code != -1;
-  }
-
-  pid_t _pid = -1;
-  int _port = 0;
-  int _exit_code = -1;
-};
 
 struct client {
   explicit client(int port) : http("127.0.0.1", port) {
@@ -140,13 +34,6 @@ struct client {
   }
   httplib::Client http;
 };
-
-// The end of the children's output (a failed round's why).
-std::string log_tail(const std::string& data_dir) {
-  std::ifstream in(data_dir + ".log");
-  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return all.size() > 4000 ? all.substr(all.size() - 4000) : all;
-}
 
 constexpr int k_accounts = 20;
 constexpr std::int64_t k_initial = 100;

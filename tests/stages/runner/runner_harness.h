@@ -166,6 +166,24 @@ flow:
   return p.string();
 }
 
+// pipelines/runner-effect-jetstream.yaml as shipped (its durable consumer
+// name included: replicas share it), but `notify` POSTs to `url`; empty when
+// the shipped file no longer has the line this replaces.
+inline std::string jetstream_effect_pipeline(const std::filesystem::path& dir, const std::string& url) {
+  std::ifstream in(pipeline("runner-effect-jetstream.yaml"));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string shipped = "\n  notify: { provider: log }\n";
+  const auto at = text.find(shipped);
+  if (at == std::string::npos) return {};
+  text.replace(at, shipped.size(),
+               "\n  notify: { provider: http, url: \"" + url +
+                   "\", timeout: 2s, retries: 3, backoff: { min: 20ms, max: 50ms }, "
+                   "breaker: { failures: 100, open_for: 1s } }\n");
+  const auto p = dir / "runner-effect-jetstream.yaml";
+  write_file(p, text);
+  return p.string();
+}
+
 using runner_hooks::calls_per_key;
 using hook_receiver = runner_hooks::receiver;
 
