@@ -41,17 +41,18 @@ constexpr std::chrono::milliseconds k_source_stop_floor{200};
 // tasks themselves. oneTBB's defaults keep a slot (and a core) for such a
 // "master" thread, which would leave one of two cores without a worker; the
 // graphs therefore live in an arena with every slot open to workers.
-// ESFLOW_GRAPH_THREADS (1..256) sizes it otherwise: on a small machine idle
-// workers spin for work (sched_yield) on the cores the commit thread and the
-// transport threads need (docs/performance.md).
+// One core is left to the threads that are not workers (the group commit,
+// transports, sources): idle workers spin for work (sched_yield) on the cores
+// those need, which cost more than the worker did (docs/performance.md);
+// ESFLOW_GRAPH_THREADS (1..256) sizes it otherwise.
 unsigned graph_threads() {
-  const unsigned cores = std::max(1U, std::thread::hardware_concurrency());
+  const unsigned cores = std::max(2U, std::thread::hardware_concurrency()) - 1;
   const char* v = std::getenv("ESFLOW_GRAPH_THREADS");
   if (v == nullptr || *v == '\0') return cores;
   char* end = nullptr;
   const long n = std::strtol(v, &end, 10);
   if (*end != '\0' || n < 1 || n > 256) {
-    ESFLOW_WARN("graph", "ESFLOW_GRAPH_THREADS='{}' is not 1..256: using {} (the cores)", v, cores);
+    ESFLOW_WARN("graph", "ESFLOW_GRAPH_THREADS='{}' is not 1..256: using {} (cores - 1)", v, cores);
     return cores;
   }
   return static_cast<unsigned>(n);

@@ -49,7 +49,7 @@ metric() { curl -s "http://$1/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(date -u +%FT%TZ);" \
   "commit $(git -C "$src" rev-parse --short HEAD); durability ${ESFLOW_DURABILITY:-fsync};" \
-  "graph threads ${ESFLOW_GRAPH_THREADS:-cores}; $commands commands, <= $duration s per run"
+  "graph threads ${ESFLOW_GRAPH_THREADS:-cores - 1}; $commands commands, <= $duration s per run"
 printf '%-24s %9s %8s %8s %8s %6s %9s %8s %6s %8s %9s %6s %s\n' run cmds/s p50_ms p99_ms p999_ms errors \
   cpu_us/cmd csw/cmd rss_mb cached bytes/agg hit% verify
 for r in $runs; do
