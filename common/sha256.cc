@@ -21,12 +21,25 @@ int hex_value(char c) noexcept {
   return -1;
 }
 
+// Fetched once: EVP_sha256() makes every EVP_DigestInit look the algorithm up
+// by name in the provider store (a lock, string compares, an allocation),
+// which cost more than hashing a command (docs/performance.md). Process-wide,
+// never freed: it is used until exit.
+const EVP_MD* sha256_md() {
+  static const EVP_MD* md = [] {
+    EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
+    if (fetched == nullptr) fail("EVP_MD_fetch");
+    return fetched;
+  }();
+  return md;
+}
+
 }  // namespace
 
 sha256_digest sha256_digest::of(std::string_view data) {
   sha256_digest d;
   unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), d.bytes.data(), &len, EVP_sha256(), nullptr) != 1 ||
+  if (EVP_Digest(data.data(), data.size(), d.bytes.data(), &len, sha256_md(), nullptr) != 1 ||
       len != d.bytes.size()) {
     fail("EVP_Digest");
   }
@@ -57,7 +70,7 @@ std::optional<sha256_digest> sha256_digest::from_hex(std::string_view hex) {
 
 sha256_builder::sha256_builder() : _ctx(EVP_MD_CTX_new()) {
   if (_ctx == nullptr) fail("EVP_MD_CTX_new");
-  if (EVP_DigestInit_ex(_ctx, EVP_sha256(), nullptr) != 1) fail("EVP_DigestInit_ex");
+  if (EVP_DigestInit_ex(_ctx, sha256_md(), nullptr) != 1) fail("EVP_DigestInit_ex");
 }
 
 sha256_builder::~sha256_builder() { EVP_MD_CTX_free(_ctx); }
