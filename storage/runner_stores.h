@@ -48,6 +48,8 @@ class outbox_store {
   void erase(write_set& ws, std::string_view tenant, std::string_view kind, std::string_view work_id) const;
   // Items after the cursor (a previous item's key; empty: from the start), at most limit.
   result<std::vector<outbox_item>> list(std::string_view after_key, std::size_t limit) const;
+  // The item under this key (outbox_item::key), nullopt once it was deleted.
+  result<std::optional<std::string>> get(std::string_view key) const { return _space.get(key); }
 
  private:
   keyspace _space;

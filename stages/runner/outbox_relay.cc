@@ -4,9 +4,11 @@
 // backoff (runner_service::release); a re-dispatch after a crash is harmless
 // because a command's id and an effect's Nats-Msg-Id are derived from the
 // item.
-//   outbox.scan      source: bounded pages of the outbox, skipping items in
+//   outbox.scan      source: the items saga commits just wrote (their
+//                    hints), and at most once per `poll` a pass of bounded
+//                    pages through the outbox for the rest; skips items in
 //                    flight or backing off, at most `per_tenant` in flight
-//                    per tenant; woken by saga commits, else polls.
+//                    per tenant.
 //   outbox.dispatch  async: a command goes to its aggregate (in-process to
 //                    this process's aggregate pipeline, local.commands) and
 //                    its answer is published to WORKFLOW_EVENTS as a command
@@ -27,6 +29,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <deque>
+#include <map>
+
 namespace esflow::runner {
 namespace {
 
@@ -43,52 +48,109 @@ class outbox_scan final : public graph::stage {
         _poll(poll) {}
 
   void run(graph::source_output& out) override {
-    // A cursor through the outbox, wrapping at its end: a pass never re-reads from the start the
-    // items it already handed out. Items skipped for the per-tenant limit are met again after the wrap.
+    // New items arrive as hints from the saga commits and are handed out at
+    // once. A pass through the outbox (a cursor wrapping at its end) finds
+    // everything else: items from before a restart, retries after their
+    // backoff, dropped hints. A pass walks the deleted items too (tombstones
+    // until a compaction), so passes start at most once per poll instead of
+    // after every commit.
     std::string after;
-    std::size_t seen = 0;  // items met in the current pass: the depth gauge at each wrap
+    bool in_pass = true;  // the first pass finds what a restart left
+    auto pass_started = std::chrono::steady_clock::now();
+    std::size_t seen = 0;  // items met in the current pass: the depth gauge at its end
+    // Hints over the per-tenant limit, by tenant; bounded like the hints.
+    std::map<std::string, std::deque<storage::outbox_item>> held;
+    std::size_t held_count = 0;
+    // Hints were dropped: items only a pass finds wait in the outbox, so passes
+    // follow each other (as many as wakes) until one ends without a skip.
+    bool overflow = false;
     while (!out.stopping()) {
-      auto page = _service->store().outbox().list(after, _batch);
-      if (page.ok()) seen += page->size();
-      if (!page.ok()) {
-        ESFLOW_WARN("runner", "{}: reading the outbox: {}", _service->pipeline(), page.err().to_string());
-        after.clear();
-        _service->wait_for_work(_poll, out.stop_token());
-        continue;
+      auto hints = _service->take_outbox_hints();
+      if (hints.dropped) overflow = in_pass = true;
+      for (auto& h : hints.items) {
+        auto& q = held[h.tenant];
+        q.push_back(std::move(h));
+        ++held_count;
+      }
+      if (held_count > runner_service::k_max_outbox_hints) {
+        held.clear();  // a pass finds them
+        held_count = 0;
+        overflow = in_pass = true;
       }
       bool limited = false;
-      const auto now = std::chrono::steady_clock::now();
-      for (auto& item : page.value()) {
-        if (_service->in_flight_of(item.tenant) >= _per_tenant) {
-          limited = true;
-          continue;
+      for (auto it = held.begin(); it != held.end() && !out.stopping();) {
+        auto& q = it->second;
+        // One count per tenant and wake: in_flight_of walks the claims.
+        const auto in_flight = _service->in_flight_of(it->first);
+        std::size_t room = in_flight < _per_tenant ? _per_tenant - in_flight : 0;
+        while (room > 0 && !q.empty()) {
+          auto item = std::move(q.front());
+          q.pop_front();
+          --held_count;
+          // Still there (a pass may have dispatched and confirmed it meanwhile), as stored now.
+          auto stored = _service->store().outbox().get(item.key);
+          if (!stored.ok() || !stored.value()) continue;
+          item.item = std::move(*stored.value());
+          if (!hand_out(out, std::move(item))) return;
+          --room;
         }
-        if (!_service->claim(item.key, now)) continue;
-        auto m = graph::make_message();
-        auto ctx = std::dynamic_pointer_cast<runner_context>(stages::new_ingest_context(_make_context));
-        if (!ctx) ctx = std::make_shared<runner_context>();
-        ctx->transport = "outbox";
-        ctx->tenant_given = true;
-        ctx->transport_tenant = item.tenant;
-        ctx->tenant = item.tenant;
-        ctx->source = "outbox";
-        ctx->item = std::move(item);
-        m->key = ctx->item.key;
-        m->context = std::move(ctx);
-        if (!out.put(std::move(m))) return;
+        limited = limited || !q.empty();
+        it = q.empty() ? held.erase(it) : std::next(it);
       }
-      const bool at_end = page->size() < _batch;
-      after = at_end ? std::string() : page->back().key;
-      if (at_end) {
-        if (auto* metrics = _service->metrics()) metrics->outbox_depth(static_cast<double>(seen));
-        seen = 0;
+      bool page_full = false, pass_limited = false;
+      if (in_pass) {
+        auto page = _service->store().outbox().list(after, _batch);
+        if (!page.ok()) {
+          ESFLOW_WARN("runner", "{}: reading the outbox: {}", _service->pipeline(), page.err().to_string());
+          after.clear();
+          in_pass = false;
+        } else {
+          seen += page->size();
+          for (auto& item : page.value()) {
+            if (_service->in_flight_of(item.tenant) >= _per_tenant) {
+              limited = pass_limited = true;
+              continue;
+            }
+            if (!hand_out(out, std::move(item))) return;
+          }
+          page_full = page->size() >= _batch;
+          after = page_full ? page->back().key : std::string();
+          if (!page_full) {
+            if (auto* metrics = _service->metrics()) metrics->outbox_depth(static_cast<double>(seen));
+            seen = 0;
+            in_pass = overflow = overflow && pass_limited;
+          }
+        }
       }
-      // At the end of the outbox, or held by the per-tenant limit: wait for a commit, a release or the poll.
-      if (at_end || limited) _service->wait_for_work(_poll, out.stop_token());
+      const auto now = std::chrono::steady_clock::now();
+      if (!in_pass && now - pass_started >= _poll) {
+        in_pass = true;
+        pass_started = now;
+      }
+      // Mid-pass with more to read: go on. Otherwise wait for a commit, a release or the poll.
+      if (page_full && !limited) continue;
+      _service->wait_for_work(_poll, out.stop_token());
     }
   }
 
  private:
+  // Claims the item and sends it on; false when the node is stopping.
+  bool hand_out(graph::source_output& out, storage::outbox_item item) {
+    if (!_service->claim(item.key, std::chrono::steady_clock::now())) return true;
+    auto m = graph::make_message();
+    auto ctx = std::dynamic_pointer_cast<runner_context>(stages::new_ingest_context(_make_context));
+    if (!ctx) ctx = std::make_shared<runner_context>();
+    ctx->transport = "outbox";
+    ctx->tenant_given = true;
+    ctx->transport_tenant = item.tenant;
+    ctx->tenant = item.tenant;
+    ctx->source = "outbox";
+    ctx->item = std::move(item);
+    m->key = ctx->item.key;
+    m->context = std::move(ctx);
+    return out.put(std::move(m));
+  }
+
   std::shared_ptr<runner_service> _service;
   stages::context_factory _make_context;
   std::size_t _batch, _per_tenant;

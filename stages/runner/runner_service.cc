@@ -261,6 +261,7 @@ void runner_service::commit(runner_context& ctx, std::function<void(status)> don
   const std::string tenant = ctx.inputs.empty() ? ctx.tenant : ctx.inputs.front().tenant;
   for (const auto& id : ctx.seen) markers.put(ws, storage::keys::dedupe(tenant, id), marker_value(expires));
   bool any_work = false;
+  std::vector<storage::outbox_item> written;  // handed to outbox.scan once stored
   if (ctx.poison && !ctx.inputs.empty()) {
     const auto& first = ctx.inputs.front();
     json inputs = json::array();
@@ -287,8 +288,11 @@ void runner_service::commit(runner_context& ctx, std::function<void(status)> don
     const auto& first = ctx.inputs.front();
     _store->sagas().put(ws, first.tenant, first.saga, first.correlation_id, ctx.steps.back().record_json);
     for (const auto& step : ctx.steps) {
-      for (const auto& w : step.work)
+      for (const auto& w : step.work) {
         _store->outbox().put(ws, first.tenant, w.kind, w.command_id, w.item_json);
+        written.push_back({storage::keys::outbox(first.tenant, w.kind, w.command_id), first.tenant, w.kind,
+                           w.command_id, w.item_json});
+      }
       for (const auto& k : step.cancel) _store->schedules().erase(ws, k);
       for (const auto& a : step.add) _store->schedules().put(ws, a.key, a.value_json);
       any_work = any_work || !step.work.empty() || !step.add.empty();
@@ -308,7 +312,8 @@ void runner_service::commit(runner_context& ctx, std::function<void(status)> don
   const bool quarantined = ctx.poison.has_value();
   const auto started = clock_type::now();
   _committer->submit(std::move(ws), [this, key, serial, any_work, kinds = std::move(kinds), quarantined,
-                                     started, running = ctx.running, done = std::move(done)](status st) {
+                                     started, running = ctx.running, written = std::move(written),
+                                     done = std::move(done)](status st) mutable {
     {
       std::lock_guard lock(_pending_mu);
       for (const auto& mark : running) _running_markers.erase(mark);
@@ -323,9 +328,22 @@ void runner_service::commit(runner_context& ctx, std::function<void(status)> don
       // Stored (or failed: the store's record is the truth again) unless a later transition replaced it.
       if (it != _pending.end() && it->second.second == serial) _pending.erase(it);
     }
+    if (st.ok() && !written.empty()) {
+      std::lock_guard lock(_work_mu);
+      if (_hints.items.size() + written.size() > k_max_outbox_hints) {
+        _hints.dropped = true;
+      } else {
+        for (auto& w : written) _hints.items.push_back(std::move(w));
+      }
+    }
     if (st.ok() && any_work) wake();
     done(std::move(st));
   });
+}
+
+runner_service::outbox_hints runner_service::take_outbox_hints() {
+  std::lock_guard lock(_work_mu);
+  return std::exchange(_hints, outbox_hints{});
 }
 
 void runner_service::wake() {

@@ -110,6 +110,17 @@ class runner_service {
   void wake();
   // Waits up to `d` for wake() or the stop.
   void wait_for_work(std::chrono::milliseconds d, const std::stop_token& stop);
+  // Items the last saga commits wrote, for outbox.scan to hand out without a
+  // pass over the whole outbox: a pass also walks every item deleted since
+  // the last compaction (RocksDB tombstones), which grows with the traffic.
+  // Bounded (k_max_outbox_hints); past the bound hints are dropped and
+  // `dropped` tells the scan to make a pass, which finds those items.
+  struct outbox_hints {
+    std::vector<storage::outbox_item> items;
+    bool dropped = false;
+  };
+  outbox_hints take_outbox_hints();
+  static constexpr std::size_t k_max_outbox_hints = 65536;
   // Items being dispatched (not handed out twice), and when a failed one may retry.
   bool claim(const std::string& key, std::chrono::steady_clock::time_point now);
   // Done with a claimed key: confirmed (forgotten) or failed (retried after
@@ -180,6 +191,7 @@ class runner_service {
   mutable std::mutex _work_mu;
   std::condition_variable_any _work_cv;
   bool _woken = false;
+  outbox_hints _hints;  // guarded by _work_mu
   struct claim_state {
     bool in_flight = false;
     int failures = 0;
