@@ -26,22 +26,9 @@ commands=${COMMANDS:-60000}
 duration=${DURATION:-15}
 pipeline_embedded=${PIPELINE_EMBEDDED:-$src/pipelines/aggregate.yaml}
 pipeline_jetstream=${PIPELINE_JETSTREAM:-$src/pipelines/aggregate-jetstream.yaml}
-tmp=$(mktemp -d)
-pids=()
-stop_all() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  pids=()
-}
-trap 'stop_all; rm -rf "$tmp"' EXIT
+# shellcheck source=bench/processes.sh
+. "$src/bench/processes.sh"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_ready() {
-  for _ in $(seq 1 300); do curl -sf "http://$1/ready" >/dev/null && return 0; sleep 0.1; done
-  echo "not ready: $1" >&2
-  return 1
-}
-cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 # Context switches (voluntary + involuntary) of every thread of a process so far.
 switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { n += $2 } END { print n }'; }
 rss_mb() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }

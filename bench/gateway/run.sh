@@ -19,14 +19,8 @@ duration=${4:-15}
 esflow=$(realpath "$build/esflow")
 bench=$(realpath "$build/bench/http/bench_http")
 src=$(cd "$(dirname "$0")/../.." && pwd)
-tmp=$(mktemp -d)
-pids=()
-stop_all() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  pids=()
-}
-trap 'stop_all; rm -rf "$tmp"' EXIT
+# shellcheck source=bench/processes.sh
+. "$src/bench/processes.sh"
 
 # GATEWAY_CPU=N: the gateway alone on CPU N, everything else (nats-server,
 # nodes, bench_http) on the other CPUs, in both the direct and the gateway
@@ -36,12 +30,6 @@ if [ -n "${GATEWAY_CPU:-}" ]; then
   others=$(seq 0 $(($(nproc) - 1)) | grep -vx "$GATEWAY_CPU" | paste -sd,)
   node_cpus="taskset -c $others" gateway_cpus="taskset -c $GATEWAY_CPU"
 fi
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_ready() {
-  for _ in $(seq 1 300); do curl -sf "http://$1/ready" >/dev/null && return 0; sleep 0.1; done
-  echo "not ready: $1" >&2
-  return 1
-}
 start_nats() {
   nats_port=$(free_port)
   $node_cpus nats-server -js -a 127.0.0.1 -p "$nats_port" -sd "$tmp/js-$1" >"$tmp/nats-$1.log" 2>&1 &
@@ -68,8 +56,6 @@ start_gateway() {
   wait_ready "127.0.0.1:$port"
   addr="127.0.0.1:$port"
 }
-# CPU seconds (user + system) a process has used so far.
-cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 # measure NAME=PID...: runs bench_http (its args after --) and prints each
 # named process's CPU per answered command over the whole run (setup included).
 measure() {
