@@ -72,7 +72,7 @@ class outbox_scan final : public graph::stage {
         q.push_back(std::move(h));
         ++held_count;
       }
-      if (held_count > runner_service::k_max_outbox_hints) {
+      if (held_count > _service->outbox_hint_bound()) {
         held.clear();  // a pass finds them
         held_count = 0;
         overflow = in_pass = true;
@@ -368,17 +368,25 @@ graph::stage_descriptor outbox_scan_descriptor() {
   d.kind = "outbox.scan";
   d.provides_context = {"runner"};
   d.node_kind = "runner";
-  d.description = "the relay's source: outbox items not in flight, bounded per tenant, woken by saga commits";
+  d.description =
+      "the relay's source: the items saga commits wrote, and a pass over the outbox once per poll; bounded "
+      "per "
+      "tenant";
   d.role = graph::stage_role::source;
   d.default_concurrency = graph::concurrency::serial();
   d.params = {
       graph::int_param("batch", 256, "items read per page", 1, 65536),
       graph::int_param("per_tenant", 64, "items of one tenant in flight at most", 1, 65536),
       graph::duration_param("poll", 200, "wait between scans when nothing wakes it"),
+      graph::int_param("max_hints", 65536,
+                       "new items held in memory for the scan; past it a pass over the outbox finds them "
+                       "(0: passes only)",
+                       0, 1 << 20),
   };
   d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
     auto service = stage_service(init);
     if (!service.ok()) return std::move(service).err();
+    service.value()->set_outbox_hint_bound(static_cast<std::size_t>(init.spec.params.integer("max_hints")));
     return std::unique_ptr<graph::stage>(
         new outbox_scan(std::move(service).value(), init.make_context,
                         static_cast<std::size_t>(init.spec.params.integer("batch")),

@@ -47,6 +47,9 @@ runner_metrics::runner_metrics(prometheus::Registry* registry, const std::string
   _outbox_depth = &gauge("esflow_runner_outbox_depth",
                          "Outbox items seen by the last scan pass (a bounded pass: a lower bound)")
                        .Add(p);
+  _hints_dropped = &counter("esflow_runner_outbox_hints_dropped_total",
+                            "New outbox items over outbox.scan's max_hints, left for a pass to find")
+                        .Add(p);
   auto& dispatched =
       counter("esflow_runner_outbox_dispatched_total", "Outbox dispatches by outcome (confirmed | retried)");
   _confirmed = &dispatched.Add(with({{"outcome", "confirmed"}}));
@@ -83,6 +86,10 @@ void runner_metrics::input_lag(std::string_view source, double lag) {
 }
 
 void runner_metrics::outbox_depth(double items) { _outbox_depth->Set(items); }
+
+void runner_metrics::outbox_hints_dropped(std::size_t items) {
+  _hints_dropped->Increment(static_cast<double>(items));
+}
 
 void runner_metrics::dispatched(bool confirmed, double seconds) {
   if (!confirmed) {

@@ -7,7 +7,8 @@
 //   esflow_runner_saga_commit_duration_seconds{pipeline}       histogram: one saga commit (group commit)
 //   esflow_runner_input_lag{pipeline,source}                   source head - watermark (source log | events)
 //   esflow_runner_outbox_depth{pipeline}                       items seen by the last outbox scan pass
-//   esflow_runner_outbox_dispatched_total{pipeline,outcome}    confirmed | retried
+//   esflow_runner_outbox_hints_dropped_total{pipeline}         new items over outbox.scan's max_hints (a pass
+//   finds them) esflow_runner_outbox_dispatched_total{pipeline,outcome}    confirmed | retried
 //   esflow_runner_outbox_dispatch_duration_seconds{pipeline}   histogram: item created -> confirmed
 //   esflow_runner_effects_total{pipeline,effect,outcome}       succeeded | failed
 //   esflow_runner_effect_duration_seconds{pipeline,effect}     histogram: one effect call (its attempts)
@@ -41,6 +42,7 @@ class runner_metrics {
   void saga_commit(double seconds);
   void input_lag(std::string_view source, double lag);
   void outbox_depth(double items);
+  void outbox_hints_dropped(std::size_t items);
   void dispatched(bool confirmed, double seconds);
   void effect(const std::string& effect, bool succeeded, double seconds);
   void schedule_lag(double seconds);
@@ -53,6 +55,7 @@ class runner_metrics {
   prometheus::Gauge* _lag_log = nullptr;
   prometheus::Gauge* _lag_events = nullptr;
   prometheus::Gauge* _outbox_depth = nullptr;
+  prometheus::Counter* _hints_dropped = nullptr;
   prometheus::Counter* _confirmed = nullptr;
   prometheus::Counter* _retried_dispatch = nullptr;
   prometheus::Histogram* _dispatch = nullptr;

@@ -330,8 +330,9 @@ void runner_service::commit(runner_context& ctx, std::function<void(status)> don
     }
     if (st.ok() && !written.empty()) {
       std::lock_guard lock(_work_mu);
-      if (_hints.items.size() + written.size() > k_max_outbox_hints) {
+      if (_hints.items.size() + written.size() > _hint_bound.load()) {
         _hints.dropped = true;
+        if (_metrics) _metrics->outbox_hints_dropped(written.size());
       } else {
         for (auto& w : written) _hints.items.push_back(std::move(w));
       }

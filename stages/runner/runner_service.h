@@ -27,6 +27,7 @@
 #include "storage/node_store.h"
 #include "storage/workflow_stream.h"
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -113,14 +114,15 @@ class runner_service {
   // Items the last saga commits wrote, for outbox.scan to hand out without a
   // pass over the whole outbox: a pass also walks every item deleted since
   // the last compaction (RocksDB tombstones), which grows with the traffic.
-  // Bounded (k_max_outbox_hints); past the bound hints are dropped and
-  // `dropped` tells the scan to make a pass, which finds those items.
+  // Bounded (outbox.scan's `max_hints`); past the bound hints are dropped
+  // (counted) and `dropped` tells the scan to make a pass, which finds them.
   struct outbox_hints {
     std::vector<storage::outbox_item> items;
     bool dropped = false;
   };
   outbox_hints take_outbox_hints();
-  static constexpr std::size_t k_max_outbox_hints = 65536;
+  void set_outbox_hint_bound(std::size_t n) { _hint_bound.store(n); }
+  std::size_t outbox_hint_bound() const { return _hint_bound.load(); }
   // Items being dispatched (not handed out twice), and when a failed one may retry.
   bool claim(const std::string& key, std::chrono::steady_clock::time_point now);
   // Done with a claimed key: confirmed (forgotten) or failed (retried after
@@ -192,6 +194,7 @@ class runner_service {
   std::condition_variable_any _work_cv;
   bool _woken = false;
   outbox_hints _hints;  // guarded by _work_mu
+  std::atomic<std::size_t> _hint_bound{65536};
   struct claim_state {
     bool in_flight = false;
     int failures = 0;

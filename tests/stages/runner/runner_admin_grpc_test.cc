@@ -63,6 +63,8 @@ TEST_F(runner_admin_grpc, status_answers_the_runners_info_and_outbox_facts) {
   EXPECT_EQ(node.command("acme", "Account", "a2", open_account(0))["status"], "accepted");
   EXPECT_EQ(node.command("acme", "Transfer", "t1", request_transfer("a1", "a2", 30))["status"], "accepted");
   ASSERT_TRUE(node.eventually([&] { return node.transfer_status("acme", "t1") == "completed"; }));
+  // Settled (the completion's notify may still be in the outbox): the depth read twice below is the same.
+  ASSERT_TRUE(node.eventually([&] { return node.outbox_depth() == 0; }));
 
   auto s = stub(node.grpc_target());
   esflow::v1::StatusResponse out;

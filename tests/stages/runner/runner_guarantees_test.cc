@@ -378,5 +378,56 @@ end
   EXPECT_EQ(q2->size(), 1U);
 }
 
+// New outbox items reach the scan in memory, at most `max_hints` of them; the
+// rest are left to a pass over the outbox. With max_hints 0 every item takes
+// that path: each transfer still completes, each command is appended once,
+// and the outbox ends empty.
+TEST_F(runner_guarantees, outbox_items_over_max_hints_are_found_by_a_pass) {
+  std::ifstream in(pipeline("runner-saga.yaml"));
+  std::string yaml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string scan = "kind: outbox.scan, per_tenant: 64";
+  ASSERT_NE(yaml.find(scan), std::string::npos);
+  yaml.replace(yaml.find(scan), scan.size(), scan + ", max_hints: 0");
+  for (auto at = yaml.find("programs/"); at != std::string::npos; at = yaml.find("programs/", at + 1)) {
+    yaml.insert(at, std::string(ESFLOW_SOURCE_DIR) + "/pipelines/");
+    at += std::string(ESFLOW_SOURCE_DIR).size() + 11;
+  }
+  const auto file = (dir.path() / "runner-passes-only.yaml").string();
+  std::ofstream(file) << yaml;
+  files_node node(data(), {pipeline("aggregate.yaml"), file});
+  ASSERT_TRUE(node.ok());
+  constexpr int k_accounts = 6, k_transfers = 24;
+  for (int i = 0; i < k_accounts; ++i)
+    ASSERT_EQ(
+        node.command("acme", "Account", "acc-" + std::to_string(i), open_account(100)).value("status", ""),
+        "accepted");
+  for (int i = 0; i < k_transfers; ++i) {
+    const auto from = "acc-" + std::to_string(i % k_accounts),
+               to = "acc-" + std::to_string((i + 1) % k_accounts);
+    ASSERT_EQ(node.command("acme", "Transfer", "t-" + std::to_string(i), request_transfer(from, to, 10))
+                  .value("status", ""),
+              "accepted");
+  }
+  for (int i = 0; i < k_transfers; ++i)
+    ASSERT_TRUE(eventually([&] {
+      return node.transfer_status("acme", "t-" + std::to_string(i)) == "completed";
+    })) << "t-"
+        << i << ": " << node.transfer_status("acme", "t-" + std::to_string(i));
+  ASSERT_TRUE(eventually([&] { return node.outbox_depth() == 0; }));
+  std::int64_t sum = 0;
+  for (int i = 0; i < k_accounts; ++i) sum += node.balance("acme", "acc-" + std::to_string(i));
+  EXPECT_EQ(sum, 100 * k_accounts);
+  auto m = node.client().Get("/metrics");
+  ASSERT_TRUE(m);
+  const std::string dropped = "esflow_runner_outbox_hints_dropped_total{pipeline=\"runner\"} ";
+  const auto at = m->body.find(dropped);
+  ASSERT_NE(at, std::string::npos) << m->body;
+  // Every withdraw, deposit, completion and notify went through a pass.
+  EXPECT_GE(std::stod(m->body.substr(at + dropped.size())), 3.0 * k_transfers);
+  auto store = shared_store(data());
+  ASSERT_TRUE(store);
+  for (const auto& [id, n] : commits_per_command(*store)) EXPECT_EQ(n, 1) << id;
+}
+
 }  // namespace
 }  // namespace esflow::runner_test
