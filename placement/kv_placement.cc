@@ -196,7 +196,7 @@ void kv_placement::pause(std::chrono::milliseconds d) {
 
 void kv_placement::apply_and_publish(const placement_map::node_table& nodes,
                                      const placement_map::tenant_table& tenants) {
-  auto m = placement_map::make(nodes, tenants, _options.vnodes);
+  auto m = placement_map::make(nodes, tenants, _options.vnodes, _options.ring_kind);
   if (!m.ok()) {
     // Entries are checked one by one as they arrive, so this is a bug, not input.
     ESFLOW_ERROR(k_module, "placement not applied: {}", m.err().to_string());

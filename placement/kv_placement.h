@@ -67,6 +67,8 @@ struct kv_options {
   // Applies only when the bucket is created (as the streams' replicas do).
   int replicas = 1;
   int vnodes = k_default_vnodes;
+  // The ring is over the nodes registered with this kind.
+  std::string ring_kind = std::string(k_aggregate_kind);
   // Each KV call's bound (the JetStream context's Wait).
   std::chrono::milliseconds op_timeout{2000};
   // kvWatcher_Next's timeout: how long stop() may wait for the watcher.

@@ -24,7 +24,8 @@ error in_file(std::string_view where, error e) {
 
 }  // namespace
 
-result<placement_map> parse_placement(std::string_view text, std::string_view where, int vnodes) {
+result<placement_map> parse_placement(std::string_view text, std::string_view where, int vnodes,
+                                      std::string_view ring_kind) {
   nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return file_error(errc::invalid_config, where, "not valid JSON");
   if (!j.is_object()) return file_error(errc::invalid_config, where, "not a JSON object");
@@ -46,12 +47,13 @@ result<placement_map> parse_placement(std::string_view text, std::string_view wh
       tenants.emplace(t, node.get<std::string>());
     }
   }
-  auto m = placement_map::make(std::move(nodes), std::move(tenants), vnodes);
+  auto m = placement_map::make(std::move(nodes), std::move(tenants), vnodes, ring_kind);
   if (!m.ok()) return in_file(where, std::move(m).err());
   return m;
 }
 
-result<placement_map> load_placement_file(const std::filesystem::path& path, int vnodes) {
+result<placement_map> load_placement_file(const std::filesystem::path& path, int vnodes,
+                                          std::string_view ring_kind) {
   const auto where = path.string();
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -62,7 +64,7 @@ result<placement_map> load_placement_file(const std::filesystem::path& path, int
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) return file_error(errc::unavailable, where, "read failed");
-  return parse_placement(text.str(), where, vnodes);
+  return parse_placement(text.str(), where, vnodes, ring_kind);
 }
 
 status save_placement_file(const std::filesystem::path& path, const placement_map& map) {

@@ -18,10 +18,12 @@ namespace esflow::placement {
 
 // errc::not_found when the file does not exist; errc::invalid_config for a
 // malformed one. Both messages start with the path.
-result<placement_map> load_placement_file(const std::filesystem::path& path, int vnodes = k_default_vnodes);
+result<placement_map> load_placement_file(const std::filesystem::path& path, int vnodes = k_default_vnodes,
+                                          std::string_view ring_kind = k_aggregate_kind);
 // Parses the file's text; `where` (the path) starts every error message.
 result<placement_map> parse_placement(std::string_view text, std::string_view where,
-                                      int vnodes = k_default_vnodes);
+                                      int vnodes = k_default_vnodes,
+                                      std::string_view ring_kind = k_aggregate_kind);
 // errc::unavailable naming the path when it cannot be written.
 status save_placement_file(const std::filesystem::path& path, const placement_map& map);
 

@@ -75,12 +75,13 @@ result<node_registration> node_registration::parse(std::string_view text, std::s
   return from_json(j, where);
 }
 
-result<placement_map> placement_map::make(node_table nodes, tenant_table tenants, int vnodes) {
+result<placement_map> placement_map::make(node_table nodes, tenant_table tenants, int vnodes,
+                                          std::string_view ring_kind) {
   std::vector<std::string> ring_nodes;
   for (const auto& [id, reg] : nodes) {
     if (!is_valid_placement_id(id)) return bad(node_key(id), "node id is not [A-Za-z0-9_-]{1,64}");
     if (reg.node != id) return bad(node_key(id), "registration names node '" + reg.node + "'");
-    if (reg.has_kind(k_aggregate_kind)) ring_nodes.push_back(id);
+    if (reg.has_kind(ring_kind)) ring_nodes.push_back(id);
   }
   tenant_table normalized;
   for (auto& [t, node] : tenants) {

@@ -60,8 +60,11 @@ class placement_map {
   placement_map() = default;
   // Checks every id (is_valid_placement_id; tenant "" is taken as "_") and
   // that each registration's node equals its key; errc::invalid_config
-  // otherwise. Builds the ring over the aggregate nodes.
-  static result<placement_map> make(node_table nodes, tenant_table tenants, int vnodes = k_default_vnodes);
+  // otherwise. Builds the ring over the nodes registered with ring_kind
+  // (aggregate nodes in TENANT_PLACEMENT; a pipeline's replicas in its own
+  // bucket, stages/nats/tenant_router.h).
+  static result<placement_map> make(node_table nodes, tenant_table tenants, int vnodes = k_default_vnodes,
+                                    std::string_view ring_kind = k_aggregate_kind);
 
   // The explicit entry when it names a node (even one not registered: the
   // operator's word wins), else the ring; nullopt when the ring is empty.

@@ -43,6 +43,7 @@ result<std::unique_ptr<placement_service>> placement_service::start(placement_op
     ko.bucket = o.bucket;
     ko.replicas = o.replicas;
     ko.vnodes = o.vnodes;
+    ko.ring_kind = o.ring_kind;
     ko.op_timeout = o.start_timeout;
     ko.watch_poll = o.watch_poll;
     ko.file = o.file;
@@ -65,7 +66,7 @@ result<std::unique_ptr<placement_service>> placement_service::start(placement_op
     ESFLOW_WARN(k_module, "KV bucket {} unreachable ({}) and no placement file: this node alone", o.bucket,
                 why);
   } else {
-    auto m = load_placement_file(o.file, o.vnodes);
+    auto m = load_placement_file(o.file, o.vnodes, o.ring_kind);
     if (m.ok()) {
       ESFLOW_WARN(k_module,
                   "KV bucket {} unreachable ({}): using the placement file {} (the last known placement)",
@@ -80,7 +81,7 @@ result<std::unique_ptr<placement_service>> placement_service::start(placement_op
   }
   placement_map::node_table nodes;
   nodes.emplace(o.node_id, self->own_registration());
-  auto alone = placement_map::make(std::move(nodes), {}, o.vnodes);
+  auto alone = placement_map::make(std::move(nodes), {}, o.vnodes, o.ring_kind);
   if (!alone.ok()) return std::move(alone).err();
   self->_feed.publish(std::make_shared<const placement_map>(std::move(alone).value()));
   self->_source = placement_source::none;
@@ -103,7 +104,7 @@ void placement_service::remove_listener(std::uint64_t id) {
 
 status placement_service::reload() {
   if (_source != placement_source::file) return {};
-  auto m = load_placement_file(_options.file, _options.vnodes);
+  auto m = load_placement_file(_options.file, _options.vnodes, _options.ring_kind);
   if (!m.ok()) return std::move(m).err();
   _feed.publish(std::make_shared<const placement_map>(std::move(m).value()));
   ESFLOW_INFO(k_module, "placement reloaded from {}", _options.file.string());

@@ -35,6 +35,8 @@ struct placement_options {
   int vnodes = k_default_vnodes;
   int replicas = 1;  // of the bucket, when created
   std::string bucket = std::string(k_bucket);
+  // The ring is over the nodes registered with this kind (one of `kinds` for this node to be on it).
+  std::string ring_kind = std::string(k_aggregate_kind);
   // Bounds opening the bucket, each KV call and the wait for the initial values.
   std::chrono::milliseconds start_timeout{3000};
   std::chrono::milliseconds watch_poll{100};

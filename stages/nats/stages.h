@@ -32,5 +32,9 @@ namespace esflow::stages {
 
 graph::stage_descriptor nats_request_descriptor();
 graph::stage_descriptor jetstream_consumer_descriptor();
+// tenant.route / tenant.forwarded: replicas that share consumers but keep
+// node-local state hand each tenant's messages to its owner (tenant_router.h).
+graph::stage_descriptor tenant_route_descriptor();
+graph::stage_descriptor tenant_forwarded_descriptor();
 
 }  // namespace esflow::stages

@@ -8,6 +8,7 @@
 #include "common/service_registry.h"
 #include "graph/pipeline_spec.h"
 #include "schemas/ids.h"
+#include "stages/nats/tenant_router.h"
 #include "stages/runner/runner_admin.h"
 #include "stages/runner/runner_grpc_admin.h"
 #include "stages/runner/runner_service.h"
@@ -24,12 +25,12 @@ namespace {
 
 void reply_error(httplib::Response& res, const error& e) {
   res.status = http_status(e.code);
-  res.set_content(nlohmann::json{{"status", "rejected"},
-                                 {"code", e.code_text.empty() ? std::string(to_string(e.code)) : e.code_text},
-                                 {"message", e.message},
-                                 {"retryable", e.code == errc::unavailable}}
-                      .dump(),
-                  "application/json");
+  nlohmann::json body = {{"status", "rejected"},
+                         {"code", e.code_text.empty() ? std::string(to_string(e.code)) : e.code_text},
+                         {"message", e.message},
+                         {"retryable", e.code == errc::unavailable}};
+  if (!e.node.empty()) body["node"] = e.node;
+  res.set_content(body.dump(), "application/json");
 }
 
 // One set of routes per process, serving every runner pipeline's sagas.
@@ -57,7 +58,8 @@ class runner_directory {
   bool _routes = false;
 };
 
-void handle_saga(runner_directory& dir, const httplib::Request& req, httplib::Response& res) {
+void handle_saga(esflow::service_registry& services, runner_directory& dir, const httplib::Request& req,
+                 httplib::Response& res) {
   const std::string saga = req.matches[1];
   const std::string correlation_id = req.matches[2];
   for (const auto& s : dir.all()) {
@@ -73,6 +75,14 @@ void handle_saga(runner_directory& dir, const httplib::Request& req, httplib::Re
       return reply_error(res, t.err());
     auto found = s->instance_json(tenant, saga, correlation_id);
     if (!found.ok()) return reply_error(res, found.err());
+    // Saga replicas (docs/runner.md "Saga replicas"): the instance lives on the tenant's owner.
+    const auto router = found.value() ? nullptr : stages::tenant_router::find(services, s->pipeline());
+    if (const auto owner = router ? router->other_owner(tenant) : std::nullopt) {
+      auto e = error::make(errc::tenant_not_hosted,
+                           "tenant '" + tenant + "' is hosted by runner '" + *owner + "', not by this node");
+      e.node = *owner;
+      return reply_error(res, e);
+    }
     if (!found.value())
       return reply_error(res, error::make(errc::not_found, "no instance '" + correlation_id + "' of saga '" +
                                                                saga + "' for this tenant"));
@@ -94,9 +104,11 @@ status serve_runner_routes(esflow::service_registry& services,
   if (!http || !dir.value()->claim_routes()) return {};
   std::weak_ptr<runner_directory> weak = dir.value();
   auto& server = http->routes();
-  server.Get(R"(/v1/sagas/([^/]+)/([^/]+))", [weak](const httplib::Request& req, httplib::Response& res) {
-    if (auto d = weak.lock()) handle_saga(*d, req, res);
-  });
+  // The registry owns the HTTP server, so it outlives these routes.
+  server.Get(R"(/v1/sagas/([^/]+)/([^/]+))",
+             [weak, &services](const httplib::Request& req, httplib::Response& res) {
+               if (auto d = weak.lock()) handle_saga(services, *d, req, res);
+             });
   server.Get("/admin/outbox", [weak](const httplib::Request&, httplib::Response& res) {
     auto out = nlohmann::json::array();
     if (auto d = weak.lock())

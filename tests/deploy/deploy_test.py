@@ -269,6 +269,14 @@ for n in aggregates:
     if setting(svc, "ESFLOW_GRPC_ADDR", "--grpc") and setting(svc, "ESFLOW_ADVERTISE_GRPC") is None:
         fail(f"{where}: serves gRPC but advertises no gRPC address")
 
+# Saga runners route tenants by node id (docs/runner.md "Saga replicas"): the
+# service name, so a second runner service registers as another replica.
+for n, svc in stack["services"].items():
+    if "runner" in pipelines_of(svc):
+        node_id = setting(svc, "ESFLOW_NODE_ID", "--node-id")
+        if node_id != n:
+            fail(f"swarm/stack.yml service {n}: saga runner with node id {node_id}, not the service name")
+
 for label, pick in (("esflow.node", lambda s: s.get("image") == "esflow" and not is_aggregate(s) and not is_gateway(s)),
                     ("esflow.nats", lambda s: str(s.get("image", "")).startswith("nats:"))):
     names = [n for n, s in stack["services"].items() if pick(s)]

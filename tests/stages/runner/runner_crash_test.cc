@@ -81,16 +81,7 @@ TEST(runner_crash, sigkill_at_random_moments_then_every_transfer_ends_and_money_
   const std::vector<std::string> files = {pipeline("aggregate.yaml"), pipeline("runner-saga.yaml"),
                                           effect_pipeline(dir.path(), hook.url())};
   std::mt19937_64 rng(20261205);
-  // The transfers: random pairs and amounts (some larger than a balance: rejected withdraws),
-  // every tenth to an account never opened (a rejected deposit: compensated).
-  std::vector<json> requests;
-  for (int i = 0; i < k_transfers; ++i) {
-    const int from = static_cast<int>(rng() % k_accounts);
-    int to = static_cast<int>(rng() % (k_accounts - 1));
-    if (to >= from) ++to;
-    const auto amount = static_cast<std::int64_t>(1 + rng() % 120);
-    requests.push_back(request_transfer(account(from), i % 10 == 9 ? "acc-missing" : account(to), amount));
-  }
+  const auto requests = random_transfers(rng, k_transfers, k_accounts, 120);
   std::set<int> opened, requested;
   // Sends what is not known to be stored yet; stops at the first unanswered request (killed).
   auto drive = [&](client& c, const std::atomic<bool>& stop, std::mutex& mu) {

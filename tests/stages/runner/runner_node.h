@@ -17,6 +17,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -142,6 +143,23 @@ using files_node = runner_node;
 inline json open_account(std::int64_t n) { return {{"type", "open_account"}, {"initial_balance", n}}; }
 inline json request_transfer(const std::string& from, const std::string& to, std::int64_t amount) {
   return {{"type", "request_transfer"}, {"from", from}, {"to", to}, {"amount", amount}};
+}
+
+// `count` transfers between accounts acc-0..acc-<accounts-1>: random pairs and amounts in
+// [1, max_amount] (some over a balance: rejected withdraws), every tenth to an account never
+// opened (a rejected deposit: compensated).
+inline std::vector<json> random_transfers(std::mt19937_64& rng, int count, int accounts,
+                                          std::int64_t max_amount) {
+  const auto account = [](int i) { return "acc-" + std::to_string(i); };
+  std::vector<json> out;
+  for (int i = 0; i < count; ++i) {
+    const int from = static_cast<int>(rng() % static_cast<unsigned>(accounts));
+    int to = static_cast<int>(rng() % static_cast<unsigned>(accounts - 1));
+    if (to >= from) ++to;
+    const auto amount = static_cast<std::int64_t>(1 + rng() % static_cast<std::uint64_t>(max_amount));
+    out.push_back(request_transfer(account(from), i % 10 == 9 ? "acc-missing" : account(to), amount));
+  }
+  return out;
 }
 
 }  // namespace esflow::runner_test
