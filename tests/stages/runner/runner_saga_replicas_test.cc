@@ -13,10 +13,12 @@
 // completed transfer, both replicas took in and forwarded messages, every
 // tenant is pinned to one of them and its sagas live only there (the other
 // replica answers a read 421 tenant_not_hosted naming the owner), and every
-// consumer has acked everything.
+// consumer has acked everything. Hostile forwards (no headers, not JSON, no
+// tenant) are answered and change nothing.
 #include "placement/kv_placement.h"
 #include "storage/jetstream/jetstream_workflow_stream.h"
 #include "tests/stages/runner/child_node.h"
+#include "transport/nats/headers.h"
 
 #include <random>
 #include <set>
@@ -332,6 +334,25 @@ TEST(runner_saga_replicas,
             rb.value("forwarded", 0) + rb.value("refused", 0));
   EXPECT_GT(routing_a_before.value("local", 0) + routing_a_before.value("received", 0), 0);
   EXPECT_GT(ra.value("local", 0) + ra.value("received", 0), 0) << "the restarted A took nothing in";
+
+  // Hostile forwards (no headers, a body that is not JSON, a subject of no tenant, an unknown
+  // stream's subject): each one answered `ok` (finally answered: rejected), and A keeps serving.
+  const auto received_before = routing_of(*a).value("received", 0);
+  for (const std::string subject :
+       {"", "garbage", "tenant.acme.aggregate.Transfer.tr-x", "tenant.acme.nope.X"}) {
+    natsMsg* req = nullptr;
+    ASSERT_EQ(natsMsg_Create(&req, "_ESFLOW.forward.runner.runner-a", nullptr, "{not json", 9), NATS_OK);
+    if (!subject.empty()) natsMsgHeader_Set(req, "esflow-subject", subject.c_str());
+    natsMsg* reply = nullptr;
+    const auto st = natsConnection_RequestMsg(&reply, conn.value()->raw(), req, 5000);
+    natsMsg_Destroy(req);
+    ASSERT_EQ(st, NATS_OK) << "no answer to a hostile forward with subject '" << subject << "'";
+    EXPECT_EQ(nats::get_header(reply, "esflow-forward-status").value_or(""), "ok") << subject;
+    natsMsg_Destroy(reply);
+  }
+  EXPECT_EQ(routing_of(*a).value("received", 0), received_before + 4);
+  const auto& owner_0 = map->tenants().find(tenant_of(0))->second;
+  EXPECT_EQ(saga_read(owner_0 == "runner-a" ? *a : *b, tenant_of(0), transfer_id(0)), "200");
   EXPECT_TRUE(commands->close().ok());
 }
 
