@@ -195,8 +195,8 @@ int main(int argc, char** argv) {
   auto* quarantine_retry = quarantine->add_subcommand(
       "retry",
       "run a runner saga record's inputs through the saga again (their markers and the record are deleted; "
-      "a failure quarantines them again with attempts + 1). A JetStream consumer's record is refused: "
-      "republish its body to its subject");
+      "a failure quarantines them again with attempts + 1); a JetStream consumer's record is taken in again "
+      "by the consumer that quarantined it");
   quarantine_retry->add_option("id", quarantine_id, "the id `list` printed")->required();
 
   std::string replay_url = views_url, replay_saga, replay_tenant;

@@ -2,13 +2,19 @@
 
 #include "common/log.h"
 
+#include <pthread.h>
+
 namespace esflow::storage {
 
 commit_pool::commit_pool(std::shared_ptr<node_store> store, std::size_t threads, std::size_t max_pending,
                          std::size_t max_group)
     : _store(std::move(store)), _max_pending(max_pending), _max_group(std::max<std::size_t>(1, max_group)) {
   for (std::size_t i = 0; i < std::max<std::size_t>(1, threads); ++i)
-    _threads.emplace_back([this] { loop(); });
+    _threads.emplace_back([this] {
+      // Named for top -H and debuggers (and tests that fail only the saga commits).
+      pthread_setname_np(pthread_self(), "esflow-commitp");
+      loop();
+    });
 }
 
 commit_pool::~commit_pool() { stop(); }

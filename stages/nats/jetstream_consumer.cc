@@ -9,19 +9,31 @@
 #include "stages/node_env.h"
 #include "transport/nats/headers.h"
 #include "transport/nats/nats_link.h"
+#include "transport/node_host.h"
 
 #include <nlohmann/json.hpp>
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 namespace esflow::stages {
 namespace {
 
 struct consumer_stats {
-  std::atomic<std::uint64_t> received{0}, acked{0}, naked{0}, quarantined{0}, fetch_errors{0};
+  std::atomic<std::uint64_t> received{0}, acked{0}, naked{0}, quarantined{0}, fetch_errors{0}, retried{0},
+      redelivered{0};
+  std::atomic<std::uint64_t> pending{0};  // the server's count behind the last message fetched (lag)
 };
+
+constexpr std::size_t k_max_retry_queue = 1024;
 
 // What the stage and its in-flight ack handles share.
 struct consumer_core {
@@ -35,6 +47,9 @@ struct consumer_core {
   stages::context_factory make_context;
   std::shared_ptr<nats::nats_connection> conn;
   consumer_stats stats;
+  // Quarantined records an operator retries (retry_quarantined_record), taken in by run().
+  std::mutex retry_mu;
+  std::deque<nlohmann::json> retry_queue;  // guarded by retry_mu
 
   // Writes the message to the quarantine CF; false when that failed (then the
   // message is nak'ed rather than terminated: nothing is lost).
@@ -69,6 +84,41 @@ struct consumer_core {
     return true;
   }
 };
+
+// The ack of a retried quarantine record: the server's message is gone, so a
+// nak writes the record back (deliveries + 1) instead of losing it.
+class retried_record_ack final : public stages::ingest_ack {
+ public:
+  retried_record_ack(std::shared_ptr<consumer_core> core, nlohmann::json record)
+      : _core(std::move(core)), _record(std::move(record)) {}
+  void ack() override { _done.exchange(true); }
+  void nak() override {
+    if (_done.exchange(true)) return;
+    _record["deliveries"] = _record.value("deliveries", std::uint64_t{0}) + 1;
+    _record["reason"] = "retried from the quarantine, not processed (unavailable)";
+    const auto seq = _record.value("stream_sequence", std::uint64_t{0});
+    auto ok = _core->store->quarantine().put(
+        _core->durable, seq, _record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    if (!ok.ok())
+      ESFLOW_ERROR("nats", "{}: re-quarantining retried stream sequence {} failed: {}", _core->durable, seq,
+                   ok.err().to_string());
+  }
+
+ private:
+  std::shared_ptr<consumer_core> _core;
+  nlohmann::json _record;
+  std::atomic<bool> _done{false};
+};
+
+// Which consumer runs on which store in this process (retry_quarantined_record looks it up).
+struct consumer_directory {
+  std::mutex mu;
+  std::map<std::pair<const storage::node_store*, std::string>, std::weak_ptr<consumer_core>> cores;
+};
+consumer_directory& consumers() {
+  static consumer_directory d;
+  return d;
+}
 
 // The ingest_ack of one JetStream message (owns it).
 class jetstream_ack final : public stages::ingest_ack {
@@ -141,6 +191,58 @@ parsed_subject parse_command_subject(std::string_view s) {
   return out;
 }
 
+// esflow_jetstream_consumer_*{consumer}: one collector per node host (a
+// family is exported once), reading every consumer's stats at scrape time.
+class consumer_metrics final : public prometheus::Collectable {
+ public:
+  void add(std::weak_ptr<consumer_core> core) {
+    std::lock_guard lock(_mu);
+    _cores.push_back(std::move(core));
+  }
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    using prometheus::MetricType;
+    prometheus::MetricFamily messages{
+        "esflow_jetstream_consumer_messages_total",
+        "Messages of a durable consumer by outcome: received, redelivered (delivered before), acked, naked, "
+        "quarantined, retried (from the quarantine)",
+        MetricType::Counter,
+        {}};
+    prometheus::MetricFamily pending{"esflow_jetstream_consumer_pending",
+                                     "Messages of the stream behind the last one this node fetched (lag)",
+                                     MetricType::Gauge,
+                                     {}};
+    std::lock_guard lock(_mu);
+    for (const auto& weak : _cores) {
+      auto c = weak.lock();
+      if (!c) continue;
+      const std::pair<const char*, const std::atomic<std::uint64_t>*> outcomes[] = {
+          {"received", &c->stats.received},
+          {"redelivered", &c->stats.redelivered},
+          {"acked", &c->stats.acked},
+          {"naked", &c->stats.naked},
+          {"quarantined", &c->stats.quarantined},
+          {"retried", &c->stats.retried}};
+      for (const auto& [outcome, value] : outcomes) {
+        prometheus::ClientMetric m;
+        m.label = {{"consumer", c->durable}, {"outcome", outcome}};
+        m.counter.value = static_cast<double>(value->load());
+        messages.metric.push_back(std::move(m));
+      }
+      prometheus::ClientMetric lag;
+      lag.label = {{"consumer", c->durable}};
+      lag.gauge.value = static_cast<double>(c->stats.pending.load());
+      pending.metric.push_back(std::move(lag));
+    }
+    if (messages.metric.empty()) return {};
+    return {std::move(messages), std::move(pending)};
+  }
+
+ private:
+  mutable std::mutex _mu;
+  std::vector<std::weak_ptr<consumer_core>> _cores;  // guarded by _mu
+};
+
 class jetstream_consumer final : public graph::stage {
  public:
   jetstream_consumer(std::shared_ptr<consumer_core> core, natsSubscription* sub, int batch,
@@ -160,6 +262,7 @@ class jetstream_consumer final : public graph::stage {
       jsErrCode jerr = static_cast<jsErrCode>(0);
       // Bounded: the stop is seen within fetch_timeout.
       const auto s = natsSubscription_Fetch(&list, _sub, _batch, _fetch_timeout_ms, &jerr);
+      admit_retries(out);
       if (s == NATS_TIMEOUT) continue;
       if (s != NATS_OK) {
         ++_core->stats.fetch_errors;
@@ -179,6 +282,57 @@ class jetstream_consumer final : public graph::stage {
   }
 
  private:
+  using header_fn = std::function<std::optional<std::string>(const char*)>;
+
+  // A message's context: tenant from a command subject, else the tenant-id header; trace headers.
+  std::shared_ptr<stages::ingest_context> context_of(const std::string& subject, std::uint64_t seq,
+                                                     const header_fn& header) const {
+    auto ctx = stages::new_ingest_context(_core->make_context);
+    ctx->transport = "jetstream";
+    ctx->subject = subject;
+    ctx->stream_sequence = seq;
+    const auto parsed = parse_command_subject(subject);
+    if (parsed.ok) {
+      ctx->tenant_given = true;
+      ctx->transport_tenant = parsed.tenant_token == "_" ? std::string() : parsed.tenant_token;
+      ctx->subject_type = parsed.type;
+      ctx->subject_id = parsed.id;
+    } else if (auto t = header(nats::header::tenant_id)) {
+      ctx->tenant_given = true;
+      ctx->transport_tenant = *t == "_" ? std::string() : *t;
+    }
+    ctx->incoming_traceparent = header(nats::header::traceparent).value_or("");
+    ctx->incoming_correlation_id =
+        header(nats::header::x_correlation_id).value_or(header(nats::header::correlation_id).value_or(""));
+    return ctx;
+  }
+
+  // Records an operator retried: admitted like a fetched message; their ack handle
+  // writes a record back to the quarantine on a nak (the server's message is gone).
+  void admit_retries(graph::source_output& out) {
+    std::deque<nlohmann::json> records;
+    {
+      std::lock_guard lock(_core->retry_mu);
+      records.swap(_core->retry_queue);
+    }
+    for (auto& r : records) {
+      const auto headers = r.value("headers", nlohmann::json::object());
+      auto ctx = context_of(r.value("subject", ""), r.value("stream_sequence", std::uint64_t{0}),
+                            [&headers](const char* key) -> std::optional<std::string> {
+                              auto it = headers.find(key);
+                              if (it == headers.end() || !it->is_string()) return std::nullopt;
+                              return it->get<std::string>();
+                            });
+      auto m = graph::make_message();
+      m->body = r.value("body", "");
+      auto ack = std::make_shared<retried_record_ack>(_core, std::move(r));
+      ctx->ack = ack;
+      m->context = std::move(ctx);
+      ++_core->stats.retried;
+      if (!out.put(std::move(m))) ack->nak();
+    }
+  }
+
   void admit(graph::source_output& out, natsMsg* msg) {
     ++_core->stats.received;
     std::uint64_t seq = 0, delivered = 1;
@@ -186,8 +340,10 @@ class jetstream_consumer final : public graph::stage {
     if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
       seq = meta->Sequence.Stream;
       delivered = meta->NumDelivered;
+      _core->stats.pending = meta->NumPending;
       jsMsgMetaData_Destroy(meta);
     }
+    if (delivered > 1) ++_core->stats.redelivered;
     auto ack = std::make_shared<jetstream_ack>(_core, msg, seq, delivered);
     // The server delivers once more than max_deliver: a message whose every
     // attempt died before its answer (a crash loop) ends here, unprocessed.
@@ -197,24 +353,8 @@ class jetstream_consumer final : public graph::stage {
         natsMsg_Term(msg, nullptr);
       return;
     }
-    auto ctx = stages::new_ingest_context(_core->make_context);
-    ctx->transport = "jetstream";
-    ctx->subject = natsMsg_GetSubject(msg);
-    ctx->stream_sequence = seq;
-    const auto parsed = parse_command_subject(natsMsg_GetSubject(msg));
-    if (parsed.ok) {
-      ctx->tenant_given = true;
-      ctx->transport_tenant = parsed.tenant_token == "_" ? std::string() : parsed.tenant_token;
-      ctx->subject_type = parsed.type;
-      ctx->subject_id = parsed.id;
-    } else if (auto t = nats::get_header(msg, nats::header::tenant_id)) {
-      ctx->tenant_given = true;
-      ctx->transport_tenant = *t == "_" ? std::string() : *t;
-    }
-    ctx->incoming_traceparent = nats::get_header(msg, nats::header::traceparent).value_or("");
-    ctx->incoming_correlation_id =
-        nats::get_header(msg, nats::header::x_correlation_id)
-            .value_or(nats::get_header(msg, nats::header::correlation_id).value_or(""));
+    auto ctx = context_of(natsMsg_GetSubject(msg), seq,
+                          [msg](const char* key) { return nats::get_header(msg, key); });
     ctx->ack = ack;
     auto m = graph::make_message();
     m->body.assign(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
@@ -299,14 +439,52 @@ result<std::unique_ptr<graph::stage>> make_jetstream_consumer(const graph::stage
                           {"acked", c->stats.acked.load()},
                           {"naked", c->stats.naked.load()},
                           {"quarantined", c->stats.quarantined.load()},
+                          {"retried", c->stats.retried.load()},
+                          {"redelivered", c->stats.redelivered.load()},
+                          {"pending", c->stats.pending.load()},
                           {"fetch_errors", c->stats.fetch_errors.load()}};
   });
+  {
+    auto& dir = consumers();
+    std::lock_guard lock(dir.mu);
+    dir.cores[{core->store.get(), core->durable}] = core;
+  }
+  if (auto host = init.services.find<transport::node_host>("")) {
+    auto collector = init.services.get_or_create<consumer_metrics>(
+        "jetstream.consumer.metrics", [&host]() -> result<std::shared_ptr<consumer_metrics>> {
+          auto made = std::make_shared<consumer_metrics>();
+          host->add_metrics(made);
+          return made;
+        });
+    if (collector.ok()) collector.value()->add(weak);
+  }
   const int batch = static_cast<int>(std::min<std::int64_t>(p.integer("batch"), core->max_ack_pending));
   return std::unique_ptr<graph::stage>(
       new jetstream_consumer(std::move(core), sub, batch, p.integer("fetch_timeout")));
 }
 
 }  // namespace
+
+status retry_quarantined_record(const storage::node_store& store, const nlohmann::json& record) {
+  const auto durable = record.value("source", "");
+  std::shared_ptr<consumer_core> core;
+  {
+    auto& dir = consumers();
+    std::lock_guard lock(dir.mu);
+    auto it = dir.cores.find({&store, durable});
+    if (it != dir.cores.end()) core = it->second.lock();
+  }
+  if (!core)
+    return error::make(errc::not_found,
+                       "consumer '" + durable + "' does not run on this node's data directory");
+  std::lock_guard lock(core->retry_mu);
+  if (core->retry_queue.size() >= k_max_retry_queue)
+    return error::make(errc::unavailable, "consumer '" + durable + "' has " +
+                                              std::to_string(k_max_retry_queue) +
+                                              " retries waiting; retry later");
+  core->retry_queue.push_back(record);
+  return {};
+}
 
 graph::stage_descriptor jetstream_consumer_descriptor() {
   graph::stage_descriptor d;

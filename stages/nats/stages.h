@@ -26,12 +26,25 @@
 //   thread-safe and called at most once; unacked messages are redelivered
 //   after ack_wait, except those fetched while the node stops (a drain):
 //   put() refuses them and they are nak'ed, for another replica now.
+#include "common/result.h"
 #include "graph/stage_descriptor.h"
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace esflow::storage {
+class node_store;
+}
 
 namespace esflow::stages {
 
 graph::stage_descriptor nats_request_descriptor();
 graph::stage_descriptor jetstream_consumer_descriptor();
+// Hands a quarantine record of a jetstream.consumer (its `source` names the
+// durable) back to that consumer when it runs on `store` in this process: it
+// is admitted like a fetched message (the server's copy is gone); a nak writes
+// the record back. errc::not_found when no such consumer runs here,
+// errc::unavailable when 1,024 retries already wait.
+status retry_quarantined_record(const storage::node_store& store, const nlohmann::json& record);
 // tenant.route / tenant.forwarded: replicas that share consumers but keep
 // node-local state hand each tenant's messages to its owner (tenant_router.h).
 graph::stage_descriptor tenant_route_descriptor();

@@ -11,6 +11,8 @@
 
 #include <cctype>
 #include <filesystem>
+#include <functional>
+#include <mutex>
 
 namespace esflow::stages {
 namespace {
@@ -24,11 +26,15 @@ std::string token_of(std::string_view s) {
   return out;
 }
 
-// esflow_tenant_route_*{pipeline}: read from the router at scrape time.
+// esflow_tenant_route_*{pipeline}: one collector per node host (a family is
+// exported once), reading every routed pipeline's counters at scrape time.
 class route_metrics final : public prometheus::Collectable {
  public:
-  route_metrics(std::string pipeline, std::function<std::vector<std::pair<std::string, double>>()> read)
-      : _pipeline(std::move(pipeline)), _read(std::move(read)) {}
+  using reader = std::function<std::vector<std::pair<std::string, double>>()>;
+  void add(std::string pipeline, reader read) {
+    std::lock_guard lock(_mu);
+    _pipelines.emplace_back(std::move(pipeline), std::move(read));
+  }
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     using prometheus::MetricType;
@@ -46,25 +52,29 @@ class route_metrics final : public prometheus::Collectable {
                                      "Forwards waiting for their owner's answer",
                                      MetricType::Gauge,
                                      {}};
-    for (const auto& [name, value] : _read()) {
-      prometheus::ClientMetric m;
-      m.label = {{"pipeline", _pipeline}};
-      if (name == "pending") {
-        m.gauge.value = value;
-        pending.metric.push_back(std::move(m));
-        continue;
+    std::lock_guard lock(_mu);
+    for (const auto& [pipeline, read] : _pipelines) {
+      for (const auto& [name, value] : read()) {
+        prometheus::ClientMetric m;
+        m.label = {{"pipeline", pipeline}};
+        if (name == "pending") {
+          m.gauge.value = value;
+          pending.metric.push_back(std::move(m));
+          continue;
+        }
+        m.counter.value = value;
+        const bool is_message = name == "local" || name == "forwarded" || name == "received";
+        m.label.push_back({is_message ? "where" : "outcome", name});
+        (is_message ? messages : forwards).metric.push_back(std::move(m));
       }
-      m.counter.value = value;
-      const bool is_message = name == "local" || name == "forwarded" || name == "received";
-      m.label.push_back({is_message ? "where" : "outcome", name});
-      (is_message ? messages : forwards).metric.push_back(std::move(m));
     }
+    if (pending.metric.empty()) return {};
     return {messages, forwards, pending};
   }
 
  private:
-  std::string _pipeline;
-  std::function<std::vector<std::pair<std::string, double>>()> _read;
+  mutable std::mutex _mu;
+  std::vector<std::pair<std::string, reader>> _pipelines;  // guarded by _mu
 };
 
 }  // namespace
@@ -142,23 +152,26 @@ result<std::shared_ptr<tenant_router>> tenant_router::of(const graph::pipeline_s
             auto r = weak.lock();
             return r ? r->info() : nlohmann::json(nullptr);
           });
-          host->add_metrics(std::make_shared<route_metrics>(
-              pipeline.name, [weak]() -> std::vector<std::pair<std::string, double>> {
-                auto r = weak.lock();
-                if (!r) return {};
-                const auto& s = r->_forwarder->stats();
-                const auto d = [](const std::atomic<std::uint64_t>& v) {
-                  return static_cast<double>(v.load());
-                };
-                return {{"local", d(r->_local)},
-                        {"forwarded", d(s.forwarded)},
-                        {"received", d(r->_received)},
-                        {"confirmed", d(s.confirmed)},
-                        {"resent", d(s.resent)},
-                        {"handed_back", d(s.handed_back)},
-                        {"refused", d(s.refused)},
-                        {"pending", static_cast<double>(r->_forwarder->pending())}};
-              }));
+          auto collector = services.get_or_create<route_metrics>(
+              "tenant.route.metrics", [&host]() -> result<std::shared_ptr<route_metrics>> {
+                auto made = std::make_shared<route_metrics>();
+                host->add_metrics(made);
+                return made;
+              });
+          if (collector.ok())
+            collector.value()->add(pipeline.name, [weak]() -> std::vector<std::pair<std::string, double>> {
+              auto r = weak.lock();
+              if (!r) return {};
+              const auto& s = r->_forwarder->stats();
+              const auto d = [](const std::atomic<std::uint64_t>& v) {
+                return static_cast<double>(v.load());
+              };
+              return {
+                  {"local", d(r->_local)},       {"forwarded", d(s.forwarded)},
+                  {"received", d(r->_received)}, {"confirmed", d(s.confirmed)},
+                  {"resent", d(s.resent)},       {"handed_back", d(s.handed_back)},
+                  {"refused", d(s.refused)},     {"pending", static_cast<double>(r->_forwarder->pending())}};
+            });
         }
         ESFLOW_INFO("placement", "pipeline {}: node {} routes tenants by {} ({}), takes forwards on {}",
                     pipeline.name, node_id, self->_bucket, placement::to_string(self->_placement->source()),

@@ -4,6 +4,7 @@
 #include "common/service_registry.h"
 #include "graph/pipeline_spec.h"
 #include "schemas/ids.h"
+#include "stages/nats/stages.h"
 #include "stages/runner/runner_metrics.h"
 #include "stages/runner/runner_service.h"
 #include "storage/keys.h"
@@ -242,10 +243,30 @@ void handle_retry(admin_directory& dir, const httplib::Request& req, httplib::Re
     reply_error(res, error::make(errc::invalid_command, why), 409);
   };
   if (!r.is_object()) return conflict("the record is not JSON: nothing to retry");
-  if (r.contains("stream_sequence") || (r.contains("subject") && r.contains("body")))
-    return conflict("retry of a JetStream consumer's record: republish the body to " +
-                    r.value("subject", "") +
-                    " (the consumer's message is terminated at the server; this node cannot re-deliver it)");
+  if (r.contains("stream_sequence") || (r.contains("subject") && r.contains("body"))) {
+    // A JetStream consumer's record: the server's message is terminated, so the
+    // consumer that quarantined it takes it in again from here.
+    auto ws = f->service->store().begin();
+    storage::keyspace quarantine(f->service->store().database(), storage::cf::quarantine);
+    quarantine.erase(ws, f->key);
+    if (auto st = f->service->store().commit(ws); !st.ok()) return reply_error(res, st.err());
+    if (auto st = stages::retry_quarantined_record(f->service->store(), r); !st.ok()) {
+      // Not taken: the record goes back, unchanged.
+      auto back = f->service->store().begin();
+      quarantine.put(back, f->key, f->value);
+      if (auto put = f->service->store().commit(back); !put.ok()) return reply_error(res, put.err());
+      if (st.err().code == errc::not_found)
+        return conflict(st.err().message + ": retry it on the node that quarantined it");
+      return reply_error(res, st.err());
+    }
+    if (auto* m = f->service->metrics()) m->retried(1);
+    return reply(res, 202,
+                 {{"status", "accepted"},
+                  {"id", id},
+                  {"source", r.value("source", "")},
+                  {"stream_sequence", r.value("stream_sequence", std::uint64_t{0})},
+                  {"inputs", 1}});
+  }
   if (!r.contains("saga") || !r.contains("inputs") || !r["inputs"].is_array())
     return conflict("only a runner saga record (with saga and inputs) is retried here; this one (source " +
                     parse_key(f->key)->first + ") is not");

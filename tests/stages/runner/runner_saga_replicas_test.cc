@@ -294,8 +294,10 @@ TEST(runner_saga_replicas,
   for (const auto& [id, n] : notify) EXPECT_EQ(n, 1) << "effect command " << id;
 
   // Each tenant pinned to one of the two, both own some; its sagas live on its owner only.
-  auto kv =
-      placement::kv_placement::open(*conn.value(), {.bucket = "RUNNER_PLACEMENT", .ring_kind = "runner"});
+  placement::kv_options kv_opts;
+  kv_opts.bucket = "RUNNER_PLACEMENT";
+  kv_opts.ring_kind = "runner";
+  auto kv = placement::kv_placement::open(*conn.value(), kv_opts);
   ASSERT_TRUE(kv.ok()) << kv.err().to_string();
   ASSERT_TRUE(kv.value()->start_watch().ok());
   ASSERT_TRUE(kv.value()->wait_initial(5s).ok());

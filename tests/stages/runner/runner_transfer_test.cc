@@ -4,10 +4,16 @@
 // the happy path, a rejected withdraw, a rejected deposit that is
 // compensated, and a transfer stuck until its timeout. Balances are
 // conserved in every case, and tenants stay apart.
+#include "tests/stages/runner/runner_harness.h"
 #include "tests/stages/runner/runner_node.h"
+
+#include <pthread.h>
+#include <string_view>
 
 namespace esflow::runner_test {
 namespace {
+
+using namespace std::chrono_literals;
 
 class runner_transfer : public ::testing::TestWithParam<backend> {
  protected:
@@ -106,6 +112,102 @@ TEST_P(runner_transfer, a_transfer_stuck_past_its_timeout_fails_and_a_late_withd
 
 INSTANTIATE_TEST_SUITE_P(backends, runner_transfer, ::testing::Values(backend::embedded, backend::jetstream),
                          backend_name);
+
+// A JetStream input that is never processed (every saga commit of the runner
+// fails: its store refuses the writes) is nak'ed until max_deliver and then
+// quarantined by its consumer, the server's message terminated. Retried from
+// the quarantine (POST /admin/quarantine/<id>/retry), the consumer takes the
+// record in again and the transfer completes; the consumer's metrics count
+// the redeliveries and the retries. A retry that fails again puts the record
+// back with one attempt more.
+TEST(runner_over_nats, an_input_quarantined_after_max_deliver_is_retried_from_the_quarantine) {
+  nats::testing::nats_server_fixture nats_server;
+  ASSERT_TRUE(nats_server.start()) << "nats-server did not start";
+  http_test::temp_dir agg_dir, runner_dir;
+  const auto runner_data = (runner_dir.path() / "data").string();
+  std::atomic<int> refused{0}, refuse_again{0};
+  // The runner's first 5 saga commits fail (its commit thread's writes: the 5 deliveries); then
+  // they go through, except `refuse_again` more.
+  auto store = shared_store(runner_data, [&] {
+    char name[16] = {};
+    pthread_getname_np(pthread_self(), name, sizeof name);
+    if (std::string_view(name) != "esflow-commitp") return false;
+    if (refuse_again.load() > 0) return refuse_again.fetch_sub(1) > 0;
+    return refused.fetch_add(1) < 5;
+  });
+  ASSERT_TRUE(store);
+  runner_node aggregate((agg_dir.path() / "data").string(), true, false, nats_server.url());
+  runner_node runner(runner_data, false, true, nats_server.url());
+  ASSERT_TRUE(aggregate.ok() && runner.ok());
+  aggregate.command("acme", "Account", "acc-a", open_account(50));
+  aggregate.command("acme", "Account", "acc-b", open_account(5));
+  ASSERT_EQ(aggregate.command("acme", "Transfer", "t-q", request_transfer("acc-a", "acc-b", 20))["status"],
+            "accepted");
+  // Quarantined: the fifth delivery's nak writes the record and terminates the message.
+  std::string id;
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto r = runner.client().Get("/admin/quarantine");
+        if (!r || r->status != 200) return false;
+        const auto items = json::parse(r->body)["items"];
+        if (items.size() != 1) return false;
+        id = items[0].value("id", "");
+        return items[0].value("source", "") == "esflow-runner-transfers";
+      },
+      20s))
+      << "no quarantine record";
+  EXPECT_GE(refused.load(), 5);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(aggregate.transfer_status("acme", "t-q"), "requested") << "no saga ran";
+  EXPECT_EQ(aggregate.balance("acme", "acc-a"), 50);
+
+  // A retry whose commit fails again: the record comes back, one attempt more.
+  refuse_again = 1;
+  auto failed = runner.client().Post("/admin/quarantine/" + id + "/retry", "", "application/json");
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->status, 202) << failed->body;
+  json back;
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto r = runner.client().Get("/admin/quarantine/" + id);
+        if (!r || r->status != 200) return false;
+        back = json::parse(r->body);
+        return back.value("attempts", 0) == 6;
+      },
+      10s))
+      << back.dump();
+  EXPECT_NE(back.value("reason", "").find("retried from the quarantine"), std::string::npos) << back.dump();
+  EXPECT_EQ(aggregate.transfer_status("acme", "t-q"), "requested");
+
+  auto retried = runner.client().Post("/admin/quarantine/" + id + "/retry", "", "application/json");
+  ASSERT_TRUE(retried);
+  EXPECT_EQ(retried->status, 202) << retried->body;
+  ASSERT_TRUE(aggregate.eventually([&] { return aggregate.transfer_status("acme", "t-q") == "completed"; }))
+      << runner.saga("acme", "t-q").dump();
+  EXPECT_EQ(aggregate.balance("acme", "acc-a"), 30);
+  EXPECT_EQ(aggregate.balance("acme", "acc-b"), 25);
+  auto left = runner.client().Get("/admin/quarantine");
+  ASSERT_TRUE(left);
+  EXPECT_TRUE(json::parse(left->body)["items"].empty()) << left->body;
+  // A second retry of the same id: gone.
+  auto again = runner.client().Post("/admin/quarantine/" + id + "/retry", "", "application/json");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 404);
+
+  auto metrics = runner.client().Get("/metrics");
+  ASSERT_TRUE(metrics);
+  const auto value = [&](const std::string& outcome) {
+    const auto key =
+        "esflow_jetstream_consumer_messages_total{consumer=\"esflow-runner-transfers\",outcome=\"" + outcome +
+        "\"} ";
+    const auto at = metrics->body.find(key);
+    return at == std::string::npos ? -1.0 : std::stod(metrics->body.substr(at + key.size()));
+  };
+  EXPECT_EQ(value("retried"), 2) << metrics->body;
+  EXPECT_GE(value("redelivered"), 4);
+  EXPECT_GE(value("naked"), 4);
+  EXPECT_EQ(value("quarantined"), 1);
+}
 
 }  // namespace
 }  // namespace esflow::runner_test
