@@ -7,6 +7,10 @@
 //   effects    effect commands through pipelines/runner-effect.yaml (log
 //              provider) vs the raw publish rate into WORKFLOW_COMMANDS
 //   dispatch   outbox effect items through the relay vs the same raw publish
+//   inputs     saga inputs end to end (event log -> saga.follow -> ... ->
+//              saga.commit) for a saga that only counts, and each stage's
+//              latency from /admin/graph, vs the saga commit's write through
+//              the commit pool (its ceiling)
 //   transfers  the Transfer example through the shipped aggregate +
 //              runner-saga + runner-effect pipelines (fsync, HTTP clients) vs
 //              the aggregate node's commands/s with the same clients
@@ -28,6 +32,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <random>
 #include <string>
@@ -287,6 +292,137 @@ json command(const std::string& type, const std::string& id, json payload) {
   return {{"aggregate_type", type}, {"aggregate_id", id}, {"payload", std::move(payload)}};
 }
 
+// ------------------------------------------------------------------ inputs
+
+constexpr const char* k_count_program = R"(
+function on_event(state, input)
+  local n = 0
+  if state ~= nil then n = state.n end
+  return {state = {n = n + 1}}
+end
+)";
+
+// The saga path of runner-saga.yaml (follow -> ... -> commit -> ack) with a saga that only counts.
+constexpr const char* k_count_pipeline = R"(pipeline: count
+settings:
+  http: 127.0.0.1:0
+  data_dir: ./data
+  durability: fsync
+  event_log: embedded
+  tenancy: multi
+  max_in_flight: 4096
+sagas:
+  Count:
+    program: count.lua
+    triggers:
+      - { aggregate_type: Account, events: [account_opened] }
+    correlate_by: aggregate_id
+stages:
+  follow:   { kind: saga.follow, batch: 512, poll: 10ms }
+  tenant:   { kind: tenant.gate, key: message, concurrency: 4 }
+  dedupe:   { kind: saga.dedupe, key: message, concurrency: 4 }
+  load:     { kind: saga.load, key: message, concurrency: 4 }
+  run:      { kind: saga.run, key: message, concurrency: 4 }
+  commit:   { kind: saga.commit, key: message }
+  ack:      { kind: ack }
+flow:
+  - follow -> tenant -> dedupe -> load -> run -> commit -> ack
+  - "tenant.error -> ack"
+  - "dedupe.error -> ack"
+  - "load.error -> ack"
+  - "run.error -> ack"
+  - "commit.error -> ack"
+)";
+
+// The saga commit's write through the commit pool, `n` sets, 256 in flight: sets/s.
+double pooled_commit_rate(const std::shared_ptr<storage::node_store>& store, std::size_t n) {
+  storage::commit_pool pool(store);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::size_t in_flight = 0, done = 0;
+  const auto t0 = clock_type::now();
+  for (std::size_t i = 0; i < n; ++i) {
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return in_flight < 256; });
+      ++in_flight;
+    }
+    auto ws = store->begin();
+    fill_saga_write(*store, ws, 10'000'000 + i);
+    pool.submit(std::move(ws), [&](status) {
+      std::lock_guard lock(mu);
+      --in_flight;
+      ++done;
+      cv.notify_all();
+    });
+  }
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return done == n; });
+  return static_cast<double>(n) / seconds_since(t0);
+}
+
+int run_inputs(const fs::path& root) {
+  const std::size_t n = env_size("ESFLOW_RBENCH_INPUTS", 20000);
+  std::printf("\n== saga inputs: %zu account_opened events through the saga path (a counting saga, fsync)\n",
+              n);
+  const auto dir = root / "inputs";
+  {
+    // The events: n accounts opened through the aggregate node (32 HTTP clients).
+    auto served =
+        cli::serve_nodes({std::string(ESFLOW_SOURCE_DIR) + "/pipelines/aggregate.yaml"}, bench_serve(dir));
+    if (!served.ok()) return std::fprintf(stderr, "%s\n", served.err().to_string().c_str()), 1;
+    auto r = drive(cli::served_url(*served.value()), 32, n, {}, [](std::size_t i) {
+      return command("Account", account_key(i), {{"type", "open_account"}, {"initial_balance", 1}});
+    });
+    if (r.accepted != n) return std::fprintf(stderr, "only %zu of %zu accounts opened\n", r.accepted, n), 1;
+    ignore(cli::stop_served(*served.value()));
+  }
+  std::ofstream(root / "count.lua") << k_count_program;
+  const auto file = root / "count.yaml";
+  std::ofstream(file) << k_count_pipeline;
+  auto served = cli::serve_nodes({file.string()}, bench_serve(dir, false));
+  if (!served.ok()) return std::fprintf(stderr, "%s\n", served.err().to_string().c_str()), 1;
+  auto svc = runner_of(*served.value(), dir, "count");
+  if (!svc) return 1;
+  const auto head = or_zero(svc->log().last_position());
+  const auto cp = svc->checkpoint_name("log");
+  const auto t0 = clock_type::now();
+  cli::start_served(*served.value());
+  while (seconds_since(t0) < 300) {
+    auto at = svc->store().checkpoints().get({}, cp);
+    if (at.ok() && at.value().value_or(0) >= head) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  const double s = seconds_since(t0);
+  const double rate = static_cast<double>(n) / s;
+  std::printf("saga path end to end: %9.0f inputs/s (%.2f s)\n", rate, s);
+  // Each stage's latency (start to finish) from the live graph.
+  httplib::Client c(cli::served_url(*served.value()));
+  auto graph = c.Get("/admin/graph?pipeline=count");
+  if (graph && graph->status == 200) {
+    const auto g = json::parse(graph->body, nullptr, false);
+    for (const auto& st : g.value("stages", json::array())) {
+      const auto stats = st.value("stats", json::object());
+      std::printf("  %-8s %-14s in %8llu  p50 %8.1f us  p99 %8.1f us  (%s)\n", st.value("name", "").c_str(),
+                  st.value("kind", "").c_str(), static_cast<unsigned long long>(stats.value("in", 0ULL)),
+                  stats.value("p50_us", 0.0), stats.value("p99_us", 0.0),
+                  st.value("concurrency", "").c_str());
+    }
+  }
+  storage::node_store_options so;
+  so.data_dir = dir.string();
+  so.mode = storage::durability::fsync;
+  auto store = storage::node_store::shared(so);
+  if (!store.ok()) return std::fprintf(stderr, "%s\n", store.err().to_string().c_str()), 1;
+  const double ceiling = pooled_commit_rate(store.value(), n);
+  std::printf(
+      "ceiling (same run): the saga commit's write through the commit pool, 256 in flight: %9.0f/s   "
+      "ratio %.2f\n",
+      ceiling, rate / ceiling);
+  ignore(cli::stop_served(*served.value()));
+  return 0;
+}
+
 int run_transfers(const fs::path& root) {
   const std::size_t clients = env_size("ESFLOW_RBENCH_CLIENTS", 32);
   const std::size_t transfers = env_size("ESFLOW_RBENCH_TRANSFERS", 5000);
@@ -374,6 +510,7 @@ int main() {
   if (rc == 0 && part_wanted("commit")) rc = run_commit(root);
   if (rc == 0 && part_wanted("effects")) rc = run_effects(root);
   if (rc == 0 && part_wanted("dispatch")) rc = run_dispatch(root);
+  if (rc == 0 && part_wanted("inputs")) rc = run_inputs(root);
   if (rc == 0 && part_wanted("transfers")) rc = run_transfers(root);
   std::error_code ec;
   fs::remove_all(root, ec);
