@@ -866,6 +866,7 @@ void http_read(const call_ptr& c) {
     int port = 0;
     if (!split_host_port(ctx.upstream, host, port))
       return finish(c, error::make(errc::unavailable, "bad upstream address '" + ctx.upstream + "'"));
+    bool redirected = false;
     for (;;) {
       ++ctx.attempts;
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(ctx.deadline - clock::now());
@@ -881,6 +882,22 @@ void http_read(const call_ptr& c) {
       const auto started = clock::now();
       auto r = cli.Get(ctx.path, headers);
       c->svc->metrics().upstream("http", seconds_since(started));
+      // Saga replicas: the runner that does not own the tenant names the one that does (its
+      // registered address); asked once, so two runners cannot bounce a read between them.
+      if (r && r->status == 421 && ctx.route == route_kind::saga && !redirected) {
+        const auto j = nlohmann::json::parse(r->body, nullptr, false);
+        const auto owner = j.is_object() ? j.value("http", std::string()) : std::string();
+        std::string owner_host;
+        int owner_port = 0;
+        if (split_host_port(owner, owner_host, owner_port)) {
+          redirected = true;
+          ctx.upstream = owner;
+          host = owner_host;
+          port = owner_port;
+          c->svc->metrics().retry("http");
+          continue;
+        }
+      }
       const bool retry = !r || r->status == 503;
       if (!retry) return answer_ok(c, r->status, std::move(r->body));
       const auto wait = backoff(ctx.attempts);

@@ -214,6 +214,12 @@ std::optional<std::string> tenant_router::other_owner(const std::string& tenant)
   return owner;
 }
 
+std::string tenant_router::http_of(const std::string& node) const {
+  const auto map = _placement->current();
+  const auto* reg = map->registration(node);
+  return reg != nullptr ? reg->http : std::string();
+}
+
 std::shared_ptr<tenant_router> tenant_router::find(esflow::service_registry& services,
                                                    const std::string& pipeline) {
   return services.find<tenant_router>("tenant-router:" + pipeline);

@@ -61,6 +61,8 @@ class tenant_router {
   std::optional<std::string> owner_elsewhere(const std::string& tenant);
   // The owning node when it is another one (reads answer tenant_not_hosted naming it).
   std::optional<std::string> other_owner(const std::string& tenant) const;
+  // The HTTP address a node registered (advertise_http, else its listen address); "" when unknown.
+  std::string http_of(const std::string& node) const;
   // The router of a pipeline when one runs in this process (else null).
   static std::shared_ptr<tenant_router> find(esflow::service_registry& services, const std::string& pipeline);
   void forward(forward_item item) { _forwarder->submit(std::move(item)); }

@@ -78,10 +78,18 @@ void handle_saga(esflow::service_registry& services, runner_directory& dir, cons
     // Saga replicas (docs/runner.md "Saga replicas"): the instance lives on the tenant's owner.
     const auto router = found.value() ? nullptr : stages::tenant_router::find(services, s->pipeline());
     if (const auto owner = router ? router->other_owner(tenant) : std::nullopt) {
-      auto e = error::make(errc::tenant_not_hosted,
-                           "tenant '" + tenant + "' is hosted by runner '" + *owner + "', not by this node");
-      e.node = *owner;
-      return reply_error(res, e);
+      // With the owner's address, so the gateway can ask it (docs/runner.md "Saga replicas").
+      res.status = http_status(errc::tenant_not_hosted);
+      res.set_content(nlohmann::json{{"status", "rejected"},
+                                     {"code", "tenant_not_hosted"},
+                                     {"message", "tenant '" + tenant + "' is hosted by runner '" + *owner +
+                                                     "', not by this node"},
+                                     {"retryable", false},
+                                     {"node", *owner},
+                                     {"http", router->http_of(*owner)}}
+                          .dump(),
+                      "application/json");
+      return;
     }
     if (!found.value())
       return reply_error(res, error::make(errc::not_found, "no instance '" + correlation_id + "' of saga '" +

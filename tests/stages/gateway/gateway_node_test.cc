@@ -180,6 +180,21 @@ class fake_http_node {
                        {"tenant", req.get_header_value("x-tenant-id")},
                        {"correlation", req.get_header_value("x-correlation-id")}};
       ++requests;
+      std::unique_lock lock(_mu);
+      if (req.path.find("moved") != std::string::npos && !_owner.empty()) {
+        // A saga replica that does not own the tenant: 421 naming the owner's address.
+        res.status = 421;
+        res.set_content(nlohmann::json{{"status", "rejected"},
+                                       {"code", "tenant_not_hosted"},
+                                       {"message", "hosted elsewhere"},
+                                       {"retryable", false},
+                                       {"node", "runner-b"},
+                                       {"http", _owner}}
+                            .dump(),
+                        "application/json");
+        return;
+      }
+      lock.unlock();
       if (req.path.find("missing") != std::string::npos) {
         res.status = 404;
         res.set_content(R"({"status":"rejected","code":"not_found","message":"no events","retryable":false})",
@@ -199,10 +214,17 @@ class fake_http_node {
     _thread.join();
   }
   std::string address() const { return "127.0.0.1:" + std::to_string(port); }
+  // Where a read of a `moved` path is sent (421 with this "http"); empty: served here.
+  void set_owner(std::string http) {
+    std::lock_guard lock(_mu);
+    _owner = std::move(http);
+  }
   int port = 0;
   std::atomic<int> requests{0};
 
  private:
+  std::mutex _mu;
+  std::string _owner;  // guarded by _mu
   httplib::Server _server;
   std::thread _thread;
 };
@@ -655,6 +677,32 @@ TEST_F(gateway_node_with_runner, proxies_saga_reads_to_the_runner) {
   expect_rejected(call("GET", "/v1/sagas/Transfer/t-1", "", as(_key_writer, "acme")), 403, "forbidden",
                   "a writer reads a saga");
   EXPECT_EQ(_reads.requests.load(), 1);
+}
+
+// Saga replicas (docs/runner.md): the configured runner answers 421 with the
+// owner's address; the gateway asks the owner once. An owner that answers
+// 421 again is not followed further (no bouncing between runners).
+TEST_F(gateway_node_with_runner, a_saga_read_answered_421_is_asked_again_at_the_owner_once) {
+  fake_http_node owner;
+  _reads.set_owner(owner.address());
+  auto r = call("GET", "/v1/sagas/Transfer/moved-1", "", as(_key_reader, "acme"));
+  EXPECT_EQ(r.status, 200) << r.text;
+  EXPECT_EQ(r.body.value("path", ""), "/v1/sagas/Transfer/moved-1");
+  EXPECT_EQ(r.body.value("tenant", ""), "acme");
+  EXPECT_EQ(_reads.requests.load(), 1);
+  EXPECT_EQ(owner.requests.load(), 1) << "asked at the owner";
+
+  owner.set_owner(_reads.address());  // the owner names the first runner back
+  _reads.set_owner(owner.address());
+  auto bounced = call("GET", "/v1/sagas/Transfer/moved-2", "", as(_key_reader, "acme"));
+  expect_rejected(bounced, 421, "tenant_not_hosted", "a second 421 is relayed");
+  EXPECT_EQ(_reads.requests.load(), 2);
+  EXPECT_EQ(owner.requests.load(), 2);
+
+  _reads.set_owner("not an address");
+  auto unusable = call("GET", "/v1/sagas/Transfer/moved-3", "", as(_key_reader, "acme"));
+  expect_rejected(unusable, 421, "tenant_not_hosted", "no address to follow");
+  EXPECT_EQ(owner.requests.load(), 2);
 }
 
 TEST_F(gateway_node, runner_admin_without_runner_grpc_is_not_found) {

@@ -61,7 +61,7 @@ json routing_of(const child_node& node) {
   return j.is_object() && j.contains("routing:runner") ? j["routing:runner"] : json();
 }
 
-// GET /v1/sagas/Transfer/<id>: the status and, for a rejection, its code and node ("421 node").
+// GET /v1/sagas/Transfer/<id>: the status and, for a rejection, its code, node and http.
 std::string saga_read(const child_node& node, const std::string& tenant, const std::string& correlation_id) {
   httplib::Client c("127.0.0.1", node.port());
   auto r = c.Get("/v1/sagas/Transfer/" + correlation_id, {{"x-tenant-id", tenant}});
@@ -69,7 +69,7 @@ std::string saga_read(const child_node& node, const std::string& tenant, const s
   if (r->status == 200) return "200";
   const auto j = json::parse(r->body, nullptr, false);
   return std::to_string(r->status) + " " +
-         (j.is_object() ? j.value("code", "") + " " + j.value("node", "") : "");
+         (j.is_object() ? j.value("code", "") + " " + j.value("node", "") + " " + j.value("http", "") : "");
 }
 
 std::unique_ptr<storage::workflow_stream> open_stream(nats::nats_connection& conn, const std::string& name) {
@@ -315,7 +315,8 @@ TEST(runner_saga_replicas,
     const child_node& here = owner == "runner-a" ? *a : *b;
     const child_node& there = owner == "runner-a" ? *b : *a;
     EXPECT_EQ(saga_read(here, tenant_of(i), transfer_id(i)), "200") << transfer_id(i) << " on " << owner;
-    EXPECT_EQ(saga_read(there, tenant_of(i), transfer_id(i)), "421 tenant_not_hosted " + owner)
+    EXPECT_EQ(saga_read(there, tenant_of(i), transfer_id(i)),
+              "421 tenant_not_hosted " + owner + " 127.0.0.1:" + std::to_string(here.port()))
         << transfer_id(i) << " is read on its owner";
   }
   kv.value()->stop();
