@@ -66,10 +66,12 @@ void schedule_store::erase(write_set& ws, const schedule_key& k) const {
   _space.erase(ws, keys::schedule(k.due_ms, k.tenant, k.saga, k.correlation_id, k.name));
 }
 
-result<std::vector<schedule_item>> schedule_store::due(std::uint64_t now_ms, std::size_t limit) const {
-  std::string upper;
+result<std::vector<schedule_item>> schedule_store::due(std::uint64_t now_ms, std::size_t limit,
+                                                       std::uint64_t from_ms) const {
+  std::string lower, upper;
+  if (from_ms > 0) keys::put_u64_be(lower, from_ms);
   if (now_ms < UINT64_MAX) keys::put_u64_be(upper, now_ms + 1);
-  auto rows = _space.range({}, upper, limit);
+  auto rows = _space.range(lower, upper, limit);
   if (!rows.ok()) return std::move(rows).err();
   std::vector<schedule_item> out;
   out.reserve(rows->size());

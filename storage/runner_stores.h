@@ -72,8 +72,11 @@ class schedule_store {
   explicit schedule_store(db& database) : _space(database, cf::schedules) {}
   void put(write_set& ws, const schedule_key& key, std::string_view payload) const;
   void erase(write_set& ws, const schedule_key& key) const;
-  // Items due at or before now_ms, earliest first, at most limit.
-  result<std::vector<schedule_item>> due(std::uint64_t now_ms, std::size_t limit) const;
+  // Items due at or before now_ms (and at or after from_ms), earliest first,
+  // at most limit. A lower bound lets a scan skip the deleted items
+  // (tombstones) of the past, which RocksDB otherwise walks until compaction.
+  result<std::vector<schedule_item>> due(std::uint64_t now_ms, std::size_t limit,
+                                         std::uint64_t from_ms = 0) const;
 
  private:
   keyspace _space;

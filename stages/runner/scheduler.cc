@@ -31,12 +31,29 @@ std::string claim_key(const storage::schedule_key& k) {
 class schedule_scan final : public graph::stage {
  public:
   schedule_scan(std::shared_ptr<runner_service> service, stages::context_factory make_context,
-                std::size_t batch, std::chrono::milliseconds poll)
-      : _service(std::move(service)), _make_context(std::move(make_context)), _batch(batch), _poll(poll) {}
+                std::size_t batch, std::chrono::milliseconds poll, std::chrono::milliseconds full_every)
+      : _service(std::move(service)),
+        _make_context(std::move(make_context)),
+        _batch(batch),
+        _poll(poll),
+        _full_every(full_every) {}
 
   void run(graph::source_output& out) override {
+    // Scans start at a floor a little before the last complete scan's time, so
+    // the deleted items of the past are not walked on every poll. Every
+    // full_every (and at start) a scan starts at the beginning: it finds what
+    // the floor skips — an item whose publish failed after the floor passed
+    // it, or one committed more than k_floor_grace after its due time.
+    std::uint64_t floor_ms = 0;
+    auto last_full = std::chrono::steady_clock::time_point{};
     while (!out.stopping()) {
-      auto due = _service->store().schedules().due(_service->now_ms(), _batch);
+      const auto now_ms = _service->now_ms();
+      const bool full = floor_ms == 0 || std::chrono::steady_clock::now() - last_full >= _full_every;
+      if (full) last_full = std::chrono::steady_clock::now();
+      auto due = _service->store().schedules().due(now_ms, _batch, full ? 0 : floor_ms);
+      // Everything due is in hand only when the batch did not fill.
+      if (due.ok() && due->size() < _batch)
+        floor_ms = now_ms > k_floor_grace_ms ? now_ms - k_floor_grace_ms : 0;
       if (!due.ok()) {
         ESFLOW_WARN("runner", "{}: reading schedules: {}", _service->pipeline(), due.err().to_string());
       } else {
@@ -64,8 +81,10 @@ class schedule_scan final : public graph::stage {
  private:
   std::shared_ptr<runner_service> _service;
   stages::context_factory _make_context;
+  static constexpr std::uint64_t k_floor_grace_ms = 2000;
   std::size_t _batch;
   std::chrono::milliseconds _poll;
+  std::chrono::milliseconds _full_every;
 };
 
 class schedule_publish final : public graph::stage {
@@ -142,6 +161,9 @@ graph::stage_descriptor schedule_scan_descriptor() {
   d.params = {
       graph::int_param("batch", 256, "due items read per scan", 1, 65536),
       graph::duration_param("poll", 100, "wait between scans (the reminders' lateness at most)"),
+      graph::duration_param("full_every", 10000,
+                            "a scan from the first item at least this often (others start near the last "
+                            "scan's time, skipping the deleted past)"),
   };
   d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
     auto service = stage_service(init);
@@ -149,7 +171,8 @@ graph::stage_descriptor schedule_scan_descriptor() {
     return std::unique_ptr<graph::stage>(
         new schedule_scan(std::move(service).value(), init.make_context,
                           static_cast<std::size_t>(init.spec.params.integer("batch")),
-                          std::chrono::milliseconds(init.spec.params.integer("poll"))));
+                          std::chrono::milliseconds(init.spec.params.integer("poll")),
+                          std::chrono::milliseconds(init.spec.params.integer("full_every"))));
   };
   return d;
 }

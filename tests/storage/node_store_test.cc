@@ -369,6 +369,14 @@ TEST(runner_stores, schedules_come_due_in_time_order) {
   auto after = s->schedules().due(UINT64_MAX, 10);
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after->size(), 2U);
+  // A lower bound: only what is due at or after it.
+  auto from = s->schedules().due(UINT64_MAX, 10, 200);
+  ASSERT_TRUE(from.ok());
+  ASSERT_EQ(from->size(), 2U);
+  EXPECT_EQ((*from)[0].key.name, "middle");
+  auto none = s->schedules().due(199, 10, 150);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
 }
 
 TEST(dedupe_store, one_codec_keeps_backends_apart_and_honours_expiry) {

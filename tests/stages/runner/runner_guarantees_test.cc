@@ -304,6 +304,30 @@ TEST_F(runner_guarantees, reminders_fire_per_tenant_and_are_deleted_after_delive
   EXPECT_EQ(reminded, (std::multiset<std::string>{"acme", "beta"}));
 }
 
+// schedule.scan starts its scans near the last scan's time (skipping the
+// deleted past) and from the first item every full_every (10 s): an item due
+// long before the floor — written while the runner runs — is skipped by the
+// next scans and found by the full pass, then published and deleted.
+TEST_F(runner_guarantees, a_schedule_item_behind_the_scans_floor_is_found_by_a_full_pass) {
+  auto store = shared_store(data());
+  ASSERT_TRUE(store);
+  {
+    files_node runner_only(data(), {pipeline("runner-saga.yaml")});
+    ASSERT_TRUE(runner_only.ok());
+    std::this_thread::sleep_for(300ms);  // a scan or more: the floor is set
+    const auto now_ms = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                       std::chrono::system_clock::now().time_since_epoch())
+                                                       .count());
+    auto ws = store->begin();
+    store->schedules().put(ws, {now_ms - 60'000, "acme", "Transfer", "t-old", "timeout"}, "{}");
+    ASSERT_TRUE(store->commit(ws).ok());
+    std::this_thread::sleep_for(1s);
+    EXPECT_EQ(schedules(*store).size(), 1U) << "behind the floor: not seen by the scans in between";
+    ASSERT_TRUE(eventually([&] { return schedules(*store).empty(); }, 15s)) << "the full pass fires it";
+  }
+  EXPECT_EQ(count_subject(stream_messages(*store, "WORKFLOW_EVENTS"), ".reminder."), 1);
+}
+
 TEST_F(runner_guarantees, a_cancelled_reminder_never_fires) {
   auto store = shared_store(data());
   ASSERT_TRUE(store);
