@@ -90,6 +90,40 @@ void fill_saga_write(storage::node_store& store, storage::write_set& ws, std::si
   store.checkpoints().put(ws, {}, "runner:bench:log", i);
 }
 
+// The saga commit's write through the commit pool: `n` sets (indices from
+// `first`), at most `in_flight` outstanding, as saga.commit drives it: sets/s.
+double pooled_commit_rate(const std::shared_ptr<storage::node_store>& store, std::size_t n,
+                          std::size_t in_flight, std::size_t first = 0) {
+  storage::commit_pool pool(store);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::size_t outstanding = 0, done = 0;
+  const auto t0 = clock_type::now();
+  for (std::size_t i = 0; i < n; ++i) {
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return outstanding < in_flight; });
+      ++outstanding;
+    }
+    auto ws = store->begin();
+    fill_saga_write(*store, ws, first + i);
+    pool.submit(std::move(ws), [&](status st) {
+      if (!st.ok()) std::fprintf(stderr, "commit: %s\n", st.err().to_string().c_str());
+      std::lock_guard lock(mu);
+      --outstanding;
+      ++done;
+      cv.notify_all();
+    });
+  }
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return done == n; });
+  }
+  const double rate = static_cast<double>(n) / seconds_since(t0);
+  pool.stop();
+  return rate;
+}
+
 int run_commit(const fs::path& root) {
   const std::size_t single = env_size("ESFLOW_RBENCH_SINGLE", 2000);
   const std::size_t pooled = env_size("ESFLOW_RBENCH_POOLED", 40000);
@@ -110,33 +144,7 @@ int run_commit(const fs::path& root) {
   }
   auto store = storage::node_store::open({.data_dir = (root / "commit-pool").string()});
   if (!store.ok()) return 1;
-  storage::commit_pool pool(store.value());
-  std::mutex mu;
-  std::condition_variable cv;
-  std::size_t outstanding = 0, done = 0;
-  const auto t0 = clock_type::now();
-  for (std::size_t i = 0; i < pooled; ++i) {
-    {
-      std::unique_lock lock(mu);
-      cv.wait(lock, [&] { return outstanding < in_flight; });
-      ++outstanding;
-    }
-    auto ws = store.value()->begin();
-    fill_saga_write(*store.value(), ws, i);
-    pool.submit(std::move(ws), [&](status st) {
-      if (!st.ok()) std::fprintf(stderr, "commit: %s\n", st.err().to_string().c_str());
-      std::lock_guard lock(mu);
-      --outstanding;
-      ++done;
-      cv.notify_all();
-    });
-  }
-  {
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return done == pooled; });
-  }
-  const double rate = static_cast<double>(pooled) / seconds_since(t0);
-  pool.stop();
+  const double rate = pooled_commit_rate(store.value(), pooled, in_flight);
   std::printf(
       "saga commit through the pool: %9.0f commits/s (%zu)   = %.1fx the one-writer ceiling (goal >= 10x)\n",
       rate, pooled, rate / single_rate);
@@ -334,33 +342,6 @@ flow:
   - "commit.error -> ack"
 )";
 
-// The saga commit's write through the commit pool, `n` sets, 256 in flight: sets/s.
-double pooled_commit_rate(const std::shared_ptr<storage::node_store>& store, std::size_t n) {
-  storage::commit_pool pool(store);
-  std::mutex mu;
-  std::condition_variable cv;
-  std::size_t in_flight = 0, done = 0;
-  const auto t0 = clock_type::now();
-  for (std::size_t i = 0; i < n; ++i) {
-    {
-      std::unique_lock lock(mu);
-      cv.wait(lock, [&] { return in_flight < 256; });
-      ++in_flight;
-    }
-    auto ws = store->begin();
-    fill_saga_write(*store, ws, 10'000'000 + i);
-    pool.submit(std::move(ws), [&](status) {
-      std::lock_guard lock(mu);
-      --in_flight;
-      ++done;
-      cv.notify_all();
-    });
-  }
-  std::unique_lock lock(mu);
-  cv.wait(lock, [&] { return done == n; });
-  return static_cast<double>(n) / seconds_since(t0);
-}
-
 int run_inputs(const fs::path& root) {
   const std::size_t n = env_size("ESFLOW_RBENCH_INPUTS", 20000);
   std::printf("\n== saga inputs: %zu account_opened events through the saga path (a counting saga, fsync)\n",
@@ -414,7 +395,7 @@ int run_inputs(const fs::path& root) {
   so.mode = storage::durability::fsync;
   auto store = storage::node_store::shared(so);
   if (!store.ok()) return std::fprintf(stderr, "%s\n", store.err().to_string().c_str()), 1;
-  const double ceiling = pooled_commit_rate(store.value(), n);
+  const double ceiling = pooled_commit_rate(store.value(), n, 256, 10'000'000);
   std::printf(
       "ceiling (same run): the saga commit's write through the commit pool, 256 in flight: %9.0f/s   "
       "ratio %.2f\n",

@@ -23,13 +23,16 @@
 namespace esflow::runner {
 namespace {
 
-void reply_error(httplib::Response& res, const error& e) {
+// `extra`: more fields of the body (a 421's owner address).
+void reply_error(httplib::Response& res, const error& e,
+                 const nlohmann::json& extra = nlohmann::json::object()) {
   res.status = http_status(e.code);
   nlohmann::json body = {{"status", "rejected"},
                          {"code", e.code_text.empty() ? std::string(to_string(e.code)) : e.code_text},
                          {"message", e.message},
                          {"retryable", e.code == errc::unavailable}};
   if (!e.node.empty()) body["node"] = e.node;
+  body.update(extra);
   res.set_content(body.dump(), "application/json");
 }
 
@@ -78,18 +81,11 @@ void handle_saga(esflow::service_registry& services, runner_directory& dir, cons
     // Saga replicas (docs/runner.md "Saga replicas"): the instance lives on the tenant's owner.
     const auto router = found.value() ? nullptr : stages::tenant_router::find(services, s->pipeline());
     if (const auto owner = router ? router->other_owner(tenant) : std::nullopt) {
-      // With the owner's address, so the gateway can ask it (docs/runner.md "Saga replicas").
-      res.status = http_status(errc::tenant_not_hosted);
-      res.set_content(nlohmann::json{{"status", "rejected"},
-                                     {"code", "tenant_not_hosted"},
-                                     {"message", "tenant '" + tenant + "' is hosted by runner '" + *owner +
-                                                     "', not by this node"},
-                                     {"retryable", false},
-                                     {"node", *owner},
-                                     {"http", router->http_of(*owner)}}
-                          .dump(),
-                      "application/json");
-      return;
+      auto e = error::make(errc::tenant_not_hosted,
+                           "tenant '" + tenant + "' is hosted by runner '" + *owner + "', not by this node");
+      e.node = *owner;
+      // With the owner's address, so the gateway can ask it.
+      return reply_error(res, e, {{"http", router->http_of(*owner)}});
     }
     if (!found.value())
       return reply_error(res, error::make(errc::not_found, "no instance '" + correlation_id + "' of saga '" +
