@@ -53,7 +53,9 @@ void admission_gate::release() {
 
 bool admission_gate::wait_empty(std::chrono::steady_clock::time_point deadline) {
   // Drain is rare and not latency-critical: a short poll keeps release() wait-free.
-  while (_in_flight.load(std::memory_order_acquire) > 0) {
+  // In-flight first: a continuation takes its hold while its message is
+  // alive, so a zero read here followed by the holds read cannot miss it.
+  while (_in_flight.load(std::memory_order_seq_cst) > 0 || _holds.load(std::memory_order_seq_cst) > 0) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }

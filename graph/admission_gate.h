@@ -25,7 +25,12 @@ class admission_gate {
   void force_acquire();
   void release();
 
-  // Blocks until nothing is in flight or the deadline passes; true if empty.
+  // A continuation's hold (gate_hold): not a message, so neither the bound
+  // nor in_flight() counts it, but wait_empty() waits for it.
+  void hold() { _holds.fetch_add(1, std::memory_order_seq_cst); }
+  void unhold() { _holds.fetch_sub(1, std::memory_order_seq_cst); }
+
+  // Blocks until nothing is in flight or held, or the deadline passes; true if empty.
   bool wait_empty(std::chrono::steady_clock::time_point deadline);
   // Wakes acquirers blocked in acquire() (used when a stop is requested).
   void notify_all() {
@@ -49,9 +54,29 @@ class admission_gate {
   // std::atomic::wait (a futex), woken only when a token returns.
   std::atomic<std::int64_t> _in_flight{0};
   std::atomic<std::int64_t> _peak{0};
+  std::atomic<std::int64_t> _holds{0};
   // Bumped whenever a blocked acquirer may proceed (a token returned at
   // capacity, or a stop); acquirers futex-wait on it.
   std::atomic<std::uint32_t> _epoch{0};
+};
+
+// Holds the gate for a scope: an async continuation (a log's or reader's
+// thread) keeps the gate from reading empty while it is still inside the
+// stages it called into, even after its message finished downstream. A drain
+// or teardown that waits for the gate therefore waits for the thread too.
+class gate_hold {
+ public:
+  explicit gate_hold(admission_gate* gate) : _gate(gate) {
+    if (_gate) _gate->hold();
+  }
+  ~gate_hold() {
+    if (_gate) _gate->unhold();
+  }
+  gate_hold(const gate_hold&) = delete;
+  gate_hold& operator=(const gate_hold&) = delete;
+
+ private:
+  admission_gate* _gate;
 };
 
 }  // namespace esflow::graph

@@ -59,6 +59,7 @@ class delay final : public graph::stage {
       auto out = _due.top().out;
       _due.pop();
       lock.unlock();
+      const graph::gate_hold hold(m->gate);  // until emit and finish are done with the stages
       out.emit(std::move(m));
       out.finish();
       lock.lock();

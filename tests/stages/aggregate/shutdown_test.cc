@@ -124,6 +124,66 @@ TEST(aggregate_shutdown, a_drain_that_times_out_with_commits_in_flight_then_dest
   }
 }
 
+// Hands its message on, then stays on the calling thread — the log's commit
+// thread, since the stage runs inline behind the commit — after the message
+// is done downstream. Its destructor tells whether teardown waited for it.
+class linger final : public graph::stage {
+ public:
+  explicit linger(std::shared_ptr<std::atomic<int>> inside) : _inside(std::move(inside)) {}
+  ~linger() override { EXPECT_EQ(_inside->load(), 0) << "destroyed while a thread was still inside"; }
+  void process(graph::message_ptr m, const graph::emitter& out) override {
+    ++*_inside;
+    out.emit(std::move(m));
+    std::this_thread::sleep_for(150ms);
+    --*_inside;
+  }
+
+ private:
+  std::shared_ptr<std::atomic<int>> _inside;
+};
+
+TEST(aggregate_shutdown, teardown_waits_for_a_log_thread_still_inside_the_stages_after_its_message_is_done) {
+  harness h;
+  auto inside = std::make_shared<std::atomic<int>>(0);
+  graph::stage_descriptor d;
+  d.kind = "test.linger";
+  d.description = "emits, then sleeps on the calling thread";
+  d.runs_inline = true;
+  d.make = [inside](const graph::stage_init&) -> result<std::unique_ptr<graph::stage>> {
+    return std::unique_ptr<graph::stage>(new linger(inside));
+  };
+  h.add_kind(d);
+  auto text =
+      h.pipeline_text({}, "  feed: { kind: test.feed }\n") + "  linger: { kind: test.linger }\n" +
+      "  ack: { kind: ack }\n" +
+      "flow:\n  - feed -> tenant -> decode -> rehydrate -> decide -> commit -> linger -> answer -> ack\n"
+      "  - \"*.error -> answer\"\n";
+  auto s = graph::load_pipeline_text(text, "linger.yaml", h.dir(), h.registry());
+  ASSERT_TRUE(s.ok()) << s.err().message;
+  auto f = std::make_shared<feed>();
+  f->in.emplace_back(account_cmd("acc-1", R"({"type":"open_account","initial_balance":1})"));
+  f->out.resize(f->in.size());
+  auto served = h.serve(std::move(s).value(), f);
+  ASSERT_TRUE(served);
+  cli::start_served(*served);
+  // Answered (and acked) while the commit thread still sleeps inside linger.
+  for (int i = 0; i < 1000; ++i) {
+    {
+      std::lock_guard lock(f->mu);
+      if (f->out[0].done) break;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  {
+    std::lock_guard lock(f->mu);
+    ASSERT_TRUE(f->out[0].done);
+    EXPECT_TRUE(f->out[0].accepted) << f->out[0].code;
+  }
+  EXPECT_EQ(inside->load(), 1) << "the commit thread was expected to be still inside linger";
+  served.reset();  // ~linger checks that nobody is inside; ASan checks the stage runtimes
+  EXPECT_EQ(inside->load(), 0);
+}
+
 // Throws an int (no std::exception) for aggregate ids starting with "boom".
 class thrower final : public graph::stage {
  public:
