@@ -126,31 +126,37 @@ TEST(aggregate_shutdown, a_drain_that_times_out_with_commits_in_flight_then_dest
 
 // Hands its message on, then stays on the calling thread — the log's commit
 // thread, since the stage runs inline behind the commit — after the message
-// is done downstream. Its destructor tells whether teardown waited for it.
+// is done downstream, until the test lets it go. Its destructor tells whether
+// teardown waited for it.
+struct linger_state {
+  std::atomic<int> inside{0};
+  std::atomic<bool> go{false};
+};
+
 class linger final : public graph::stage {
  public:
-  explicit linger(std::shared_ptr<std::atomic<int>> inside) : _inside(std::move(inside)) {}
-  ~linger() override { EXPECT_EQ(_inside->load(), 0) << "destroyed while a thread was still inside"; }
+  explicit linger(std::shared_ptr<linger_state> st) : _st(std::move(st)) {}
+  ~linger() override { EXPECT_EQ(_st->inside.load(), 0) << "destroyed while a thread was still inside"; }
   void process(graph::message_ptr m, const graph::emitter& out) override {
-    ++*_inside;
+    ++_st->inside;
     out.emit(std::move(m));
-    std::this_thread::sleep_for(150ms);
-    --*_inside;
+    for (int i = 0; i < 1000 && !_st->go.load(); ++i) std::this_thread::sleep_for(5ms);
+    --_st->inside;
   }
 
  private:
-  std::shared_ptr<std::atomic<int>> _inside;
+  std::shared_ptr<linger_state> _st;
 };
 
 TEST(aggregate_shutdown, teardown_waits_for_a_log_thread_still_inside_the_stages_after_its_message_is_done) {
   harness h;
-  auto inside = std::make_shared<std::atomic<int>>(0);
+  auto st = std::make_shared<linger_state>();
   graph::stage_descriptor d;
   d.kind = "test.linger";
-  d.description = "emits, then sleeps on the calling thread";
+  d.description = "emits, then waits on the calling thread until let go";
   d.runs_inline = true;
-  d.make = [inside](const graph::stage_init&) -> result<std::unique_ptr<graph::stage>> {
-    return std::unique_ptr<graph::stage>(new linger(inside));
+  d.make = [st](const graph::stage_init&) -> result<std::unique_ptr<graph::stage>> {
+    return std::unique_ptr<graph::stage>(new linger(st));
   };
   h.add_kind(d);
   auto text =
@@ -166,7 +172,7 @@ TEST(aggregate_shutdown, teardown_waits_for_a_log_thread_still_inside_the_stages
   auto served = h.serve(std::move(s).value(), f);
   ASSERT_TRUE(served);
   cli::start_served(*served);
-  // Answered (and acked) while the commit thread still sleeps inside linger.
+  // Answered (and acked) while the commit thread still waits inside linger.
   for (int i = 0; i < 1000; ++i) {
     {
       std::lock_guard lock(f->mu);
@@ -179,9 +185,15 @@ TEST(aggregate_shutdown, teardown_waits_for_a_log_thread_still_inside_the_stages
     ASSERT_TRUE(f->out[0].done);
     EXPECT_TRUE(f->out[0].accepted) << f->out[0].code;
   }
-  EXPECT_EQ(inside->load(), 1) << "the commit thread was expected to be still inside linger";
+  EXPECT_EQ(st->inside.load(), 1) << "the commit thread was expected to be still inside linger";
+  // Let go while teardown runs: it must wait for the thread to leave.
+  std::thread release([st] {
+    std::this_thread::sleep_for(150ms);
+    st->go = true;
+  });
   served.reset();  // ~linger checks that nobody is inside; ASan checks the stage runtimes
-  EXPECT_EQ(inside->load(), 0);
+  release.join();
+  EXPECT_EQ(st->inside.load(), 0);
 }
 
 // Throws an int (no std::exception) for aggregate ids starting with "boom".
