@@ -48,8 +48,9 @@ class schedule_scan final : public graph::stage {
     auto last_full = std::chrono::steady_clock::time_point{};
     while (!out.stopping()) {
       const auto now_ms = _service->now_ms();
-      const bool full = floor_ms == 0 || std::chrono::steady_clock::now() - last_full >= _full_every;
-      if (full) last_full = std::chrono::steady_clock::now();
+      const auto now = std::chrono::steady_clock::now();
+      const bool full = floor_ms == 0 || now - last_full >= _full_every;
+      if (full) last_full = now;
       auto due = _service->store().schedules().due(now_ms, _batch, full ? 0 : floor_ms);
       // Everything due is in hand only when the batch did not fill.
       if (due.ok() && due->size() < _batch)
@@ -57,7 +58,6 @@ class schedule_scan final : public graph::stage {
       if (!due.ok()) {
         ESFLOW_WARN("runner", "{}: reading schedules: {}", _service->pipeline(), due.err().to_string());
       } else {
-        const auto now = std::chrono::steady_clock::now();
         for (auto& item : due.value()) {
           if (!_service->claim(claim_key(item.key), now)) continue;
           auto m = graph::make_message();

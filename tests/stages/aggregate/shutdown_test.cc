@@ -124,6 +124,17 @@ TEST(aggregate_shutdown, a_drain_that_times_out_with_commits_in_flight_then_dest
   }
 }
 
+// The aggregate pipeline with the test stage `d` added as `name`; `chain` is
+// the flow's main line from feed to ack (errors go to answer).
+result<graph::pipeline_spec> spec_with_stage(harness& h, const graph::stage_descriptor& d,
+                                             const std::string& name, const std::string& chain) {
+  h.add_kind(d);
+  const auto text = h.pipeline_text({}, "  feed: { kind: test.feed }\n") + "  " + name +
+                    ": { kind: " + d.kind + " }\n  ack: { kind: ack }\nflow:\n  - " + chain +
+                    "\n  - \"*.error -> answer\"\n";
+  return graph::load_pipeline_text(text, name + ".yaml", h.dir(), h.registry());
+}
+
 // Hands its message on, then stays on the calling thread — the log's commit
 // thread, since the stage runs inline behind the commit — after the message
 // is done downstream, until the test lets it go. Its destructor tells whether
@@ -158,13 +169,8 @@ TEST(aggregate_shutdown, teardown_waits_for_a_log_thread_still_inside_the_stages
   d.make = [st](const graph::stage_init&) -> result<std::unique_ptr<graph::stage>> {
     return std::unique_ptr<graph::stage>(new linger(st));
   };
-  h.add_kind(d);
-  auto text =
-      h.pipeline_text({}, "  feed: { kind: test.feed }\n") + "  linger: { kind: test.linger }\n" +
-      "  ack: { kind: ack }\n" +
-      "flow:\n  - feed -> tenant -> decode -> rehydrate -> decide -> commit -> linger -> answer -> ack\n"
-      "  - \"*.error -> answer\"\n";
-  auto s = graph::load_pipeline_text(text, "linger.yaml", h.dir(), h.registry());
+  auto s = spec_with_stage(
+      h, d, "linger", "feed -> tenant -> decode -> rehydrate -> decide -> commit -> linger -> answer -> ack");
   ASSERT_TRUE(s.ok()) << s.err().message;
   auto f = std::make_shared<feed>();
   f->in.emplace_back(account_cmd("acc-1", R"({"type":"open_account","initial_balance":1})"));
@@ -213,13 +219,8 @@ TEST(aggregate_shutdown, a_stage_that_throws_a_non_std_exception_answers_interna
   d.make = [](const graph::stage_init&) -> result<std::unique_ptr<graph::stage>> {
     return std::unique_ptr<graph::stage>(new thrower());
   };
-  h.add_kind(d);
-  auto text =
-      h.pipeline_text({}, "  feed: { kind: test.feed }\n") + "  throw: { kind: test.throw }\n" +
-      "  ack: { kind: ack }\n" +
-      "flow:\n  - feed -> tenant -> decode -> throw -> rehydrate -> decide -> commit -> answer -> ack\n"
-      "  - \"*.error -> answer\"\n";
-  auto s = graph::load_pipeline_text(text, "throw.yaml", h.dir(), h.registry());
+  auto s = spec_with_stage(
+      h, d, "throw", "feed -> tenant -> decode -> throw -> rehydrate -> decide -> commit -> answer -> ack");
   ASSERT_TRUE(s.ok()) << s.err().message;
   auto f = std::make_shared<feed>();
   f->in.emplace_back(account_cmd("acc-1", R"({"type":"open_account","initial_balance":1})"));
