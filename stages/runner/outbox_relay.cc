@@ -1,14 +1,15 @@
 // The outbox relay: outbox.scan -> outbox.dispatch -> outbox.confirm
 // (docs/contract.md "Runner node", outbox relay). An item is deleted only
 // after its dispatch is confirmed; a failed one stays and is retried after a
-// backoff (runner_service::release); a re-dispatch after a crash is harmless
-// because a command's id and an effect's Nats-Msg-Id are derived from the
-// item.
+// backoff (runner_service::release_for_retry); a re-dispatch after a crash
+// is harmless because a command's id and an effect's Nats-Msg-Id are derived
+// from the item.
 //   outbox.scan      source: the items saga commits just wrote (their
-//                    hints), and at most once per `poll` a pass of bounded
-//                    pages through the outbox for the rest; skips items in
-//                    flight or backing off, at most `per_tenant` in flight
-//                    per tenant.
+//                    hints) and failed items whose backoff ended; a pass of
+//                    bounded pages through the outbox at start, after items
+//                    were dropped over the bound, and once per `poll`; skips
+//                    items in flight or backing off, at most `per_tenant` in
+//                    flight per tenant.
 //   outbox.dispatch  async: a command goes to its aggregate (in-process to
 //                    this process's aggregate pipeline, local.commands) and
 //                    its answer is published to WORKFLOW_EVENTS as a command
@@ -31,11 +32,55 @@
 
 #include <deque>
 #include <map>
+#include <unordered_set>
 
 namespace esflow::runner {
 namespace {
 
 using nlohmann::json;
+
+// Items waiting for room under their tenant's in-flight limit, by tenant,
+// each key once; bounded.
+class waiting_items {
+ public:
+  explicit waiting_items(std::size_t bound) : _bound(bound) {}
+
+  // False when full (the item is not held).
+  bool add(storage::outbox_item item) {
+    if (_keys.contains(item.key)) return true;
+    if (_keys.size() >= _bound) return false;
+    _keys.insert(item.key);
+    _by_tenant[item.tenant].push_back(std::move(item));
+    return true;
+  }
+  std::size_t size() const { return _keys.size(); }
+  std::size_t bound() const { return _bound; }
+
+  // Hands out the items of each tenant while `room(tenant)` > 0; true when
+  // some were left for lack of room.
+  template <typename Room, typename Take>
+  bool hand_out(Room&& room, Take&& take) {
+    bool limited = false;
+    for (auto it = _by_tenant.begin(); it != _by_tenant.end();) {
+      auto& q = it->second;
+      for (std::size_t n = room(it->first); n > 0 && !q.empty();) {
+        auto item = std::move(q.front());
+        q.pop_front();
+        _keys.erase(item.key);
+        if (!take(std::move(item))) return limited;
+        --n;
+      }
+      limited = limited || !q.empty();
+      it = q.empty() ? _by_tenant.erase(it) : std::next(it);
+    }
+    return limited;
+  }
+
+ private:
+  std::size_t _bound;
+  std::map<std::string, std::deque<storage::outbox_item>> _by_tenant;
+  std::unordered_set<std::string> _keys;
+};
 
 class outbox_scan final : public graph::stage {
  public:
@@ -48,95 +93,96 @@ class outbox_scan final : public graph::stage {
         _poll(poll) {}
 
   void run(graph::source_output& out) override {
-    // New items arrive as hints from the saga commits and are handed out at
-    // once. A pass through the outbox (a cursor wrapping at its end) finds
-    // everything else: items from before a restart, retries after their
-    // backoff, dropped hints. A pass walks the deleted items too (tombstones
-    // until a compaction), so passes start at most once per poll instead of
-    // after every commit.
+    // Items come from memory: the ones saga commits just wrote (hints) and
+    // the ones released for a retry, when their backoff ends. A pass through
+    // the outbox (bounded pages) is made only when memory may not hold
+    // everything: at start (what a restart left), after items were dropped
+    // over the bound, and once per poll as a safety net. A pass walks the
+    // deleted items too (tombstones until a compaction), so it is not made
+    // for every commit or retry. Whatever a pass or a hint brings waits in
+    // `held` until its tenant has room: a backlog drains as fast as the
+    // dispatches end, not one pass per poll.
+    waiting_items held(std::max<std::size_t>(_service->outbox_hint_bound(), _batch));
+    std::multimap<std::chrono::steady_clock::time_point, storage::outbox_item> retries;
+    bool need_pass = true, in_pass = false;
     std::string after;
-    bool in_pass = true;  // the first pass finds what a restart left
-    auto pass_started = std::chrono::steady_clock::now();
+    auto last_pass = std::chrono::steady_clock::now();
     std::size_t seen = 0;  // items met in the current pass: the depth gauge at its end
-    // Hints over the per-tenant limit, by tenant; bounded like the hints.
-    std::map<std::string, std::deque<storage::outbox_item>> held;
-    std::size_t held_count = 0;
-    // Hints were dropped: items only a pass finds wait in the outbox, so passes
-    // follow each other (as many as wakes) until one ends without a skip.
-    bool overflow = false;
+    bool stopped = false;
+    auto take = [&](storage::outbox_item item) {
+      // Still there (dispatched and confirmed meanwhile?), as stored now.
+      auto stored = _service->store().outbox().get(item.key);
+      if (!stored.ok() || !stored.value()) return true;
+      item.item = std::move(*stored.value());
+      stopped = !hand_out(out, std::move(item));
+      return !stopped;
+    };
+    auto room = [&](const std::string& tenant) {
+      const auto n = _service->in_flight_of(tenant);
+      return n < _per_tenant ? _per_tenant - n : 0;
+    };
     while (!out.stopping()) {
       auto hints = _service->take_outbox_hints();
-      if (hints.dropped) overflow = in_pass = true;
-      for (auto& h : hints.items) {
-        auto& q = held[h.tenant];
-        q.push_back(std::move(h));
-        ++held_count;
+      need_pass = need_pass || hints.dropped;
+      for (auto& h : hints.items) need_pass = !held.add(std::move(h)) || need_pass;
+      for (auto& [when, item] : hints.retries) retries.emplace(when, std::move(item));
+      auto now = std::chrono::steady_clock::now();
+      while (!retries.empty() && retries.begin()->first <= now) {
+        need_pass = !held.add(std::move(retries.begin()->second)) || need_pass;
+        retries.erase(retries.begin());
       }
-      if (held_count > _service->outbox_hint_bound()) {
-        held.clear();  // a pass finds them
-        held_count = 0;
-        overflow = in_pass = true;
+      const bool limited = held.hand_out(room, take);
+      if (stopped) return;
+      // A pass starts when memory may miss items and `held` has room for a good part of it.
+      if (!in_pass && (need_pass || now - last_pass >= _poll) && held.size() <= held.bound() / 2) {
+        in_pass = true;
+        need_pass = false;
+        after.clear();
+        seen = 0;
+        last_pass = now;
       }
-      bool limited = false;
-      for (auto it = held.begin(); it != held.end() && !out.stopping();) {
-        auto& q = it->second;
-        // One count per tenant and wake: in_flight_of walks the claims.
-        const auto in_flight = _service->in_flight_of(it->first);
-        std::size_t room = in_flight < _per_tenant ? _per_tenant - in_flight : 0;
-        while (room > 0 && !q.empty()) {
-          auto item = std::move(q.front());
-          q.pop_front();
-          --held_count;
-          // Still there (a pass may have dispatched and confirmed it meanwhile), as stored now.
-          auto stored = _service->store().outbox().get(item.key);
-          if (!stored.ok() || !stored.value()) continue;
-          item.item = std::move(*stored.value());
-          if (!hand_out(out, std::move(item))) return;
-          --room;
-        }
-        limited = limited || !q.empty();
-        it = q.empty() ? held.erase(it) : std::next(it);
-      }
-      bool page_full = false, pass_limited = false;
       if (in_pass) {
         auto page = _service->store().outbox().list(after, _batch);
         if (!page.ok()) {
           ESFLOW_WARN("runner", "{}: reading the outbox: {}", _service->pipeline(), page.err().to_string());
-          after.clear();
           in_pass = false;
+          need_pass = true;
         } else {
           seen += page->size();
+          bool full = false;
           for (auto& item : page.value()) {
-            if (_service->in_flight_of(item.tenant) >= _per_tenant) {
-              limited = pass_limited = true;
-              continue;
+            if (!held.add(std::move(item))) {
+              full = true;  // the rest waits for another pass once `held` has drained
+              break;
             }
-            if (!hand_out(out, std::move(item))) return;
           }
-          page_full = page->size() >= _batch;
+          const bool page_full = page->size() >= _batch;
           after = page_full ? page->back().key : std::string();
-          if (!page_full) {
-            if (auto* metrics = _service->metrics()) metrics->outbox_depth(static_cast<double>(seen));
-            seen = 0;
-            in_pass = overflow = overflow && pass_limited;
+          if (full || !page_full) {
+            in_pass = false;
+            need_pass = full;
+            if (!full)
+              if (auto* metrics = _service->metrics()) metrics->outbox_depth(static_cast<double>(seen));
           }
+          // The page's items go out at the top of the loop; the pass goes on after them.
+          if (in_pass || !limited) continue;
         }
       }
-      const auto now = std::chrono::steady_clock::now();
-      if (!in_pass && now - pass_started >= _poll) {
-        in_pass = true;
-        pass_started = now;
-      }
-      // Mid-pass with more to read: go on. Otherwise wait for a commit, a release or the poll.
-      if (page_full && !limited) continue;
-      _service->wait_for_work(_poll, out.stop_token());
+      now = std::chrono::steady_clock::now();
+      auto wait = _poll;
+      if (!retries.empty())
+        wait = std::min(wait, std::chrono::ceil<std::chrono::milliseconds>(retries.begin()->first - now) +
+                                  std::chrono::milliseconds(1));
+      if (need_pass) wait = std::min(wait, std::chrono::milliseconds(10));
+      // Wait for a commit's items, a freed slot, a retry's time or the next pass.
+      _service->wait_for_outbox(std::max(wait, std::chrono::milliseconds(1)), out.stop_token());
     }
   }
 
  private:
   // Claims the item and sends it on; false when the node is stopping.
   bool hand_out(graph::source_output& out, storage::outbox_item item) {
-    if (!_service->claim(item.key, std::chrono::steady_clock::now())) return true;
+    if (!_service->claim(item.key, std::chrono::steady_clock::now(), item.tenant)) return true;
     auto m = graph::make_message();
     auto ctx = std::dynamic_pointer_cast<runner_context>(stages::new_ingest_context(_make_context));
     if (!ctx) ctx = std::make_shared<runner_context>();
@@ -314,7 +360,7 @@ class outbox_confirm final : public graph::stage {
     if (m->error) {
       ESFLOW_WARN("runner", "{}: dispatch of {} {} failed (retried later): {}", _service->pipeline(),
                   ctx.item.kind, ctx.item.work_id, m->error->to_string());
-      _service->release(ctx.item.key, true);
+      _service->release_for_retry(ctx.item);
       if (auto* metrics = _service->metrics()) metrics->dispatched(false, 0);
       out.finish();
       return;
@@ -326,7 +372,10 @@ class outbox_confirm final : public graph::stage {
     _service->committer().submit(std::move(ws), [this, raw, out](status st) {
       graph::run_guarded(out, graph::message_ptr(raw), [&](graph::message_ptr& msg) {
         auto& c = context_of(*msg);
-        _service->release(c.item.key, !st.ok());
+        if (st.ok())
+          _service->release(c.item.key, false);
+        else
+          _service->release_for_retry(c.item);
         if (auto* metrics = _service->metrics()) {
           const auto created = json::parse(c.item.item, nullptr, false);
           const auto ms = created.is_object() ? created.value("created_ms", std::uint64_t{0}) : 0;
@@ -377,7 +426,9 @@ graph::stage_descriptor outbox_scan_descriptor() {
   d.params = {
       graph::int_param("batch", 256, "items read per page", 1, 65536),
       graph::int_param("per_tenant", 64, "items of one tenant in flight at most", 1, 65536),
-      graph::duration_param("poll", 200, "wait between scans when nothing wakes it"),
+      graph::duration_param("poll", 2000,
+                            "a pass over the whole outbox at least this often (a safety net: new items, "
+                            "retries, a restart and dropped items do not wait for it)"),
       graph::int_param("max_hints", 65536,
                        "new items held in memory for the scan; past it a pass over the outbox finds them "
                        "(0: passes only)",

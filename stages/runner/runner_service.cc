@@ -260,7 +260,7 @@ void runner_service::commit(runner_context& ctx, std::function<void(status)> don
   storage::keyspace markers(_store->database(), storage::cf::dedupe);
   const std::string tenant = ctx.inputs.empty() ? ctx.tenant : ctx.inputs.front().tenant;
   for (const auto& id : ctx.seen) markers.put(ws, storage::keys::dedupe(tenant, id), marker_value(expires));
-  bool any_work = false;
+  bool any_schedule = false;
   std::vector<storage::outbox_item> written;  // handed to outbox.scan once stored
   if (ctx.poison && !ctx.inputs.empty()) {
     const auto& first = ctx.inputs.front();
@@ -295,7 +295,7 @@ void runner_service::commit(runner_context& ctx, std::function<void(status)> don
       }
       for (const auto& k : step.cancel) _store->schedules().erase(ws, k);
       for (const auto& a : step.add) _store->schedules().put(ws, a.key, a.value_json);
-      any_work = any_work || !step.work.empty() || !step.add.empty();
+      any_schedule = any_schedule || !step.add.empty();
     }
   }
   // Embedded sources keep a checkpoint; a JetStream consumer's position is the server's (acks).
@@ -311,7 +311,7 @@ void runner_service::commit(runner_context& ctx, std::function<void(status)> don
   for (const auto& in : ctx.inputs) kinds.push_back(in.kind);
   const bool quarantined = ctx.poison.has_value();
   const auto started = clock_type::now();
-  _committer->submit(std::move(ws), [this, key, serial, any_work, kinds = std::move(kinds), quarantined,
+  _committer->submit(std::move(ws), [this, key, serial, any_schedule, kinds = std::move(kinds), quarantined,
                                      started, running = ctx.running, written = std::move(written),
                                      done = std::move(done)](status st) mutable {
     {
@@ -330,14 +330,15 @@ void runner_service::commit(runner_context& ctx, std::function<void(status)> don
     }
     if (st.ok() && !written.empty()) {
       std::lock_guard lock(_work_mu);
-      if (_hints.items.size() + written.size() > _hint_bound.load()) {
+      if (_hints.items.size() + _hints.retries.size() + written.size() > _hint_bound.load()) {
         _hints.dropped = true;
         if (_metrics) _metrics->outbox_hints_dropped(written.size());
       } else {
         for (auto& w : written) _hints.items.push_back(std::move(w));
       }
     }
-    if (st.ok() && any_work) wake();
+    if (st.ok() && !written.empty()) wake_outbox();
+    if (st.ok() && any_schedule) wake_schedules();
     done(std::move(st));
   });
 }
@@ -347,44 +348,96 @@ runner_service::outbox_hints runner_service::take_outbox_hints() {
   return std::exchange(_hints, outbox_hints{});
 }
 
-void runner_service::wake() {
+void runner_service::wake_outbox() {
   {
     std::lock_guard lock(_work_mu);
-    _woken = true;
+    _outbox_woken = true;
   }
   _work_cv.notify_all();
 }
 
-void runner_service::wait_for_work(std::chrono::milliseconds d, const std::stop_token& stop) {
-  std::unique_lock lock(_work_mu);
-  _work_cv.wait_for(lock, stop, d, [&] { return _woken; });
-  _woken = false;
+void runner_service::wake_schedules() {
+  {
+    std::lock_guard lock(_work_mu);
+    _schedules_woken = true;
+  }
+  _work_cv.notify_all();
 }
 
-bool runner_service::claim(const std::string& key, clock_type::time_point now) {
+void runner_service::wait_for_outbox(std::chrono::milliseconds d, const std::stop_token& stop) {
+  std::unique_lock lock(_work_mu);
+  _work_cv.wait_for(lock, stop, d, [&] { return _outbox_woken; });
+  _outbox_woken = false;
+}
+
+void runner_service::wait_for_schedules(std::chrono::milliseconds d, const std::stop_token& stop) {
+  std::unique_lock lock(_work_mu);
+  _work_cv.wait_for(lock, stop, d, [&] { return _schedules_woken; });
+  _schedules_woken = false;
+}
+
+bool runner_service::claim(const std::string& key, clock_type::time_point now, const std::string& tenant) {
   std::lock_guard lock(_work_mu);
   auto& c = _claims[key];
   if (c.in_flight || now < c.not_before) return false;
   c.in_flight = true;
+  c.tenant = tenant;
+  if (!tenant.empty()) ++_in_flight_by_tenant[tenant];
   return true;
 }
 
-void runner_service::release(const std::string& key, bool failed) {
-  std::lock_guard lock(_work_mu);
-  // A freed slot (per-tenant limit) is work for the scans: wake them.
-  _woken = true;
-  _work_cv.notify_all();
-  if (!failed) {
-    _claims.erase(key);
-    return;
+void runner_service::end_claim(claim_state& c) {
+  if (c.in_flight && !c.tenant.empty()) {
+    auto it = _in_flight_by_tenant.find(c.tenant);
+    if (it != _in_flight_by_tenant.end() && --it->second == 0) _in_flight_by_tenant.erase(it);
   }
-  auto& c = _claims[key];
   c.in_flight = false;
+}
+
+clock_type::time_point runner_service::back_off(claim_state& c) {
   c.failures = std::min(c.failures + 1, 30);
   const auto cap = std::min<std::int64_t>(10'000, std::int64_t{100} << std::min(c.failures - 1, 7));
   thread_local std::mt19937_64 rng{std::random_device{}()};
   const auto wait_ms = std::uniform_int_distribution<std::int64_t>(cap / 2, cap)(rng);
   c.not_before = clock_type::now() + std::chrono::milliseconds(wait_ms);
+  return c.not_before;
+}
+
+void runner_service::release(const std::string& key, bool failed) {
+  {
+    std::lock_guard lock(_work_mu);
+    auto it = _claims.find(key);
+    if (it != _claims.end()) {
+      end_claim(it->second);
+      if (!failed)
+        _claims.erase(it);
+      else
+        back_off(it->second);
+    }
+    // A freed slot (per-tenant limit) is work for the scan that claimed it.
+    if (key.starts_with(k_schedule_claim_prefix))
+      _schedules_woken = true;
+    else
+      _outbox_woken = true;
+  }
+  _work_cv.notify_all();
+}
+
+void runner_service::release_for_retry(storage::outbox_item item) {
+  {
+    std::lock_guard lock(_work_mu);
+    auto& c = _claims[item.key];
+    end_claim(c);
+    const auto when = back_off(c);
+    if (_hints.items.size() + _hints.retries.size() >= _hint_bound.load()) {
+      _hints.dropped = true;  // a pass finds it (the claim keeps its backoff)
+      if (_metrics) _metrics->outbox_hints_dropped(1);
+    } else {
+      _hints.retries.emplace_back(when, std::move(item));
+    }
+    _outbox_woken = true;
+  }
+  _work_cv.notify_all();
 }
 
 storage::message_headers runner_service::headers_for(const std::string& tenant,
@@ -404,13 +457,9 @@ storage::message_headers runner_service::headers_for(const std::string& tenant,
 }
 
 std::size_t runner_service::in_flight_of(const std::string& tenant) const {
-  // Keys are storage::keys::outbox(...): the tenant is the first component.
-  const auto prefix = storage::keys::tenant_prefix(tenant);
   std::lock_guard lock(_work_mu);
-  std::size_t n = 0;
-  for (const auto& [k, c] : _claims)
-    if (c.in_flight && k.compare(0, prefix.size(), prefix) == 0) ++n;
-  return n;
+  auto it = _in_flight_by_tenant.find(tenant);
+  return it == _in_flight_by_tenant.end() ? 0 : it->second;
 }
 
 result<std::string> runner_service::outbox_json() {

@@ -36,11 +36,15 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace esflow::runner {
 
 class runner_metrics;
+
+// Claims of schedule items start with this (scheduler.cc); outbox items' claims are their keys.
+inline constexpr std::string_view k_schedule_claim_prefix = "schedule\x1f";
 
 // One lane's sandboxes: one per saga.
 class lane_sandboxes {
@@ -107,27 +111,37 @@ class runner_service {
   std::uint64_t now_ms() const;
 
   // --- relay and scheduler ---------------------------------------------------------
-  // Wakes outbox.scan (new items) and schedule.scan (new schedules).
-  void wake();
-  // Waits up to `d` for wake() or the stop.
-  void wait_for_work(std::chrono::milliseconds d, const std::stop_token& stop);
-  // Items the last saga commits wrote, for outbox.scan to hand out without a
-  // pass over the whole outbox: a pass also walks every item deleted since
-  // the last compaction (RocksDB tombstones), which grows with the traffic.
-  // Bounded (outbox.scan's `max_hints`); past the bound hints are dropped
+  // Wakes outbox.scan (new items, freed slots, retries) or schedule.scan (new schedules).
+  // Each scan has its own flag: a wake meant for one is never used up by the other.
+  void wake_outbox();
+  void wake_schedules();
+  // Waits up to `d` for the scan's wake or the stop.
+  void wait_for_outbox(std::chrono::milliseconds d, const std::stop_token& stop);
+  void wait_for_schedules(std::chrono::milliseconds d, const std::stop_token& stop);
+  // Items the last saga commits wrote, and items released for a retry (with
+  // the time they may go again), for outbox.scan to hand out without a pass
+  // over the whole outbox: a pass also walks every item deleted since the
+  // last compaction (RocksDB tombstones), which grows with the traffic.
+  // Bounded (outbox.scan's `max_hints`); past the bound items are dropped
   // (counted) and `dropped` tells the scan to make a pass, which finds them.
   struct outbox_hints {
     std::vector<storage::outbox_item> items;
+    std::vector<std::pair<std::chrono::steady_clock::time_point, storage::outbox_item>> retries;
     bool dropped = false;
   };
   outbox_hints take_outbox_hints();
   void set_outbox_hint_bound(std::size_t n) { _hint_bound.store(n); }
   std::size_t outbox_hint_bound() const { return _hint_bound.load(); }
-  // Items being dispatched (not handed out twice), and when a failed one may retry.
-  bool claim(const std::string& key, std::chrono::steady_clock::time_point now);
+  // Items being dispatched (not handed out twice), and when a failed one may
+  // retry. A claim with a tenant counts in that tenant's in_flight_of.
+  bool claim(const std::string& key, std::chrono::steady_clock::time_point now,
+             const std::string& tenant = {});
   // Done with a claimed key: confirmed (forgotten) or failed (retried after
   // an exponential backoff with full jitter, 100 ms doubling up to 10 s).
   void release(const std::string& key, bool failed);
+  // A failed outbox item: released as above and handed back to outbox.scan
+  // for when its backoff ends.
+  void release_for_retry(storage::outbox_item item);
   std::size_t in_flight_of(const std::string& tenant) const;
 
   // The JSON of GET /admin/outbox: depth and oldest age per tenant and kind.
@@ -192,15 +206,21 @@ class runner_service {
 
   mutable std::mutex _work_mu;
   std::condition_variable_any _work_cv;
-  bool _woken = false;
+  bool _outbox_woken = false, _schedules_woken = false;
   outbox_hints _hints;  // guarded by _work_mu
   std::atomic<std::size_t> _hint_bound{65536};
   struct claim_state {
     bool in_flight = false;
     int failures = 0;
     std::chrono::steady_clock::time_point not_before;
+    std::string tenant;  // counted in _in_flight_by_tenant while in flight (outbox items)
   };
-  std::map<std::string, claim_state> _claims;
+  std::unordered_map<std::string, claim_state> _claims;
+  std::unordered_map<std::string, std::size_t> _in_flight_by_tenant;
+  // Marks a claim done: in flight no more; its tenant's count goes down. Under _work_mu.
+  void end_claim(claim_state& c);
+  // Backoff of a failed claim; the time it may go again. Under _work_mu.
+  std::chrono::steady_clock::time_point back_off(claim_state& c);
 
   std::mutex _retry_mu;
   std::deque<retry_item> _retries;

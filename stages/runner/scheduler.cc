@@ -25,7 +25,7 @@ namespace {
 using nlohmann::json;
 
 std::string claim_key(const storage::schedule_key& k) {
-  return "schedule\x1f" + k.tenant + "\x1f" + schedule_key_text(k);
+  return std::string(k_schedule_claim_prefix) + k.tenant + "\x1f" + schedule_key_text(k);
 }
 
 class schedule_scan final : public graph::stage {
@@ -74,7 +74,7 @@ class schedule_scan final : public graph::stage {
           if (!out.put(std::move(m))) return;
         }
       }
-      _service->wait_for_work(_poll, out.stop_token());
+      _service->wait_for_schedules(_poll, out.stop_token());
     }
   }
 

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -136,6 +137,19 @@ class runner_node {
   std::shared_ptr<cli::served_nodes> _served;
   std::unique_ptr<httplib::Client> _client;
 };
+
+// The value of the first sample of `name` whose labels contain `labels_contain` in a
+// Prometheus text scrape; -1 when there is none.
+inline double metric(const std::string& text, const std::string& name, const std::string& labels_contain) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name, 0) != 0 || line.find(labels_contain) == std::string::npos) continue;
+    if (line.size() > name.size() && line[name.size()] != '{' && line[name.size()] != ' ') continue;
+    return std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return -1;
+}
 
 // A node serving explicit files (the runner_node constructor that takes them).
 using files_node = runner_node;

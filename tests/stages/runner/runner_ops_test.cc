@@ -292,17 +292,6 @@ TEST_F(runner_ops, info_describes_the_runner_pipeline_without_secrets) {
   EXPECT_EQ(info.dump().find("s3cr3t"), std::string::npos) << "never the secret";
 }
 
-double metric(const std::string& text, const std::string& name, const std::string& labels_contain) {
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(name, 0) != 0 || line.find(labels_contain) == std::string::npos) continue;
-    if (line.size() > name.size() && line[name.size()] != '{' && line[name.size()] != ' ') continue;
-    return std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return -1;
-}
-
 TEST_F(runner_ops, metrics_are_exported_and_move) {
   runner_node node(data(), files());
   ASSERT_TRUE(node.ok());
