@@ -204,25 +204,31 @@ struct embedded_workflow_stream::impl {
         outcomes.emplace_back(std::move(s).err());
         continue;
       }
+      publish_ack ack;
       if (auto it = staged.find(r.msg_id); it != staged.end()) {
-        outcomes.emplace_back(publish_ack{it->second, true});
-        continue;
+        ack = {it->second, true};
+      } else {
+        auto k = known(r.msg_id, now);
+        if (!k.ok()) {
+          outcomes.emplace_back(std::move(k).err());
+          continue;
+        }
+        if (k->has_value()) {
+          ack = {**k, true};
+        } else {
+          ack = {next++, false};
+          ws.put(cf::streams, message_key(ack.position), encode_message(r));
+          ws.put(cf::streams, msg_id_key(r.msg_id), encode_entry({expires, ack.position, now}));
+          staged.emplace(r.msg_id, ack.position);
+          ++stored;
+        }
       }
-      auto k = known(r.msg_id, now);
-      if (!k.ok()) {
-        outcomes.emplace_back(std::move(k).err());
-        continue;
+      // The request's own writes go with the message (or with its duplicate's answer).
+      if (r.with && !r.with->empty() && ws.absorb(*r.with)) {
+        ack.wrote_with = true;
+        ++stored;
       }
-      if (k->has_value()) {
-        outcomes.emplace_back(publish_ack{**k, true});
-        continue;
-      }
-      const position_t pos = next++;
-      ws.put(cf::streams, message_key(pos), encode_message(r));
-      ws.put(cf::streams, msg_id_key(r.msg_id), encode_entry({expires, pos, now}));
-      staged.emplace(r.msg_id, pos);
-      outcomes.emplace_back(publish_ack{pos, false});
-      ++stored;
+      outcomes.emplace_back(ack);
     }
 
     if (stored > 0) {

@@ -11,7 +11,8 @@
 // group commit like embedded_event_log): it takes every publish queued while
 // the previous write ran, answers known msg ids (this batch, else the msg-id
 // entries not yet expired) with the first position and duplicate=true, writes
-// the new messages and their msg-id entries in ONE write set with the store's
+// the new messages, their msg-id entries and the publishes' `with` writes
+// (publish_request::with: same store) in ONE write set with the store's
 // durability, then runs the completions in order.
 //
 // Msg ids are remembered for dedupe_window (default 2 min, as JetStream's

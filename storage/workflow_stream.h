@@ -22,9 +22,11 @@
 //       contiguous).
 #include "common/result.h"
 #include "schemas/envelopes.h"
+#include "storage/write_set.h"
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -49,11 +51,19 @@ struct publish_request {
   std::string msg_id;  // required: the idempotency key of the publish
   message_headers headers;
   std::string body;
+  // Node-store writes that must not become durable before the message (the
+  // relay's delete of the item it published). A backend that keeps its
+  // messages in that store (embedded) writes them in the SAME write as the
+  // message, all-or-none, also when msg_id is a duplicate, and says so in
+  // publish_ack::wrote_with; otherwise (JetStream) they are the caller's to
+  // write after the ack.
+  std::shared_ptr<write_set> with;
 };
 
 struct publish_ack {
   position_t position = 0;
-  bool duplicate = false;  // an earlier publish of msg_id is the answer
+  bool duplicate = false;   // an earlier publish of msg_id is the answer
+  bool wrote_with = false;  // the request's `with` writes are stored with the message
 };
 
 class workflow_stream {

@@ -37,6 +37,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <vector>
 
@@ -60,6 +61,14 @@ bool part_wanted(const std::string& part) {
 
 // A position, 0 when the read failed (figures only).
 std::uint64_t or_zero(const result<std::uint64_t>& r) { return r.ok() ? r.value() : 0; }
+
+// CPU seconds this process used so far (all threads: node and load generator alike).
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return s(u.ru_utime) + s(u.ru_stime);
+}
 
 double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -170,7 +179,7 @@ double raw_publish(storage::workflow_stream& stream, std::size_t n, std::size_t 
                      {"metadata", {{"saga", "Transfer"}}},
                      {"correlation_id", "t-" + std::to_string(i)}};
         storage::publish_request req{
-            "tenant.acme.effect.notify", "acme:" + id, {{"tenant-id", "acme"}}, body.dump()};
+            "tenant.acme.effect.notify", "acme:" + id, {{"tenant-id", "acme"}}, body.dump(), nullptr};
         if (!storage::publish_and_wait(stream, std::move(req)).ok()) std::fprintf(stderr, "publish failed\n");
       }
     });
@@ -418,20 +427,24 @@ int run_transfers(const fs::path& root) {
       return command("Account", account_key(i), {{"type", "open_account"}, {"initial_balance", 1'000'000}});
     });
   };
-  double ceiling = 0;
+  double ceiling = 0, command_cpu_us = 0;
   {
     const auto dir = root / "aggregate-alone";
     auto served = cli::serve_nodes({pipelines + "aggregate.yaml"}, bench_serve(dir));
     if (!served.ok()) return 1;
     const auto url = cli::served_url(*served.value());
     open_all(url);
-    std::mt19937_64 rng(7);
+    const double cpu0 = cpu_seconds();
     auto r = drive(url, clients, 0, clock_type::now() + std::chrono::seconds(10), [&](std::size_t i) {
       return command("Account", account_key(i % accounts),
                      {{"type", i % 2 ? "withdraw" : "deposit"}, {"amount", 1}});
     });
     ceiling = static_cast<double>(r.accepted) / r.seconds;
-    std::printf("ceiling: the aggregate node alone, deposits/withdrawals: %9.0f commands/s\n", ceiling);
+    command_cpu_us = (cpu_seconds() - cpu0) * 1e6 / static_cast<double>(std::max<std::size_t>(r.accepted, 1));
+    std::printf(
+        "ceiling: the aggregate node alone, deposits/withdrawals: %9.0f commands/s (%.0f us of CPU each, "
+        "clients included)\n",
+        ceiling, command_cpu_us);
     ignore(cli::stop_served(*served.value()));
   }
   const auto dir = root / "transfers";
@@ -445,6 +458,7 @@ int run_transfers(const fs::path& root) {
   open_all(url);
   const auto head0 = or_zero(svc->log().last_position());
   const auto t0 = clock_type::now();
+  const double cpu0 = cpu_seconds();
   auto sent = drive(url, clients, transfers, {}, [&](std::size_t i) {
     return command("Transfer", "t-" + std::to_string(i),
                    {{"type", "request_transfer"},
@@ -466,6 +480,8 @@ int run_transfers(const fs::path& root) {
     if (page->empty()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   const double s = seconds_since(t0);
+  const double transfer_cpu_us =
+      (cpu_seconds() - cpu0) * 1e6 / static_cast<double>(std::max<std::size_t>(finished, 1));
   const auto commits = or_zero(svc->log().last_position()) - head0;
   std::printf("transfers: %zu requested (%.2f s to request), %zu finished in %.2f s: %9.0f transfers/s\n",
               sent.accepted, sent.seconds, finished, s, static_cast<double>(finished) / s);
@@ -474,6 +490,8 @@ int run_transfers(const fs::path& root) {
       "(goal >= 0.25)\n",
       static_cast<unsigned long long>(commits), static_cast<double>(commits) / s,
       static_cast<double>(finished) / s / ceiling);
+  std::printf("  CPU per transfer: %.0f us = %.1f commands of the aggregate alone (the goal needs <= 4.0)\n",
+              transfer_cpu_us, transfer_cpu_us / command_cpu_us);
   ignore(cli::stop_served(*served.value()));
   return 0;
 }

@@ -5,7 +5,9 @@
 // (1 when ":<n>" is left out) the named point is reached. Compiled in always;
 // without the variable a point costs a string check. Points:
 //   saga.committed     the saga commit is stored; the input not acked, nothing dispatched
-//   outbox.dispatched  an item is dispatched (answer published); not deleted from the outbox
+//   outbox.answered    a rejected command's answer is stored in its item; not published
+//   outbox.dispatched  an item is dispatched (answer published; on the embedded
+//                      streams the item deleted in the same write, on JetStream not yet)
 //   effect.executed    an effect ran at its provider; its result not published nor stored
 #include <algorithm>
 #include <atomic>

@@ -14,8 +14,11 @@
 //                    this process's aggregate pipeline, local.commands) and
 //                    its answer is published to WORKFLOW_EVENTS as a command
 //                    result; an effect is published to WORKFLOW_COMMANDS.
-//   outbox.confirm   async: deletes the item (commit pool); an item that
-//                    arrives on the error port is released for a retry.
+//   outbox.confirm   async: deletes the item (commit pool) unless the
+//                    publish did (the embedded streams write the delete in
+//                    the message's own write: publish_request::with); an
+//                    item that arrives on the error port is released for a
+//                    retry.
 //
 // Concurrency: scan on its source thread (local reads); dispatch and confirm
 // never wait on a TBB worker: answers and publish acks complete them from
@@ -223,6 +226,7 @@ class outbox_dispatch final : public graph::stage {
       return;
     }
     ++ctx.attempts;
+    ctx.created_ms = item.value("created_ms", std::uint64_t{0});
     if (ctx.item.kind == "effect")
       dispatch_effect(std::move(m), out, item);
     else
@@ -232,7 +236,7 @@ class outbox_dispatch final : public graph::stage {
  private:
   void dispatch_effect(graph::message_ptr m, const graph::emitter& out, const json& item) {
     auto& ctx = context_of(*m);
-    publish_and_end(std::move(m), out, _service->commands(), effect_command_request(ctx.item.tenant, item));
+    publish_item(std::move(m), out, _service->commands(), effect_command_request(ctx.item.tenant, item));
   }
 
   void dispatch_command(graph::message_ptr m, const graph::emitter& out, const json& item) {
@@ -241,8 +245,7 @@ class outbox_dispatch final : public graph::stage {
     const auto tenant = ctx.item.tenant;
     if (auto a = item.find("answer"); a != item.end() && a->is_string()) {
       // Answered (rejected) before a crash or a failed publish: that answer again, never the command.
-      publish_and_end(std::move(m), out, _service->events(),
-                      result_request(tenant, item, a->get<std::string>()));
+      publish_item(std::move(m), out, _service->events(), result_request(tenant, item, a->get<std::string>()));
       return;
     }
     json command = {
@@ -313,7 +316,7 @@ class outbox_dispatch final : public graph::stage {
     }
     auto req = result_request(tenant, item, body.dump());
     if (answer.ok()) {
-      publish_and_end(std::move(m), out, _service->events(), std::move(req));
+      publish_item(std::move(m), out, _service->events(), std::move(req));
       return;
     }
     // A rejection stored nothing at the aggregate: the same command sent again (a crash between
@@ -332,8 +335,24 @@ class outbox_dispatch final : public graph::stage {
           out.finish();
           return;
         }
-        publish_and_end(std::move(msg), out, _service->events(), std::move(req));
+        crash_point("outbox.answered");  // test hook (crash_point.h)
+        publish_item(std::move(msg), out, _service->events(), std::move(req));
       });
+    });
+  }
+
+  // Publishes what the item stands for; the item's delete goes with the
+  // message where the stream shares the node store (embedded: one write),
+  // else outbox.confirm deletes it after the ack.
+  void publish_item(graph::message_ptr m, const graph::emitter& out, storage::workflow_stream& stream,
+                    storage::publish_request req) {
+    auto& ctx = context_of(*m);
+    req.with = std::make_shared<storage::write_set>(_service->store().begin());
+    _service->store().outbox().erase(*req.with, ctx.item.tenant, ctx.item.kind, ctx.item.work_id);
+    auto* raw = m.release();  // owned by the completion, which runs exactly once
+    stream.publish(std::move(req), [raw, out](result<storage::publish_ack> ack) {
+      if (ack.ok()) context_of(*raw).item_deleted = ack->wrote_with;
+      end_async(out, raw, ack.ok() ? status{} : status(std::move(ack).err()));
     });
   }
 
@@ -366,22 +385,17 @@ class outbox_confirm final : public graph::stage {
       return;
     }
     crash_point("outbox.dispatched");  // test hook (crash_point.h)
+    if (ctx.item_deleted) {
+      done(ctx, status{});
+      out.finish();
+      return;
+    }
     auto ws = _service->store().begin();
     _service->store().outbox().erase(ws, ctx.item.tenant, ctx.item.kind, ctx.item.work_id);
     auto* raw = m.release();
     _service->committer().submit(std::move(ws), [this, raw, out](status st) {
       graph::run_guarded(out, graph::message_ptr(raw), [&](graph::message_ptr& msg) {
-        auto& c = context_of(*msg);
-        if (st.ok())
-          _service->release(c.item.key, false);
-        else
-          _service->release_for_retry(c.item);
-        if (auto* metrics = _service->metrics()) {
-          const auto created = json::parse(c.item.item, nullptr, false);
-          const auto ms = created.is_object() ? created.value("created_ms", std::uint64_t{0}) : 0;
-          const auto now = _service->now_ms();
-          metrics->dispatched(st.ok(), ms != 0 && now >= ms ? static_cast<double>(now - ms) / 1000.0 : -1.0);
-        }
+        done(context_of(*msg), st);
         if (!st.ok()) out.fail(std::move(msg), std::move(st).err());
         out.finish();
       });
@@ -389,6 +403,18 @@ class outbox_confirm final : public graph::stage {
   }
 
  private:
+  // The item is deleted (or its delete failed: retried like a failed dispatch).
+  void done(runner_context& c, const status& st) {
+    if (st.ok())
+      _service->release(c.item.key, false);
+    else
+      _service->release_for_retry(c.item);
+    if (auto* metrics = _service->metrics()) {
+      const auto ms = c.created_ms, now = _service->now_ms();
+      metrics->dispatched(st.ok(), ms != 0 && now >= ms ? static_cast<double>(now - ms) / 1000.0 : -1.0);
+    }
+  }
+
   std::shared_ptr<runner_service> _service;
 };
 

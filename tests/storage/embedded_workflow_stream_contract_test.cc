@@ -155,6 +155,72 @@ TEST(embedded_workflow_stream, compaction_drops_expired_msg_ids_and_keeps_messag
   EXPECT_EQ(all->size(), 3u);
 }
 
+// The relay deletes an outbox item in the write that stores its message
+// (publish_request::with): both or neither, also for a duplicate msg id.
+TEST(embedded_workflow_stream, with_writes_are_stored_in_the_messages_write_and_with_a_duplicates_answer) {
+  temp_dir dir;
+  bool fail = false;
+  auto d = db::open({.path = dir.str(), .mode = durability::fsync, .inject_write_failure = [&] { return fail; }});
+  ASSERT_TRUE(d.ok()) << d.err().to_string();
+  auto stream = embedded_workflow_stream::open(*d.value(), std::string(workflow_events_stream));
+  ASSERT_TRUE(stream.ok()) << stream.err().to_string();
+  auto& s = *stream.value();
+  auto get = [&](std::string_view key) {
+    std::string v;
+    return d.value()->raw()->Get({}, d.value()->handle(cf::outbox), key, &v).ok();
+  };
+  auto with = [&](bool put, std::string_view key) {
+    auto ws = std::make_shared<write_set>(*d.value());
+    if (put)
+      ws->put(cf::outbox, key, "item");
+    else
+      ws->erase(cf::outbox, key);
+    return ws;
+  };
+
+  auto first = make_publish("tenant.a.reminder.S", "a:r1");
+  first.with = with(true, "k1");
+  auto r = publish_and_wait(s, first);
+  ASSERT_TRUE(r.ok()) << r.err().to_string();
+  EXPECT_FALSE(r->duplicate);
+  EXPECT_TRUE(r->wrote_with);
+  EXPECT_TRUE(get("k1"));
+
+  auto again = make_publish("tenant.a.reminder.S", "a:r1");
+  again.with = with(false, "k1");
+  auto dup = publish_and_wait(s, again);
+  ASSERT_TRUE(dup.ok()) << dup.err().to_string();
+  EXPECT_TRUE(dup->duplicate);
+  EXPECT_EQ(dup->position, r->position);
+  EXPECT_TRUE(dup->wrote_with);
+  EXPECT_FALSE(get("k1")) << "written with the duplicate's answer";
+
+  // A failed write stores neither the message nor its with writes.
+  fail = true;
+  auto failing = make_publish("tenant.a.reminder.S", "a:r2");
+  failing.with = with(true, "k2");
+  auto bad = publish_and_wait(s, failing);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.err().code, errc::unavailable);
+  EXPECT_FALSE(get("k2"));
+  fail = false;
+  auto page = s.read_from(0, 10);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->size(), 1U);
+
+  // Writes of another store are not the stream's to make: the caller writes them after the ack.
+  temp_dir other_dir;
+  auto other = db::open({.path = other_dir.str(), .mode = durability::relaxed});
+  ASSERT_TRUE(other.ok());
+  auto foreign = make_publish("tenant.a.reminder.S", "a:r3");
+  foreign.with = std::make_shared<write_set>(*other.value());
+  foreign.with->put(cf::outbox, "k3", "item");
+  auto f = publish_and_wait(s, foreign);
+  ASSERT_TRUE(f.ok()) << f.err().to_string();
+  EXPECT_FALSE(f->wrote_with);
+  EXPECT_TRUE(s.close().ok());
+}
+
 TEST(embedded_workflow_stream, a_full_queue_is_unavailable) {
   embedded_stream_options o;
   o.max_pending = 0;

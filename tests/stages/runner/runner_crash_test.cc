@@ -210,23 +210,24 @@ TEST(runner_crash, sigkill_at_random_moments_then_every_transfer_ends_and_money_
   for (const auto& [k, n] : keys) EXPECT_TRUE(effect_ids.count(k)) << k;
 }
 
-// A command whose rejection was published, the process killed before the
-// outbox delete: after the restart the same command, sent again, could be
-// accepted (the aggregate stores nothing for a rejection) while the saga
-// acted on the rejection — money withdrawn by a failed transfer. The stored
-// answer is published again instead.
-TEST(runner_crash, a_rejection_published_before_a_crash_is_not_turned_into_an_acceptance) {
+// A command was rejected and the rejection stored in its outbox item, the
+// process killed before the publish (on JetStream the same holds between the
+// publish and the item's delete): after the restart the same command, sent
+// again, could be accepted (the aggregate stores nothing for a rejection)
+// while a saga might already act on the rejection — money withdrawn by a
+// failed transfer. The stored answer is published instead, never the command.
+TEST(runner_crash, a_rejection_stored_before_a_crash_is_not_turned_into_an_acceptance) {
   http_test::temp_dir dir;
   const auto data_dir = (dir.path() / "data").string();
   const std::vector<std::string> runner = {pipeline("aggregate.yaml"), pipeline("runner-saga.yaml")};
   {
-    child_node child(data_dir, runner, "outbox.dispatched:1");
+    child_node child(data_dir, runner, "outbox.answered:1");
     ASSERT_TRUE(child.ready(20s)) << log_tail(data_dir);
     client c(child.port());
     ASSERT_TRUE(static_cast<bool>(c.command("Account", "acc-a", open_account(10))));
     ASSERT_TRUE(static_cast<bool>(c.command("Account", "acc-b", open_account(0))));
     ASSERT_TRUE(static_cast<bool>(c.command("Transfer", "t-1", request_transfer("acc-a", "acc-b", 50))));
-    // The withdraw is rejected (insufficient funds), its answer published, then the process ends.
+    // The withdraw is rejected (insufficient funds), its answer stored in the item, then the process ends.
     ASSERT_EQ(child.wait_exit(10s), 137) << log_tail(data_dir);
   }
   {
