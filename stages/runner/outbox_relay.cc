@@ -152,6 +152,9 @@ class outbox_scan final : public graph::stage {
           need_pass = true;
         } else {
           seen += page->size();
+          const bool page_full = page->size() >= _batch;
+          // The cursor before the items move into `held`.
+          after = page_full ? page->back().key : std::string();
           bool full = false;
           for (auto& item : page.value()) {
             if (!held.add(std::move(item))) {
@@ -159,8 +162,6 @@ class outbox_scan final : public graph::stage {
               break;
             }
           }
-          const bool page_full = page->size() >= _batch;
-          after = page_full ? page->back().key : std::string();
           if (full || !page_full) {
             in_pass = false;
             need_pass = full;
@@ -245,7 +246,8 @@ class outbox_dispatch final : public graph::stage {
     const auto tenant = ctx.item.tenant;
     if (auto a = item.find("answer"); a != item.end() && a->is_string()) {
       // Answered (rejected) before a crash or a failed publish: that answer again, never the command.
-      publish_item(std::move(m), out, _service->events(), result_request(tenant, item, a->get<std::string>()));
+      publish_item(std::move(m), out, _service->events(),
+                   result_request(tenant, item, a->get<std::string>()));
       return;
     }
     json command = {

@@ -160,7 +160,8 @@ TEST(embedded_workflow_stream, compaction_drops_expired_msg_ids_and_keeps_messag
 TEST(embedded_workflow_stream, with_writes_are_stored_in_the_messages_write_and_with_a_duplicates_answer) {
   temp_dir dir;
   bool fail = false;
-  auto d = db::open({.path = dir.str(), .mode = durability::fsync, .inject_write_failure = [&] { return fail; }});
+  auto d =
+      db::open({.path = dir.str(), .mode = durability::fsync, .inject_write_failure = [&] { return fail; }});
   ASSERT_TRUE(d.ok()) << d.err().to_string();
   auto stream = embedded_workflow_stream::open(*d.value(), std::string(workflow_events_stream));
   ASSERT_TRUE(stream.ok()) << stream.err().to_string();

@@ -12,7 +12,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// The relay of runner-saga.yaml alone, with a small per-tenant limit and no periodic pass.
+// The relay of runner-saga.yaml alone, with a small per-tenant limit, small
+// pages and no periodic pass.
 std::string relay_pipeline(const std::filesystem::path& dir) {
   const auto p = dir / "relay.yaml";
   write_file(p, R"(pipeline: runner
@@ -30,7 +31,7 @@ sagas:
       - { aggregate_type: Transfer, events: [transfer_requested] }
     correlate_by: aggregate_id
 stages:
-  scan:     { kind: outbox.scan, per_tenant: 2, poll: 1h }
+  scan:     { kind: outbox.scan, per_tenant: 2, batch: 8, poll: 1h }
   dispatch: { kind: outbox.dispatch }
   confirm:  { kind: outbox.confirm }
 flow:
@@ -75,6 +76,10 @@ TEST_F(runner_relay, a_backlog_over_the_per_tenant_limit_drains_without_waiting_
     // The first pass sees all 60; 2 per tenant may be in flight: the rest are handed out as slots free.
     EXPECT_TRUE(eventually([&] { return outbox(*store).empty(); }, 20s))
         << outbox(*store).size() << " of " << ids.size() << " items left";
+    // The depth gauge is what that one pass met, page after page (8 items each): each item once.
+    auto r = node.client().Get("/metrics");
+    ASSERT_TRUE(r && r->status == 200);
+    EXPECT_EQ(metric(r->body, "esflow_runner_outbox_depth", R"(pipeline="runner")"), 60.0);
   }
   auto store = shared_store(data());
   ASSERT_TRUE(store);
