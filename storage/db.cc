@@ -133,7 +133,12 @@ result<std::unique_ptr<db>> db::open(db_options options) {
       cfo.memtable_prefix_bloom_size_ratio = 0.05;
       cfo.memtable_whole_key_filtering = true;
     }
-    if (name == "streams") cfo.compaction_filter = &stream_filter();
+    if (name == "streams") {
+      cfo.compaction_filter = &stream_filter();
+      // Every publish looks up its msg id, and nearly all are new: the same memtable bloom.
+      cfo.memtable_prefix_bloom_size_ratio = 0.05;
+      cfo.memtable_whole_key_filtering = true;
+    }
     descriptors.emplace_back(std::string(name), cfo);
   }
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, base);
