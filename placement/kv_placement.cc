@@ -5,7 +5,9 @@
 #include "placement/placement_file.h"
 #include "schemas/ids.h"
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 namespace esflow::placement {
 namespace {
@@ -63,19 +65,30 @@ result<std::unique_ptr<kv_placement>> kv_placement::open(nats::nats_connection& 
   auto js = nc.jetstream(jo);
   if (!js.ok()) return std::move(js).err();
   self->_js = js.value();
-  auto s = js_KeyValue(&self->_kv, self->_js, self->_options.bucket.c_str());
-  if (s == NATS_NOT_FOUND) {
-    kvConfig cfg;
-    kvConfig_Init(&cfg);
-    cfg.Bucket = self->_options.bucket.c_str();
-    cfg.Description = "esflow tenant placement (docs/contract.md)";
-    // History 1: the watcher needs the latest value only; CAS works on the revision.
-    cfg.History = 1;
-    cfg.StorageType = js_FileStorage;
-    cfg.Replicas = self->_options.replicas < 1 ? 1 : self->_options.replicas;
-    s = js_CreateKeyValue(&self->_kv, self->_js, &cfg);
-    if (s == NATS_OK)
-      ESFLOW_INFO(k_module, "created KV bucket {} (replicas {})", self->_options.bucket, cfg.Replicas);
+  kvConfig cfg;
+  kvConfig_Init(&cfg);
+  cfg.Bucket = self->_options.bucket.c_str();
+  cfg.Description = "esflow tenant placement (docs/contract.md)";
+  // History 1: the watcher needs the latest value only; CAS works on the revision.
+  cfg.History = 1;
+  cfg.StorageType = js_FileStorage;
+  cfg.Replicas = self->_options.replicas < 1 ? 1 : self->_options.replicas;
+  // Nodes starting together race to create the bucket, and the server may
+  // refuse all creates but the first, or answer an error while it settles: the
+  // bucket is looked up (and created) again until op_timeout has passed. A
+  // node that gave up would run alone and take every tenant.
+  const auto deadline = std::chrono::steady_clock::now() + self->_options.op_timeout;
+  natsStatus s = NATS_OK;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    s = js_KeyValue(&self->_kv, self->_js, self->_options.bucket.c_str());
+    if (s == NATS_NOT_FOUND) {
+      s = js_CreateKeyValue(&self->_kv, self->_js, &cfg);
+      if (s == NATS_OK)
+        ESFLOW_INFO(k_module, "created KV bucket {} (replicas {})", self->_options.bucket, cfg.Replicas);
+    }
+    if (s == NATS_OK || std::chrono::steady_clock::now() >= deadline) break;
+    self->_kv = nullptr;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   if (s != NATS_OK) {
     self->_kv = nullptr;

@@ -16,6 +16,7 @@
 #include <fstream>
 #include <functional>
 #include <thread>
+#include <vector>
 
 namespace esflow::placement {
 namespace {
@@ -104,6 +105,36 @@ TEST_F(kv_placement_test, creates_the_bucket_and_the_watch_sees_registered_nodes
   ASSERT_TRUE(kv->remove_node("agg-2").ok());
   EXPECT_TRUE(eventually([&] { return kv->current()->registration("agg-2") == nullptr; }));
   EXPECT_EQ(kv->current()->ring().nodes(), (std::vector<std::string>{"agg-1", "agg-3"}));
+}
+
+// Replicas start together: each finds no bucket and creates it, and the
+// server may refuse all creates but the first. Every one must still open it
+// (a node that gave up would run alone and take every tenant).
+TEST_F(kv_placement_test, nodes_starting_together_all_open_the_bucket) {
+  constexpr int k_nodes = 8, k_rounds = 5;
+  std::vector<std::unique_ptr<nats::nats_connection>> conns;
+  for (int i = 0; i < k_nodes; ++i) {
+    conns.push_back(connect());
+    ASSERT_NE(conns.back(), nullptr);
+  }
+  for (int round = 0; round < k_rounds; ++round) {
+    std::atomic<int> opened{0};
+    std::vector<std::string> errors(k_nodes);
+    std::vector<std::thread> ts;
+    for (int i = 0; i < k_nodes; ++i)
+      ts.emplace_back([&, i] {
+        kv_options o;
+        o.bucket = "RACE_" + std::to_string(round);
+        o.op_timeout = 2000ms;
+        auto kv = kv_placement::open(*conns[static_cast<std::size_t>(i)], o);
+        if (kv.ok())
+          ++opened;
+        else
+          errors[static_cast<std::size_t>(i)] = kv.err().to_string();
+      });
+    for (auto& t : ts) t.join();
+    EXPECT_EQ(opened.load(), k_nodes) << "round " << round << ": " << ::testing::PrintToString(errors);
+  }
 }
 
 TEST_F(kv_placement_test, an_empty_bucket_ends_its_initial_values_at_once) {
