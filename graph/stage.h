@@ -71,8 +71,8 @@ class emitter {
 // thread, a job on a reader thread — so that no exception escapes into the
 // thread that runs it (it may not be ours to crash): f(m) takes the message
 // by reference and moves it on when it emits; if it throws while still
-// holding it, the message is answered `internal` and finished. A gate token
-// is held while f runs (gate_hold), so a drain or teardown waits for it.
+// holding it, the message is answered `internal` and finished. The gate is
+// held while f runs (gate_hold, not a message), so a drain or teardown waits for it.
 template <class F>
 void run_guarded(const emitter& out, message_ptr m, F&& f) noexcept {
   const gate_hold hold(m ? m->gate : nullptr);  // until the stages called below are left

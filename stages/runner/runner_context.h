@@ -44,7 +44,7 @@ struct runner_context : stages::ingest_context {
   storage::outbox_item item;
   std::string item_json;  // the parsed item (as stored)
   int attempts = 0;
-  bool item_deleted = false;  // the dispatch's publish deleted the item in its own write
+  bool item_deleted = false;     // the dispatch's publish deleted the item in its own write
   std::uint64_t created_ms = 0;  // the item's created_ms (dispatch latency)
 
   // --- scheduler ---------------------------------------------------------------

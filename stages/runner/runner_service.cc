@@ -330,11 +330,11 @@ void runner_service::commit(runner_context& ctx, std::function<void(status)> don
     }
     if (st.ok() && !written.empty()) {
       std::lock_guard lock(_work_mu);
-      if (_hints.items.size() + _hints.retries.size() + written.size() > _hint_bound.load()) {
+      if (hints_have_room(written.size())) {
+        for (auto& w : written) _hints.items.push_back(std::move(w));
+      } else {
         _hints.dropped = true;
         if (_metrics) _metrics->outbox_hints_dropped(written.size());
-      } else {
-        for (auto& w : written) _hints.items.push_back(std::move(w));
       }
     }
     if (st.ok() && !written.empty()) wake_outbox();
@@ -348,32 +348,31 @@ runner_service::outbox_hints runner_service::take_outbox_hints() {
   return std::exchange(_hints, outbox_hints{});
 }
 
-void runner_service::wake_outbox() {
+void runner_service::wake(bool& flag) {
   {
     std::lock_guard lock(_work_mu);
-    _outbox_woken = true;
+    flag = true;
   }
   _work_cv.notify_all();
 }
 
-void runner_service::wake_schedules() {
-  {
-    std::lock_guard lock(_work_mu);
-    _schedules_woken = true;
-  }
-  _work_cv.notify_all();
+void runner_service::wait_for(bool& flag, std::chrono::milliseconds d, const std::stop_token& stop) {
+  std::unique_lock lock(_work_mu);
+  _work_cv.wait_for(lock, stop, d, [&] { return flag; });
+  flag = false;
 }
 
+void runner_service::wake_outbox() { wake(_outbox_woken); }
+void runner_service::wake_schedules() { wake(_schedules_woken); }
 void runner_service::wait_for_outbox(std::chrono::milliseconds d, const std::stop_token& stop) {
-  std::unique_lock lock(_work_mu);
-  _work_cv.wait_for(lock, stop, d, [&] { return _outbox_woken; });
-  _outbox_woken = false;
+  wait_for(_outbox_woken, d, stop);
+}
+void runner_service::wait_for_schedules(std::chrono::milliseconds d, const std::stop_token& stop) {
+  wait_for(_schedules_woken, d, stop);
 }
 
-void runner_service::wait_for_schedules(std::chrono::milliseconds d, const std::stop_token& stop) {
-  std::unique_lock lock(_work_mu);
-  _work_cv.wait_for(lock, stop, d, [&] { return _schedules_woken; });
-  _schedules_woken = false;
+bool runner_service::hints_have_room(std::size_t n) const {
+  return _hints.items.size() + _hints.retries.size() + n <= _hint_bound.load();
 }
 
 bool runner_service::claim(const std::string& key, clock_type::time_point now, const std::string& tenant) {
@@ -429,11 +428,11 @@ void runner_service::release_for_retry(storage::outbox_item item) {
     auto& c = _claims[item.key];
     end_claim(c);
     const auto when = back_off(c);
-    if (_hints.items.size() + _hints.retries.size() >= _hint_bound.load()) {
+    if (hints_have_room(1)) {
+      _hints.retries.emplace_back(when, std::move(item));
+    } else {
       _hints.dropped = true;  // a pass finds it (the claim keeps its backoff)
       if (_metrics) _metrics->outbox_hints_dropped(1);
-    } else {
-      _hints.retries.emplace_back(when, std::move(item));
     }
     _outbox_woken = true;
   }

@@ -221,6 +221,11 @@ class runner_service {
   void end_claim(claim_state& c);
   // Backoff of a failed claim; the time it may go again. Under _work_mu.
   std::chrono::steady_clock::time_point back_off(claim_state& c);
+  // Whether n more items fit beside the hints and retries waiting. Under _work_mu.
+  bool hints_have_room(std::size_t n) const;
+  // Sets a scan's wake flag / waits for it (and clears it).
+  void wake(bool& flag);
+  void wait_for(bool& flag, std::chrono::milliseconds d, const std::stop_token& stop);
 
   std::mutex _retry_mu;
   std::deque<retry_item> _retries;
