@@ -494,6 +494,21 @@ int run_transfers(const fs::path& root) {
       static_cast<double>(finished) / s / ceiling);
   std::printf("  CPU per transfer: %.0f us = %.1f commands of the aggregate alone (the goal needs <= 4.0)\n",
               transfer_cpu_us, transfer_cpu_us / command_cpu_us);
+  // The work a transfer makes: each stage's messages per transfer and its busy time (start to finish).
+  httplib::Client c(url);
+  for (const char* p : {"aggregate", "runner", "runner-effect"}) {
+    auto graph = c.Get(std::string("/admin/graph?pipeline=") + p);
+    if (!graph || graph->status != 200) continue;
+    const auto g = json::parse(graph->body, nullptr, false);
+    for (const auto& st : g.value("stages", json::array())) {
+      const auto stats = st.value("stats", json::object());
+      const auto in = stats.value("in", 0ULL);
+      if (in == 0) continue;
+      std::printf("    %-9s %-10s %-16s %5.2f per transfer  p50 %7.1f us\n", p, st.value("name", "").c_str(),
+                  st.value("kind", "").c_str(), static_cast<double>(in) / static_cast<double>(finished),
+                  stats.value("p50_us", 0.0));
+    }
+  }
   ignore(cli::stop_served(*served.value()));
   return 0;
 }

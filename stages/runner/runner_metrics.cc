@@ -34,7 +34,7 @@ runner_metrics::runner_metrics(prometheus::Registry* registry, const std::string
   };
   auto& inputs = counter("esflow_runner_inputs_total", "Saga inputs processed, by input kind and outcome");
   for (const char* kind : {"event", "command_result", "effect_result", "reminder", "other"})
-    for (const char* outcome : {"committed", "skipped_seen", "quarantined"})
+    for (const char* outcome : {"committed", "skipped_seen", "skipped_done", "quarantined"})
       _inputs.emplace(std::string(kind) + "/" + outcome,
                       &inputs.Add(with({{"kind", kind}, {"outcome", outcome}})));
   _commit = &histogram("esflow_runner_saga_commit_duration_seconds",

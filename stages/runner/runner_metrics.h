@@ -3,7 +3,7 @@
 // (one object per pipeline; the families are shared by name):
 //   esflow_runner_inputs_total{pipeline,kind,outcome}          saga inputs: kind event | command_result |
 //                                                              effect_result | reminder; outcome committed |
-//                                                              skipped_seen | quarantined
+//                                                              skipped_seen | skipped_done | quarantined
 //   esflow_runner_saga_commit_duration_seconds{pipeline}       histogram: one saga commit (group commit)
 //   esflow_runner_input_lag{pipeline,source}                   source head - watermark (source log | events)
 //   esflow_runner_outbox_depth{pipeline}                       items seen by the last outbox scan pass

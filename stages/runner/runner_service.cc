@@ -206,6 +206,14 @@ result<std::optional<std::string>> runner_service::load(const saga_input& in) {
   return _store->sagas().get(in.tenant, in.saga, in.correlation_id);
 }
 
+namespace {
+// Whether any input made a transition. Not only the last: an input may end the instance and the
+// next one in the same message meet it done (skipped), and the first one's work must be stored.
+bool changes_instance(const runner_context& ctx) {
+  return std::any_of(ctx.steps.begin(), ctx.steps.end(), [](const step_result& s) { return !s.skipped; });
+}
+}  // namespace
+
 status runner_service::run(lane_sandboxes& lanes, runner_context& ctx) {
   if (ctx.inputs.empty()) return {};
   const saga_input first = ctx.inputs.front();  // a copy: ctx.inputs is narrowed below
@@ -240,7 +248,7 @@ status runner_service::run(lane_sandboxes& lanes, runner_context& ctx) {
     record = step.value().record_json;
     ctx.steps.push_back(std::move(step).value());
   }
-  if (!ctx.steps.empty() && !ctx.steps.back().skipped) {
+  if (changes_instance(ctx)) {
     std::lock_guard lock(_pending_mu);
     ctx.pending_serial = ++_pending_serial;
     _pending[instance_key(first.tenant, first.saga, first.correlation_id)] = {*record, ctx.pending_serial};
@@ -255,6 +263,18 @@ void runner_service::release_running(runner_context& ctx) {
 }
 
 void runner_service::commit(runner_context& ctx, std::function<void(status)> done) {
+  if (!ctx.poison && !changes_instance(ctx)) {
+    // Nothing to store: the instance is done (each input was skipped) or every input is being
+    // committed by another message. No marker is needed: re-read after a crash, the inputs meet
+    // the done record (or the other message's markers) again. The checkpoint moves with a later
+    // commit or when the source is idle. Saves a durable write per input after the last
+    // transition (docs/runner.md "Saga inputs").
+    release_running(ctx);
+    if (_metrics)
+      for (const auto& in : ctx.inputs) _metrics->input(in.kind, "skipped_done");
+    done({});
+    return;
+  }
   auto ws = _store->begin();
   const auto expires = now_ms() + k_marker_ttl_ms;
   storage::keyspace markers(_store->database(), storage::cf::dedupe);
@@ -284,7 +304,7 @@ void runner_service::commit(runner_context& ctx, std::function<void(status)> don
                              ctx.position, record.dump());
     ESFLOW_WARN("runner", "{}: saga {} instance {} quarantined the input at {} {}: {}", _pipeline, first.saga,
                 first.correlation_id, ctx.source, ctx.position, ctx.poison->to_string());
-  } else if (!ctx.steps.empty() && !ctx.steps.back().skipped) {
+  } else if (!ctx.poison) {
     const auto& first = ctx.inputs.front();
     _store->sagas().put(ws, first.tenant, first.saga, first.correlation_id, ctx.steps.back().record_json);
     for (const auto& step : ctx.steps) {

@@ -10,9 +10,14 @@
 //     re-publishes the stored result (the saga sees it once), 5xx then 2xx is
 //     one `succeeded` result with attempts = 2 and one Idempotency-Key;
 //   - reminders are delivered then deleted, per tenant; cancelled ones never fire;
-//   - a poison input is quarantined, the instance unchanged, the rest goes on.
+//   - a poison input is quarantined, the instance unchanged, the rest goes on;
+//   - an input that ends the instance is stored even when the next input of
+//     its message meets the instance done; inputs of a done instance write
+//     nothing (no marker) and a re-read of them changes nothing.
 #include "tests/stages/runner/runner_harness.h"
+#include "tests/storage/requests.h"
 
+#include <future>
 #include <pthread.h>
 #include <set>
 
@@ -30,6 +35,14 @@ class runner_guarantees : public ::testing::Test {
   http_test::temp_dir dir;
   std::string data() const { return (dir.path() / "data").string(); }
 };
+
+// Effect results the saga of runner-saga.yaml met with its instance done.
+double effect_results_skipped(files_node& node) {
+  auto r = node.client().Get("/metrics");
+  return r && r->status == 200 ? metric(r->body, "esflow_runner_inputs_total",
+                                        R"(kind="effect_result",outcome="skipped_done",pipeline="runner")")
+                               : -1;
+}
 
 // acme's acc-a (100) and acc-b (0), and the transfer t-1 of 30 between them.
 ::testing::AssertionResult request_t1(files_node& node) {
@@ -176,11 +189,11 @@ TEST_F(runner_guarantees, an_effect_runs_once_per_command_id_and_a_redelivery_re
     ASSERT_TRUE(node.ok());
     ASSERT_TRUE(request_t1(node));
     ASSERT_TRUE(eventually([&] { return node.transfer_status("acme", "t-1") == "completed"; }));
-    // The effect result reached the saga (the instance is done: the input is marked, not run).
+    // The effect result reached the saga (the instance is done: the input is skipped, nothing written).
     ASSERT_TRUE(eventually([&] {
-      auto k = calls_per_key(hook);
-      return k.size() == 1 && marker_stored(*store, "acme", "saga:Transfer:result:" + k.begin()->first);
+      return calls_per_key(hook).size() == 1 && effect_results_skipped(node) >= 1;
     })) << hook.calls();
+    EXPECT_FALSE(marker_stored(*store, "acme", "saga:Transfer:result:" + calls_per_key(hook).begin()->first));
     ASSERT_TRUE(eventually([&] { return checkpoint(*store, k_commands_cp) > 0; }));
     before = saga_record(*store, "acme", "Transfer", "t-1");
     commands_cp = checkpoint(*store, k_commands_cp);
@@ -254,8 +267,7 @@ TEST_F(runner_guarantees, a_failed_result_publish_does_not_mark_the_effect_done)
     EXPECT_FALSE(marker_stored(*store, "acme", "effect:" + key)) << "no result stored while publishing fails";
     fail = false;
     ASSERT_TRUE(eventually([&] { return marker_stored(*store, "acme", "effect:" + key); }));
-    ASSERT_TRUE(eventually([&] { return marker_stored(*store, "acme", "saga:Transfer:result:" + key); }))
-        << "the saga got the result";
+    ASSERT_TRUE(eventually([&] { return effect_results_skipped(node) >= 1; })) << "the saga got the result";
   }
   auto keys = calls_per_key(hook);
   EXPECT_EQ(keys.size(), 1U) << "every attempt with the same Idempotency-Key";
@@ -451,6 +463,110 @@ TEST_F(runner_guarantees, outbox_items_over_max_hints_are_found_by_a_pass) {
   auto store = shared_store(data());
   ASSERT_TRUE(store);
   for (const auto& [id, n] : commits_per_command(*store)) EXPECT_EQ(n, 1) << id;
+}
+
+// A saga that ends at its first input with one command; later inputs leave it as it is.
+std::string ends_at_once_pipeline(const std::filesystem::path& dir) {
+  write_file(dir / "once.lua", R"(
+function on_event(state, input)
+  if state ~= nil then return {state = state} end
+  return {state = {first = input.event_id},
+          work = {{kind = "command", aggregate_type = "Account", aggregate_id = "acc-x",
+                   payload = {type = "deposit", amount = 1}}},
+          done = true}
+end
+)");
+  const auto p = dir / "once.yaml";
+  write_file(p, R"(pipeline: once
+settings:
+  http: 127.0.0.1:0
+  data_dir: ./data
+  durability: fsync
+  event_log: embedded
+  tenancy: multi
+sagas:
+  Once:
+    program: once.lua
+    triggers:
+      - { aggregate_type: Order, events: [noted] }
+    correlate_by: aggregate_id
+stages:
+  follow: { kind: saga.follow, poll: 10ms }
+  tenant: { kind: tenant.gate, key: message, concurrency: 4 }
+  dedupe: { kind: saga.dedupe, key: message, concurrency: 4 }
+  load:   { kind: saga.load, key: message, concurrency: 4 }
+  run:    { kind: saga.run, key: message, concurrency: 4 }
+  commit: { kind: saga.commit, key: message }
+  ack:    { kind: ack }
+flow:
+  - follow -> tenant -> dedupe -> load -> run -> commit -> ack
+  - "tenant.error -> ack"
+  - "dedupe.error -> ack"
+  - "load.error -> ack"
+  - "run.error -> ack"
+  - "commit.error -> ack"
+)");
+  return p.string();
+}
+
+// Appends `events` "noted" events of Order `id` in one commit; its position.
+std::uint64_t append_noted(storage::node_store& store, const std::string& id, const std::string& command_id,
+                           std::uint64_t expected, std::size_t events) {
+  auto log = storage::embedded_event_log::open(store.database());
+  EXPECT_TRUE(log.ok());
+  if (!log.ok()) return 0;
+  std::promise<result<storage::append_result>> appended;
+  log.value()->append(storage::testing::make_request("acme", "Order", id, command_id, expected, events),
+                      [&](result<storage::append_result> r) { appended.set_value(std::move(r)); });
+  auto r = appended.get_future().get();
+  EXPECT_TRUE(r.ok()) << r.err().to_string();
+  EXPECT_TRUE(log.value()->close().ok());
+  return r.ok() ? r.value().position : 0;
+}
+
+TEST_F(runner_guarantees,
+       an_input_that_ends_the_instance_is_stored_when_the_next_one_in_its_message_is_skipped) {
+  const auto file = ends_at_once_pipeline(dir.path());
+  auto store = shared_store(data());
+  ASSERT_TRUE(store);
+  // Two inputs of one instance in one commit: one message. The first ends the instance.
+  const auto first = append_noted(*store, "o-1", "c-1", 0, 2);
+  ASSERT_GT(first, 0U);
+  const std::string cp = "runner:once:log";
+  {
+    files_node node(data(), {file});
+    ASSERT_TRUE(node.ok());
+    ASSERT_TRUE(eventually([&] { return checkpoint(*store, cp) >= first; }));
+    auto rec = saga_record(*store, "acme", "Once", "o-1");
+    ASSERT_FALSE(rec.is_null()) << "the transition was stored";
+    EXPECT_EQ(rec["done"], true) << rec.dump();
+    EXPECT_EQ(rec["inputs"], 1) << rec.dump();
+    EXPECT_EQ(rec["state"]["first"], "c-1-e0") << rec.dump();
+    ASSERT_EQ(outbox(*store).size(), 1U) << "its command (no aggregate node to send it to)";
+    EXPECT_TRUE(marker_stored(*store, "acme", "saga:Once:c-1-e0"));
+    EXPECT_TRUE(marker_stored(*store, "acme", "saga:Once:c-1-e1"));
+  }
+  // Inputs of the done instance, alone in their message: acked, nothing written for them.
+  const auto later = append_noted(*store, "o-1", "c-2", 2, 1);
+  ASSERT_GT(later, first);
+  const auto before = saga_record(*store, "acme", "Once", "o-1");
+  {
+    files_node node(data(), {file});
+    ASSERT_TRUE(node.ok());
+    ASSERT_TRUE(eventually([&] { return checkpoint(*store, cp) >= later; })) << "the checkpoint moves on";
+    EXPECT_EQ(saga_record(*store, "acme", "Once", "o-1"), before);
+    EXPECT_FALSE(marker_stored(*store, "acme", "saga:Once:c-2-e0")) << "no write for a done instance";
+    EXPECT_EQ(outbox(*store).size(), 1U);
+  }
+  // Read again from the start: the done record skips everything, nothing changes.
+  set_checkpoint(*store, cp, 0);
+  {
+    files_node node(data(), {file});
+    ASSERT_TRUE(node.ok());
+    ASSERT_TRUE(eventually([&] { return checkpoint(*store, cp) >= later; }));
+    EXPECT_EQ(saga_record(*store, "acme", "Once", "o-1"), before);
+    EXPECT_EQ(outbox(*store).size(), 1U);
+  }
 }
 
 }  // namespace
