@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <limits>
 #include <random>
 
 namespace esflow::runner {
@@ -280,7 +281,8 @@ void runner_service::commit(runner_context& ctx, std::function<void(status)> don
   storage::keyspace markers(_store->database(), storage::cf::dedupe);
   const std::string tenant = ctx.inputs.empty() ? ctx.tenant : ctx.inputs.front().tenant;
   for (const auto& id : ctx.seen) markers.put(ws, storage::keys::dedupe(tenant, id), marker_value(expires));
-  bool any_schedule = false;
+  constexpr auto k_no_due = std::numeric_limits<std::uint64_t>::max();
+  auto earliest_due = k_no_due;
   std::vector<storage::outbox_item> written;  // handed to outbox.scan once stored
   if (ctx.poison && !ctx.inputs.empty()) {
     const auto& first = ctx.inputs.front();
@@ -315,7 +317,7 @@ void runner_service::commit(runner_context& ctx, std::function<void(status)> don
       }
       for (const auto& k : step.cancel) _store->schedules().erase(ws, k);
       for (const auto& a : step.add) _store->schedules().put(ws, a.key, a.value_json);
-      any_schedule = any_schedule || !step.add.empty();
+      for (const auto& a : step.add) earliest_due = std::min(earliest_due, a.key.due_ms);
     }
   }
   // Embedded sources keep a checkpoint; a JetStream consumer's position is the server's (acks).
@@ -331,7 +333,7 @@ void runner_service::commit(runner_context& ctx, std::function<void(status)> don
   for (const auto& in : ctx.inputs) kinds.push_back(in.kind);
   const bool quarantined = ctx.poison.has_value();
   const auto started = clock_type::now();
-  _committer->submit(std::move(ws), [this, key, serial, any_schedule, kinds = std::move(kinds), quarantined,
+  _committer->submit(std::move(ws), [this, key, serial, earliest_due, kinds = std::move(kinds), quarantined,
                                      started, running = ctx.running, written = std::move(written),
                                      done = std::move(done)](status st) mutable {
     {
@@ -358,7 +360,7 @@ void runner_service::commit(runner_context& ctx, std::function<void(status)> don
       }
     }
     if (st.ok() && !written.empty()) wake_outbox();
-    if (st.ok() && any_schedule) wake_schedules();
+    if (st.ok() && earliest_due != k_no_due) wake_schedules(earliest_due);
     done(std::move(st));
   });
 }
@@ -383,12 +385,18 @@ void runner_service::wait_for(bool& flag, std::chrono::milliseconds d, const std
 }
 
 void runner_service::wake_outbox() { wake(_outbox_woken); }
-void runner_service::wake_schedules() { wake(_schedules_woken); }
+void runner_service::wake_schedules(std::uint64_t earliest_due_ms) {
+  // Most schedules are timeouts far ahead: waking the scan for each would make it read the family
+  // once per commit for nothing.
+  if (earliest_due_ms < _schedule_scan_next_ms.load()) wake(_schedules_woken);
+}
 void runner_service::wait_for_outbox(std::chrono::milliseconds d, const std::stop_token& stop) {
   wait_for(_outbox_woken, d, stop);
 }
 void runner_service::wait_for_schedules(std::chrono::milliseconds d, const std::stop_token& stop) {
+  _schedule_scan_next_ms.store(now_ms() + static_cast<std::uint64_t>(d.count()));
   wait_for(_schedules_woken, d, stop);
+  _schedule_scan_next_ms.store(std::numeric_limits<std::uint64_t>::max());  // scanning: every new one wakes
 }
 
 bool runner_service::hints_have_room(std::size_t n) const {

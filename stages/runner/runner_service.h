@@ -31,6 +31,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -114,7 +115,8 @@ class runner_service {
   // Wakes outbox.scan (new items, freed slots, retries) or schedule.scan (new schedules).
   // Each scan has its own flag: a wake meant for one is never used up by the other.
   void wake_outbox();
-  void wake_schedules();
+  // Only when a new schedule falls due before schedule.scan looks again on its own.
+  void wake_schedules(std::uint64_t earliest_due_ms);
   // Waits up to `d` for the scan's wake or the stop.
   void wait_for_outbox(std::chrono::milliseconds d, const std::stop_token& stop);
   void wait_for_schedules(std::chrono::milliseconds d, const std::stop_token& stop);
@@ -209,6 +211,8 @@ class runner_service {
   bool _outbox_woken = false, _schedules_woken = false;
   outbox_hints _hints;  // guarded by _work_mu
   std::atomic<std::size_t> _hint_bound{65536};
+  // When schedule.scan looks again unwoken; the maximum while it scans.
+  std::atomic<std::uint64_t> _schedule_scan_next_ms{std::numeric_limits<std::uint64_t>::max()};
   struct claim_state {
     bool in_flight = false;
     int failures = 0;
