@@ -254,6 +254,7 @@ int run_dispatch(const fs::path& root) {
   }
   const auto head0 = or_zero(svc->commands().last_position());
   const auto t0 = clock_type::now();
+  const double cpu0 = cpu_seconds();
   cli::start_served(*served.value());
   while (seconds_since(t0) < 300) {
     auto left = svc->store().outbox().list({}, 1);
@@ -379,6 +380,7 @@ int run_inputs(const fs::path& root) {
   const auto head = or_zero(svc->log().last_position());
   const auto cp = svc->checkpoint_name("log");
   const auto t0 = clock_type::now();
+  const double cpu0 = cpu_seconds();
   cli::start_served(*served.value());
   while (seconds_since(t0) < 300) {
     auto at = svc->store().checkpoints().get({}, cp);
@@ -387,7 +389,8 @@ int run_inputs(const fs::path& root) {
   }
   const double s = seconds_since(t0);
   const double rate = static_cast<double>(n) / s;
-  std::printf("saga path end to end: %9.0f inputs/s (%.2f s)\n", rate, s);
+  std::printf("saga path end to end: %9.0f inputs/s (%.2f s, %.1f us of CPU each)\n", rate, s,
+              (cpu_seconds() - cpu0) * 1e6 / static_cast<double>(n));
   // Each stage's latency (start to finish) from the live graph.
   httplib::Client c(cli::served_url(*served.value()));
   auto graph = c.Get("/admin/graph?pipeline=count");

@@ -26,12 +26,11 @@
 #include "common/log.h"
 #include "graph/pipeline_spec.h"
 #include "stages/runner/crash_point.h"
+#include "stages/runner/outbox_work.h"
 #include "stages/runner/runner_metrics.h"
 #include "stages/runner/runner_service.h"
 #include "stages/runner/stages.h"
 #include "transport/nats/subjects.h"
-
-#include <nlohmann/json.hpp>
 
 #include <deque>
 #include <map>
@@ -39,8 +38,6 @@
 
 namespace esflow::runner {
 namespace {
-
-using nlohmann::json;
 
 // Items waiting for room under their tenant's in-flight limit, by tenant,
 // each key once; bounded. `just_written`: the item came from the saga commit
@@ -229,117 +226,90 @@ class outbox_dispatch final : public graph::stage {
 
   void process(graph::message_ptr m, const graph::emitter& out) override {
     auto& ctx = context_of(*m);
-    auto item = json::parse(ctx.item.item, nullptr, false);
-    if (!item.is_object()) {
-      ESFLOW_ERROR("runner", "{}: outbox item {} is not JSON: left in place", _service->pipeline(),
-                   ctx.item.work_id);
-      out.fail(std::move(m), error::make(errc::internal, "corrupt outbox item"));
+    auto parsed = parse_outbox_work(ctx.item.item);
+    if (!parsed.ok()) {
+      ESFLOW_ERROR("runner", "{}: outbox item {}: {}: left in place", _service->pipeline(), ctx.item.work_id,
+                   parsed.err().message);
+      out.fail(std::move(m), std::move(parsed).err());
       out.finish();
       return;
     }
+    auto item = std::make_shared<const outbox_work>(std::move(parsed).value());
     ++ctx.attempts;
-    ctx.created_ms = item.value("created_ms", std::uint64_t{0});
+    ctx.created_ms = item->created_ms;
     if (ctx.item.kind == "effect")
-      dispatch_effect(std::move(m), out, item);
+      publish_item(std::move(m), out, _service->commands(), effect_command_request(ctx.item.tenant, *item));
     else
-      dispatch_command(std::move(m), out, item);
+      dispatch_command(std::move(m), out, std::move(item));
   }
 
  private:
-  void dispatch_effect(graph::message_ptr m, const graph::emitter& out, const json& item) {
-    auto& ctx = context_of(*m);
-    publish_item(std::move(m), out, _service->commands(), effect_command_request(ctx.item.tenant, item));
-  }
-
-  void dispatch_command(graph::message_ptr m, const graph::emitter& out, const json& item) {
+  void dispatch_command(graph::message_ptr m, const graph::emitter& out,
+                        std::shared_ptr<const outbox_work> item) {
     auto& ctx = context_of(*m);
     auto port = _service->local_commands();
     const auto tenant = ctx.item.tenant;
-    if (auto a = item.find("answer"); a != item.end() && a->is_string()) {
+    if (item->answer) {
       // Answered (rejected) before a crash or a failed publish: that answer again, never the command.
-      publish_item(std::move(m), out, _service->events(),
-                   result_request(tenant, item, a->get<std::string>()));
+      publish_item(std::move(m), out, _service->events(), result_request(tenant, *item, *item->answer));
       return;
     }
-    json command = {
-        {"command_id", item.value("command_id", "")},
-        {"aggregate_type", item.value("aggregate_type", "")},
-        {"aggregate_id", item.value("aggregate_id", "")},
-        {"payload", item.value("payload", json::object())},
-        {"metadata",
-         {{"saga", item.value("saga", "")}, {"correlation_id", item.value("correlation_id", "")}}}};
-    if (!tenant.empty()) command["tenant_id"] = tenant;
+    auto command = command_envelope(*item, tenant);
     auto* raw = m.release();
     auto on_done = [this, raw, out, item](result<std::string> answer) {
       graph::run_guarded(out, graph::message_ptr(raw), [&](graph::message_ptr& msg) {
-        on_answer(std::move(msg), out, item, std::move(answer));
+        on_answer(std::move(msg), out, *item, std::move(answer));
       });
     };
     // In-process when this process runs the aggregate pipeline (esflow dev), else over NATS.
     if (port && port->is_open()) {
-      port->submit({tenant, command.dump(), item.value("correlation_id", ""), {}}, std::move(on_done));
+      port->submit({tenant, std::move(command), item->correlation_id, {}}, std::move(on_done));
     } else if (auto* remote = _service->remote()) {
-      const auto headers =
-          _service->headers_for(tenant, item.value("correlation_id", ""), item.value("trace_id", ""));
+      const auto headers = _service->headers_for(tenant, item->correlation_id, item->trace_id);
       schemas::trace_context trace;
       for (const auto& [k, v] : headers) {
         if (k == "x-correlation-id") trace.correlation_id = v;
         if (k == "traceparent") trace.traceparent = v;
         if (k == "trace-id") trace.trace_id = v;
       }
-      remote->submit(
-          {tenant, item.value("aggregate_type", ""), item.value("aggregate_id", ""), command.dump(), trace},
-          std::move(on_done));
+      remote->submit({tenant, item->aggregate_type, item->aggregate_id, std::move(command), trace},
+                     std::move(on_done));
     } else if (port) {
-      port->submit({tenant, command.dump(), item.value("correlation_id", ""), {}}, std::move(on_done));
+      port->submit({tenant, std::move(command), item->correlation_id, {}}, std::move(on_done));
     } else {
       on_done(error::make(errc::unavailable, "no aggregate pipeline to send commands to"));
     }
   }
 
-  void on_answer(graph::message_ptr m, const graph::emitter& out, const json& item,
+  void on_answer(graph::message_ptr m, const graph::emitter& out, const outbox_work& item,
                  result<std::string> answer) {
     auto& ctx = context_of(*m);
     const auto tenant = ctx.item.tenant;
-    json body = {{"tenant_id", tenant},
-                 {"saga", item.value("saga", "")},
-                 {"correlation_id", item.value("correlation_id", "")},
-                 {"command_id", item.value("command_id", "")},
-                 {"aggregate_type", item.value("aggregate_type", "")},
-                 {"aggregate_id", item.value("aggregate_id", "")},
-                 {"command_type", item.value("payload", json::object()).value("type", "")},
-                 {"trace_id", item.value("trace_id", "")}};
     if (answer.ok()) {
-      auto r = json::parse(answer.value(), nullptr, false);
-      body["status"] = "accepted";
-      body["code"] = "";
-      body["message"] = "";
-      body["events"] = r.is_object() && r.contains("events") ? r["events"] : json::array();
-    } else {
-      const auto& e = answer.err();
-      if (worth_retrying(e.code)) {
-        out.fail(std::move(m), e);
-        out.finish();
-        return;
-      }
-      body["status"] = "rejected";
-      body["code"] = e.code_text.empty() ? std::string(to_string(e.code)) : e.code_text;
-      body["message"] = e.message;
-      body["events"] = json::array();
-    }
-    auto req = result_request(tenant, item, body.dump());
-    if (answer.ok()) {
-      publish_item(std::move(m), out, _service->events(), std::move(req));
+      publish_item(std::move(m), out, _service->events(),
+                   result_request(tenant, item,
+                                  command_result_body(item, tenant, true, "", "",
+                                                      events_of_command_result(answer.value()))));
       return;
     }
+    const auto& e = answer.err();
+    if (worth_retrying(e.code)) {
+      out.fail(std::move(m), e);
+      out.finish();
+      return;
+    }
+    auto req =
+        result_request(tenant, item,
+                       command_result_body(item, tenant, false,
+                                           e.code_text.empty() ? std::string(to_string(e.code)) : e.code_text,
+                                           e.message, "[]"));
     // A rejection stored nothing at the aggregate: the same command sent again (a crash between
     // this publish and the item's delete) could be accepted, while the saga acts on this
     // rejection. The answer is kept in the item first; a re-dispatch publishes it again.
     // (An acceptance needs no such care: the aggregate answers a re-sent id with the original.)
-    auto answered = item;
-    answered["answer"] = req.body;
     auto ws = _service->store().begin();
-    _service->store().outbox().put(ws, tenant, ctx.item.kind, ctx.item.work_id, answered.dump());
+    _service->store().outbox().put(ws, tenant, ctx.item.kind, ctx.item.work_id,
+                                   item_with_answer(ctx.item.item, req.body));
     auto* raw = m.release();
     _service->committer().submit(std::move(ws), [this, raw, out, req = std::move(req)](status st) mutable {
       graph::run_guarded(out, graph::message_ptr(raw), [&](graph::message_ptr& msg) {
@@ -370,12 +340,12 @@ class outbox_dispatch final : public graph::stage {
   }
 
   // The command result of an item (docs/runner.md "The relay").
-  storage::publish_request result_request(const std::string& tenant, const json& item,
+  storage::publish_request result_request(const std::string& tenant, const outbox_work& item,
                                           std::string body) const {
     storage::publish_request req;
-    req.subject = nats::command_result_subject(tenant, item.value("saga", ""));
-    req.msg_id = nats::tenant_token(tenant) + ":cmdresult:" + item.value("command_id", "");
-    req.headers = _service->headers_for(tenant, item.value("correlation_id", ""), item.value("trace_id", ""));
+    req.subject = nats::command_result_subject(tenant, item.saga);
+    req.msg_id = nats::tenant_token(tenant) + ":cmdresult:" + item.command_id;
+    req.headers = _service->headers_for(tenant, item.correlation_id, item.trace_id);
     req.body = std::move(body);
     return req;
   }
@@ -433,21 +403,12 @@ class outbox_confirm final : public graph::stage {
 
 }  // namespace
 
-storage::publish_request effect_command_request(const std::string& tenant, const nlohmann::json& item) {
-  const auto command_id = item.value("command_id", "");
-  json body = {{"tenant_id", tenant},
-               {"command_id", command_id},
-               {"effect", item.value("effect", "")},
-               {"payload", item.value("payload", json::object())},
-               {"metadata", {{"saga", item.value("saga", "")}}},
-               {"correlation_id", item.value("correlation_id", "")},
-               {"trace_id", item.value("trace_id", "")}};
+storage::publish_request effect_command_request(const std::string& tenant, const outbox_work& item) {
   storage::publish_request req;
-  req.subject = nats::effect_subject(tenant, item.value("effect", ""));
-  req.msg_id = nats::tenant_token(tenant) + ":" + command_id;
-  req.headers =
-      runner_service::headers_for(tenant, item.value("correlation_id", ""), item.value("trace_id", ""));
-  req.body = body.dump();
+  req.subject = nats::effect_subject(tenant, item.effect);
+  req.msg_id = nats::tenant_token(tenant) + ":" + item.command_id;
+  req.headers = runner_service::headers_for(tenant, item.correlation_id, item.trace_id);
+  req.body = effect_command_body(item, tenant);
   return req;
 }
 

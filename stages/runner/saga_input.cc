@@ -79,9 +79,10 @@ std::vector<saga_input> inputs_of_commit(const std::vector<saga_config>& sagas, 
                     e.aggregate_type, e.aggregate_id, e.version, s.correlate_by);
         continue;
       }
-      auto input = json::parse(schemas::encode_event(e), nullptr, false);
-      input["kind"] = "event";
-      out.push_back({c.tenant_id, s.name, *cid, e.event_id, "event", input.dump(), e.trace_id});
+      // The event as the contract encodes it, plus "kind": spliced in, not parsed and written again.
+      auto input = schemas::encode_event(e);
+      input.insert(1, R"("kind":"event",)");
+      out.push_back({c.tenant_id, s.name, *cid, e.event_id, "event", std::move(input), e.trace_id});
     }
   }
   return out;

@@ -3,9 +3,8 @@
 #include "graph/kind_registry.h"
 #include "graph/pipeline_spec.h"
 #include "graph/stage.h"
+#include "stages/runner/outbox_work.h"
 #include "storage/workflow_stream.h"
-
-#include <nlohmann/json_fwd.hpp>
 
 #include <memory>
 #include <string>
@@ -54,7 +53,7 @@ void publish_and_end(graph::message_ptr m, const graph::emitter& out, storage::w
 // outbox item (command_id, effect, payload, saga, correlation_id, trace_id):
 // tenant.<t>.effect.<effect>, Nats-Msg-Id `<t>:<command id>`, the contract's
 // envelope and headers (docs/contract.md "Runner node").
-storage::publish_request effect_command_request(const std::string& tenant, const nlohmann::json& item);
+storage::publish_request effect_command_request(const std::string& tenant, const outbox_work& item);
 
 graph::node_kind_descriptor runner_kind_descriptor();
 graph::stage_descriptor saga_follow_descriptor();       // saga.follow

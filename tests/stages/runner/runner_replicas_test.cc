@@ -132,7 +132,10 @@ TEST(runner_replicas, two_effect_runners_share_one_durable_consumer_and_a_rollin
                          {"trace_id", ""}};
       bool stored = false;
       for (int attempt = 0; attempt < 5 && !stored; ++attempt)
-        stored = storage::publish_and_wait(*commands, runner::effect_command_request(k_tenant, item)).ok();
+        stored = storage::publish_and_wait(
+                     *commands,
+                     runner::effect_command_request(k_tenant, runner::parse_outbox_work(item.dump()).value()))
+                     .ok();
       if (!stored) return;
       sent = i + 1;
       std::this_thread::sleep_for(10ms);
