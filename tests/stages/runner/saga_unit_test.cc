@@ -131,6 +131,65 @@ TEST(saga_input, workflow_messages_are_checked_against_their_subject) {
   EXPECT_FALSE(unknown.value()) << "a saga this runner does not run is not its input";
 }
 
+TEST(saga_input, each_workflow_kind_gives_the_program_its_fields_and_a_malformed_value_refuses_it) {
+  runtime::program_cache programs;
+  auto sagas = transfer_saga(programs);
+  const json result = {
+      {"tenant_id", "acme"},     {"saga", "Transfer"},         {"correlation_id", "t-1"},
+      {"command_id", "w1"},      {"status", "rejected"},       {"code", "insufficient_funds"},
+      {"message", "a \"b\"\n"},  {"events", "not an array"},   {"aggregate_type", "Account"},
+      {"aggregate_id", "acc-a"}, {"command_type", "withdraw"}, {"trace_id", "x"}};
+  auto r = input_of_workflow_message(sagas, "tenant.acme.command_result.Transfer", result.dump());
+  ASSERT_TRUE(r.ok() && r.value());
+  EXPECT_EQ(json::parse(r.value()->input_json), json({{"kind", "command_result"},
+                                                      {"command_id", "w1"},
+                                                      {"status", "rejected"},
+                                                      {"code", "insufficient_funds"},
+                                                      {"message", "a \"b\"\n"},
+                                                      {"events", json::array()},
+                                                      {"aggregate_type", "Account"},
+                                                      {"aggregate_id", "acc-a"},
+                                                      {"command_type", "withdraw"}}));
+  EXPECT_EQ(r.value()->trace_id, "x");
+
+  const json effect = {{"tenant_id", "acme"},     {"saga", "Transfer"},
+                       {"correlation_id", "t-1"}, {"command_id", "w2"},
+                       {"effect", "notify"},      {"result_type", "failed"},
+                       {"error", "HTTP 400"},     {"payload", {{"n", {1, 2.5, nullptr, "x"}}}}};
+  auto e = input_of_workflow_message(sagas, "tenant.acme.effect_result.Transfer", effect.dump());
+  ASSERT_TRUE(e.ok() && e.value());
+  EXPECT_EQ(e.value()->input_id, "result:w2");
+  EXPECT_EQ(json::parse(e.value()->input_json), json({{"kind", "effect_result"},
+                                                      {"command_id", "w2"},
+                                                      {"effect", "notify"},
+                                                      {"result_type", "failed"},
+                                                      {"payload", effect["payload"]},
+                                                      {"error", "HTTP 400"}}));
+
+  const json reminder = {{"tenant_id", "acme"},    {"saga", "Transfer"}, {"correlation_id", "t-1"},
+                         {"schedule_key", "rk-1"}, {"name", "timeout"},  {"due_at", "2026-12-06T00:00:00Z"}};
+  auto m = input_of_workflow_message(sagas, "tenant.acme.reminder.Transfer", reminder.dump());
+  ASSERT_TRUE(m.ok() && m.value());
+  EXPECT_EQ(m.value()->input_id, "rk-1");
+  EXPECT_EQ(json::parse(m.value()->input_json), json({{"kind", "reminder"},
+                                                      {"name", "timeout"},
+                                                      {"due_at", "2026-12-06T00:00:00Z"},
+                                                      {"payload", json::object()}}));
+
+  // A malformed value deep inside, an array body, a missing id: refused with a clear code.
+  auto deep = input_of_workflow_message(
+      sagas, "tenant.acme.effect_result.Transfer",
+      R"({"tenant_id":"acme","saga":"Transfer","correlation_id":"t-1","command_id":"w3","payload":{"a":tru}})");
+  ASSERT_FALSE(deep.ok());
+  EXPECT_EQ(deep.err().code, errc::invalid_command);
+  EXPECT_FALSE(input_of_workflow_message(sagas, "tenant.acme.effect_result.Transfer", "[1]").ok());
+  auto no_id = effect;
+  no_id.erase("command_id");
+  auto missing = input_of_workflow_message(sagas, "tenant.acme.effect_result.Transfer", no_id.dump());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.err().code, errc::invalid_command);
+}
+
 TEST(saga_step, the_transfer_saga_is_deterministic_and_its_command_ids_are_derived) {
   runtime::program_cache programs;
   auto sagas = transfer_saga(programs);
