@@ -230,7 +230,13 @@ TEST(saga_step, the_transfer_saga_is_deterministic_and_its_command_ids_are_deriv
                             {"code", ""}}
                            .dump(),
                        ""};
-  auto second = run_step(sagas[0], a, first->record_json, withdrawn, 2000);
+  // The record as earlier versions stored it (nlohmann's sorted keys): both read the other's.
+  const auto record = json::parse(first->record_json);
+  EXPECT_EQ(first->record_json, record.dump());
+  EXPECT_EQ(record["schedules"], json({{"timeout", 31000}}));
+  EXPECT_EQ(record["state"]["step"], "withdrawing");
+  EXPECT_EQ(record["inputs"], 1);
+  auto second = run_step(sagas[0], a, record.dump(), withdrawn, 2000);
   ASSERT_TRUE(second.ok()) << second.err().to_string();
   ASSERT_EQ(second->work.size(), 1U);
   EXPECT_EQ(json::parse(second->work[0].item_json)["payload"]["type"], "deposit");
