@@ -263,8 +263,12 @@ int run_dispatch(const fs::path& root) {
   }
   const double s = seconds_since(t0);
   const auto published = or_zero(svc->commands().last_position()) - head0;
-  std::printf("relay (scan, publish to WORKFLOW_COMMANDS, delete): %9.0f items/s (%.2f s, %llu published)\n",
-              static_cast<double>(n) / s, s, static_cast<unsigned long long>(published));
+  std::printf(
+      "relay (scan, publish to WORKFLOW_COMMANDS, delete): %9.0f items/s (%.2f s, %llu published, %.1f us of "
+      "CPU "
+      "each)\n",
+      static_cast<double>(n) / s, s, static_cast<unsigned long long>(published),
+      (cpu_seconds() - cpu0) * 1e6 / static_cast<double>(n));
   const double ceiling = raw_publish(svc->commands(), n, 32, "raw");
   std::printf("ceiling (same run): raw publish, 32 publishers: %9.0f msgs/s   ratio %.2f\n", ceiling,
               static_cast<double>(n) / s / ceiling);

@@ -187,7 +187,8 @@ class outbox_scan final : public graph::stage {
                                   std::chrono::milliseconds(1));
       if (need_pass) wait = std::min(wait, std::chrono::milliseconds(10));
       // Wait for a commit's items, a freed slot, a retry's time or the next pass.
-      _service->wait_for_outbox(std::max(wait, std::chrono::milliseconds(1)), out.stop_token());
+      _service->wait_for_outbox(std::max(wait, std::chrono::milliseconds(1)), out.stop_token(),
+                                held.size() > 0);
     }
   }
 

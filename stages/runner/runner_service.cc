@@ -370,32 +370,43 @@ runner_service::outbox_hints runner_service::take_outbox_hints() {
   return std::exchange(_hints, outbox_hints{});
 }
 
-void runner_service::wake(bool& flag) {
+bool runner_service::mark_woken(wake_signal& s, bool notify) {
+  s.woken = true;
+  if (!notify || s.notified) return false;
+  s.notified = true;
+  return true;
+}
+
+void runner_service::wake(wake_signal& s) {
+  bool notify = false;
   {
     std::lock_guard lock(_work_mu);
-    flag = true;
+    notify = mark_woken(s);
   }
-  _work_cv.notify_all();
+  if (notify) s.cv.notify_one();
 }
 
-void runner_service::wait_for(bool& flag, std::chrono::milliseconds d, const std::stop_token& stop) {
+void runner_service::wait_for(wake_signal& s, std::chrono::milliseconds d, const std::stop_token& stop,
+                              bool wants_slots) {
   std::unique_lock lock(_work_mu);
-  _work_cv.wait_for(lock, stop, d, [&] { return flag; });
-  flag = false;
+  s.wants_slots = wants_slots;
+  s.cv.wait_for(lock, stop, d, [&] { return s.woken; });
+  s.woken = s.notified = s.wants_slots = false;
 }
 
-void runner_service::wake_outbox() { wake(_outbox_woken); }
+void runner_service::wake_outbox() { wake(_outbox_wake); }
 void runner_service::wake_schedules(std::uint64_t earliest_due_ms) {
   // Most schedules are timeouts far ahead: waking the scan for each would make it read the family
   // once per commit for nothing.
-  if (earliest_due_ms < _schedule_scan_next_ms.load()) wake(_schedules_woken);
+  if (earliest_due_ms < _schedule_scan_next_ms.load()) wake(_schedules_wake);
 }
-void runner_service::wait_for_outbox(std::chrono::milliseconds d, const std::stop_token& stop) {
-  wait_for(_outbox_woken, d, stop);
+void runner_service::wait_for_outbox(std::chrono::milliseconds d, const std::stop_token& stop,
+                                     bool wants_slots) {
+  wait_for(_outbox_wake, d, stop, wants_slots);
 }
 void runner_service::wait_for_schedules(std::chrono::milliseconds d, const std::stop_token& stop) {
   _schedule_scan_next_ms.store(now_ms() + static_cast<std::uint64_t>(d.count()));
-  wait_for(_schedules_woken, d, stop);
+  wait_for(_schedules_wake, d, stop);
   _schedule_scan_next_ms.store(std::numeric_limits<std::uint64_t>::max());  // scanning: every new one wakes
 }
 
@@ -431,6 +442,7 @@ clock_type::time_point runner_service::back_off(claim_state& c) {
 }
 
 void runner_service::release(const std::string& key, bool failed) {
+  wake_signal* notify = nullptr;
   {
     std::lock_guard lock(_work_mu);
     auto it = _claims.find(key);
@@ -441,16 +453,16 @@ void runner_service::release(const std::string& key, bool failed) {
       else
         back_off(it->second);
     }
-    // A freed slot (per-tenant limit) is work for the scan that claimed it.
-    if (key.starts_with(k_schedule_claim_prefix))
-      _schedules_woken = true;
-    else
-      _outbox_woken = true;
+    // A freed slot (per-tenant limit) is work for the scan that claimed it; the outbox scan is
+    // woken for one only while items wait for slots (a notify per dispatch cost a thread switch).
+    auto& s = key.starts_with(k_schedule_claim_prefix) ? _schedules_wake : _outbox_wake;
+    if (mark_woken(s, &s == &_schedules_wake || s.wants_slots)) notify = &s;
   }
-  _work_cv.notify_all();
+  if (notify != nullptr) notify->cv.notify_one();
 }
 
 void runner_service::release_for_retry(storage::outbox_item item) {
+  bool notify = false;
   {
     std::lock_guard lock(_work_mu);
     auto& c = _claims[item.key];
@@ -462,9 +474,9 @@ void runner_service::release_for_retry(storage::outbox_item item) {
       _hints.dropped = true;  // a pass finds it (the claim keeps its backoff)
       if (_metrics) _metrics->outbox_hints_dropped(1);
     }
-    _outbox_woken = true;
+    notify = mark_woken(_outbox_wake);
   }
-  _work_cv.notify_all();
+  if (notify) _outbox_wake.cv.notify_one();
 }
 
 storage::message_headers runner_service::headers_for(const std::string& tenant,

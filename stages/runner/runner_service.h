@@ -118,7 +118,8 @@ class runner_service {
   // Only when a new schedule falls due before schedule.scan looks again on its own.
   void wake_schedules(std::uint64_t earliest_due_ms);
   // Waits up to `d` for the scan's wake or the stop.
-  void wait_for_outbox(std::chrono::milliseconds d, const std::stop_token& stop);
+  // `wants_slots`: items wait for their tenant's slots, so a finished dispatch wakes it too.
+  void wait_for_outbox(std::chrono::milliseconds d, const std::stop_token& stop, bool wants_slots = false);
   void wait_for_schedules(std::chrono::milliseconds d, const std::stop_token& stop);
   // Items the last saga commits wrote, and items released for a retry (with
   // the time they may go again), for outbox.scan to hand out without a pass
@@ -207,8 +208,13 @@ class runner_service {
   std::set<std::string> _running_markers;
 
   mutable std::mutex _work_mu;
-  std::condition_variable_any _work_cv;
-  bool _outbox_woken = false, _schedules_woken = false;
+  // A scan's wake-up, guarded by _work_mu. `woken`: there is work (the wait returns at once);
+  // the notify is sent once per wait, and for a freed slot only when the scan waits for one.
+  struct wake_signal {
+    std::condition_variable_any cv;
+    bool woken = false, notified = false, wants_slots = false;
+  };
+  wake_signal _outbox_wake, _schedules_wake;
   outbox_hints _hints;  // guarded by _work_mu
   std::atomic<std::size_t> _hint_bound{65536};
   // When schedule.scan looks again unwoken; the maximum while it scans.
@@ -227,9 +233,12 @@ class runner_service {
   std::chrono::steady_clock::time_point back_off(claim_state& c);
   // Whether n more items fit beside the hints and retries waiting. Under _work_mu.
   bool hints_have_room(std::size_t n) const;
-  // Sets a scan's wake flag / waits for it (and clears it).
-  void wake(bool& flag);
-  void wait_for(bool& flag, std::chrono::milliseconds d, const std::stop_token& stop);
+  // Sets a scan's wake-up / waits for it (and clears it).
+  void wake(wake_signal& s);
+  // Under _work_mu: there is work; true when the caller must notify (after unlocking).
+  static bool mark_woken(wake_signal& s, bool notify = true);
+  void wait_for(wake_signal& s, std::chrono::milliseconds d, const std::stop_token& stop,
+                bool wants_slots = false);
 
   std::mutex _retry_mu;
   std::deque<retry_item> _retries;
