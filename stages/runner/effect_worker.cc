@@ -17,21 +17,20 @@
 #include "common/log.h"
 #include "graph/pipeline_spec.h"
 #include "schemas/ids.h"
+#include "schemas/json_encode.h"
 #include "stages/runner/crash_point.h"
 #include "stages/runner/runner_metrics.h"
 #include "stages/runner/runner_service.h"
 #include "stages/runner/stages.h"
 #include "transport/nats/subjects.h"
 
-#include <nlohmann/json.hpp>
+#include <simdjson.h>
 
 #include <condition_variable>
 #include <mutex>
 
 namespace esflow::runner {
 namespace {
-
-using nlohmann::json;
 
 class position_ack final : public stages::ingest_ack {
  public:
@@ -46,27 +45,63 @@ class position_ack final : public stages::ingest_ack {
 
 // An effect command body (docs/contract.md "Runner node") into the context.
 status decode_effect_command(std::string_view text_body, runner_context& ctx) {
-  auto body = json::parse(text_body, nullptr, false);
-  auto text = [&](const char* f) {
-    if (!body.is_object()) return std::string();
-    auto it = body.find(f);
-    return it != body.end() && it->is_string() ? it->get<std::string>() : std::string();
-  };
-  if (!body.is_object() || text("command_id").empty() || text("effect").empty())
+  // One validating simdjson pass (a malformed value anywhere refuses the command).
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::object body;
+  const auto refused = [] {
     return error::make(errc::invalid_command,
                        "not an effect command (a JSON object with command_id and effect)");
+  };
+  if (parser.parse(text_body.data(), text_body.size()).get_object().get(body)) return refused();
+  auto text = [&](const char* f) {
+    std::string_view v;
+    return body[f].get_string().get(v) ? std::string() : std::string(v);
+  };
+  ctx.call.command_id = text("command_id");
+  ctx.call.effect = text("effect");
+  if (ctx.call.command_id.empty() || ctx.call.effect.empty()) return refused();
   ctx.tenant_given = true;
   ctx.transport_tenant = text("tenant_id");
   ctx.incoming_correlation_id = text("correlation_id");
-  ctx.call.tenant = text("tenant_id");
-  ctx.call.command_id = text("command_id");
-  ctx.call.effect = text("effect");
-  ctx.call.payload_json = body.contains("payload") ? body["payload"].dump() : "{}";
-  ctx.call.correlation_id = text("correlation_id");
+  ctx.call.tenant = ctx.transport_tenant;
+  simdjson::dom::element payload;
+  ctx.call.payload_json = body["payload"].get(payload) ? std::string("{}") : simdjson::minify(payload);
+  ctx.call.correlation_id = ctx.incoming_correlation_id;
   ctx.call.trace_id = text("trace_id");
-  if (body.contains("metadata") && body["metadata"].is_object())
-    ctx.saga_name = body["metadata"].value("saga", "");
+  std::string_view saga;
+  if (!body.at_pointer("/metadata/saga").get_string().get(saga)) ctx.saga_name = std::string(saga);
   return {};
+}
+
+// The effect result (docs/contract.md "Runner node"); `payload` is used when it is a JSON object.
+std::string effect_result_body(const runner_context& c, const effect_outcome& outcome, int attempts) {
+  std::string payload = "{}";
+  if (outcome.succeeded()) {
+    thread_local simdjson::dom::parser parser;
+    simdjson::dom::object o;
+    if (!parser.parse(outcome.payload_json.data(), outcome.payload_json.size()).get_object().get(o))
+      payload = simdjson::minify(o);
+  }
+  std::string out;
+  out.reserve(320 + payload.size() + outcome.error.size());
+  schemas::json_writer w(out);
+  w.begin_object();
+  w.key("tenant_id").value(c.call.tenant);
+  w.key("command_id").value(c.call.command_id);
+  w.key("effect").value(c.call.effect);
+  w.key("saga").value(c.saga_name);
+  w.key("result_type").value(to_string(outcome.result));
+  w.key("payload").raw(payload);
+  if (outcome.succeeded())
+    w.key("error").null();
+  else
+    w.key("error").value(outcome.error);
+  w.key("attempts").value(static_cast<std::int64_t>(attempts));
+  w.key("timestamp").value(schemas::now_timestamp());
+  w.key("correlation_id").value(c.call.correlation_id);
+  w.key("trace_id").value(c.call.trace_id);
+  w.end_object();
+  return out;
 }
 
 class effect_follow final : public graph::stage {
@@ -231,21 +266,8 @@ class effect_execute final : public graph::stage {
           out.finish();
           return;
         }
-        json result = {{"tenant_id", c.call.tenant},
-                       {"command_id", c.call.command_id},
-                       {"effect", c.call.effect},
-                       {"saga", c.saga_name},
-                       {"result_type", std::string(to_string(outcome.result))},
-                       {"payload", outcome.succeeded() ? json::parse(outcome.payload_json, nullptr, false)
-                                                       : json::object()},
-                       {"error", outcome.succeeded() ? json() : json(outcome.error)},
-                       {"attempts", attempts},
-                       {"timestamp", schemas::now_timestamp()},
-                       {"correlation_id", c.call.correlation_id},
-                       {"trace_id", c.call.trace_id}};
-        if (result["payload"].is_discarded()) result["payload"] = json::object();
         crash_point("effect.executed");  // test hook (crash_point.h)
-        c.result_body = result.dump();
+        c.result_body = effect_result_body(c, outcome, attempts);
         out.emit(std::move(msg));
         out.finish();
       });

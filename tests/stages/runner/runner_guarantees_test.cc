@@ -14,8 +14,10 @@
 //   - an input that ends the instance is stored even when the next input of
 //     its message meets the instance done; inputs of a done instance write
 //     nothing (no marker) and a re-read of them changes nothing.
+#include "stages/runner/stages.h"
 #include "tests/stages/runner/runner_harness.h"
 #include "tests/storage/requests.h"
+#include "transport/nats/subjects.h"
 
 #include <future>
 #include <pthread.h>
@@ -214,6 +216,11 @@ TEST_F(runner_guarantees, an_effect_runs_once_per_command_id_and_a_redelivery_re
   auto first = results();
   ASSERT_EQ(first.size(), 1U);
   EXPECT_EQ(first[0]["result_type"], "succeeded") << first[0].dump();
+  EXPECT_EQ(first[0]["payload"], json({{"ok", true}})) << "the receiver's answer";
+  EXPECT_TRUE(first[0]["error"].is_null());
+  EXPECT_EQ(first[0]["saga"], "Transfer");
+  EXPECT_EQ(first[0]["tenant_id"], "acme");
+  EXPECT_EQ(first[0]["correlation_id"], "t-1");
   EXPECT_EQ(first[0]["attempts"], 2) << first[0].dump();
   EXPECT_EQ(first[0]["command_id"], keys.begin()->first);
 
@@ -237,6 +244,55 @@ std::string thread_name() {
   char buf[32] = {};
   pthread_getname_np(pthread_self(), buf, sizeof buf);
   return buf;
+}
+
+// Effect commands a client wrote wrong into WORKFLOW_COMMANDS (a malformed value deep inside, not
+// an object, no command id) are skipped with a warning; the valid one after them runs once.
+TEST_F(runner_guarantees, malformed_effect_commands_are_skipped_and_the_next_one_runs) {
+  hook_receiver hook(runner_hooks::answer(200, R"({"id":"r-1","n":[1,2]})"));
+  auto store = shared_store(data());
+  ASSERT_TRUE(store);
+  std::string valid_id;
+  {
+    auto stream = storage::embedded_workflow_stream::open(store->database(), "WORKFLOW_COMMANDS");
+    ASSERT_TRUE(stream.ok());
+    const auto subject = nats::effect_subject("acme", "notify");
+    int n = 0;
+    for (const std::string bad : {R"({"command_id":"e1","effect":"notify","payload":{"a":tru}})", "[1]",
+                                  R"({"effect":"notify","payload":{}})"}) {
+      storage::publish_request req;
+      req.subject = subject;
+      req.msg_id = "bad-" + std::to_string(++n);
+      req.body = bad;
+      ASSERT_TRUE(storage::publish_and_wait(*stream.value(), req).ok());
+    }
+    auto item = runner::parse_outbox_work(json{
+        {"command_id", "e-ok"},
+        {"effect", "notify"},
+        {"saga", "Transfer"},
+        {"correlation_id", "t-9"},
+        {"payload", {{"to", "x"}}}}.dump());
+    ASSERT_TRUE(item.ok());
+    ASSERT_TRUE(
+        storage::publish_and_wait(*stream.value(), runner::effect_command_request("acme", *item)).ok());
+    ASSERT_TRUE(stream.value()->close().ok());
+  }
+  {
+    files_node node(data(), {effect_pipeline(dir.path(), hook.url())});
+    ASSERT_TRUE(node.ok());
+    ASSERT_TRUE(eventually([&] { return checkpoint(*store, k_commands_cp) >= 4; })) << "all four read";
+    ASSERT_TRUE(eventually([&] { return hook.calls() == 1; }));
+  }
+  const auto keys = calls_per_key(hook);
+  ASSERT_EQ(keys.size(), 1U);
+  EXPECT_EQ(keys.begin()->first, "e-ok");
+  std::vector<json> results;
+  for (const auto& m : stream_messages(*store, "WORKFLOW_EVENTS"))
+    if (m.subject.find(".effect_result.") != std::string::npos) results.push_back(json::parse(m.body));
+  ASSERT_EQ(results.size(), 1U);
+  EXPECT_EQ(results[0]["command_id"], "e-ok");
+  EXPECT_EQ(results[0]["payload"], json({{"id", "r-1"}, {"n", {1, 2}}}));
+  EXPECT_EQ(results[0]["correlation_id"], "t-9");
 }
 
 TEST_F(runner_guarantees, a_failed_result_publish_does_not_mark_the_effect_done) {
