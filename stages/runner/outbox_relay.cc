@@ -40,19 +40,17 @@ namespace esflow::runner {
 namespace {
 
 // Items waiting for room under their tenant's in-flight limit, by tenant,
-// each key once; bounded. `just_written`: the item came from the saga commit
-// that stored it (a hint), not from a pass or a retry.
+// each key once; bounded.
 class waiting_items {
  public:
   explicit waiting_items(std::size_t bound) : _bound(bound) {}
 
   // False when full (the item is not held).
-  bool add(storage::outbox_item item, bool just_written = false) {
+  bool add(storage::outbox_item item) {
     if (_keys.contains(item.key)) return true;
     if (_keys.size() >= _bound) return false;
     _keys.insert(item.key);
-    auto& q = _by_tenant[item.tenant];
-    q.push_back({std::move(item), just_written});
+    _by_tenant[item.tenant].push_back(std::move(item));
     return true;
   }
   std::size_t size() const { return _keys.size(); }
@@ -66,10 +64,10 @@ class waiting_items {
     for (auto it = _by_tenant.begin(); it != _by_tenant.end();) {
       auto& q = it->second;
       for (std::size_t n = room(it->first); n > 0 && !q.empty();) {
-        auto held = std::move(q.front());
+        auto item = std::move(q.front());
         q.pop_front();
-        _keys.erase(held.item.key);
-        if (!take(std::move(held.item), held.just_written)) return limited;
+        _keys.erase(item.key);
+        if (!take(std::move(item))) return limited;
         --n;
       }
       limited = limited || !q.empty();
@@ -79,12 +77,8 @@ class waiting_items {
   }
 
  private:
-  struct held_item {
-    storage::outbox_item item;
-    bool just_written = false;
-  };
   std::size_t _bound;
-  std::map<std::string, std::deque<held_item>> _by_tenant;
+  std::map<std::string, std::deque<storage::outbox_item>> _by_tenant;
   std::unordered_set<std::string> _keys;
 };
 
@@ -115,16 +109,13 @@ class outbox_scan final : public graph::stage {
     auto last_pass = std::chrono::steady_clock::now();
     std::size_t seen = 0;  // items met in the current pass: the depth gauge at its end
     bool stopped = false;
-    auto take = [&](storage::outbox_item item, bool just_written) {
-      // An item a pass or a retry brought may have been sent and deleted meanwhile (a pass lists
-      // items in flight too), or answered since: read as stored now. A hint is as its commit just
-      // stored it, and its claim is the first: the read is saved (a pass racing it at worst sends
-      // its command id twice, which the aggregate and the stream answer as duplicates).
-      if (!just_written) {
-        auto stored = _service->store().outbox().get(item.key);
-        if (!stored.ok() || !stored.value()) return true;
-        item.item = std::move(*stored.value());
-      }
+    auto take = [&](storage::outbox_item item) {
+      // Read as stored now, also a hint: a pass may have listed the item before its commit's hint
+      // came, and sent it, and a rejected command's item is deleted after its answer is published:
+      // sending that command again from a stale copy could get it accepted.
+      auto stored = _service->store().outbox().get(item.key);
+      if (!stored.ok() || !stored.value()) return true;
+      item.item = std::move(*stored.value());
       stopped = !hand_out(out, std::move(item));
       return !stopped;
     };
@@ -135,7 +126,7 @@ class outbox_scan final : public graph::stage {
     while (!out.stopping()) {
       auto hints = _service->take_outbox_hints();
       need_pass = need_pass || hints.dropped;
-      for (auto& h : hints.items) need_pass = !held.add(std::move(h), true) || need_pass;
+      for (auto& h : hints.items) need_pass = !held.add(std::move(h)) || need_pass;
       for (auto& [when, item] : hints.retries) retries.emplace(when, std::move(item));
       auto now = std::chrono::steady_clock::now();
       while (!retries.empty() && retries.begin()->first <= now) {

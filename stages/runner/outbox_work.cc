@@ -7,29 +7,7 @@
 namespace esflow::runner {
 namespace {
 
-namespace od = simdjson::ondemand;
-
-// One parser per thread (the relay's stages run on several).
-od::parser& local_parser() {
-  thread_local od::parser parser;
-  return parser;
-}
-
-bool read_string(od::value v, std::string& out) {
-  std::string_view s;
-  if (v.get_string().get(s)) return false;
-  out.assign(s);
-  return true;
-}
-
-// The raw text of an object value (its bytes as stored).
-bool read_object_raw(od::value v, std::string& out) {
-  od::object o;
-  std::string_view raw;
-  if (v.get_object().get(o) || o.raw_json().get(raw)) return false;
-  out.assign(raw);
-  return true;
-}
+namespace dom = simdjson::dom;
 
 }  // namespace
 
@@ -37,47 +15,51 @@ result<outbox_work> parse_outbox_work(std::string_view json) {
   auto corrupt = [](std::string_view what) {
     return error::make(errc::internal, "corrupt outbox item: " + std::string(what));
   };
-  const simdjson::padded_string padded(json);
-  od::document doc;
-  od::object obj;
-  if (local_parser().iterate(padded).get(doc) || doc.get_object().get(obj))
-    return corrupt("not a JSON object");
+  // The DOM parser validates the whole item: one damaged in storage is left in place, not sent.
+  thread_local dom::parser parser;
+  dom::object obj;
+  if (parser.parse(json.data(), json.size()).get_object().get(obj)) return corrupt("not a JSON object");
   outbox_work w;
-  for (auto field : obj) {
-    std::string_view key;
-    od::value v;
-    if (field.unescaped_key().get(key) || field.value().get(v)) return corrupt("unreadable field");
+  for (auto [key, v] : obj) {
+    auto read_string = [&](std::string& out) {
+      std::string_view s;
+      if (v.get_string().get(s)) return false;
+      out.assign(s);
+      return true;
+    };
     bool ok = true;
     if (key == "kind")
-      ok = read_string(v, w.kind);
+      ok = read_string(w.kind);
     else if (key == "saga")
-      ok = read_string(v, w.saga);
+      ok = read_string(w.saga);
     else if (key == "correlation_id")
-      ok = read_string(v, w.correlation_id);
+      ok = read_string(w.correlation_id);
     else if (key == "command_id")
-      ok = read_string(v, w.command_id);
+      ok = read_string(w.command_id);
     else if (key == "trace_id")
-      ok = read_string(v, w.trace_id);
+      ok = read_string(w.trace_id);
     else if (key == "aggregate_type")
-      ok = read_string(v, w.aggregate_type);
+      ok = read_string(w.aggregate_type);
     else if (key == "aggregate_id")
-      ok = read_string(v, w.aggregate_id);
+      ok = read_string(w.aggregate_id);
     else if (key == "effect")
-      ok = read_string(v, w.effect);
+      ok = read_string(w.effect);
     else if (key == "created_ms")
       ok = !v.get_uint64().get(w.created_ms);
-    else if (key == "payload")
-      ok = read_object_raw(v, w.payload);
-    else if (key == "answer")
-      ok = read_string(v, w.answer.emplace());
+    else if (key == "payload") {
+      dom::object p;
+      ok = !v.get_object().get(p);
+      if (ok) {
+        w.payload = simdjson::minify(p);
+        std::string_view type;
+        if (!p["type"].get_string().get(type)) w.command_type.assign(type);
+      }
+    } else if (key == "answer") {
+      std::string_view s;
+      if (!v.get_string().get(s)) w.answer.emplace(s);  // anything else is no answer
+    }
     if (!ok) return corrupt("field '" + std::string(key) + "' has the wrong type");
   }
-  // payload.type: a second, small parse (the object's bytes were taken whole above).
-  const simdjson::padded_string payload(w.payload);
-  od::document pdoc;
-  std::string_view type;
-  if (!local_parser().iterate(payload).get(pdoc) && !pdoc["type"].get_string().get(type))
-    w.command_type.assign(type);
   return w;
 }
 
@@ -155,14 +137,10 @@ std::string item_with_answer(std::string_view item_json, std::string_view answer
 }
 
 std::string events_of_command_result(std::string_view result_json) {
-  const simdjson::padded_string padded(result_json);
-  od::document doc;
-  od::array events;
-  std::string_view raw;
-  if (local_parser().iterate(padded).get(doc) || doc["events"].get_array().get(events) ||
-      events.raw_json().get(raw))
-    return "[]";
-  return std::string(raw);
+  thread_local dom::parser parser;
+  dom::array events;
+  if (parser.parse(result_json.data(), result_json.size())["events"].get_array().get(events)) return "[]";
+  return simdjson::minify(events);
 }
 
 }  // namespace esflow::runner

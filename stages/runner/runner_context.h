@@ -32,6 +32,7 @@ struct runner_context : stages::ingest_context {
   std::vector<saga_input> inputs;  // of one instance, in order
   const saga_config* saga = nullptr;
   std::optional<std::string> record;  // the instance record before (saga.load)
+  bool record_pending = false;        // `record` is a transition not yet stored (runner_service::load)
   std::vector<step_result> steps;     // one per input left after dedupe
   std::vector<std::string> seen;      // marker ids of the inputs to mark (all inputs)
   std::uint64_t pending_serial = 0;   // the record left in runner_service::_pending by saga.run

@@ -198,12 +198,15 @@ result<bool> runner_service::seen(const saga_input& in) {
   return v.value()->size() < 8 || storage::keys::get_u64_be(*v.value()) > now_ms();
 }
 
-result<std::optional<std::string>> runner_service::load(const saga_input& in) {
+result<std::optional<std::string>> runner_service::load(const saga_input& in, bool* pending) {
   {
     std::lock_guard lock(_pending_mu);
-    if (auto it = _pending.find(instance_key(in.tenant, in.saga, in.correlation_id)); it != _pending.end())
+    if (auto it = _pending.find(instance_key(in.tenant, in.saga, in.correlation_id)); it != _pending.end()) {
+      if (pending != nullptr) *pending = true;
       return std::optional<std::string>(it->second.first);
+    }
   }
+  if (pending != nullptr) *pending = false;
   return _store->sagas().get(in.tenant, in.saga, in.correlation_id);
 }
 
@@ -264,12 +267,13 @@ void runner_service::release_running(runner_context& ctx) {
 }
 
 void runner_service::commit(runner_context& ctx, std::function<void(status)> done) {
-  if (!ctx.poison && !changes_instance(ctx)) {
-    // Nothing to store: the instance is done (each input was skipped) or every input is being
-    // committed by another message. No marker is needed: re-read after a crash, the inputs meet
-    // the done record (or the other message's markers) again. The checkpoint moves with a later
-    // commit or when the source is idle. Saves a durable write per input after the last
-    // transition (docs/runner.md "Saga inputs").
+  if (!ctx.poison && !ctx.inputs.empty() && !ctx.record_pending && !changes_instance(ctx)) {
+    // Nothing to store: every input met the instance done, and done as stored (not a transition
+    // still being written: that one's write must land first, so such a message goes through the
+    // commit pool in turn, as do inputs being committed by another message). No marker is needed:
+    // read again after a crash, the inputs meet the stored done record again. The checkpoint moves
+    // with a later commit or when the source is idle. Saves a durable write per input after the
+    // last transition (docs/runner.md "The commit").
     release_running(ctx);
     if (_metrics)
       for (const auto& in : ctx.inputs) _metrics->input(in.kind, "skipped_done");
@@ -306,7 +310,7 @@ void runner_service::commit(runner_context& ctx, std::function<void(status)> don
                              ctx.position, record.dump());
     ESFLOW_WARN("runner", "{}: saga {} instance {} quarantined the input at {} {}: {}", _pipeline, first.saga,
                 first.correlation_id, ctx.source, ctx.position, ctx.poison->to_string());
-  } else if (!ctx.poison) {
+  } else if (!ctx.poison && changes_instance(ctx)) {
     const auto& first = ctx.inputs.front();
     _store->sagas().put(ws, first.tenant, first.saga, first.correlation_id, ctx.steps.back().record_json);
     for (const auto& step : ctx.steps) {

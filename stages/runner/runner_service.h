@@ -101,7 +101,8 @@ class runner_service {
   result<bool> seen(const saga_input& in);
   std::string marker_id(const saga_input& in) const;
   // The instance record: a transition not yet stored first, else the store's.
-  result<std::optional<std::string>> load(const saga_input& in);
+  // `pending` (optional): set when the record is a transition not yet stored.
+  result<std::optional<std::string>> load(const saga_input& in, bool* pending = nullptr);
   // Runs every input of the message against the record in the lane's sandboxes.
   status run(lane_sandboxes& lanes, runner_context& ctx);
   // A message that will not reach saga.commit gives back the inputs it was running.

@@ -30,12 +30,14 @@ class saga_load final : public graph::stage {
 bool load_record(runner_service& service, graph::message_ptr& m, const graph::emitter& out) {
   auto& ctx = context_of(*m);
   if (ctx.inputs.empty()) return true;
-  auto record = service.load(ctx.inputs.front());
+  bool pending = false;
+  auto record = service.load(ctx.inputs.front(), &pending);
   if (!record.ok()) {
     out.fail(std::move(m), std::move(record).err());
     return false;
   }
   ctx.record = std::move(record).value();
+  ctx.record_pending = pending;
   return true;
 }
 

@@ -25,7 +25,14 @@ json command_item() {
           {"created_ms", 1765000000123ULL},
           {"aggregate_type", "Account"},
           {"aggregate_id", "acc-a"},
-          {"payload", {{"type", "withdraw"}, {"amount", 30}, {"note", "a \"quoted\" \\ line\n"}}}};
+          {"payload",
+           {{"type", "withdraw"},
+            {"amount", 30},
+            {"note", "a \"quoted\" \\ line\n\x01 caf\xc3\xa9 \xe2\x82\xac"},
+            {"rate", 0.1},
+            {"big", 1e100},
+            {"neg", -2.5e-7},
+            {"list", {1, -2, 3.25, true, nullptr}}}}};
 }
 
 TEST(outbox_work, a_stored_item_is_read_field_by_field_with_its_payload_bytes_kept) {
@@ -47,7 +54,7 @@ TEST(outbox_work, a_stored_item_is_read_field_by_field_with_its_payload_bytes_ke
 
 TEST(outbox_work, a_corrupt_or_mistyped_item_is_an_internal_error_naming_the_field) {
   for (const std::string bad : {"", "not json", "[1,2]", R"({"command_id": 7})", R"({"payload": "x"})",
-                                R"({"created_ms": -1})", R"({"answer": {}})"}) {
+                                R"({"created_ms": -1})", R"({"command_id":"w1","payload":{"a":tru}})"}) {
     auto w = parse_outbox_work(bad);
     ASSERT_FALSE(w.ok()) << bad;
     EXPECT_EQ(w.err().code, errc::internal) << bad;
@@ -55,6 +62,10 @@ TEST(outbox_work, a_corrupt_or_mistyped_item_is_an_internal_error_naming_the_fie
   }
   auto typed = parse_outbox_work(R"({"command_id": 7})");
   EXPECT_NE(typed.err().message.find("'command_id'"), std::string::npos) << typed.err().message;
+  // A stored answer that is not a string is no answer (as before): the command is sent.
+  auto odd = parse_outbox_work(R"({"command_id":"w1","answer":{}})");
+  ASSERT_TRUE(odd.ok());
+  EXPECT_FALSE(odd->answer.has_value());
   // Missing fields are empty (the aggregate then rejects the command), unknown ones ignored.
   auto sparse = parse_outbox_work(R"({"kind":"command","extra":[1,{"a":2}]})");
   ASSERT_TRUE(sparse.ok());
