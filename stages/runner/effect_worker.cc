@@ -19,6 +19,7 @@
 #include "schemas/ids.h"
 #include "schemas/json_encode.h"
 #include "stages/runner/crash_point.h"
+#include "stages/runner/json_read.h"
 #include "stages/runner/runner_metrics.h"
 #include "stages/runner/runner_service.h"
 #include "stages/runner/stages.h"
@@ -53,10 +54,7 @@ status decode_effect_command(std::string_view text_body, runner_context& ctx) {
                        "not an effect command (a JSON object with command_id and effect)");
   };
   if (parser.parse(text_body.data(), text_body.size()).get_object().get(body)) return refused();
-  auto text = [&](const char* f) {
-    std::string_view v;
-    return body[f].get_string().get(v) ? std::string() : std::string(v);
-  };
+  auto text = [&](std::string_view f) { return text_field(body, f); };
   ctx.call.command_id = text("command_id");
   ctx.call.effect = text("effect");
   if (ctx.call.command_id.empty() || ctx.call.effect.empty()) return refused();

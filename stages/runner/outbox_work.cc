@@ -1,15 +1,13 @@
 #include "stages/runner/outbox_work.h"
 
 #include "schemas/json_encode.h"
+#include "stages/runner/json_read.h"
 
 #include <simdjson.h>
 
 namespace esflow::runner {
-namespace {
 
 namespace dom = simdjson::dom;
-
-}  // namespace
 
 result<outbox_work> parse_outbox_work(std::string_view json) {
   auto corrupt = [](std::string_view what) {
@@ -20,46 +18,29 @@ result<outbox_work> parse_outbox_work(std::string_view json) {
   dom::object obj;
   if (parser.parse(json.data(), json.size()).get_object().get(obj)) return corrupt("not a JSON object");
   outbox_work w;
-  for (auto [key, v] : obj) {
-    auto read_string = [&](std::string& out) {
-      std::string_view s;
-      if (v.get_string().get(s)) return false;
-      out.assign(s);
-      return true;
-    };
-    bool ok = true;
-    if (key == "kind")
-      ok = read_string(w.kind);
-    else if (key == "saga")
-      ok = read_string(w.saga);
-    else if (key == "correlation_id")
-      ok = read_string(w.correlation_id);
-    else if (key == "command_id")
-      ok = read_string(w.command_id);
-    else if (key == "trace_id")
-      ok = read_string(w.trace_id);
-    else if (key == "aggregate_type")
-      ok = read_string(w.aggregate_type);
-    else if (key == "aggregate_id")
-      ok = read_string(w.aggregate_id);
-    else if (key == "effect")
-      ok = read_string(w.effect);
-    else if (key == "created_ms")
-      ok = !v.get_uint64().get(w.created_ms);
-    else if (key == "payload") {
-      dom::object p;
-      ok = !v.get_object().get(p);
-      if (ok) {
-        w.payload = simdjson::minify(p);
-        std::string_view type;
-        if (!p["type"].get_string().get(type)) w.command_type.assign(type);
-      }
-    } else if (key == "answer") {
-      std::string_view s;
-      if (!v.get_string().get(s)) w.answer.emplace(s);  // anything else is no answer
-    }
-    if (!ok) return corrupt("field '" + std::string(key) + "' has the wrong type");
+  const std::pair<std::string_view, std::string*> texts[] = {{"kind", &w.kind},
+                                                             {"saga", &w.saga},
+                                                             {"correlation_id", &w.correlation_id},
+                                                             {"command_id", &w.command_id},
+                                                             {"trace_id", &w.trace_id},
+                                                             {"aggregate_type", &w.aggregate_type},
+                                                             {"aggregate_id", &w.aggregate_id},
+                                                             {"effect", &w.effect}};
+  auto wrong_type = [&](std::string_view key) {
+    return corrupt("field '" + std::string(key) + "' has the wrong type");
+  };
+  for (const auto& [key, field] : texts)
+    if (!read_text(obj, key, *field)) return wrong_type(key);
+  if (dom::element e; !obj["created_ms"].get(e) && e.get_uint64().get(w.created_ms))
+    return wrong_type("created_ms");
+  if (dom::element e; !obj["payload"].get(e)) {
+    dom::object p;
+    if (e.get_object().get(p)) return wrong_type("payload");
+    w.payload = simdjson::minify(p);
+    w.command_type = text_field(p, "type");
   }
+  if (std::string_view a; !obj["answer"].get_string().get(a))
+    w.answer.emplace(a);  // anything else is no answer
   return w;
 }
 

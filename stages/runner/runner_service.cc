@@ -410,7 +410,7 @@ void runner_service::wait_for_outbox(std::chrono::milliseconds d, const std::sto
 }
 void runner_service::wait_for_schedules(std::chrono::milliseconds d, const std::stop_token& stop) {
   _schedule_scan_next_ms.store(now_ms() + static_cast<std::uint64_t>(d.count()));
-  wait_for(_schedules_wake, d, stop);
+  wait_for(_schedules_wake, d, stop, true);  // every freed claim is worth a look
   _schedule_scan_next_ms.store(std::numeric_limits<std::uint64_t>::max());  // scanning: every new one wakes
 }
 
@@ -460,7 +460,7 @@ void runner_service::release(const std::string& key, bool failed) {
     // A freed slot (per-tenant limit) is work for the scan that claimed it; the outbox scan is
     // woken for one only while items wait for slots (a notify per dispatch cost a thread switch).
     auto& s = key.starts_with(k_schedule_claim_prefix) ? _schedules_wake : _outbox_wake;
-    if (mark_woken(s, &s == &_schedules_wake || s.wants_slots)) notify = &s;
+    if (mark_woken(s, s.wants_slots)) notify = &s;
   }
   if (notify != nullptr) notify->cv.notify_one();
 }

@@ -210,7 +210,9 @@ class runner_service {
 
   mutable std::mutex _work_mu;
   // A scan's wake-up, guarded by _work_mu. `woken`: there is work (the wait returns at once);
-  // the notify is sent once per wait, and for a freed slot only when the scan waits for one.
+  // the notify is sent once per wait, and for a freed slot only when the scan waits for one
+  // (`wants_slots`: the outbox scan while items wait for their tenant's slots; the schedule scan
+  // always).
   struct wake_signal {
     std::condition_variable_any cv;
     bool woken = false, notified = false, wants_slots = false;

@@ -3,10 +3,10 @@
 #include "common/log.h"
 #include "schemas/ids.h"
 #include "schemas/json_encode.h"
+#include "stages/runner/json_read.h"
 #include "transport/nats/subjects.h"
 
 #include <nlohmann/json.hpp>
-#include <simdjson.h>
 
 #include <algorithm>
 
@@ -73,56 +73,27 @@ std::optional<workflow_fields> read_workflow_fields(std::string_view body) {
   simdjson::dom::object obj;
   if (parser.parse(body.data(), body.size()).get_object().get(obj)) return std::nullopt;
   workflow_fields f;
-  for (auto [key, v] : obj) {
-    std::string* text = nullptr;
-    if (key == "saga")
-      text = &f.saga;
-    else if (key == "tenant_id")
-      text = &f.tenant_id;
-    else if (key == "correlation_id")
-      text = &f.correlation_id;
-    else if (key == "trace_id")
-      text = &f.trace_id;
-    else if (key == "command_id")
-      text = &f.command_id;
-    else if (key == "status")
-      text = &f.status;
-    else if (key == "code")
-      text = &f.code;
-    else if (key == "message")
-      text = &f.message;
-    else if (key == "aggregate_type")
-      text = &f.aggregate_type;
-    else if (key == "aggregate_id")
-      text = &f.aggregate_id;
-    else if (key == "command_type")
-      text = &f.command_type;
-    else if (key == "effect")
-      text = &f.effect;
-    else if (key == "result_type")
-      text = &f.result_type;
-    else if (key == "schedule_key")
-      text = &f.schedule_key;
-    else if (key == "name")
-      text = &f.name;
-    else if (key == "due_at")
-      text = &f.due_at;
-    if (text != nullptr) {
-      std::string_view sv;
-      text->clear();
-      if (!v.get_string().get(sv)) text->assign(sv);
-    } else if (key == "events") {
-      f.events = v.is_array() ? simdjson::minify(v) : std::string();
-    } else if (key == "payload") {
-      f.payload = simdjson::minify(v);
-    } else if (key == "error") {
-      std::string_view sv;
-      if (!v.get_string().get(sv))
-        f.error = std::string(sv);
-      else
-        f.error.reset();
-    }
-  }
+  for (auto [key, field] : {std::pair{"saga", &f.saga},
+                            {"tenant_id", &f.tenant_id},
+                            {"correlation_id", &f.correlation_id},
+                            {"trace_id", &f.trace_id},
+                            {"command_id", &f.command_id},
+                            {"status", &f.status},
+                            {"code", &f.code},
+                            {"message", &f.message},
+                            {"aggregate_type", &f.aggregate_type},
+                            {"aggregate_id", &f.aggregate_id},
+                            {"command_type", &f.command_type},
+                            {"effect", &f.effect},
+                            {"result_type", &f.result_type},
+                            {"schedule_key", &f.schedule_key},
+                            {"name", &f.name},
+                            {"due_at", &f.due_at}})
+    *field = text_field(obj, key);
+  simdjson::dom::element e;
+  if (!obj["events"].get(e) && e.is_array()) f.events = simdjson::minify(e);
+  if (!obj["payload"].get(e)) f.payload = simdjson::minify(e);
+  if (std::string_view s; !obj["error"].get_string().get(s)) f.error = std::string(s);
   return f;
 }
 

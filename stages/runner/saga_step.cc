@@ -3,6 +3,7 @@
 #include "common/sha256.h"
 #include "schemas/ids.h"
 #include "schemas/json_encode.h"
+#include "stages/runner/json_read.h"
 
 #include <simdjson.h>
 
@@ -91,11 +92,6 @@ std::string write_record(const record_parts& r) {
   return out;
 }
 
-std::string string_of(dom::element e, const char* field) {
-  std::string_view s;
-  return e[field].get_string().get(s) ? std::string() : std::string(s);
-}
-
 // Lua's empty table reads as {} (an object): an empty list either way.
 bool list_of(dom::object result, const char* field, std::vector<dom::element>& out, std::string& problem) {
   dom::element e;
@@ -138,7 +134,7 @@ result<step_result> run_step(const saga_config& saga, runtime::sandbox& sandbox,
     thread_local dom::parser parser;
     dom::element in;
     if (!parser.parse(input.input_json.data(), input.input_json.size()).get(in) && in.is_object())
-      schedules.erase(string_of(in, "name"));
+      schedules.erase(text_field(in, "name"));
   }
 
   std::optional<runtime::state_handle> state;
@@ -178,7 +174,7 @@ result<step_result> run_step(const saga_config& saga, runtime::sandbox& sandbox,
   for (dom::element w : work) {
     const auto where = "work[" + std::to_string(i + 1) + "]: ";
     if (!w.is_object()) return malformed(where + "must be a table");
-    const auto kind = string_of(w, "kind");
+    const auto kind = text_field(w, "kind");
     dom::element payload;
     if (w["payload"].get(payload) || !payload.is_object())
       return malformed(where + "'payload' must be a table");
@@ -196,16 +192,16 @@ result<step_result> run_step(const saga_config& saga, runtime::sandbox& sandbox,
     j.key("created_ms").value(now_ms);
     j.key("payload").raw(simdjson::minify(payload));
     if (kind == "command") {
-      const auto type = string_of(w, "aggregate_type");
-      const auto id = string_of(w, "aggregate_id");
+      const auto type = text_field(w, "aggregate_type");
+      const auto id = text_field(w, "aggregate_id");
       if (!schemas::is_valid_aggregate_type(type)) return malformed(where + "'aggregate_type' is not a type");
       if (!schemas::is_valid_aggregate_id(id)) return malformed(where + "'aggregate_id' is not an id");
-      if (string_of(payload, "type").empty())
+      if (text_field(payload, "type").empty())
         return malformed(where + "'payload.type' (the command) is missing");
       j.key("aggregate_type").value(type);
       j.key("aggregate_id").value(id);
     } else if (kind == "effect") {
-      const auto effect = string_of(w, "effect");
+      const auto effect = text_field(w, "effect");
       if (!schemas::is_valid_aggregate_type(effect))
         return malformed(where + "'effect' is not an effect name");
       j.key("effect").value(effect);
@@ -236,7 +232,7 @@ result<step_result> run_step(const saga_config& saga, runtime::sandbox& sandbox,
     const auto where = "schedules[" + std::to_string(i + 1) + "]: ";
     ++i;
     if (!s.is_object()) return malformed(where + "must be a table");
-    const auto name = string_of(s, "name");
+    const auto name = text_field(s, "name");
     if (!is_schedule_name(name)) return malformed(where + "'name' must match [A-Za-z0-9_-]{1,64}");
     std::int64_t after = -1;
     if (dom::element a; s["after_ms"].get(a) || !(a.is_int64() || a.is_uint64()) ||
