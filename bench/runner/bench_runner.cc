@@ -63,6 +63,19 @@ bool part_wanted(const std::string& part) {
 std::uint64_t or_zero(const result<std::uint64_t>& r) { return r.ok() ? r.value() : 0; }
 
 // CPU seconds this process used so far (all threads: node and load generator alike).
+// perf stat --control: with ESFLOW_BENCH_PERF_CTL naming perf's control fifo
+// and ESFLOW_RBENCH_PERF_PHASE naming a measured phase (ceiling, transfers),
+// counting runs only while that phase is measured, so `perf stat -D -1
+// --control fifo:...` counts instructions and cycles of exactly that phase
+// (steadier than CPU time on a VM whose speed drifts; bench/README.md).
+void perf_phase(const char* phase, bool on) {
+  const char* ctl = std::getenv("ESFLOW_BENCH_PERF_CTL");
+  const char* want = std::getenv("ESFLOW_RBENCH_PERF_PHASE");
+  if (ctl == nullptr || want == nullptr || std::string(want) != phase) return;
+  std::ofstream f(ctl);
+  f << (on ? "enable\n" : "disable\n");
+}
+
 double cpu_seconds() {
   rusage u{};
   ::getrusage(RUSAGE_SELF, &u);
@@ -444,10 +457,13 @@ int run_transfers(const fs::path& root) {
     const auto url = cli::served_url(*served.value());
     open_all(url);
     const double cpu0 = cpu_seconds();
+    perf_phase("ceiling", true);
     auto r = drive(url, clients, 0, clock_type::now() + std::chrono::seconds(10), [&](std::size_t i) {
       return command("Account", account_key(i % accounts),
                      {{"type", i % 2 ? "withdraw" : "deposit"}, {"amount", 1}});
     });
+    perf_phase("ceiling", false);
+    std::printf("  (ceiling phase: %zu commands)\n", r.accepted);
     ceiling = static_cast<double>(r.accepted) / r.seconds;
     command_cpu_us = (cpu_seconds() - cpu0) * 1e6 / static_cast<double>(std::max<std::size_t>(r.accepted, 1));
     std::printf(
@@ -468,6 +484,7 @@ int run_transfers(const fs::path& root) {
   const auto head0 = or_zero(svc->log().last_position());
   const auto t0 = clock_type::now();
   const double cpu0 = cpu_seconds();
+  perf_phase("transfers", true);
   auto sent = drive(url, clients, transfers, {}, [&](std::size_t i) {
     return command("Transfer", "t-" + std::to_string(i),
                    {{"type", "request_transfer"},
@@ -488,6 +505,7 @@ int run_transfers(const fs::path& root) {
     }
     if (page->empty()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  perf_phase("transfers", false);
   const double s = seconds_since(t0);
   const double transfer_cpu_us =
       (cpu_seconds() - cpu0) * 1e6 / static_cast<double>(std::max<std::size_t>(finished, 1));

@@ -39,18 +39,26 @@
 namespace esflow::runner {
 namespace {
 
+// An item waiting in outbox.scan; `read_back`: read it as stored before it
+// goes (a pass may have listed it, or it comes from a pass or a retry).
+struct waiting_item {
+  storage::outbox_item item;
+  bool read_back = true;
+};
+
 // Items waiting for room under their tenant's in-flight limit, by tenant,
 // each key once; bounded.
 class waiting_items {
  public:
   explicit waiting_items(std::size_t bound) : _bound(bound) {}
 
-  // False when full (the item is not held).
-  bool add(storage::outbox_item item) {
-    if (_keys.contains(item.key)) return true;
+  // False when full (the item is not held). An item already held stays as
+  // it is: this is its only copy in memory, so it goes out once either way.
+  bool add(waiting_item w) {
+    if (_keys.contains(w.item.key)) return true;
     if (_keys.size() >= _bound) return false;
-    _keys.insert(item.key);
-    _by_tenant[item.tenant].push_back(std::move(item));
+    _keys.insert(w.item.key);
+    _by_tenant[w.item.tenant].push_back(std::move(w));
     return true;
   }
   std::size_t size() const { return _keys.size(); }
@@ -66,7 +74,7 @@ class waiting_items {
       for (std::size_t n = room(it->first); n > 0 && !q.empty();) {
         auto item = std::move(q.front());
         q.pop_front();
-        _keys.erase(item.key);
+        _keys.erase(item.item.key);
         if (!take(std::move(item))) return limited;
         --n;
       }
@@ -78,7 +86,7 @@ class waiting_items {
 
  private:
   std::size_t _bound;
-  std::map<std::string, std::deque<storage::outbox_item>> _by_tenant;
+  std::map<std::string, std::deque<waiting_item>> _by_tenant;
   std::unordered_set<std::string> _keys;
 };
 
@@ -108,15 +116,22 @@ class outbox_scan final : public graph::stage {
     std::string after;
     auto last_pass = std::chrono::steady_clock::now();
     std::size_t seen = 0;  // items met in the current pass: the depth gauge at its end
+    // The outbox serial read after the last page a pass read (runner_service::outbox_serial): a
+    // commit's item at or below it may have been listed, and sent, by that pass.
+    std::uint64_t listed_through = 0;
     bool stopped = false;
-    auto take = [&](storage::outbox_item item) {
-      // Read as stored now, also a hint: a pass may have listed the item before its commit's hint
-      // came, and sent it, and a rejected command's item is deleted after its answer is published:
-      // sending that command again from a stale copy could get it accepted.
-      auto stored = _service->store().outbox().get(item.key);
-      if (!stored.ok() || !stored.value()) return true;
-      item.item = std::move(*stored.value());
-      stopped = !hand_out(out, std::move(item));
+    auto take = [&](waiting_item w) {
+      // A commit's item that no pass listed before its hint came in goes as written: its hint is
+      // its only copy in memory, so nothing else sent or deleted it. Any other is read as stored
+      // now: a pass may have listed the item before its commit's hint came, and sent it, and a
+      // rejected command's item is deleted after its answer is published: sending that command
+      // again from a stale copy could get it accepted.
+      if (w.read_back) {
+        auto stored = _service->store().outbox().get(w.item.key);
+        if (!stored.ok() || !stored.value()) return true;
+        w.item.item = std::move(*stored.value());
+      }
+      stopped = !hand_out(out, std::move(w.item));
       return !stopped;
     };
     auto room = [&](const std::string& tenant) {
@@ -126,11 +141,12 @@ class outbox_scan final : public graph::stage {
     while (!out.stopping()) {
       auto hints = _service->take_outbox_hints();
       need_pass = need_pass || hints.dropped;
-      for (auto& h : hints.items) need_pass = !held.add(std::move(h)) || need_pass;
+      for (auto& h : hints.items)
+        need_pass = !held.add({std::move(h.item), h.serial <= listed_through}) || need_pass;
       for (auto& [when, item] : hints.retries) retries.emplace(when, std::move(item));
       auto now = std::chrono::steady_clock::now();
       while (!retries.empty() && retries.begin()->first <= now) {
-        need_pass = !held.add(std::move(retries.begin()->second)) || need_pass;
+        need_pass = !held.add({std::move(retries.begin()->second)}) || need_pass;
         retries.erase(retries.begin());
       }
       const bool limited = held.hand_out(room, take);
@@ -145,6 +161,7 @@ class outbox_scan final : public graph::stage {
       }
       if (in_pass) {
         auto page = _service->store().outbox().list(after, _batch);
+        listed_through = _service->outbox_serial();
         if (!page.ok()) {
           ESFLOW_WARN("runner", "{}: reading the outbox: {}", _service->pipeline(), page.err().to_string());
           in_pass = false;
@@ -156,7 +173,7 @@ class outbox_scan final : public graph::stage {
           after = page_full ? page->back().key : std::string();
           bool full = false;
           for (auto& item : page.value()) {
-            if (!held.add(std::move(item))) {
+            if (!held.add({std::move(item)})) {
               full = true;  // the rest waits for another pass once `held` has drained
               break;
             }

@@ -33,9 +33,10 @@ struct runner_context : stages::ingest_context {
   const saga_config* saga = nullptr;
   std::optional<std::string> record;  // the instance record before (saga.load)
   bool record_pending = false;        // `record` is a transition not yet stored (runner_service::load)
+  std::uint64_t record_mark = 0;      // `record` came from the store at this mark (runner_service::load)
   std::vector<step_result> steps;     // one per input left after dedupe
   std::vector<std::string> seen;      // marker ids of the inputs to mark (all inputs)
-  std::uint64_t pending_serial = 0;   // the record left in runner_service::_pending by saga.run
+  std::uint64_t pending_serial = 0;   // the transition saga.run left in runner_service::_records
   std::vector<std::string> running;   // runner_service::_running_markers this message holds
   // The program failed on these inputs (program_error: it would fail again): saga.commit
   // quarantines them with the reason, marks them seen and leaves the instance as it was.

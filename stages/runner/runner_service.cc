@@ -198,16 +198,37 @@ result<bool> runner_service::seen(const saga_input& in) {
   return v.value()->size() < 8 || storage::keys::get_u64_be(*v.value()) > now_ms();
 }
 
-result<std::optional<std::string>> runner_service::load(const saga_input& in, bool* pending) {
+result<runner_service::loaded_record> runner_service::load(const saga_input& in, std::uint64_t since) {
+  loaded_record out;
   {
     std::lock_guard lock(_pending_mu);
-    if (auto it = _pending.find(instance_key(in.tenant, in.saga, in.correlation_id)); it != _pending.end()) {
-      if (pending != nullptr) *pending = true;
-      return std::optional<std::string>(it->second.first);
+    if (auto it = _records.find(instance_key(in.tenant, in.saga, in.correlation_id)); it != _records.end()) {
+      auto& r = it->second;
+      if (r.stored) _stored_order.splice(_stored_order.end(), _stored_order, r.lru);
+      out.record = r.record;
+      out.pending = !r.stored;
+      return out;
+    }
+    out.mark = _records_forgotten + 1;
+    if (since != 0 && since == out.mark) {
+      out.unchanged = true;
+      return out;
     }
   }
-  if (pending != nullptr) *pending = false;
-  return _store->sagas().get(in.tenant, in.saga, in.correlation_id);
+  auto stored = _store->sagas().get(in.tenant, in.saga, in.correlation_id);
+  if (!stored.ok()) return std::move(stored).err();
+  out.record = std::move(stored).value();
+  return out;
+}
+
+void runner_service::set_record_cache(std::size_t n) {
+  std::lock_guard lock(_pending_mu);
+  _record_cache = n;
+  while (_stored_order.size() > _record_cache) {
+    _records.erase(_stored_order.front());
+    _stored_order.pop_front();
+    ++_records_forgotten;
+  }
 }
 
 namespace {
@@ -255,7 +276,11 @@ status runner_service::run(lane_sandboxes& lanes, runner_context& ctx) {
   if (changes_instance(ctx)) {
     std::lock_guard lock(_pending_mu);
     ctx.pending_serial = ++_pending_serial;
-    _pending[instance_key(first.tenant, first.saga, first.correlation_id)] = {*record, ctx.pending_serial};
+    auto& r = _records[instance_key(first.tenant, first.saga, first.correlation_id)];
+    if (r.stored) _stored_order.erase(r.lru);
+    r.record = *record;
+    r.serial = ctx.pending_serial;
+    r.stored = false;
   }
   return {};
 }
@@ -333,13 +358,15 @@ void runner_service::commit(runner_context& ctx, std::function<void(status)> don
                                       : instance_key(ctx.inputs.front().tenant, ctx.inputs.front().saga,
                                                      ctx.inputs.front().correlation_id);
   const auto serial = ctx.pending_serial;
+  const std::uint64_t hint_serial =
+      written.empty() ? 0 : ++_outbox_serial;  // before the write (outbox_serial)
   std::vector<std::string> kinds;
   for (const auto& in : ctx.inputs) kinds.push_back(in.kind);
   const bool quarantined = ctx.poison.has_value();
   const auto started = clock_type::now();
   _committer->submit(std::move(ws), [this, key, serial, earliest_due, kinds = std::move(kinds), quarantined,
                                      started, running = ctx.running, written = std::move(written),
-                                     done = std::move(done)](status st) mutable {
+                                     hint_serial, done = std::move(done)](status st) mutable {
     {
       std::lock_guard lock(_pending_mu);
       for (const auto& mark : running) _running_markers.erase(mark);
@@ -350,14 +377,27 @@ void runner_service::commit(runner_context& ctx, std::function<void(status)> don
     }
     if (serial != 0) {
       std::lock_guard lock(_pending_mu);
-      auto it = _pending.find(key);
-      // Stored (or failed: the store's record is the truth again) unless a later transition replaced it.
-      if (it != _pending.end() && it->second.second == serial) _pending.erase(it);
+      // Stored: kept in memory as the store's record, or forgotten when it failed (the store's
+      // record is the truth again). A later transition that replaced it is left alone.
+      if (auto it = _records.find(key); it != _records.end() && it->second.serial == serial) {
+        if (!st.ok() || _record_cache == 0) {
+          _records.erase(it);
+          ++_records_forgotten;
+        } else {
+          it->second.stored = true;
+          it->second.lru = _stored_order.insert(_stored_order.end(), key);
+          while (_stored_order.size() > _record_cache) {
+            _records.erase(_stored_order.front());
+            _stored_order.pop_front();
+            ++_records_forgotten;
+          }
+        }
+      }
     }
     if (st.ok() && !written.empty()) {
       std::lock_guard lock(_work_mu);
       if (hints_have_room(written.size())) {
-        for (auto& w : written) _hints.items.push_back(std::move(w));
+        for (auto& w : written) _hints.items.push_back({std::move(w), hint_serial});
       } else {
         _hints.dropped = true;
         if (_metrics) _metrics->outbox_hints_dropped(written.size());

@@ -32,6 +32,7 @@
 #include <condition_variable>
 #include <deque>
 #include <limits>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -100,9 +101,24 @@ class runner_service {
   // Whether the input's marker is stored (seen before: skip, still ack).
   result<bool> seen(const saga_input& in);
   std::string marker_id(const saga_input& in) const;
-  // The instance record: a transition not yet stored first, else the store's.
-  // `pending` (optional): set when the record is a transition not yet stored.
-  result<std::optional<std::string>> load(const saga_input& in, bool* pending = nullptr);
+  // The instance record: from memory (a transition not yet stored, or one of
+  // the last `record_cache` stored), else the store's.
+  struct loaded_record {
+    std::optional<std::string> record;
+    bool pending = false;    // a transition not yet stored
+    bool unchanged = false;  // nothing read: the record of the look at `since` stands
+    // Read from the store: the look's mark, for a look again with `since`.
+    std::uint64_t mark = 0;
+  };
+  // `since`: the mark of an earlier look for the same message (saga.load's,
+  // for saga.run). When memory still has nothing and has forgotten nothing
+  // since, no transition of the instance can have happened in between (each
+  // one stays in memory at least until stored), so the store is not read again.
+  result<loaded_record> load(const saga_input& in, std::uint64_t since = 0);
+  // How many stored instance records stay in memory (least recently used
+  // go first): an instance's next inputs usually come milliseconds later, and
+  // saga.load and saga.run both read the record (saga.load's `cache`).
+  void set_record_cache(std::size_t n);
   // Runs every input of the message against the record in the lane's sandboxes.
   status run(lane_sandboxes& lanes, runner_context& ctx);
   // A message that will not reach saga.commit gives back the inputs it was running.
@@ -128,12 +144,22 @@ class runner_service {
   // last compaction (RocksDB tombstones), which grows with the traffic.
   // Bounded (outbox.scan's `max_hints`); past the bound items are dropped
   // (counted) and `dropped` tells the scan to make a pass, which finds them.
+  // A commit's item with the outbox serial taken before its write: a pass
+  // that read the outbox after the serial passed it may have sent it already.
+  struct hinted_item {
+    storage::outbox_item item;
+    std::uint64_t serial = 0;  // 0: not from a commit (read it back before sending)
+  };
   struct outbox_hints {
-    std::vector<storage::outbox_item> items;
+    std::vector<hinted_item> items;
     std::vector<std::pair<std::chrono::steady_clock::time_point, storage::outbox_item>> retries;
     bool dropped = false;
   };
   outbox_hints take_outbox_hints();
+  // The serial of the latest commit that wrote outbox items, taken before its
+  // write: read after a pass's page, every item that page could see is at or
+  // below it (outbox.scan sends only hints above it without reading them back).
+  std::uint64_t outbox_serial() const { return _outbox_serial.load(); }
   void set_outbox_hint_bound(std::size_t n) { _hint_bound.store(n); }
   std::size_t outbox_hint_bound() const { return _hint_bound.load(); }
   // Items being dispatched (not handed out twice), and when a failed one may
@@ -202,7 +228,19 @@ class runner_service {
   std::unique_ptr<effect_executor> _executor;
 
   std::mutex _pending_mu;
-  std::map<std::string, std::pair<std::string, std::uint64_t>> _pending;  // instance -> (record, serial)
+  // Instance records in memory, by instance key: transitions on their way to
+  // the store, and the last stored ones (bounded by _record_cache). Only this
+  // service writes saga records, so a stored one equals the store's.
+  struct instance_record {
+    std::string record;
+    std::uint64_t serial = 0;  // the transition's (ctx.pending_serial)
+    bool stored = false;
+    std::list<std::string>::iterator lru;  // in _stored_order when stored
+  };
+  std::unordered_map<std::string, instance_record> _records;
+  std::list<std::string> _stored_order;  // stored records, least recently used first
+  std::size_t _record_cache = 4096;
+  std::uint64_t _records_forgotten = 0;  // records dropped from memory (evicted, failed, cache 0)
   std::uint64_t _pending_serial = 0;
   // Markers of inputs run but not yet stored (tenant + marker): a second delivery of one
   // (a JetStream redelivery racing the first) is skipped instead of running twice.
@@ -220,6 +258,7 @@ class runner_service {
   wake_signal _outbox_wake, _schedules_wake;
   outbox_hints _hints;  // guarded by _work_mu
   std::atomic<std::size_t> _hint_bound{65536};
+  std::atomic<std::uint64_t> _outbox_serial{0};
   // When schedule.scan looks again unwoken; the maximum while it scans.
   std::atomic<std::uint64_t> _schedule_scan_next_ms{std::numeric_limits<std::uint64_t>::max()};
   struct claim_state {

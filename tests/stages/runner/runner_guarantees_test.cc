@@ -475,17 +475,7 @@ end
 // that path: each transfer still completes, each command is appended once,
 // and the outbox ends empty.
 TEST_F(runner_guarantees, outbox_items_over_max_hints_are_found_by_a_pass) {
-  std::ifstream in(pipeline("runner-saga.yaml"));
-  std::string yaml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const std::string scan = "kind: outbox.scan, per_tenant: 64";
-  ASSERT_NE(yaml.find(scan), std::string::npos);
-  yaml.replace(yaml.find(scan), scan.size(), scan + ", max_hints: 0");
-  for (auto at = yaml.find("programs/"); at != std::string::npos; at = yaml.find("programs/", at + 1)) {
-    yaml.insert(at, std::string(ESFLOW_SOURCE_DIR) + "/pipelines/");
-    at += std::string(ESFLOW_SOURCE_DIR).size() + 11;
-  }
-  const auto file = (dir.path() / "runner-passes-only.yaml").string();
-  std::ofstream(file) << yaml;
+  const auto file = saga_pipeline_with_scan(dir.path(), "runner-passes-only.yaml", "max_hints: 0");
   files_node node(data(), {pipeline("aggregate.yaml"), file});
   ASSERT_TRUE(node.ok());
   constexpr int k_accounts = 6, k_transfers = 24;
@@ -532,37 +522,7 @@ function on_event(state, input)
           done = true}
 end
 )");
-  const auto p = dir / "once.yaml";
-  write_file(p, R"(pipeline: once
-settings:
-  http: 127.0.0.1:0
-  data_dir: ./data
-  durability: fsync
-  event_log: embedded
-  tenancy: multi
-sagas:
-  Once:
-    program: once.lua
-    triggers:
-      - { aggregate_type: Order, events: [noted] }
-    correlate_by: aggregate_id
-stages:
-  follow: { kind: saga.follow, poll: 10ms }
-  tenant: { kind: tenant.gate, key: message, concurrency: 4 }
-  dedupe: { kind: saga.dedupe, key: message, concurrency: 4 }
-  load:   { kind: saga.load, key: message, concurrency: 4 }
-  run:    { kind: saga.run, key: message, concurrency: 4 }
-  commit: { kind: saga.commit, key: message }
-  ack:    { kind: ack }
-flow:
-  - follow -> tenant -> dedupe -> load -> run -> commit -> ack
-  - "tenant.error -> ack"
-  - "dedupe.error -> ack"
-  - "load.error -> ack"
-  - "run.error -> ack"
-  - "commit.error -> ack"
-)");
-  return p.string();
+  return saga_path_pipeline(dir, "once", "Once", "once.lua");
 }
 
 // Appends `events` "noted" events of Order `id` in one commit; its position.

@@ -130,6 +130,68 @@ inline void write_file(const std::filesystem::path& p, const std::string& text) 
   std::ofstream(p) << text;
 }
 
+// A pipeline of the saga path alone (follow -> ... -> commit -> ack) with one
+// saga `saga` (program `program`, next to the file) triggered by Order's
+// `noted` events, by aggregate id; `load_params` are added to saga.load.
+// Written to dir/<pipeline>.yaml; the file's path.
+inline std::string saga_path_pipeline(const std::filesystem::path& dir, const std::string& pipeline,
+                                      const std::string& saga, const std::string& program,
+                                      const std::string& load_params = {}) {
+  const auto p = dir / (pipeline + ".yaml");
+  write_file(p, "pipeline: " + pipeline + R"(
+settings:
+  http: 127.0.0.1:0
+  data_dir: ./data
+  durability: fsync
+  event_log: embedded
+  tenancy: multi
+sagas:
+  )" + saga + R"(:
+    program: )" + program +
+                    R"(
+    triggers:
+      - { aggregate_type: Order, events: [noted] }
+    correlate_by: aggregate_id
+stages:
+  follow: { kind: saga.follow, poll: 10ms }
+  tenant: { kind: tenant.gate, key: message, concurrency: 4 }
+  dedupe: { kind: saga.dedupe, key: message, concurrency: 4 }
+  load:   { kind: saga.load, key: message, concurrency: 4)" +
+                    (load_params.empty() ? std::string() : ", " + load_params) + R"( }
+  run:    { kind: saga.run, key: message, concurrency: 4 }
+  commit: { kind: saga.commit, key: message }
+  ack:    { kind: ack }
+flow:
+  - follow -> tenant -> dedupe -> load -> run -> commit -> ack
+  - "tenant.error -> ack"
+  - "dedupe.error -> ack"
+  - "load.error -> ack"
+  - "run.error -> ack"
+  - "commit.error -> ack"
+)");
+  return p.string();
+}
+
+// runner-saga.yaml as shipped with `params` added to its outbox.scan, written
+// to dir/name (program paths made absolute); the file's path.
+inline std::string saga_pipeline_with_scan(const std::filesystem::path& dir, const std::string& name,
+                                           const std::string& params) {
+  std::ifstream in(pipeline("runner-saga.yaml"));
+  std::string yaml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string scan = "kind: outbox.scan, per_tenant: 64";
+  const auto at_scan = yaml.find(scan);
+  EXPECT_NE(at_scan, std::string::npos) << "runner-saga.yaml's outbox.scan line";
+  if (at_scan != std::string::npos) yaml.replace(at_scan, scan.size(), scan + ", " + params);
+  const std::string root = std::string(ESFLOW_SOURCE_DIR) + "/pipelines/";
+  for (auto at = yaml.find("programs/"); at != std::string::npos; at = yaml.find("programs/", at + 1)) {
+    yaml.insert(at, root);
+    at += root.size();
+  }
+  const auto file = (dir / name).string();
+  std::ofstream(file) << yaml;
+  return file;
+}
+
 // runner-effect.yaml as shipped, but `notify` POSTs to `url` (fast retries).
 inline std::string effect_pipeline(const std::filesystem::path& dir, const std::string& url) {
   const auto p = dir / "runner-effect.yaml";
