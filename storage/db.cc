@@ -79,9 +79,9 @@ const stream_msg_id_filter& stream_filter() {
 }
 
 // Memtable insert hints (ColumnFamilyOptions::memtable_insert_with_hint_prefix_extractor):
-// keys that arrive in order under one prefix are inserted next to the
-// previous one instead of searching the skiplist from the top, which was a
-// tenth of a runner transfer's CPU (docs/performance.md "Memtable inserts").
+// where several ordered sequences share a family, each inserts next to its
+// own previous key instead of searching the skiplist from the top
+// (docs/performance.md "Memtable inserts").
 // The log's positions ascend over the whole family: one hint for all.
 class ascending_family final : public rocksdb::SliceTransform {
  public:
