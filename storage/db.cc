@@ -8,7 +8,6 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
-#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -78,40 +77,6 @@ const stream_msg_id_filter& stream_filter() {
   return filter;
 }
 
-// Memtable insert hints (ColumnFamilyOptions::memtable_insert_with_hint_prefix_extractor):
-// where several ordered sequences share a family, each inserts next to its
-// own previous key instead of searching the skiplist from the top
-// (docs/performance.md "Memtable inserts").
-// The log's positions ascend over the whole family: one hint for all.
-class ascending_family final : public rocksdb::SliceTransform {
- public:
-  const char* Name() const override { return "esflow.ascending_family"; }
-  rocksdb::Slice Transform(const rocksdb::Slice& key) const override { return {key.data(), 0}; }
-  bool InDomain(const rocksdb::Slice& /*key*/) const override { return true; }
-};
-
-// A workflow stream's messages (stream, "m", position) ascend per stream;
-// its msg ids (stream, "d", id) come in any order and take no hint.
-class stream_messages final : public rocksdb::SliceTransform {
- public:
-  const char* Name() const override { return "esflow.stream_messages"; }
-  rocksdb::Slice Transform(const rocksdb::Slice& key) const override { return {key.data(), key.size() - 8}; }
-  bool InDomain(const rocksdb::Slice& key) const override {
-    std::string_view k(key.data(), key.size());
-    std::size_t pos = 0;
-    std::string_view stream, tag;
-    return keys::get_str(k, pos, stream) && keys::get_str(k, pos, tag) && tag == "m" && k.size() - pos == 8;
-  }
-};
-
-// Checkpoints and tenant rows: the same few keys written over and over, each its own hint.
-class same_key final : public rocksdb::SliceTransform {
- public:
-  const char* Name() const override { return "esflow.same_key"; }
-  rocksdb::Slice Transform(const rocksdb::Slice& key) const override { return key; }
-  bool InDomain(const rocksdb::Slice& /*key*/) const override { return true; }
-};
-
 }  // namespace
 
 std::string_view to_string(cf family) noexcept { return cf_names[static_cast<std::size_t>(family)]; }
@@ -133,10 +98,6 @@ result<std::unique_ptr<db>> db::open(db_options options) {
   dbo.max_total_wal_size = 4 * o.write_buffer_bytes * cf_count;
   // All memtables together stay under this; one busy family cannot starve the box.
   dbo.db_write_buffer_size = 4 * o.write_buffer_bytes;
-  // The write group's leader inserts every batch of the group itself: on a
-  // few cores parallel inserts mostly add hand-offs, and only serial inserts
-  // use the insert hints below.
-  dbo.allow_concurrent_memtable_write = false;
 
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(o.block_cache_bytes);
@@ -178,12 +139,6 @@ result<std::unique_ptr<db>> db::open(db_options options) {
       cfo.memtable_prefix_bloom_size_ratio = 0.05;
       cfo.memtable_whole_key_filtering = true;
     }
-    if (name == "events")
-      cfo.memtable_insert_with_hint_prefix_extractor = std::make_shared<ascending_family>();
-    if (name == "streams")
-      cfo.memtable_insert_with_hint_prefix_extractor = std::make_shared<stream_messages>();
-    if (name == "checkpoints" || name == "tenants")
-      cfo.memtable_insert_with_hint_prefix_extractor = std::make_shared<same_key>();
     descriptors.emplace_back(std::string(name), cfo);
   }
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, base);

@@ -276,9 +276,8 @@ int run_dispatch(const fs::path& root) {
   const double s = seconds_since(t0);
   const auto published = or_zero(svc->commands().last_position()) - head0;
   std::printf(
-      "relay (scan, publish to WORKFLOW_COMMANDS, delete): %9.0f items/s (%.2f s, %llu published, %.1f us of "
-      "CPU "
-      "each)\n",
+      "relay (scan, publish to WORKFLOW_COMMANDS, delete): %9.0f items/s (%.2f s, %llu published, "
+      "%.1f us of CPU each)\n",
       static_cast<double>(n) / s, s, static_cast<unsigned long long>(published),
       (cpu_seconds() - cpu0) * 1e6 / static_cast<double>(n));
   const double ceiling = raw_publish(svc->commands(), n, 32, "raw");

@@ -210,7 +210,7 @@ result<runner_service::loaded_record> runner_service::load(const saga_input& in,
       return out;
     }
     out.mark = _records_forgotten + 1;
-    if (since != 0 && since == out.mark) {
+    if (since == out.mark) {
       out.unchanged = true;
       return out;
     }
@@ -224,6 +224,10 @@ result<runner_service::loaded_record> runner_service::load(const saga_input& in,
 void runner_service::set_record_cache(std::size_t n) {
   std::lock_guard lock(_pending_mu);
   _record_cache = n;
+  forget_over_cache();
+}
+
+void runner_service::forget_over_cache() {
   while (_stored_order.size() > _record_cache) {
     _records.erase(_stored_order.front());
     _stored_order.pop_front();
@@ -380,17 +384,13 @@ void runner_service::commit(runner_context& ctx, std::function<void(status)> don
       // Stored: kept in memory as the store's record, or forgotten when it failed (the store's
       // record is the truth again). A later transition that replaced it is left alone.
       if (auto it = _records.find(key); it != _records.end() && it->second.serial == serial) {
-        if (!st.ok() || _record_cache == 0) {
-          _records.erase(it);
-          ++_records_forgotten;
-        } else {
+        if (st.ok()) {
           it->second.stored = true;
           it->second.lru = _stored_order.insert(_stored_order.end(), key);
-          while (_stored_order.size() > _record_cache) {
-            _records.erase(_stored_order.front());
-            _stored_order.pop_front();
-            ++_records_forgotten;
-          }
+          forget_over_cache();  // with a cache of 0, this record at once
+        } else {
+          _records.erase(it);
+          ++_records_forgotten;
         }
       }
     }

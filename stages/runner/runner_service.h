@@ -144,11 +144,11 @@ class runner_service {
   // last compaction (RocksDB tombstones), which grows with the traffic.
   // Bounded (outbox.scan's `max_hints`); past the bound items are dropped
   // (counted) and `dropped` tells the scan to make a pass, which finds them.
-  // A commit's item with the outbox serial taken before its write: a pass
-  // that read the outbox after the serial passed it may have sent it already.
+  // Each commit's item comes with the outbox serial its commit took before
+  // its write (outbox_serial).
   struct hinted_item {
     storage::outbox_item item;
-    std::uint64_t serial = 0;  // 0: not from a commit (read it back before sending)
+    std::uint64_t serial = 0;
   };
   struct outbox_hints {
     std::vector<hinted_item> items;
@@ -241,6 +241,8 @@ class runner_service {
   std::list<std::string> _stored_order;  // stored records, least recently used first
   std::size_t _record_cache = 4096;
   std::uint64_t _records_forgotten = 0;  // records dropped from memory (evicted, failed, cache 0)
+  // Under _pending_mu: drops the least recently used stored records over _record_cache.
+  void forget_over_cache();
   std::uint64_t _pending_serial = 0;
   // Markers of inputs run but not yet stored (tenant + marker): a second delivery of one
   // (a JetStream redelivery racing the first) is skipped instead of running twice.

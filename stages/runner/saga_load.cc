@@ -51,14 +51,11 @@ graph::stage_descriptor saga_load_descriptor() {
                                "stored instance records kept in memory, least recently used first out "
                                "(0: only transitions not yet stored)",
                                0, 1 << 22)};
-  auto make = d.make;
-  d.make = [make](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
-    auto stage = make(init);
-    if (!stage.ok()) return stage;
+  d.make = [](const graph::stage_init& init) -> result<std::unique_ptr<graph::stage>> {
     auto service = keyed_stage_service(init);
     if (!service.ok()) return std::move(service).err();
     service.value()->set_record_cache(static_cast<std::size_t>(init.spec.params.integer("cache")));
-    return stage;
+    return std::unique_ptr<graph::stage>(new saga_load(std::move(service).value()));
   };
   return d;
 }

@@ -130,6 +130,16 @@ inline void write_file(const std::filesystem::path& p, const std::string& text) 
   std::ofstream(p) << text;
 }
 
+// The settings of the test pipelines written here: a free loopback port, the
+// embedded log, fsync.
+inline constexpr const char* k_test_settings = R"(settings:
+  http: 127.0.0.1:0
+  data_dir: ./data
+  durability: fsync
+  event_log: embedded
+  tenancy: multi
+)";
+
 // A pipeline of the saga path alone (follow -> ... -> commit -> ack) with one
 // saga `saga` (program `program`, next to the file) triggered by Order's
 // `noted` events, by aggregate id; `load_params` are added to saga.load.
@@ -138,14 +148,7 @@ inline std::string saga_path_pipeline(const std::filesystem::path& dir, const st
                                       const std::string& saga, const std::string& program,
                                       const std::string& load_params = {}) {
   const auto p = dir / (pipeline + ".yaml");
-  write_file(p, "pipeline: " + pipeline + R"(
-settings:
-  http: 127.0.0.1:0
-  data_dir: ./data
-  durability: fsync
-  event_log: embedded
-  tenancy: multi
-sagas:
+  write_file(p, "pipeline: " + pipeline + "\n" + k_test_settings + R"(sagas:
   )" + saga + R"(:
     program: )" + program +
                     R"(
@@ -198,13 +201,8 @@ inline std::string effect_pipeline(const std::filesystem::path& dir, const std::
   write_file(
       p,
       R"(pipeline: runner-effect
-settings:
-  http: 127.0.0.1:0
-  data_dir: ./data
-  durability: fsync
-  event_log: embedded
-  tenancy: multi
-  max_in_flight: 1024
+)" + std::string(k_test_settings) +
+          R"(  max_in_flight: 1024
 effects:
   notify: { provider: http, url: ")" +
           url +
