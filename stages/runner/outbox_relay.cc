@@ -434,7 +434,7 @@ graph::stage_descriptor outbox_scan_descriptor() {
   d.default_concurrency = graph::concurrency::serial();
   d.params = {
       graph::int_param("batch", 256, "items read per page", 1, 65536),
-      graph::int_param("per_tenant", 64, "items of one tenant in flight at most", 1, 65536),
+      graph::int_param("per_tenant", 512, "items of one tenant in flight at most", 1, 65536),
       graph::duration_param("poll", 2000,
                             "a pass over the whole outbox at least this often (a safety net: new items, "
                             "retries, a restart and dropped items do not wait for it)"),
