@@ -11,7 +11,9 @@
 //   effect.publish  async: the result to WORKFLOW_EVENTS
 //                   (tenant.<t>.effect_result.<effect>, `<t>:result:<id>`).
 //   effect.done     async: the result is stored (the effect's dedupe
-//                   record) only after the publish ack, with the checkpoint.
+//                   record) only after the publish ack, with the checkpoint;
+//                   on the embedded stream both were written with the
+//                   published result already, in the same write.
 // A crash between the provider's call and effect.done runs the call again
 // after the restart, with the same Idempotency-Key.
 #include "common/log.h"
@@ -287,7 +289,17 @@ class effect_publish final : public graph::stage {
     req.msg_id = nats::tenant_token(ctx.call.tenant) + ":result:" + ctx.call.command_id;
     req.headers = _service->headers_for(ctx.call.tenant, ctx.call.correlation_id, ctx.call.trace_id);
     req.body = ctx.result_body;
-    publish_and_end(std::move(m), out, _service->events(), std::move(req));
+    // The done writes ride with the message where the stream can store them in
+    // the same write (embedded): published and done become one durable step.
+    if (auto done = _service->effect_done_writes(ctx); done.empty())
+      ctx.result_stored = true;
+    else
+      req.with = std::make_shared<storage::write_set>(std::move(done));
+    auto* raw = m.release();  // owned by the completion, which runs exactly once
+    _service->events().publish(std::move(req), [raw, out](result<storage::publish_ack> ack) {
+      if (ack.ok() && ack.value().wrote_with) context_of(*raw).result_stored = true;
+      end_async(out, raw, ack.ok() ? status{} : status(std::move(ack).err()));
+    });
   }
 
  private:
@@ -301,6 +313,7 @@ class effect_done final : public graph::stage {
   void process(graph::message_ptr m, const graph::emitter& out) override {
     auto& ctx = context_of(*m);
     auto* raw = m.release();
+    if (ctx.result_stored) return end_async(out, raw, {});
     _service->commit_effect(ctx, [raw, out](status st) { end_async(out, raw, std::move(st)); });
   }
 

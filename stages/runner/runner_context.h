@@ -54,9 +54,10 @@ struct runner_context : stages::ingest_context {
 
   // --- effects: effect.follow / effect.gate / effect.execute / effect.publish / effect.done ---
   effect_call call;
-  std::string saga_name;    // the saga that asked (its metadata), echoed in the result
-  bool replay = false;      // a result is stored: re-published, not run again
-  std::string result_body;  // the effect result (docs/contract.md "Runner node")
+  std::string saga_name;       // the saga that asked (its metadata), echoed in the result
+  bool replay = false;         // a result is stored: re-published, not run again
+  std::string result_body;     // the effect result (docs/contract.md "Runner node")
+  bool result_stored = false;  // the result's publish wrote effect_done_writes with it
 
   std::string_view context_name() const noexcept override { return "runner"; }
 };

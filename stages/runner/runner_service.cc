@@ -147,6 +147,10 @@ result<std::optional<std::string>> runner_service::stored_result(const std::stri
 }
 
 void runner_service::commit_effect(runner_context& ctx, std::function<void(status)> done) {
+  _committer->submit(effect_done_writes(ctx), std::move(done));
+}
+
+storage::write_set runner_service::effect_done_writes(runner_context& ctx) {
   auto ws = _store->begin();
   if (!ctx.replay) {
     storage::keyspace space(_store->database(), storage::cf::dedupe);
@@ -155,7 +159,7 @@ void runner_service::commit_effect(runner_context& ctx, std::function<void(statu
   }
   if (ctx.source == "commands")
     _store->checkpoints().put(ws, {}, checkpoint_name("commands"), _commands_tracker.watermark());
-  _committer->submit(std::move(ws), std::move(done));
+  return ws;
 }
 
 const saga_config* runner_service::find_saga(const std::string& name) const {

@@ -89,6 +89,11 @@ class runner_service {
   result<std::optional<std::string>> stored_result(const std::string& tenant, const std::string& command_id);
   // Stores the result (after its publish ack) and the commands checkpoint, through the commit pool.
   void commit_effect(runner_context& ctx, std::function<void(status)> done);
+  // What marks an effect done: its stored result (not for a replay) and the
+  // commands checkpoint. effect.publish hands it to the result's publish, which
+  // the embedded stream writes with the message; effect.done commits it when
+  // the stream did not (JetStream).
+  storage::write_set effect_done_writes(runner_context& ctx);
   std::string checkpoint_name(const std::string& source) const;
   // A source caught up with nothing in flight moves its checkpoint to the watermark (inputs no
   // commit covered: positions no saga cares about, and the commits' conservative checkpoints).

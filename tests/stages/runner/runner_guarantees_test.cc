@@ -246,6 +246,18 @@ std::string thread_name() {
   return buf;
 }
 
+// A `notify` effect command of tenant acme, as the relay publishes it, into WORKFLOW_COMMANDS.
+bool publish_notify(storage::workflow_stream& stream, const std::string& command_id,
+                    const std::string& correlation_id, const json& payload) {
+  auto item = runner::parse_outbox_work(json{
+      {"command_id", command_id},
+      {"effect", "notify"},
+      {"saga", "Transfer"},
+      {"correlation_id", correlation_id},
+      {"payload", payload}}.dump());
+  return item.ok() && storage::publish_and_wait(stream, runner::effect_command_request("acme", *item)).ok();
+}
+
 // Effect commands a client wrote wrong into WORKFLOW_COMMANDS (a malformed value deep inside, not
 // an object, no command id) are skipped with a warning; the valid one after them runs once.
 TEST_F(runner_guarantees, malformed_effect_commands_are_skipped_and_the_next_one_runs) {
@@ -266,15 +278,7 @@ TEST_F(runner_guarantees, malformed_effect_commands_are_skipped_and_the_next_one
       req.body = bad;
       ASSERT_TRUE(storage::publish_and_wait(*stream.value(), req).ok());
     }
-    auto item = runner::parse_outbox_work(json{
-        {"command_id", "e-ok"},
-        {"effect", "notify"},
-        {"saga", "Transfer"},
-        {"correlation_id", "t-9"},
-        {"payload", {{"to", "x"}}}}.dump());
-    ASSERT_TRUE(item.ok());
-    ASSERT_TRUE(
-        storage::publish_and_wait(*stream.value(), runner::effect_command_request("acme", *item)).ok());
+    ASSERT_TRUE(publish_notify(*stream.value(), "e-ok", "t-9", {{"to", "x"}}));
     ASSERT_TRUE(stream.value()->close().ok());
   }
   {
@@ -332,6 +336,40 @@ TEST_F(runner_guarantees, a_failed_result_publish_does_not_mark_the_effect_done)
   for (const auto& m : stream_messages(*store, "WORKFLOW_EVENTS"))
     results += m.subject.find(".effect_result.") != std::string::npos ? 1 : 0;
   EXPECT_EQ(results, 1);
+}
+
+// On the embedded stream an effect's result and what marks it done (its stored result, the
+// commands checkpoint) are ONE write: no crash can leave a published result not done. The commit
+// pool's writes all fail here, and the effect still ends done without one.
+TEST_F(runner_guarantees, on_the_embedded_stream_the_result_and_its_done_record_are_one_write) {
+  std::atomic<int> pool_writes{0};
+  auto store = shared_store(data(), [&] {
+    if (thread_name() != "esflow-commitp") return false;
+    ++pool_writes;
+    return true;
+  });
+  ASSERT_TRUE(store);
+  hook_receiver hook(runner_hooks::answer(200));
+  {
+    auto stream = storage::embedded_workflow_stream::open(store->database(), "WORKFLOW_COMMANDS");
+    ASSERT_TRUE(stream.ok());
+    for (const std::string id : {"e-1", "e-2"})
+      ASSERT_TRUE(publish_notify(*stream.value(), id, "t-" + id, json::object()));
+    ASSERT_TRUE(stream.value()->close().ok());
+  }
+  {
+    files_node node(data(), {effect_pipeline(dir.path(), hook.url())});
+    ASSERT_TRUE(node.ok());
+    ASSERT_TRUE(eventually([&] {
+      return marker_stored(*store, "acme", "effect:e-1") && marker_stored(*store, "acme", "effect:e-2");
+    })) << "done without the commit pool";
+  }
+  EXPECT_EQ(pool_writes, 0) << "the done record went through the commit pool";
+  EXPECT_EQ(hook.calls(), 2);
+  int results = 0;
+  for (const auto& m : stream_messages(*store, "WORKFLOW_EVENTS"))
+    results += m.subject.find(".effect_result.") != std::string::npos ? 1 : 0;
+  EXPECT_EQ(results, 2);
 }
 
 TEST_F(runner_guarantees, reminders_fire_per_tenant_and_are_deleted_after_delivery) {

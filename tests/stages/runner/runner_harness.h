@@ -181,7 +181,7 @@ inline std::string saga_pipeline_with_scan(const std::filesystem::path& dir, con
                                            const std::string& params) {
   std::ifstream in(pipeline("runner-saga.yaml"));
   std::string yaml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const std::string scan = "kind: outbox.scan, per_tenant: 64";
+  const std::string scan = "kind: outbox.scan";
   const auto at_scan = yaml.find(scan);
   EXPECT_NE(at_scan, std::string::npos) << "runner-saga.yaml's outbox.scan line";
   if (at_scan != std::string::npos) yaml.replace(at_scan, scan.size(), scan + ", " + params);
