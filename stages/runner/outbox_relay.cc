@@ -470,6 +470,11 @@ graph::stage_descriptor outbox_confirm_descriptor() {
       "deletes a dispatched item (confirmed); a failed dispatch is released for a retry with backoff", true,
       false);
   d.role = graph::stage_role::sink;
+  // It runs where the dispatch completed (the stream's or the aggregate's thread): releasing the
+  // item and, off the embedded stream, handing its delete to the commit pool never block, and
+  // outbox.dispatch already bounds what is in flight. A TBB task per item fewer.
+  d.runs_inline = true;
+  d.default_concurrency = graph::concurrency::unlimited();
   return d;
 }
 
