@@ -503,9 +503,8 @@ int run_transfers(const fs::path& root) {
     ceiling_run c{static_cast<double>(r.accepted) / r.seconds,
                   (cpu_seconds() - cpu0) * 1e6 / static_cast<double>(std::max<std::size_t>(r.accepted, 1))};
     std::printf(
-        "ceiling, %s: the aggregate node alone, deposits/withdrawals: %9.0f commands/s (%zu commands, %.0f "
-        "us "
-        "of CPU each, clients included)\n",
+        "ceiling, %s: the aggregate node alone, deposits/withdrawals: %9.0f commands/s (%zu commands, "
+        "%.0f us of CPU each, clients included)\n",
         name, c.rate, r.accepted, c.cpu_us);
     ignore(cli::stop_served(*served.value()));
     return c;

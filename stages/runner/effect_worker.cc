@@ -295,11 +295,7 @@ class effect_publish final : public graph::stage {
       ctx.result_stored = true;
     else
       req.with = std::make_shared<storage::write_set>(std::move(done));
-    auto* raw = m.release();  // owned by the completion, which runs exactly once
-    _service->events().publish(std::move(req), [raw, out](result<storage::publish_ack> ack) {
-      if (ack.ok() && ack.value().wrote_with) context_of(*raw).result_stored = true;
-      end_async(out, raw, ack.ok() ? status{} : status(std::move(ack).err()));
-    });
+    publish_and_end(std::move(m), out, _service->events(), std::move(req), &runner_context::result_stored);
   }
 
  private:

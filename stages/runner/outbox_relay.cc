@@ -341,11 +341,7 @@ class outbox_dispatch final : public graph::stage {
     auto& ctx = context_of(*m);
     req.with = std::make_shared<storage::write_set>(_service->store().begin());
     _service->store().outbox().erase(*req.with, ctx.item.tenant, ctx.item.kind, ctx.item.work_id);
-    auto* raw = m.release();  // owned by the completion, which runs exactly once
-    stream.publish(std::move(req), [raw, out](result<storage::publish_ack> ack) {
-      if (ack.ok()) context_of(*raw).item_deleted = ack->wrote_with;
-      end_async(out, raw, ack.ok() ? status{} : status(std::move(ack).err()));
-    });
+    publish_and_end(std::move(m), out, stream, std::move(req), &runner_context::item_deleted);
   }
 
   // The command result of an item (docs/runner.md "The relay").

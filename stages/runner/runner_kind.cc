@@ -154,9 +154,10 @@ void end_async(const graph::emitter& out, graph::message* raw, status st) {
 }
 
 void publish_and_end(graph::message_ptr m, const graph::emitter& out, storage::workflow_stream& stream,
-                     storage::publish_request req) {
+                     storage::publish_request req, bool runner_context::*wrote_with) {
   auto* raw = m.release();  // owned by the completion, which runs exactly once
-  stream.publish(std::move(req), [raw, out](result<storage::publish_ack> ack) {
+  stream.publish(std::move(req), [raw, out, wrote_with](result<storage::publish_ack> ack) {
+    if (wrote_with != nullptr && ack.ok() && ack->wrote_with) context_of(*raw).*wrote_with = true;
     end_async(out, raw, ack.ok() ? status{} : status(std::move(ack).err()));
   });
 }

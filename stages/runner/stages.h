@@ -12,6 +12,7 @@
 namespace esflow::runner {
 
 class runner_service;
+struct runner_context;
 
 // A runner stage's service (the node kind made it).
 result<std::shared_ptr<runner_service>> stage_service(const graph::stage_init& init);
@@ -46,9 +47,11 @@ graph::stage_descriptor runner_stage(std::string kind, std::string description, 
 // the message (released into `raw`) goes on, or to the error port with the
 // error, and the stage's turn for it ends. Nothing escapes into that thread.
 void end_async(const graph::emitter& out, graph::message* raw, status st);
-// Publishes `req` and ends the async stage with its ack.
+// Publishes `req` and ends the async stage with its ack. `wrote_with`, when
+// given, is the context's flag set when the stream stored `req.with` in the
+// message's own write (publish_ack::wrote_with: the embedded streams).
 void publish_and_end(graph::message_ptr m, const graph::emitter& out, storage::workflow_stream& stream,
-                     storage::publish_request req);
+                     storage::publish_request req, bool runner_context::*wrote_with = nullptr);
 // The effect command the relay publishes to WORKFLOW_COMMANDS for an effect
 // outbox item (command_id, effect, payload, saga, correlation_id, trace_id):
 // tenant.<t>.effect.<effect>, Nats-Msg-Id `<t>:<command id>`, the contract's
