@@ -315,7 +315,13 @@ struct jetstream_event_log::impl {
     auto m = direct_get(sequence, nullptr, nullptr);
     if (!m.ok()) return std::move(m).err();
     msg_guard g{*m};
-    if (g.m == nullptr || natsMsg_GetSequence(g.m) != sequence) return out_t{};
+    // Not found is not "another message": direct gets may be answered by any
+    // replica, and one that has not applied the sequence yet (after a leader
+    // change) has nothing there. Retryable; a different message stays internal.
+    if (g.m == nullptr)
+      return error::make(errc::unavailable, "the message a dedupe entry points at is not readable yet",
+                         "stream=" + _stream + " seq=" + std::to_string(sequence));
+    if (natsMsg_GetSequence(g.m) != sequence) return out_t{};
     auto hash = get_request_hash(g.m);
     auto pc = decode(g.m);
     if (!pc.ok()) return std::move(pc).err();
