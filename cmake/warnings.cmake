@@ -12,4 +12,13 @@ if(ESFLOW_SANITIZE)
     target_compile_options(esflow_options INTERFACE -fno-sanitize=vptr)
   endif()
 endif()
+# jemalloc (libjemalloc-dev) replaces glibc's malloc in every binary: messages,
+# contexts and RocksDB's write batches are allocated on one thread and freed on
+# another, and glibc's arenas pay for that (malloc/free were 17% of the transfer
+# bench's CPU; docs/performance.md "Allocator"). Sanitizers bring their own.
+option(ESFLOW_JEMALLOC "Link binaries with jemalloc" ON)
+if(ESFLOW_JEMALLOC AND NOT ESFLOW_SANITIZE)
+  pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)
+  target_link_libraries(esflow_options INTERFACE PkgConfig::JEMALLOC)
+endif()
 target_include_directories(esflow_options INTERFACE ${PROJECT_SOURCE_DIR})

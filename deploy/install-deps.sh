@@ -9,7 +9,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libtbb-dev libnats-dev nats-server librocksdb-dev libsimdjson-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libcurl4-openssl-dev
-  prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev
+  prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev libjemalloc-dev
   liblua5.4-dev libssl-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libcpp-httplib-dev
   graphviz curl clang-format clang-tidy python3
 )
