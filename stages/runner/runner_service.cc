@@ -231,6 +231,12 @@ void runner_service::set_record_cache(std::size_t n) {
   forget_over_cache();
 }
 
+bool runner_service::stored_done(const std::string& instance_key) {
+  std::lock_guard lock(_pending_mu);
+  const auto it = _records.find(instance_key);
+  return it != _records.end() && it->second.stored && it->second.done;
+}
+
 void runner_service::forget_over_cache() {
   while (_stored_order.size() > _record_cache) {
     _records.erase(_stored_order.front());
@@ -289,6 +295,7 @@ status runner_service::run(lane_sandboxes& lanes, runner_context& ctx) {
     r.record = *record;
     r.serial = ctx.pending_serial;
     r.stored = false;
+    r.done = std::any_of(ctx.steps.begin(), ctx.steps.end(), [](const step_result& s) { return s.done; });
   }
   return {};
 }

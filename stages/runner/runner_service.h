@@ -124,6 +124,11 @@ class runner_service {
   // go first): an instance's next inputs usually come milliseconds later, and
   // saga.load and saga.run both read the record (saga.load's `cache`).
   void set_record_cache(std::size_t n);
+  // Whether memory holds the instance's record as stored and done: its inputs
+  // change nothing and need no marker (docs/runner.md "The commit"), so a
+  // follower drops them before they become messages. False when it does not
+  // know (evicted, never seen, a transition still being written).
+  bool stored_done(const std::string& instance_key);
   // Runs every input of the message against the record in the lane's sandboxes.
   status run(lane_sandboxes& lanes, runner_context& ctx);
   // A message that will not reach saga.commit gives back the inputs it was running.
@@ -240,6 +245,7 @@ class runner_service {
     std::string record;
     std::uint64_t serial = 0;  // the transition's (ctx.pending_serial)
     bool stored = false;
+    bool done = false;                     // the record's `done`: the instance takes no more inputs
     std::list<std::string>::iterator lru;  // in _stored_order when stored
   };
   std::unordered_map<std::string, instance_record> _records;

@@ -111,6 +111,13 @@ class saga_follow final : public graph::stage {
     std::vector<std::string> order;
     for (auto& in : inputs) {
       auto key = instance_key(in.tenant, in.saga, in.correlation_id);
+      // A finished instance takes no more inputs, and they need no marker: dropped here when
+      // memory knows it is done and stored, before they cost a message (saga.commit skips the
+      // ones memory does not know about; docs/runner.md "The commit").
+      if (_service->stored_done(key)) {
+        if (auto* metrics = _service->metrics()) metrics->input(in.kind, "skipped_done");
+        continue;
+      }
       if (!groups.count(key)) order.push_back(key);
       groups[key].push_back(std::move(in));
     }

@@ -299,6 +299,50 @@ TEST_F(runner_guarantees, malformed_effect_commands_are_skipped_and_the_next_one
   EXPECT_EQ(results[0]["correlation_id"], "t-9");
 }
 
+// The inputs a finished instance still gets (the `complete` command's result and the `notify`
+// effect's) are dropped by the follower: no stage sees them, no marker is written, and the events
+// checkpoint still passes them.
+TEST_F(runner_guarantees, a_finished_instances_inputs_are_dropped_before_the_saga_stages) {
+  hook_receiver hook(runner_hooks::answer(200));
+  const std::vector<std::string> files = {pipeline("aggregate.yaml"), pipeline("runner-saga.yaml"),
+                                          effect_pipeline(dir.path(), hook.url())};
+  auto store = shared_store(data());
+  ASSERT_TRUE(store);
+  files_node node(data(), files);
+  ASSERT_TRUE(node.ok());
+  ASSERT_TRUE(request_t1(node));
+  ASSERT_TRUE(eventually([&] { return node.transfer_status("acme", "t-1") == "completed"; }));
+  auto skipped = [&](const char* kind) {
+    auto r = node.client().Get("/metrics");
+    return r && r->status == 200
+               ? metric(r->body, "esflow_runner_inputs_total",
+                        std::string(R"(kind=")") + kind + R"(",outcome="skipped_done",pipeline="runner")")
+               : -1;
+  };
+  ASSERT_TRUE(eventually([&] { return skipped("effect_result") == 1 && skipped("command_result") == 1; }))
+      << "effect results " << skipped("effect_result") << ", command results " << skipped("command_result");
+  // transfer_requested, the withdraw's and the deposit's results: nothing after the instance ended.
+  auto graph = node.client().Get("/admin/graph?pipeline=runner");
+  ASSERT_TRUE(graph && graph->status == 200);
+  const auto g = json::parse(graph->body);
+  std::uint64_t dedupe_in = 0;
+  for (const auto& st : g["stages"])
+    if (st["name"] == "dedupe") dedupe_in = st["stats"]["in"].get<std::uint64_t>();
+  EXPECT_EQ(dedupe_in, 3U);
+  const auto events = stream_messages(*store, "WORKFLOW_EVENTS");
+  ASSERT_EQ(events.size(), 4U) << "3 command results and 1 effect result";
+  for (const auto& m : events) {
+    const auto body = json::parse(m.body);
+    if (body.value("command_type", "") == "complete") {
+      EXPECT_FALSE(
+          marker_stored(*store, "acme", "saga:Transfer:cmdresult:" + body["command_id"].get<std::string>()));
+    }
+  }
+  ASSERT_TRUE(eventually([&] { return checkpoint(*store, k_events_cp) >= events.back().position; }))
+      << "the checkpoint passes the dropped inputs: " << checkpoint(*store, k_events_cp) << " of "
+      << events.back().position;
+}
+
 TEST_F(runner_guarantees, a_failed_result_publish_does_not_mark_the_effect_done) {
   std::atomic<bool> fail{false};
   std::atomic<int> failed{0};
