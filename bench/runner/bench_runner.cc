@@ -574,9 +574,8 @@ int run_transfers(const fs::path& root) {
       static_cast<unsigned long long>(commits), static_cast<double>(commits) / s,
       static_cast<double>(finished) / s / ceiling);
   std::printf(
-      "  CPU per transfer: %.0f us = %.1f commands of the aggregate alone (the goal needs <= 4.0; the "
-      "bench's "
-      "reading of the log, %.0f us per transfer, left out)\n",
+      "  CPU per transfer: %.0f us = %.1f commands of the aggregate alone (the goal needs <= 4.0; "
+      "the bench's reading of the log, %.0f us per transfer, left out)\n",
       transfer_cpu_us, transfer_cpu_us / command_cpu_us,
       watch_cpu * 1e6 / static_cast<double>(std::max<std::size_t>(finished, 1)));
   std::fputs(stage_figures.c_str(), stdout);

@@ -38,13 +38,14 @@ class runner_guarantees : public ::testing::Test {
   std::string data() const { return (dir.path() / "data").string(); }
 };
 
-// Effect results the saga of runner-saga.yaml met with its instance done.
-double effect_results_skipped(files_node& node) {
+// Inputs of `kind` the saga of runner-saga.yaml met with its instance done.
+double inputs_skipped_done(files_node& node, const std::string& kind) {
   auto r = node.client().Get("/metrics");
   return r && r->status == 200 ? metric(r->body, "esflow_runner_inputs_total",
-                                        R"(kind="effect_result",outcome="skipped_done",pipeline="runner")")
+                                        R"(kind=")" + kind + R"(",outcome="skipped_done",pipeline="runner")")
                                : -1;
 }
+double effect_results_skipped(files_node& node) { return inputs_skipped_done(node, "effect_result"); }
 
 // acme's acc-a (100) and acc-b (0), and the transfer t-1 of 30 between them.
 ::testing::AssertionResult request_t1(files_node& node) {
@@ -312,13 +313,7 @@ TEST_F(runner_guarantees, a_finished_instances_inputs_are_dropped_before_the_sag
   ASSERT_TRUE(node.ok());
   ASSERT_TRUE(request_t1(node));
   ASSERT_TRUE(eventually([&] { return node.transfer_status("acme", "t-1") == "completed"; }));
-  auto skipped = [&](const char* kind) {
-    auto r = node.client().Get("/metrics");
-    return r && r->status == 200
-               ? metric(r->body, "esflow_runner_inputs_total",
-                        std::string(R"(kind=")") + kind + R"(",outcome="skipped_done",pipeline="runner")")
-               : -1;
-  };
+  auto skipped = [&](const char* kind) { return inputs_skipped_done(node, kind); };
   ASSERT_TRUE(eventually([&] { return skipped("effect_result") == 1 && skipped("command_result") == 1; }))
       << "effect results " << skipped("effect_result") << ", command results " << skipped("command_result");
   // transfer_requested, the withdraw's and the deposit's results: nothing after the instance ended.
