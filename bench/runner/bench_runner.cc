@@ -39,6 +39,7 @@
 #include <random>
 #include <string>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -298,17 +299,60 @@ int run_dispatch(const fs::path& root) {
 
 // --------------------------------------------------------------- transfers
 
+// The HTTP clients run in a load generator of their own: this binary again,
+// with `--load-generator` (load_generator_main), so the node's CPU time
+// (getrusage of this process) and the clients' (the child's own) are apart,
+// as over-the-wire figures need (bench/README.md "Runner").
+
 struct drive_result {
   std::size_t accepted = 0, other = 0;
-  double seconds = 0;
+  double seconds = 0;      // the load generator's, from its first request to its last answer
+  double cpu_seconds = 0;  // the load generator's process
 };
 
-// `clients` keep-alive HTTP clients post body_of(i) for i in [0, n) (or until `until` when n == 0).
-template <typename F>
-drive_result drive(const std::string& url, std::size_t clients, std::size_t n, clock_type::time_point until,
-                   F&& body_of) {
+// What the load generator sends: the i-th request's body.
+struct workload {
+  std::string kind;  // open | deposit-withdraw | transfers
+  std::size_t accounts = 0;
+  long long initial_balance = 0;
+};
+
+json command(const std::string& type, const std::string& id, json payload) {
+  return {{"aggregate_type", type}, {"aggregate_id", id}, {"payload", std::move(payload)}};
+}
+
+json body_of(const workload& w, std::size_t i) {
+  if (w.kind == "open")
+    return command("Account", account_key(i),
+                   {{"type", "open_account"}, {"initial_balance", w.initial_balance}});
+  if (w.kind == "deposit-withdraw")
+    return command("Account", account_key(i % w.accounts),
+                   {{"type", i % 2 ? "withdraw" : "deposit"}, {"amount", 1}});
+  return command("Transfer", "t-" + std::to_string(i),
+                 {{"type", "request_transfer"},
+                  {"from", account_key(i % w.accounts)},
+                  {"to", account_key((i * 7 + 1) % w.accounts)},
+                  {"amount", 1}});
+}
+
+// The child's side: `clients` keep-alive HTTP clients post the workload's
+// bodies for i in [0, n) (or for `seconds` when n == 0). It writes `ready`,
+// waits for a line on stdin (the parent's clock starts there), and ends with
+// one line: accepted, other, seconds, its CPU seconds.
+int load_generator_main(int argc, char** argv) {
+  if (argc != 9) return std::fprintf(stderr, "load generator: 7 arguments expected\n"), 2;
+  const std::string url = argv[2];
+  const std::size_t clients = std::stoul(argv[3]), n = std::stoul(argv[4]);
+  const double seconds = std::stod(argv[5]);
+  const workload w{argv[6], std::stoul(argv[7]), std::stoll(argv[8])};
+  std::printf("ready\n");
+  std::fflush(stdout);
+  char go[8];
+  if (std::fgets(go, sizeof go, stdin) == nullptr) return 1;
   std::atomic<std::size_t> next{0}, accepted{0}, other{0};
   const auto t0 = clock_type::now();
+  const auto until =
+      t0 + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(seconds));
   std::vector<std::thread> ts;
   for (std::size_t c = 0; c < clients; ++c)
     ts.emplace_back([&] {
@@ -317,10 +361,11 @@ drive_result drive(const std::string& url, std::size_t clients, std::size_t n, c
       cl.set_tcp_nodelay(true);
       cl.set_read_timeout(30, 0);
       for (auto i = next++; n == 0 ? clock_type::now() < until : i < n; i = next++) {
-        auto r = cl.Post("/v1/commands", {{"x-tenant-id", "acme"}}, body_of(i).dump(), "application/json");
+        const auto body = body_of(w, i).dump();
+        auto r = cl.Post("/v1/commands", {{"x-tenant-id", "acme"}}, body, "application/json");
         for (int retry = 0; r && r->status == 503 && retry < 1000; ++retry) {
           std::this_thread::sleep_for(std::chrono::milliseconds(1));
-          r = cl.Post("/v1/commands", {{"x-tenant-id", "acme"}}, body_of(i).dump(), "application/json");
+          r = cl.Post("/v1/commands", {{"x-tenant-id", "acme"}}, body, "application/json");
         }
         if (r && r->status == 200)
           ++accepted;
@@ -329,11 +374,76 @@ drive_result drive(const std::string& url, std::size_t clients, std::size_t n, c
       }
     });
   for (auto& t : ts) t.join();
-  return {accepted.load(), other.load(), seconds_since(t0)};
+  std::printf("%zu %zu %.6f %.6f\n", accepted.load(), other.load(), seconds_since(t0), cpu_seconds());
+  return 0;
 }
 
-json command(const std::string& type, const std::string& id, json payload) {
-  return {{"aggregate_type", type}, {"aggregate_id", id}, {"payload", std::move(payload)}};
+// The parent's side: runs the load generator, calls `started` when its clients are about to
+// send, and returns its figures (nullopt when it could not run).
+template <typename F>
+std::optional<drive_result> drive(const std::string& url, std::size_t clients, std::size_t n, double seconds,
+                                  const workload& w, F&& started) {
+  int to_child[2], from_child[2];
+  if (::pipe(to_child) != 0) return std::nullopt;
+  if (::pipe(from_child) != 0) {
+    ::close(to_child[0]);
+    ::close(to_child[1]);
+    return std::nullopt;
+  }
+  const std::vector<std::string> args = {"bench_runner",
+                                         "--load-generator",
+                                         url,
+                                         std::to_string(clients),
+                                         std::to_string(n),
+                                         std::to_string(seconds),
+                                         w.kind,
+                                         std::to_string(w.accounts),
+                                         std::to_string(w.initial_balance)};
+  // Built before the fork: the child of a threaded process only calls what is async-signal-safe.
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(to_child[0], 0);
+    ::dup2(from_child[1], 1);
+    ::close(to_child[1]);
+    ::close(from_child[0]);
+    ::execv("/proc/self/exe", argv.data());
+    ::_exit(127);
+  }
+  ::close(to_child[0]);
+  ::close(from_child[1]);
+  std::optional<drive_result> out;
+  if (pid > 0) {
+    FILE* in = ::fdopen(from_child[0], "r");
+    char line[256];
+    if (in != nullptr && std::fgets(line, sizeof line, in) != nullptr && std::string(line) == "ready\n") {
+      started();
+      if (::write(to_child[1], "go\n", 3) == 3 && std::fgets(line, sizeof line, in) != nullptr) {
+        drive_result r;
+        if (std::sscanf(line, "%zu %zu %lf %lf", &r.accepted, &r.other, &r.seconds, &r.cpu_seconds) == 4)
+          out = r;
+      }
+    }
+    ::close(to_child[1]);
+    if (in != nullptr)
+      std::fclose(in);
+    else
+      ::close(from_child[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) out.reset();
+  } else {
+    ::close(to_child[1]);
+    ::close(from_child[0]);
+  }
+  if (!out) std::fprintf(stderr, "the load generator failed\n");
+  return out;
+}
+
+drive_result drive_or_none(const std::string& url, std::size_t clients, std::size_t n, const workload& w) {
+  return drive(url, clients, n, 0, w, [] {}).value_or(drive_result{});
 }
 
 // ------------------------------------------------------------------ inputs
@@ -388,9 +498,7 @@ int run_inputs(const fs::path& root) {
     auto served =
         cli::serve_nodes({std::string(ESFLOW_SOURCE_DIR) + "/pipelines/aggregate.yaml"}, bench_serve(dir));
     if (!served.ok()) return std::fprintf(stderr, "%s\n", served.err().to_string().c_str()), 1;
-    auto r = drive(cli::served_url(*served.value()), 32, n, {}, [](std::size_t i) {
-      return command("Account", account_key(i), {{"type", "open_account"}, {"initial_balance", 1}});
-    });
+    auto r = drive_or_none(cli::served_url(*served.value()), 32, n, {"open", n, 1});
     if (r.accepted != n) return std::fprintf(stderr, "only %zu of %zu accounts opened\n", r.accepted, n), 1;
     ignore(cli::stop_served(*served.value()));
   }
@@ -473,19 +581,17 @@ int run_transfers(const fs::path& root) {
   const auto pipelines = std::string(ESFLOW_SOURCE_DIR) + "/pipelines/";
   std::printf(
       "\n== transfers: %zu through aggregate + runner-saga + runner-effect (embedded, fsync), %zu HTTP "
-      "clients\n",
+      "clients in a load generator process\n",
       transfers, clients);
   auto open_all = [&](const std::string& url) {
-    return drive(url, clients, accounts, {}, [](std::size_t i) {
-      return command("Account", account_key(i), {{"type", "open_account"}, {"initial_balance", 1'000'000}});
-    });
+    return drive_or_none(url, clients, accounts, {"open", accounts, 1'000'000});
   };
   // The ceiling brackets the transfers: half of it before, half after, each on a fresh aggregate
   // node, and the ratio uses both. This VM's speed drifts 20-30% within minutes; one ceiling
   // measured only before the transfers put that drift into the ratio.
   const auto ceiling_seconds = env_size("ESFLOW_RBENCH_CEILING_S", 10);
   struct ceiling_run {
-    double rate = 0, cpu_us = 0;
+    double rate = 0, node_us = 0, load_us = 0;  // CPU per command: the node's, the load generator's
   };
   auto measure_ceiling = [&](const char* name, std::size_t seconds) -> std::optional<ceiling_run> {
     const auto dir = root / (std::string("aggregate-alone-") + name);
@@ -493,20 +599,21 @@ int run_transfers(const fs::path& root) {
     if (!served.ok()) return std::nullopt;
     const auto url = cli::served_url(*served.value());
     open_all(url);
-    const double cpu0 = cpu_seconds();
-    perf_phase("ceiling", true);
-    auto r = drive(url, clients, 0, clock_type::now() + std::chrono::seconds(seconds), [&](std::size_t i) {
-      return command("Account", account_key(i % accounts),
-                     {{"type", i % 2 ? "withdraw" : "deposit"}, {"amount", 1}});
+    double cpu0 = 0;
+    auto r = drive(url, clients, 0, static_cast<double>(seconds), {"deposit-withdraw", accounts, 0}, [&] {
+      cpu0 = cpu_seconds();
+      perf_phase("ceiling", true);
     });
     perf_phase("ceiling", false);
-    ceiling_run c{static_cast<double>(r.accepted) / r.seconds,
-                  (cpu_seconds() - cpu0) * 1e6 / static_cast<double>(std::max<std::size_t>(r.accepted, 1))};
-    std::printf(
-        "ceiling, %s: the aggregate node alone, deposits/withdrawals: %9.0f commands/s (%zu commands, "
-        "%.0f us of CPU each, clients included)\n",
-        name, c.rate, r.accepted, c.cpu_us);
+    const double node_cpu = cpu_seconds() - cpu0;
     ignore(cli::stop_served(*served.value()));
+    if (!r || r->accepted == 0) return std::nullopt;
+    const auto per = [&](double cpu) { return cpu * 1e6 / static_cast<double>(r->accepted); };
+    ceiling_run c{static_cast<double>(r->accepted) / r->seconds, per(node_cpu), per(r->cpu_seconds)};
+    std::printf(
+        "ceiling, %s: the aggregate node alone, deposits/withdrawals: %9.0f commands/s (%zu commands; CPU "
+        "each: %.0f us of the node + %.0f us of the load generator = %.0f us)\n",
+        name, c.rate, r->accepted, c.node_us, c.load_us, c.node_us + c.load_us);
     return c;
   };
   const auto ceiling_before = measure_ceiling("before", (ceiling_seconds + 1) / 2);
@@ -521,23 +628,21 @@ int run_transfers(const fs::path& root) {
   const auto url = cli::served_url(*served.value());
   open_all(url);
   const auto head0 = or_zero(svc->log().last_position());
-  const auto t0 = clock_type::now();
-  const double cpu0 = cpu_seconds();
-  perf_phase("transfers", true);
-  auto sent = drive(url, clients, transfers, {}, [&](std::size_t i) {
-    return command("Transfer", "t-" + std::to_string(i),
-                   {{"type", "request_transfer"},
-                    {"from", account_key(i % accounts)},
-                    {"to", account_key((i * 7 + 1) % accounts)},
-                    {"amount", 1}});
+  auto t0 = clock_type::now();
+  double cpu0 = 0;
+  auto sent = drive(url, clients, transfers, 0, {"transfers", accounts, 0}, [&] {
+    t0 = clock_type::now();
+    cpu0 = cpu_seconds();
+    perf_phase("transfers", true);
   });
+  if (!sent) return 1;
   // Done when every transfer has its transfer_completed or transfer_failed in the log. Reading
   // the log is the bench's work, not the node's: its CPU (this thread's) is left out of the
-  // CPU per transfer, as the ceiling has no such reader.
+  // node's CPU per transfer, as the ceiling has no such reader.
   std::size_t finished = 0;
   auto after = head0;
   double watch_cpu = 0;
-  while (finished < sent.accepted && seconds_since(t0) < 600) {
+  while (finished < sent->accepted && seconds_since(t0) < 600) {
     const double watch0 = thread_cpu_seconds();
     auto page = svc->log().read_from(after, 4096);
     if (!page.ok()) break;
@@ -553,8 +658,11 @@ int run_transfers(const fs::path& root) {
   }
   perf_phase("transfers", false);
   const double s = seconds_since(t0);
-  const double transfer_cpu_us =
-      (cpu_seconds() - cpu0 - watch_cpu) * 1e6 / static_cast<double>(std::max<std::size_t>(finished, 1));
+  const auto per_transfer = [&](double cpu) {
+    return cpu * 1e6 / static_cast<double>(std::max<std::size_t>(finished, 1));
+  };
+  const double node_us = per_transfer(cpu_seconds() - cpu0 - watch_cpu);
+  const double load_us = per_transfer(sent->cpu_seconds);
   const auto commits = or_zero(svc->log().last_position()) - head0;
   // The per-stage figures come from the live node before it stops for the second ceiling.
   const auto stage_figures = transfer_stage_figures(cli::served_url(*served.value()), finished);
@@ -562,21 +670,24 @@ int run_transfers(const fs::path& root) {
   const auto ceiling_after = measure_ceiling("after", ceiling_seconds / 2);
   if (!ceiling_after) return 1;
   const double ceiling = (ceiling_before->rate + ceiling_after->rate) / 2;
-  const double command_cpu_us = (ceiling_before->cpu_us + ceiling_after->cpu_us) / 2;
+  const double command_node_us = (ceiling_before->node_us + ceiling_after->node_us) / 2;
+  const double command_us = command_node_us + (ceiling_before->load_us + ceiling_after->load_us) / 2;
   std::printf(
-      "ceiling: the aggregate node alone, mean of before and after: %9.0f commands/s (%.0f us of CPU each)\n",
-      ceiling, command_cpu_us);
+      "ceiling: the aggregate node alone, mean of before and after: %9.0f commands/s (%.0f us of CPU each, "
+      "%.0f us of them the node's)\n",
+      ceiling, command_us, command_node_us);
   std::printf("transfers: %zu requested (%.2f s to request), %zu finished in %.2f s: %9.0f transfers/s\n",
-              sent.accepted, sent.seconds, finished, s, static_cast<double>(finished) / s);
+              sent->accepted, sent->seconds, finished, s, static_cast<double>(finished) / s);
   std::printf(
       "  commits in the log meanwhile: %llu (%.0f/s); transfers/s = %.2f of the aggregate's commands/s "
       "(goal >= 0.25)\n",
       static_cast<unsigned long long>(commits), static_cast<double>(commits) / s,
       static_cast<double>(finished) / s / ceiling);
   std::printf(
-      "  CPU per transfer: %.0f us = %.1f commands of the aggregate alone (the goal needs <= 4.0; "
-      "the bench's reading of the log, %.0f us per transfer, left out)\n",
-      transfer_cpu_us, transfer_cpu_us / command_cpu_us,
+      "  CPU per transfer: %.0f us = %.1f commands of the aggregate alone, node and load generator (the goal "
+      "needs <= 4.0); the node's alone: %.0f us = %.1f of its commands; the bench's reading of the log, %.0f "
+      "us per transfer, left out\n",
+      node_us + load_us, (node_us + load_us) / command_us, node_us, node_us / command_node_us,
       watch_cpu * 1e6 / static_cast<double>(std::max<std::size_t>(finished, 1)));
   std::fputs(stage_figures.c_str(), stdout);
   return 0;
@@ -585,8 +696,9 @@ int run_transfers(const fs::path& root) {
 }  // namespace
 }  // namespace esflow::runner
 
-int main() {
+int main(int argc, char** argv) {
   using namespace esflow::runner;
+  if (argc > 1 && std::string(argv[1]) == "--load-generator") return load_generator_main(argc, argv);
   spdlog::set_level(spdlog::level::warn);
   const auto root = fs::temp_directory_path() / ("esflow-bench-runner-" + std::to_string(::getpid()));
   fs::create_directories(root);
