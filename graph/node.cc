@@ -6,10 +6,12 @@
 
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/task_arena.h>
+#include <oneapi/tbb/task_scheduler_observer.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <pthread.h>
 #include <thread>
 
 namespace esflow::graph {
@@ -58,10 +60,26 @@ unsigned graph_threads() {
   return static_cast<unsigned>(n);
 }
 
+// Names the arena's workers `esflow-graph` for top, perf and debuggers: a
+// worker otherwise keeps the name of the thread that started TBB (an HTTP
+// worker's, say), which hid the graph's share in per-thread figures.
+class worker_namer final : public tbb::task_scheduler_observer {
+ public:
+  explicit worker_namer(tbb::task_arena& arena) : tbb::task_scheduler_observer(arena) { observe(true); }
+  ~worker_namer() override { observe(false); }
+  worker_namer(const worker_namer&) = delete;
+  worker_namer& operator=(const worker_namer&) = delete;
+
+  void on_scheduler_entry(bool is_worker) override {
+    if (is_worker) pthread_setname_np(pthread_self(), "esflow-graph");
+  }
+};
+
 tbb::task_arena& graph_arena() {
   static const unsigned threads = graph_threads();
   static tbb::global_control workers(tbb::global_control::max_allowed_parallelism, threads + 1);
   static tbb::task_arena arena(static_cast<int>(threads), 0);
+  static worker_namer namer(arena);
   return arena;
 }
 

@@ -157,6 +157,22 @@ TEST_F(engine_test, inline_stages_run_on_the_thread_that_emits) {
   EXPECT_EQ(stats(*n, "out").in, 2000u);
 }
 
+// The arena's workers are named for per-thread figures (top -H, perf):
+// after the workers ran a task, at least one thread of the process is
+// `esflow-graph`, and no more than the arena has workers.
+TEST(graph_workers, carry_the_name_esflow_graph) {
+  ASSERT_TRUE(workers_alive(5s));
+  std::size_t named = 0;
+  for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name == "esflow-graph") ++named;
+  }
+  EXPECT_GE(named, 1u);
+  EXPECT_LE(named, std::max(2U, std::thread::hardware_concurrency()) - 1);
+}
+
 // A concurrency or a key in the pipeline outranks runs_inline: the stage
 // then runs as a TBB task like any other, within its bound.
 TEST_F(engine_test, inline_stage_with_a_concurrency_bound_runs_on_tbb_workers) {
