@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -574,36 +575,62 @@ std::string transfer_stage_figures(const std::string& url, std::size_t finished)
   return out;
 }
 
+// One round's transfer phase: its rate, CPU per transfer (the node's and the load generator's),
+// the log's commits meanwhile, and each stage's work per transfer.
+struct transfer_round {
+  std::size_t requested = 0, finished = 0;
+  double request_seconds = 0, seconds = 0, node_us = 0, load_us = 0, watch_us = 0;
+  std::uint64_t commits = 0;
+  std::string stage_figures;
+  double rate() const { return static_cast<double>(finished) / seconds; }
+};
+
+// The aggregate node alone under the same clients: commands/s and CPU per command.
+struct ceiling_run {
+  double rate = 0, node_us = 0, load_us = 0;  // CPU per command: the node's, the load generator's
+};
+
+std::string mean_and_range(const std::vector<double>& v, const char* format) {
+  if (v.empty()) return "-";
+  double sum = 0;
+  for (double x : v) sum += x;
+  const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+  char out[128];
+  const std::string f = std::string(format) + " (" + format + "-" + format + ")";
+  std::snprintf(out, sizeof out, f.c_str(), sum / static_cast<double>(v.size()), *lo, *hi);
+  return out;
+}
+
 int run_transfers(const fs::path& root) {
   const std::size_t clients = env_size("ESFLOW_RBENCH_CLIENTS", 32);
   const std::size_t transfers = env_size("ESFLOW_RBENCH_TRANSFERS", 5000);
+  const std::size_t rounds = std::max<std::size_t>(1, env_size("ESFLOW_RBENCH_ROUNDS", 3));
   const std::size_t accounts = 2000;
   const auto pipelines = std::string(ESFLOW_SOURCE_DIR) + "/pipelines/";
   std::printf(
-      "\n== transfers: %zu through aggregate + runner-saga + runner-effect (embedded, fsync), %zu HTTP "
-      "clients in a load generator process\n",
-      transfers, clients);
+      "\n== transfers: %zu rounds of %zu through aggregate + runner-saga + runner-effect (embedded, fsync), "
+      "%zu HTTP clients in a load generator process\n",
+      rounds, transfers, clients);
   auto open_all = [&](const std::string& url) {
     return drive_or_none(url, clients, accounts, {"open", accounts, 1'000'000});
   };
-  // The ceiling brackets the transfers: half of it before, half after, each on a fresh aggregate
-  // node, and the ratio uses both. This VM's speed drifts 20-30% within minutes; one ceiling
-  // measured only before the transfers put that drift into the ratio.
-  const auto ceiling_seconds = env_size("ESFLOW_RBENCH_CEILING_S", 10);
-  struct ceiling_run {
-    double rate = 0, node_us = 0, load_us = 0;  // CPU per command: the node's, the load generator's
-  };
-  auto measure_ceiling = [&](const char* name, std::size_t seconds) -> std::optional<ceiling_run> {
-    const auto dir = root / (std::string("aggregate-alone-") + name);
+  // Ceilings and rounds alternate (ceiling, round, ceiling, ...), each on a fresh node, and a
+  // round's ratio uses the ceilings on both sides of it. This VM's speed drifts 20-30% within
+  // minutes; one ceiling measured only before the transfers put that drift into the ratio, and one
+  // round alone is within that noise of the next.
+  const auto ceiling_seconds = std::max<std::size_t>(1, env_size("ESFLOW_RBENCH_CEILING_S", 10) / 2);
+  auto measure_ceiling = [&](std::size_t index) -> std::optional<ceiling_run> {
+    const auto dir = root / ("aggregate-alone-" + std::to_string(index));
     auto served = cli::serve_nodes({pipelines + "aggregate.yaml"}, bench_serve(dir));
     if (!served.ok()) return std::nullopt;
     const auto url = cli::served_url(*served.value());
     open_all(url);
     double cpu0 = 0;
-    auto r = drive(url, clients, 0, static_cast<double>(seconds), {"deposit-withdraw", accounts, 0}, [&] {
-      cpu0 = cpu_seconds();
-      perf_phase("ceiling", true);
-    });
+    auto r =
+        drive(url, clients, 0, static_cast<double>(ceiling_seconds), {"deposit-withdraw", accounts, 0}, [&] {
+          cpu0 = cpu_seconds();
+          perf_phase("ceiling", true);
+        });
     perf_phase("ceiling", false);
     const double node_cpu = cpu_seconds() - cpu0;
     ignore(cli::stop_served(*served.value()));
@@ -611,85 +638,113 @@ int run_transfers(const fs::path& root) {
     const auto per = [&](double cpu) { return cpu * 1e6 / static_cast<double>(r->accepted); };
     ceiling_run c{static_cast<double>(r->accepted) / r->seconds, per(node_cpu), per(r->cpu_seconds)};
     std::printf(
-        "ceiling, %s: the aggregate node alone, deposits/withdrawals: %9.0f commands/s (%zu commands; CPU "
+        "ceiling %zu: the aggregate node alone, deposits/withdrawals: %9.0f commands/s (%zu commands; CPU "
         "each: %.0f us of the node + %.0f us of the load generator = %.0f us)\n",
-        name, c.rate, r->accepted, c.node_us, c.load_us, c.node_us + c.load_us);
+        index, c.rate, r->accepted, c.node_us, c.load_us, c.node_us + c.load_us);
     return c;
   };
-  const auto ceiling_before = measure_ceiling("before", (ceiling_seconds + 1) / 2);
-  if (!ceiling_before) return 1;
-  const auto dir = root / "transfers";
-  auto served = cli::serve_nodes(
-      {pipelines + "aggregate.yaml", pipelines + "runner-saga.yaml", pipelines + "runner-effect.yaml"},
-      bench_serve(dir));
-  if (!served.ok()) return std::fprintf(stderr, "%s\n", served.err().to_string().c_str()), 1;
-  auto svc = runner_of(*served.value(), dir, "runner");
-  if (!svc) return 1;
-  const auto url = cli::served_url(*served.value());
-  open_all(url);
-  const auto head0 = or_zero(svc->log().last_position());
-  auto t0 = clock_type::now();
-  double cpu0 = 0;
-  auto sent = drive(url, clients, transfers, 0, {"transfers", accounts, 0}, [&] {
-    t0 = clock_type::now();
-    cpu0 = cpu_seconds();
-    perf_phase("transfers", true);
-  });
-  if (!sent) return 1;
-  // Done when every transfer has its transfer_completed or transfer_failed in the log. Reading
-  // the log is the bench's work, not the node's: its CPU (this thread's) is left out of the
-  // node's CPU per transfer, as the ceiling has no such reader.
-  std::size_t finished = 0;
-  auto after = head0;
-  double watch_cpu = 0;
-  while (finished < sent->accepted && seconds_since(t0) < 600) {
-    const double watch0 = thread_cpu_seconds();
-    auto page = svc->log().read_from(after, 4096);
-    if (!page.ok()) break;
-    for (const auto& pc : page.value()) {
-      after = pc.position;
-      for (const auto& e : pc.commit.events)
-        if (e.event_type == "transfer_completed" || e.event_type == "transfer_failed") ++finished;
+  auto run_round = [&](std::size_t index) -> std::optional<transfer_round> {
+    const auto dir = root / ("transfers-" + std::to_string(index));
+    auto served = cli::serve_nodes(
+        {pipelines + "aggregate.yaml", pipelines + "runner-saga.yaml", pipelines + "runner-effect.yaml"},
+        bench_serve(dir));
+    if (!served.ok()) return std::fprintf(stderr, "%s\n", served.err().to_string().c_str()), std::nullopt;
+    auto svc = runner_of(*served.value(), dir, "runner");
+    if (!svc) return std::nullopt;
+    const auto url = cli::served_url(*served.value());
+    open_all(url);
+    const auto head0 = or_zero(svc->log().last_position());
+    auto t0 = clock_type::now();
+    double cpu0 = 0;
+    auto sent = drive(url, clients, transfers, 0, {"transfers", accounts, 0}, [&] {
+      t0 = clock_type::now();
+      cpu0 = cpu_seconds();
+      perf_phase("transfers", true);
+    });
+    if (!sent) return std::nullopt;
+    // Done when every transfer has its transfer_completed or transfer_failed in the log. Reading
+    // the log is the bench's work, not the node's: its CPU (this thread's) is left out of the
+    // node's CPU per transfer, as the ceiling has no such reader.
+    transfer_round out;
+    auto after = head0;
+    double watch_cpu = 0;
+    while (out.finished < sent->accepted && seconds_since(t0) < 600) {
+      const double watch0 = thread_cpu_seconds();
+      auto page = svc->log().read_from(after, 4096);
+      if (!page.ok()) break;
+      for (const auto& pc : page.value()) {
+        after = pc.position;
+        for (const auto& e : pc.commit.events)
+          if (e.event_type == "transfer_completed" || e.event_type == "transfer_failed") ++out.finished;
+      }
+      watch_cpu += thread_cpu_seconds() - watch0;
+      // Every 20 ms: reading the log is the bench's own work (at every 5 ms, and at once after a
+      // full page, it was ~1% of a transfer's CPU); the end is known to 20 ms.
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    watch_cpu += thread_cpu_seconds() - watch0;
-    // Every 20 ms: reading the log is the bench's own work and counts in the CPU per transfer
-    // (at every 5 ms, and at once after a full page, it was ~1% of it); the end is known to 20 ms.
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  perf_phase("transfers", false);
-  const double s = seconds_since(t0);
-  const auto per_transfer = [&](double cpu) {
-    return cpu * 1e6 / static_cast<double>(std::max<std::size_t>(finished, 1));
+    perf_phase("transfers", false);
+    out.seconds = seconds_since(t0);
+    const auto per_transfer = [&](double cpu) {
+      return cpu * 1e6 / static_cast<double>(std::max<std::size_t>(out.finished, 1));
+    };
+    out.node_us = per_transfer(cpu_seconds() - cpu0 - watch_cpu);
+    out.load_us = per_transfer(sent->cpu_seconds);
+    out.watch_us = per_transfer(watch_cpu);
+    out.requested = sent->accepted;
+    out.request_seconds = sent->seconds;
+    out.commits = or_zero(svc->log().last_position()) - head0;
+    // The per-stage figures come from the live node before it stops.
+    out.stage_figures = transfer_stage_figures(url, out.finished);
+    ignore(cli::stop_served(*served.value()));
+    return out;
   };
-  const double node_us = per_transfer(cpu_seconds() - cpu0 - watch_cpu);
-  const double load_us = per_transfer(sent->cpu_seconds);
-  const auto commits = or_zero(svc->log().last_position()) - head0;
-  // The per-stage figures come from the live node before it stops for the second ceiling.
-  const auto stage_figures = transfer_stage_figures(cli::served_url(*served.value()), finished);
-  ignore(cli::stop_served(*served.value()));
-  const auto ceiling_after = measure_ceiling("after", ceiling_seconds / 2);
-  if (!ceiling_after) return 1;
-  const double ceiling = (ceiling_before->rate + ceiling_after->rate) / 2;
-  const double command_node_us = (ceiling_before->node_us + ceiling_after->node_us) / 2;
-  const double command_us = command_node_us + (ceiling_before->load_us + ceiling_after->load_us) / 2;
+
+  std::vector<ceiling_run> ceilings;
+  auto first = measure_ceiling(0);
+  if (!first) return 1;
+  ceilings.push_back(*first);
+  std::vector<double> ratios, cpu_quotients, node_quotients;
+  std::string last_stage_figures;
+  for (std::size_t i = 1; i <= rounds; ++i) {
+    auto round = run_round(i);
+    if (!round) return 1;
+    auto next = measure_ceiling(i);
+    if (!next) return 1;
+    ceilings.push_back(*next);
+    const auto& before = ceilings[i - 1];
+    const auto& after = ceilings[i];
+    const double ceiling = (before.rate + after.rate) / 2;
+    const double command_node_us = (before.node_us + after.node_us) / 2;
+    const double command_us = command_node_us + (before.load_us + after.load_us) / 2;
+    const double ratio = round->rate() / ceiling;
+    const double quotient = (round->node_us + round->load_us) / command_us;
+    ratios.push_back(ratio);
+    cpu_quotients.push_back(quotient);
+    node_quotients.push_back(round->node_us / command_node_us);
+    std::printf(
+        "round %zu: %zu requested (%.2f s to request), %zu finished in %.2f s: %9.0f transfers/s; %llu "
+        "commits "
+        "in the log (%.0f/s)\n"
+        "  ceiling: mean of ceilings %zu and %zu: %9.0f commands/s (%.0f us of CPU each, %.0f us of them the "
+        "node's)\n"
+        "  transfers/s = %.3f of the aggregate's commands/s (goal >= 0.25)\n"
+        "  CPU per transfer: %.0f us = %.2f commands of the aggregate alone, node and load generator (the "
+        "goal "
+        "needs <= 4.0); the node's alone: %.0f us = %.2f of its commands; the bench's reading of the log, "
+        "%.0f us per transfer, left out\n",
+        i, round->requested, round->request_seconds, round->finished, round->seconds, round->rate(),
+        static_cast<unsigned long long>(round->commits), static_cast<double>(round->commits) / round->seconds,
+        i - 1, i, ceiling, command_us, command_node_us, ratio, round->node_us + round->load_us, quotient,
+        round->node_us, round->node_us / command_node_us, round->watch_us);
+    last_stage_figures = std::move(round->stage_figures);
+  }
   std::printf(
-      "ceiling: the aggregate node alone, mean of before and after: %9.0f commands/s (%.0f us of CPU each, "
-      "%.0f us of them the node's)\n",
-      ceiling, command_us, command_node_us);
-  std::printf("transfers: %zu requested (%.2f s to request), %zu finished in %.2f s: %9.0f transfers/s\n",
-              sent->accepted, sent->seconds, finished, s, static_cast<double>(finished) / s);
-  std::printf(
-      "  commits in the log meanwhile: %llu (%.0f/s); transfers/s = %.2f of the aggregate's commands/s "
-      "(goal >= 0.25)\n",
-      static_cast<unsigned long long>(commits), static_cast<double>(commits) / s,
-      static_cast<double>(finished) / s / ceiling);
-  std::printf(
-      "  CPU per transfer: %.0f us = %.1f commands of the aggregate alone, node and load generator (the goal "
-      "needs <= 4.0); the node's alone: %.0f us = %.1f of its commands; the bench's reading of the log, %.0f "
-      "us per transfer, left out\n",
-      node_us + load_us, (node_us + load_us) / command_us, node_us, node_us / command_node_us,
-      watch_cpu * 1e6 / static_cast<double>(std::max<std::size_t>(finished, 1)));
-  std::fputs(stage_figures.c_str(), stdout);
+      "transfers, %zu rounds: transfers/s = %s of the aggregate's commands/s (goal >= 0.25); CPU per "
+      "transfer = %s commands (goal <= 4.0), the node's alone %s\n",
+      rounds, mean_and_range(ratios, "%.3f").c_str(), mean_and_range(cpu_quotients, "%.2f").c_str(),
+      mean_and_range(node_quotients, "%.2f").c_str());
+  std::printf("  the work a transfer makes (round %zu):\n", rounds);
+  std::fputs(last_stage_figures.c_str(), stdout);
   return 0;
 }
 
