@@ -78,8 +78,7 @@ tbb::task_arena& graph_arena() {
   static tbb::task_arena arena(static_cast<int>(threads), 0);
   // Never destroyed: observe(false) at exit can leave TBB's record of the observer to a worker
   // that is still inside a notification, which then never frees it (LeakSanitizer saw that).
-  static const worker_namer* const namer = new worker_namer(arena);
-  (void)namer;
+  [[maybe_unused]] static const auto* const namer = new worker_namer(arena);
   return arena;
 }
 

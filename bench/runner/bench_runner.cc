@@ -590,14 +590,15 @@ struct ceiling_run {
   double rate = 0, node_us = 0, load_us = 0;  // CPU per command: the node's, the load generator's
 };
 
-std::string mean_and_range(const std::vector<double>& v, const char* format) {
+// "mean (min-max)" with `digits` after the point.
+std::string mean_and_range(const std::vector<double>& v, int digits) {
   if (v.empty()) return "-";
   double sum = 0;
   for (double x : v) sum += x;
   const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
   char out[128];
-  const std::string f = std::string(format) + " (" + format + "-" + format + ")";
-  std::snprintf(out, sizeof out, f.c_str(), sum / static_cast<double>(v.size()), *lo, *hi);
+  std::snprintf(out, sizeof out, "%.*f (%.*f-%.*f)", digits, sum / static_cast<double>(v.size()), digits, *lo,
+                digits, *hi);
   return out;
 }
 
@@ -741,8 +742,8 @@ int run_transfers(const fs::path& root) {
   std::printf(
       "transfers, %zu rounds: transfers/s = %s of the aggregate's commands/s (goal >= 0.25); CPU per "
       "transfer = %s commands (goal <= 4.0), the node's alone %s\n",
-      rounds, mean_and_range(ratios, "%.3f").c_str(), mean_and_range(cpu_quotients, "%.2f").c_str(),
-      mean_and_range(node_quotients, "%.2f").c_str());
+      rounds, mean_and_range(ratios, 3).c_str(), mean_and_range(cpu_quotients, 2).c_str(),
+      mean_and_range(node_quotients, 2).c_str());
   std::printf("  the work a transfer makes (round %zu):\n", rounds);
   std::fputs(last_stage_figures.c_str(), stdout);
   return 0;
