@@ -195,8 +195,9 @@ void kv_placement::stop() {
   {
     std::lock_guard lk(_mu);
     _stop = true;
-    // Wakes a kvWatcher_Next in progress (it returns NATS_ILLEGAL_STATE).
-    if (_watcher != nullptr) kvWatcher_Stop(_watcher);
+    // No kvWatcher_Stop here: nats.c 3.4.1 leaks the message a kvWatcher_Next
+    // in progress has just taken when the watcher is stopped under it. The
+    // loop sees _stop within one watch_poll instead.
   }
   _cv.notify_all();
   ignore(join_named_thread(_thread, "a placement listener"));
@@ -238,13 +239,9 @@ void kv_placement::watch_loop() {
       pause(std::chrono::milliseconds(poll * 5));
       continue;
     }
-    {
-      std::lock_guard lk(_mu);
-      if (_stop) {
-        kvWatcher_Destroy(w);
-        break;
-      }
-      _watcher = w;
+    if (_stop) {
+      kvWatcher_Destroy(w);
+      break;
     }
     // A new watcher delivers every key again: start from nothing.
     placement_map::node_table nodes;
@@ -303,10 +300,6 @@ void kv_placement::watch_loop() {
         }
       }  // other keys belong to no one we know: left alone
       if (changed && !initial) apply_and_publish(nodes, tenants);
-    }
-    {
-      std::lock_guard lk(_mu);
-      _watcher = nullptr;
     }
     kvWatcher_Destroy(w);
   }

@@ -131,9 +131,8 @@ class kv_placement {
   std::atomic<bool> _stop{false};
   std::mutex _mu;
   std::condition_variable _cv;
-  kvWatcher* _watcher = nullptr;  // guarded by _mu; owned by the watcher thread
-  bool _initial_done = false;     // guarded by _mu
-  bool _started = false;          // guarded by _mu
+  bool _initial_done = false;  // guarded by _mu
+  bool _started = false;       // guarded by _mu
 };
 
 }  // namespace esflow::placement
