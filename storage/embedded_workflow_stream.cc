@@ -194,7 +194,13 @@ struct embedded_workflow_stream::impl {
     std::vector<result<publish_ack>> outcomes;
     outcomes.reserve(batch.size());
     std::unordered_map<std::string_view, position_t> staged;  // msg id -> position, this batch
+    // Written in key order per family: the messages (consecutive positions), then the msg ids
+    // sorted, then the requests' own writes. The memtable's skiplist reuses its last insert's
+    // position for a key right after it; alternating message and msg id made every insert
+    // search from the top (docs/performance.md "Memtable inserts").
     write_set ws(_db);
+    write_set with(_db);
+    std::vector<std::pair<std::string, std::string>> ids;
     position_t next = _next_position;
     std::size_t stored = 0;
 
@@ -218,13 +224,13 @@ struct embedded_workflow_stream::impl {
         } else {
           ack = {next++, false};
           ws.put(cf::streams, message_key(ack.position), encode_message(r));
-          ws.put(cf::streams, msg_id_key(r.msg_id), encode_entry({expires, ack.position, now}));
+          ids.emplace_back(msg_id_key(r.msg_id), encode_entry({expires, ack.position, now}));
           staged.emplace(r.msg_id, ack.position);
           ++stored;
         }
       }
       // The request's own writes go with the message (or with its duplicate's answer).
-      if (r.with && !r.with->empty() && ws.absorb(*r.with)) {
+      if (r.with && !r.with->empty() && with.absorb(*r.with)) {
         ack.wrote_with = true;
         ++stored;
       }
@@ -232,7 +238,13 @@ struct embedded_workflow_stream::impl {
     }
 
     if (stored > 0) {
-      status s = ws.met_closed_db() ? status(closed()) : _db.write(ws.batch());
+      std::sort(ids.begin(), ids.end());
+      for (const auto& [key, entry] : ids) ws.put(cf::streams, key, entry);
+      status s = !ws.absorb(with)
+                     ? status(error::make(errc::internal, "merging the publishes' own writes failed",
+                                          "stream=" + _name))
+                 : ws.met_closed_db() ? status(closed())
+                                      : _db.write(ws.batch());
       if (s.ok()) {
         _next_position = next;
         _last_position.store(next - 1, std::memory_order_release);

@@ -583,11 +583,15 @@ struct transfer_round {
   std::uint64_t commits = 0;
   std::string stage_figures;
   double rate() const { return static_cast<double>(finished) / seconds; }
+  // The share of the machine's cores the node and the load generator kept busy.
+  double busy() const { return rate() * (node_us + load_us) / 1e6 / cores(); }
+  static double cores() { return std::max(1U, std::thread::hardware_concurrency()); }
 };
 
 // The aggregate node alone under the same clients: commands/s and CPU per command.
 struct ceiling_run {
   double rate = 0, node_us = 0, load_us = 0;  // CPU per command: the node's, the load generator's
+  double busy() const { return rate * (node_us + load_us) / 1e6 / transfer_round::cores(); }
 };
 
 // "mean (min-max)" with `digits` after the point.
@@ -640,8 +644,8 @@ int run_transfers(const fs::path& root) {
     ceiling_run c{static_cast<double>(r->accepted) / r->seconds, per(node_cpu), per(r->cpu_seconds)};
     std::printf(
         "ceiling %zu: the aggregate node alone, deposits/withdrawals: %9.0f commands/s (%zu commands; CPU "
-        "each: %.0f us of the node + %.0f us of the load generator = %.0f us)\n",
-        index, c.rate, r->accepted, c.node_us, c.load_us, c.node_us + c.load_us);
+        "each: %.0f us of the node + %.0f us of the load generator = %.0f us; the cores %.0f%% busy)\n",
+        index, c.rate, r->accepted, c.node_us, c.load_us, c.node_us + c.load_us, 100 * c.busy());
     return c;
   };
   auto run_round = [&](std::size_t index) -> std::optional<transfer_round> {
@@ -704,7 +708,7 @@ int run_transfers(const fs::path& root) {
   auto first = measure_ceiling(0);
   if (!first) return 1;
   ceilings.push_back(*first);
-  std::vector<double> ratios, cpu_quotients, node_quotients;
+  std::vector<double> ratios, cpu_quotients, node_quotients, busy_quotients;
   std::string last_stage_figures;
   for (std::size_t i = 1; i <= rounds; ++i) {
     auto round = run_round(i);
@@ -722,6 +726,10 @@ int run_transfers(const fs::path& root) {
     ratios.push_back(ratio);
     cpu_quotients.push_back(quotient);
     node_quotients.push_back(round->node_us / command_node_us);
+    // ratio = busy quotient / CPU quotient: how fully the transfers used the cores against the
+    // ceilings, over what a transfer costs in commands.
+    const double busy_quotient = round->busy() / ((before.busy() + after.busy()) / 2);
+    busy_quotients.push_back(busy_quotient);
     std::printf(
         "round %zu: %zu requested (%.2f s to request), %zu finished in %.2f s: %9.0f transfers/s; %llu "
         "commits "
@@ -732,18 +740,21 @@ int run_transfers(const fs::path& root) {
         "  CPU per transfer: %.0f us = %.2f commands of the aggregate alone, node and load generator (the "
         "goal "
         "needs <= 4.0); the node's alone: %.0f us = %.2f of its commands; the bench's reading of the log, "
-        "%.0f us per transfer, left out\n",
+        "%.0f us per transfer, left out\n"
+        "  the cores %.0f%% busy against the ceilings' %.0f%%: ratio ~ %.2f (busy quotient) / %.2f (CPU "
+        "quotient)\n",
         i, round->requested, round->request_seconds, round->finished, round->seconds, round->rate(),
         static_cast<unsigned long long>(round->commits), static_cast<double>(round->commits) / round->seconds,
         i - 1, i, ceiling, command_us, command_node_us, ratio, round->node_us + round->load_us, quotient,
-        round->node_us, round->node_us / command_node_us, round->watch_us);
+        round->node_us, round->node_us / command_node_us, round->watch_us, 100 * round->busy(),
+        50 * (before.busy() + after.busy()), busy_quotient, quotient);
     last_stage_figures = std::move(round->stage_figures);
   }
   std::printf(
       "transfers, %zu rounds: transfers/s = %s of the aggregate's commands/s (goal >= 0.25); CPU per "
-      "transfer = %s commands (goal <= 4.0), the node's alone %s\n",
+      "transfer = %s commands (goal <= 4.0), the node's alone %s; busy quotient %s\n",
       rounds, mean_and_range(ratios, 3).c_str(), mean_and_range(cpu_quotients, 2).c_str(),
-      mean_and_range(node_quotients, 2).c_str());
+      mean_and_range(node_quotients, 2).c_str(), mean_and_range(busy_quotients, 2).c_str());
   std::printf("  the work a transfer makes (round %zu):\n", rounds);
   std::fputs(last_stage_figures.c_str(), stdout);
   return 0;
