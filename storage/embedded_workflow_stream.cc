@@ -199,8 +199,8 @@ struct embedded_workflow_stream::impl {
     // position for a key right after it; alternating message and msg id made every insert
     // search from the top (docs/performance.md "Memtable inserts").
     write_set ws(_db);
-    write_set with(_db);
     std::vector<std::pair<std::string, std::string>> ids;
+    std::vector<std::pair<std::size_t, const write_set*>> withs;  // outcome index, the publish's own writes
     position_t next = _next_position;
     std::size_t stored = 0;
 
@@ -230,21 +230,19 @@ struct embedded_workflow_stream::impl {
         }
       }
       // The request's own writes go with the message (or with its duplicate's answer).
-      if (r.with && !r.with->empty() && with.absorb(*r.with)) {
-        ack.wrote_with = true;
-        ++stored;
-      }
+      if (r.with && !r.with->empty()) withs.emplace_back(outcomes.size(), r.with.get());
       outcomes.emplace_back(ack);
+    }
+    std::sort(ids.begin(), ids.end());
+    for (const auto& [key, entry] : ids) ws.put(cf::streams, key, entry);
+    for (const auto& [index, own] : withs) {
+      if (!ws.absorb(*own)) continue;
+      outcomes[index].value().wrote_with = true;
+      ++stored;
     }
 
     if (stored > 0) {
-      std::sort(ids.begin(), ids.end());
-      for (const auto& [key, entry] : ids) ws.put(cf::streams, key, entry);
-      status s = !ws.absorb(with)
-                     ? status(error::make(errc::internal, "merging the publishes' own writes failed",
-                                          "stream=" + _name))
-                 : ws.met_closed_db() ? status(closed())
-                                      : _db.write(ws.batch());
+      status s = ws.met_closed_db() ? status(closed()) : _db.write(ws.batch());
       if (s.ok()) {
         _next_position = next;
         _last_position.store(next - 1, std::memory_order_release);

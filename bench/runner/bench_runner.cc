@@ -575,6 +575,11 @@ std::string transfer_stage_figures(const std::string& url, std::size_t finished)
   return out;
 }
 
+double cores() { return std::max(1U, std::thread::hardware_concurrency()); }
+
+// The share of the machine's cores kept busy at `rate` units/s costing `us` of CPU each.
+double busy_share(double rate, double us) { return rate * us / 1e6 / cores(); }
+
 // One round's transfer phase: its rate, CPU per transfer (the node's and the load generator's),
 // the log's commits meanwhile, and each stage's work per transfer.
 struct transfer_round {
@@ -584,14 +589,13 @@ struct transfer_round {
   std::string stage_figures;
   double rate() const { return static_cast<double>(finished) / seconds; }
   // The share of the machine's cores the node and the load generator kept busy.
-  double busy() const { return rate() * (node_us + load_us) / 1e6 / cores(); }
-  static double cores() { return std::max(1U, std::thread::hardware_concurrency()); }
+  double busy() const { return busy_share(rate(), node_us + load_us); }
 };
 
 // The aggregate node alone under the same clients: commands/s and CPU per command.
 struct ceiling_run {
   double rate = 0, node_us = 0, load_us = 0;  // CPU per command: the node's, the load generator's
-  double busy() const { return rate * (node_us + load_us) / 1e6 / transfer_round::cores(); }
+  double busy() const { return busy_share(rate, node_us + load_us); }
 };
 
 // "mean (min-max)" with `digits` after the point.
@@ -718,9 +722,11 @@ int run_transfers(const fs::path& root) {
     ceilings.push_back(*next);
     const auto& before = ceilings[i - 1];
     const auto& after = ceilings[i];
-    const double ceiling = (before.rate + after.rate) / 2;
-    const double command_node_us = (before.node_us + after.node_us) / 2;
-    const double command_us = command_node_us + (before.load_us + after.load_us) / 2;
+    const auto mean = [&](double ceiling_run::*field) { return (before.*field + after.*field) / 2; };
+    const double ceiling = mean(&ceiling_run::rate);
+    const double command_node_us = mean(&ceiling_run::node_us);
+    const double command_us = command_node_us + mean(&ceiling_run::load_us);
+    const double ceilings_busy = (before.busy() + after.busy()) / 2;
     const double ratio = round->rate() / ceiling;
     const double quotient = (round->node_us + round->load_us) / command_us;
     ratios.push_back(ratio);
@@ -728,7 +734,7 @@ int run_transfers(const fs::path& root) {
     node_quotients.push_back(round->node_us / command_node_us);
     // ratio = busy quotient / CPU quotient: how fully the transfers used the cores against the
     // ceilings, over what a transfer costs in commands.
-    const double busy_quotient = round->busy() / ((before.busy() + after.busy()) / 2);
+    const double busy_quotient = round->busy() / ceilings_busy;
     busy_quotients.push_back(busy_quotient);
     std::printf(
         "round %zu: %zu requested (%.2f s to request), %zu finished in %.2f s: %9.0f transfers/s; %llu "
@@ -747,7 +753,7 @@ int run_transfers(const fs::path& root) {
         static_cast<unsigned long long>(round->commits), static_cast<double>(round->commits) / round->seconds,
         i - 1, i, ceiling, command_us, command_node_us, ratio, round->node_us + round->load_us, quotient,
         round->node_us, round->node_us / command_node_us, round->watch_us, 100 * round->busy(),
-        50 * (before.busy() + after.busy()), busy_quotient, quotient);
+        100 * ceilings_busy, busy_quotient, quotient);
     last_stage_figures = std::move(round->stage_figures);
   }
   std::printf(
