@@ -209,6 +209,8 @@ void node::start() {
   for (auto* rt : sources) {
     _sources.emplace_back([this, rt](const std::stop_token& stop) {
       source_output out(rt, &_gate, stop);
+      // Named by kind (saga.follow, outbox.scan, ...) for top and per-thread profiles.
+      pthread_setname_np(pthread_self(), rt->spec().kind.substr(0, 15).c_str());
       try {
         rt->impl().run(out);
       } catch (const std::exception& e) {

@@ -57,8 +57,9 @@ const dedupe_expiry_filter& dedupe_filter() {
 }
 
 // Drops the msg-id entries of the streams family whose expiry (the value's
-// first 8 bytes) has passed: keys (stream, "d", msg id); messages (stream,
-// "m", position) are kept. Lookups ignore expired entries anyway.
+// first 8 bytes) has passed: keys (stream, "i", position) and the legacy
+// (stream, "d", msg id); messages (stream, "m", position) are kept. Lookups
+// ignore expired entries anyway.
 class stream_msg_id_filter final : public rocksdb::CompactionFilter {
  public:
   bool Filter(int /*level*/, const rocksdb::Slice& key, const rocksdb::Slice& value,
@@ -66,7 +67,8 @@ class stream_msg_id_filter final : public rocksdb::CompactionFilter {
     std::string_view k(key.data(), key.size());
     std::size_t pos = 0;
     std::string_view stream, tag;
-    if (!keys::get_str(k, pos, stream) || !keys::get_str(k, pos, tag) || tag != "d") return false;
+    if (!keys::get_str(k, pos, stream) || !keys::get_str(k, pos, tag) || (tag != "i" && tag != "d"))
+      return false;
     return expired(value);
   }
   const char* Name() const override { return "esflow.stream_msg_id_expiry"; }
@@ -142,10 +144,8 @@ result<std::unique_ptr<db>> db::open(db_options options) {
       cfo.memtable_whole_key_filtering = true;
     }
     if (name == "streams") {
+      // No memtable bloom: publishes look their msg ids up in memory (recent_msg_ids.h).
       cfo.compaction_filter = &stream_filter();
-      // Every publish looks up its msg id, and nearly all are new: the same memtable bloom.
-      cfo.memtable_prefix_bloom_size_ratio = 0.05;
-      cfo.memtable_whole_key_filtering = true;
     }
     descriptors.emplace_back(std::string(name), cfo);
   }

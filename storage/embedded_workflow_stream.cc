@@ -5,6 +5,7 @@
 #include "storage/batch_queue.h"
 #include "storage/codec.h"
 #include "storage/keys.h"
+#include "storage/recent_msg_ids.h"
 #include "storage/write_set.h"
 
 #include <rocksdb/db.h>
@@ -22,7 +23,12 @@ namespace {
 
 constexpr std::uint8_t message_format = 1;
 constexpr std::string_view message_tag = "m";
-constexpr std::string_view msg_id_tag = "d";
+// (stream, "i", position) -> expiry, msg id: appended in publish order, so
+// its inserts land next to the last one; read back only at open.
+constexpr std::string_view msg_id_tag = "i";
+// (stream, "d", msg id) -> expiry, position, publish time: what versions
+// before the "i" entries wrote. Read at open until they expire; never written.
+constexpr std::string_view legacy_msg_id_tag = "d";
 
 std::uint64_t system_now_ms() {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -74,27 +80,13 @@ bool decode_message(std::string_view value, stream_message& m) {
   return r.ok() && r.done();
 }
 
-// A msg-id entry: expiry (first, for the compaction filter), position, publish time.
-struct msg_id_entry {
-  std::uint64_t expires_ms = 0;
-  position_t position = 0;
-  std::uint64_t published_ms = 0;
-};
-
-std::string encode_entry(const msg_id_entry& e) {
+// A msg-id entry's value: expiry first (the compaction filter reads it), then the msg id.
+std::string encode_msg_id_entry(std::uint64_t expires_ms, std::string_view msg_id) {
   std::string out;
-  keys::put_u64_be(out, e.expires_ms);
-  keys::put_u64_be(out, e.position);
-  keys::put_u64_be(out, e.published_ms);
+  out.reserve(8 + msg_id.size());
+  keys::put_u64_be(out, expires_ms);
+  out += msg_id;
   return out;
-}
-
-bool decode_entry(std::string_view v, msg_id_entry& e) {
-  if (v.size() != 24) return false;
-  e.expires_ms = keys::get_u64_be(v.substr(0, 8));
-  e.position = keys::get_u64_be(v.substr(8, 8));
-  e.published_ms = keys::get_u64_be(v.substr(16, 8));
-  return true;
 }
 
 struct pending {
@@ -110,12 +102,16 @@ struct embedded_workflow_stream::impl {
     if (!_options.now_ms) _options.now_ms = system_now_ms;
     if (_options.max_batch == 0) _options.max_batch = 1;
     _message_prefix = keys::components({_name, message_tag});
+    _msg_id_prefix = keys::components({_name, msg_id_tag});
   }
 
   db& _db;
   std::string _name;
   embedded_stream_options _options;
-  std::string _message_prefix;  // (stream, "m")
+  std::string _message_prefix;                // (stream, "m")
+  std::string _msg_id_prefix;                 // (stream, "i")
+  recent_msg_ids _ids{_options.max_msg_ids};  // writer thread only (after recover())
+  std::uint64_t _warned_forgotten = 0;
 
   batch_queue<pending> _queue{_options.max_pending};
   std::thread _thread;
@@ -132,8 +128,10 @@ struct embedded_workflow_stream::impl {
     keys::put_u64_be(k, p);
     return k;
   }
-  std::string msg_id_key(std::string_view msg_id) const {
-    return keys::components({_name, msg_id_tag, msg_id});
+  std::string msg_id_key(position_t p) const {
+    auto k = _msg_id_prefix;
+    keys::put_u64_be(k, p);
+    return k;
   }
 
   status recover() {
@@ -150,17 +148,63 @@ struct embedded_workflow_stream::impl {
     return {};
   }
 
-  // The position of a msg id still remembered at now_ms.
+  // The msg ids still in their window, back into memory: the legacy entries,
+  // then the newest "i" entries back to the first expired one (they expire
+  // in publish order) or to the bound.
+  status remember_ids() {
+    const auto now = _options.now_ms();
+    std::vector<recent_msg_ids::entry> found;
+    const auto legacy_prefix = keys::components({_name, legacy_msg_id_tag});
+    std::unique_ptr<rocksdb::Iterator> it(raw()->NewIterator(rocksdb::ReadOptions(), handle()));
+    for (it->Seek(legacy_prefix); it->Valid() && it->key().starts_with(legacy_prefix); it->Next()) {
+      std::string_view v(it->value().data(), it->value().size());
+      if (v.size() != 24) return corrupt("legacy msg id entry", _name, 0);
+      const auto expires = keys::get_u64_be(v.substr(0, 8));
+      if (expires < now) continue;
+      std::string_view key(it->key().data(), it->key().size());
+      std::size_t pos = 0;
+      std::string_view stream, tag, msg_id;
+      if (!keys::get_str(key, pos, stream) || !keys::get_str(key, pos, tag) ||
+          !keys::get_str(key, pos, msg_id))
+        return corrupt("legacy msg id key", _name, 0);
+      found.push_back({recent_msg_ids::hash_of(msg_id), keys::get_u64_be(v.substr(8, 8)), expires});
+    }
+    if (!it->status().ok()) return rocks_error(it->status(), "reading legacy msg ids", _name);
+    const std::size_t legacy = found.size();
+    for (it->SeekForPrev(msg_id_key(UINT64_MAX));
+         it->Valid() && it->key().starts_with(_msg_id_prefix) && found.size() - legacy < _ids.capacity();
+         it->Prev()) {
+      std::string_view key(it->key().data(), it->key().size());
+      std::string_view v(it->value().data(), it->value().size());
+      if (key.size() != _msg_id_prefix.size() + 8 || v.size() < 8) return corrupt("msg id entry", _name, 0);
+      const auto expires = keys::get_u64_be(v.substr(0, 8));
+      if (expires < now) break;
+      found.push_back({recent_msg_ids::hash_of(v.substr(8)),
+                       keys::get_u64_be(key.substr(_msg_id_prefix.size())), expires});
+    }
+    if (!it->status().ok()) return rocks_error(it->status(), "reading msg ids", _name);
+    std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
+      return a.expires_ms != b.expires_ms ? a.expires_ms < b.expires_ms : a.position < b.position;
+    });
+    for (const auto& e : found) _ids.add(e.hash, e.position, e.expires_ms);
+    return {};
+  }
+
+  // The position of a msg id still remembered at now_ms: a candidate of its
+  // hash whose stored message carries this very id (ids may share a hash).
   result<std::optional<position_t>> known(std::string_view msg_id, std::uint64_t now_ms) const {
-    if (raw() == nullptr) return closed();
-    std::string value;
-    auto s = raw()->Get(rocksdb::ReadOptions(), handle(), msg_id_key(msg_id), &value);
-    if (s.IsNotFound()) return std::optional<position_t>{};
-    if (!s.ok()) return rocks_error(s, "reading msg id", _name);
-    msg_id_entry e;
-    if (!decode_entry(value, e)) return corrupt("msg id entry", _name, 0);
-    if (e.expires_ms < now_ms) return std::optional<position_t>{};
-    return std::optional<position_t>{e.position};
+    for (const auto& c : _ids.candidates(recent_msg_ids::hash_of(msg_id))) {
+      if (c.expires_ms < now_ms) continue;
+      if (raw() == nullptr) return closed();
+      std::string value;
+      auto s = raw()->Get(rocksdb::ReadOptions(), handle(), message_key(c.position), &value);
+      if (s.IsNotFound()) continue;  // the message itself is gone (dropped by hand): nothing to answer
+      if (!s.ok()) return rocks_error(s, "reading a message for its msg id", _name);
+      stream_message m;
+      if (!decode_message(value, m)) return corrupt("message", _name, c.position);
+      if (m.msg_id == msg_id) return std::optional<position_t>{c.position};
+    }
+    return std::optional<position_t>{};
   }
 
   void enqueue(pending p) {
@@ -194,12 +238,14 @@ struct embedded_workflow_stream::impl {
     std::vector<result<publish_ack>> outcomes;
     outcomes.reserve(batch.size());
     std::unordered_map<std::string_view, position_t> staged;  // msg id -> position, this batch
-    // Written in key order per family: the messages (consecutive positions), then the msg ids
-    // sorted, then the requests' own writes. The memtable's skiplist reuses its last insert's
-    // position for a key right after it; alternating message and msg id made every insert
-    // search from the top (docs/performance.md "Memtable inserts").
+    _ids.expire(now);
+    // Written in key order per family: the messages, then their msg-id entries (both by
+    // consecutive positions), then the requests' own writes. The memtable's skiplist reuses its
+    // last insert's position for a key right after it; alternating message and msg id made
+    // every insert search from the top (docs/performance.md "Memtable inserts").
     write_set ws(_db);
     std::vector<std::pair<std::string, std::string>> ids;
+    std::vector<recent_msg_ids::entry> remembered;                // into memory once the write succeeded
     std::vector<std::pair<std::size_t, const write_set*>> withs;  // outcome index, the publish's own writes
     position_t next = _next_position;
     std::size_t stored = 0;
@@ -224,7 +270,8 @@ struct embedded_workflow_stream::impl {
         } else {
           ack = {next++, false};
           ws.put(cf::streams, message_key(ack.position), encode_message(r));
-          ids.emplace_back(msg_id_key(r.msg_id), encode_entry({expires, ack.position, now}));
+          ids.emplace_back(msg_id_key(ack.position), encode_msg_id_entry(expires, r.msg_id));
+          remembered.push_back({recent_msg_ids::hash_of(r.msg_id), ack.position, expires});
           staged.emplace(r.msg_id, ack.position);
           ++stored;
         }
@@ -233,7 +280,6 @@ struct embedded_workflow_stream::impl {
       if (r.with && !r.with->empty()) withs.emplace_back(outcomes.size(), r.with.get());
       outcomes.emplace_back(ack);
     }
-    std::sort(ids.begin(), ids.end());
     for (const auto& [key, entry] : ids) ws.put(cf::streams, key, entry);
     for (const auto& [index, own] : withs) {
       if (!ws.absorb(*own)) continue;
@@ -246,6 +292,8 @@ struct embedded_workflow_stream::impl {
       if (s.ok()) {
         _next_position = next;
         _last_position.store(next - 1, std::memory_order_release);
+        for (const auto& e : remembered) _ids.add(e.hash, e.position, e.expires_ms);
+        warn_if_forgotten_early();
       } else {
         // A failed write invalidates every answer that relied on it (docs/contract.md
         // 10.6): the publishes may or may not be stored; publish again with the same id.
@@ -256,6 +304,18 @@ struct embedded_workflow_stream::impl {
       }
     }
     for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(outcomes[i]));
+  }
+
+  // Once per 10,000 ids forgotten before their window ended (publishes faster than
+  // max_msg_ids per window): a re-publish of such an id is stored again.
+  void warn_if_forgotten_early() {
+    const auto forgotten = _ids.forgotten_early();
+    if (forgotten < _warned_forgotten + 10'000 && !(forgotten > 0 && _warned_forgotten == 0)) return;
+    _warned_forgotten = forgotten;
+    ESFLOW_WARN("storage",
+                "stream {}: {} msg ids forgotten before their dedupe window ended (max_msg_ids {}: "
+                "publishes outran the bound)",
+                _name, forgotten, _ids.capacity());
   }
 };
 
@@ -274,6 +334,7 @@ result<std::unique_ptr<embedded_workflow_stream>> embedded_workflow_stream::open
   }
   auto p = std::make_unique<impl>(database, std::move(name), std::move(options));
   if (auto s = p->recover(); !s.ok()) return std::move(s).err();
+  if (auto s = p->remember_ids(); !s.ok()) return std::move(s).err();
   auto* raw = p.get();
   std::unique_ptr<embedded_workflow_stream> stream(new embedded_workflow_stream(std::move(p)));
   raw->_thread = start_named_thread("esflow-stream", "storage", [raw] { raw->run(); });

@@ -5,20 +5,23 @@
 // stream, not a JetStream feature.
 //
 //   message  (stream, "m", position u64 BE) -> format, subject, msg id, headers, body
-//   msg id   (stream, "d", msg id) -> expiry ms, position, publish time ms (u64 BE each)
+//   msg id   (stream, "i", position u64 BE) -> expiry ms (u64 BE), msg id
 //
 // Publishes go through one writer thread per stream object ("esflow-stream",
 // group commit like embedded_event_log): it takes every publish queued while
-// the previous write ran, answers known msg ids (this batch, else the msg-id
-// entries not yet expired) with the first position and duplicate=true, writes
+// the previous write ran, answers known msg ids (this batch, else the ids
+// still in their window) with the first position and duplicate=true, writes
 // the new messages, their msg-id entries and the publishes' `with` writes
 // (publish_request::with: same store) in ONE write set with the store's
 // durability, then runs the completions in order.
 //
 // Msg ids are remembered for dedupe_window (default 2 min, as JetStream's
-// duplicate window); a lookup ignores an expired entry, and the `streams`
-// family's compaction filter (db.cc) drops them, so they cost space only
-// until their SST files are compacted — no sweep on the writer thread.
+// duplicate window) in memory (recent_msg_ids.h), at most max_msg_ids of
+// them; the "i" entries are their durable copy, read back at open. Entries
+// (stream, "d", msg id) of older versions are read at open too, never
+// written. The `streams` family's compaction filter (db.cc) drops expired
+// entries of both kinds, so they cost space only until their SST files are
+// compacted — no sweep on the writer thread.
 //
 // NOTE: the writer thread is the only writer of its stream's keys; several
 //       objects (one per stream name) share one store. Open one object per
@@ -43,6 +46,10 @@ struct embedded_stream_options {
   std::size_t max_batch = 4096;
   // How long a msg id is remembered (at least; JetStream's default duplicate window).
   std::chrono::milliseconds dedupe_window = std::chrono::minutes(2);
+  // Msg ids held in memory at most (~56 bytes each): past it the oldest is
+  // forgotten before its window ends (a warning says so), and its message,
+  // published again, is stored again.
+  std::size_t max_msg_ids = std::size_t{1} << 19;
   // Milliseconds since the Unix epoch; replaceable in tests.
   std::function<std::uint64_t()> now_ms;
 };

@@ -35,9 +35,11 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -580,13 +582,57 @@ double cores() { return std::max(1U, std::thread::hardware_concurrency()); }
 // The share of the machine's cores kept busy at `rate` units/s costing `us` of CPU each.
 double busy_share(double rate, double us) { return rate * us / 1e6 / cores(); }
 
+// CPU seconds used so far by this process's live threads, summed by thread name (utime + stime of
+// /proc/self/task/*/stat). A thread that ends between two snapshots drops out of the difference.
+std::map<std::string, double> cpu_by_thread_name() {
+  std::map<std::string, double> out;
+  const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  std::error_code ec;
+  for (const auto& task : fs::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream stat(task.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    // pid (comm) state ... : the name sits between the first '(' and the last ')'.
+    const auto open = line.find('(');
+    const auto close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close < open) continue;
+    std::istringstream rest(line.substr(close + 2));
+    std::string field;
+    for (int skipped = 0; skipped < 11; ++skipped) rest >> field;  // fields 3 (state) to 13
+    unsigned long long utime = 0, stime = 0;
+    if (!(rest >> utime >> stime)) continue;  // fields 14 and 15
+    out[line.substr(open + 1, close - open - 1)] += static_cast<double>(utime + stime) / tick;
+  }
+  return out;
+}
+
+// "name us, ..." per transfer for the threads that used at least 1% of the node's CPU between
+// the two snapshots, busiest first.
+std::string cpu_by_thread_per_transfer(const std::map<std::string, double>& before,
+                                       const std::map<std::string, double>& after, std::size_t transfers,
+                                       double node_us) {
+  std::vector<std::pair<double, std::string>> rows;
+  for (const auto& [name, seconds] : after) {
+    const auto it = before.find(name);
+    const double used = seconds - (it == before.end() ? 0.0 : it->second);
+    const double us = used * 1e6 / static_cast<double>(std::max<std::size_t>(transfers, 1));
+    if (us >= 0.01 * node_us) rows.emplace_back(us, name);
+  }
+  std::sort(rows.rbegin(), rows.rend());
+  std::string out = "  the node's CPU per transfer by thread (us, 10 ms ticks):";
+  for (const auto& [us, name] : rows)
+    out += " " + name + " " + std::to_string(static_cast<int>(us + 0.5)) + ",";
+  if (!rows.empty()) out.pop_back();
+  return out + "\n";
+}
+
 // One round's transfer phase: its rate, CPU per transfer (the node's and the load generator's),
 // the log's commits meanwhile, and each stage's work per transfer.
 struct transfer_round {
   std::size_t requested = 0, finished = 0;
   double request_seconds = 0, seconds = 0, node_us = 0, load_us = 0, watch_us = 0;
   std::uint64_t commits = 0;
-  std::string stage_figures;
+  std::string stage_figures, thread_figures;
   double rate() const { return static_cast<double>(finished) / seconds; }
   // The share of the machine's cores the node and the load generator kept busy.
   double busy() const { return busy_share(rate(), node_us + load_us); }
@@ -665,7 +711,9 @@ int run_transfers(const fs::path& root) {
     const auto head0 = or_zero(svc->log().last_position());
     auto t0 = clock_type::now();
     double cpu0 = 0;
+    std::map<std::string, double> threads0;
     auto sent = drive(url, clients, transfers, 0, {"transfers", accounts, 0}, [&] {
+      threads0 = cpu_by_thread_name();
       t0 = clock_type::now();
       cpu0 = cpu_seconds();
       perf_phase("transfers", true);
@@ -693,12 +741,14 @@ int run_transfers(const fs::path& root) {
     }
     perf_phase("transfers", false);
     out.seconds = seconds_since(t0);
+    const auto threads1 = cpu_by_thread_name();
     const auto per_transfer = [&](double cpu) {
       return cpu * 1e6 / static_cast<double>(std::max<std::size_t>(out.finished, 1));
     };
     out.node_us = per_transfer(cpu_seconds() - cpu0 - watch_cpu);
     out.load_us = per_transfer(sent->cpu_seconds);
     out.watch_us = per_transfer(watch_cpu);
+    out.thread_figures = cpu_by_thread_per_transfer(threads0, threads1, out.finished, out.node_us);
     out.requested = sent->accepted;
     out.request_seconds = sent->seconds;
     out.commits = or_zero(svc->log().last_position()) - head0;
@@ -754,6 +804,7 @@ int run_transfers(const fs::path& root) {
         i - 1, i, ceiling, command_us, command_node_us, ratio, round->node_us + round->load_us, quotient,
         round->node_us, round->node_us / command_node_us, round->watch_us, 100 * round->busy(),
         100 * ceilings_busy, busy_quotient, quotient);
+    std::fputs(round->thread_figures.c_str(), stdout);
     last_stage_figures = std::move(round->stage_figures);
   }
   std::printf(

@@ -4,6 +4,7 @@
 // embedded backend promises (the msg-id window, its expiry, the queue bound).
 #include "storage/embedded_workflow_stream.h"
 #include "storage/event_log_factory.h"
+#include "storage/keys.h"
 #include "tests/storage/temp_dir.h"
 #include "tests/storage/workflow_stream_contract.h"
 
@@ -111,11 +112,17 @@ TEST(embedded_workflow_stream, unknown_stream_name_is_invalid_config) {
   EXPECT_EQ(s.err().code, errc::invalid_config);
 }
 
-TEST(embedded_workflow_stream, msg_ids_are_forgotten_after_the_window) {
-  auto now = std::make_shared<std::atomic<std::uint64_t>>(1'000'000);
+// A 2-minute msg-id window on a clock the test moves.
+embedded_stream_options two_minute_window_at(std::shared_ptr<std::atomic<std::uint64_t>> now) {
   embedded_stream_options o;
   o.dedupe_window = std::chrono::minutes(2);
-  o.now_ms = [now] { return now->load(); };
+  o.now_ms = [now = std::move(now)] { return now->load(); };
+  return o;
+}
+
+TEST(embedded_workflow_stream, msg_ids_are_forgotten_after_the_window) {
+  auto now = std::make_shared<std::atomic<std::uint64_t>>(1'000'000);
+  const auto o = two_minute_window_at(now);
   embedded_streams<durability::relaxed> env(o);
   auto first = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:r1"));
   ASSERT_TRUE(first.ok());
@@ -129,6 +136,83 @@ TEST(embedded_workflow_stream, msg_ids_are_forgotten_after_the_window) {
   ASSERT_TRUE(later.ok());
   EXPECT_FALSE(later->duplicate);
   EXPECT_GT(later->position, first->position);
+}
+
+// The ids are held in memory; their entries bring them back at open, each
+// until its own expiry.
+TEST(embedded_workflow_stream, a_reopened_stream_remembers_ids_until_their_window_ends) {
+  auto now = std::make_shared<std::atomic<std::uint64_t>>(1'000'000);
+  const auto o = two_minute_window_at(now);
+  embedded_streams<durability::fsync> env(o);
+  auto early = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:early"));
+  ASSERT_TRUE(early.ok());
+  now->fetch_add(60'000);
+  auto late = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:late"));
+  ASSERT_TRUE(late.ok());
+  now->fetch_add(61'000);  // 121 s after the first: its window is over, not the second's
+  env.reopen();
+  auto late_again = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:late"));
+  ASSERT_TRUE(late_again.ok());
+  EXPECT_TRUE(late_again->duplicate);
+  EXPECT_EQ(late_again->position, late->position);
+  auto early_again = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:early"));
+  ASSERT_TRUE(early_again.ok());
+  EXPECT_FALSE(early_again->duplicate);
+  EXPECT_GT(early_again->position, late->position);
+}
+
+// Past max_msg_ids the oldest id is forgotten before its window ends: its
+// message, published again, is stored again; the newer ones still dedupe,
+// also after a reopen (which reads back at most max_msg_ids entries).
+TEST(embedded_workflow_stream, past_max_msg_ids_the_oldest_id_is_forgotten) {
+  embedded_stream_options o;
+  o.max_msg_ids = 2;
+  embedded_streams<durability::relaxed> env(o);
+  std::vector<std::uint64_t> at;
+  for (const char* id : {"a:1", "a:2", "a:3"}) {
+    auto r = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", id));
+    ASSERT_TRUE(r.ok());
+    at.push_back(r->position);
+  }
+  env.reopen();
+  auto third = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:3"));
+  ASSERT_TRUE(third.ok());
+  EXPECT_TRUE(third->duplicate);
+  EXPECT_EQ(third->position, at[2]);
+  auto second = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:2"));
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE(second->duplicate);
+  EXPECT_EQ(second->position, at[1]);
+  auto first = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:1"));
+  ASSERT_TRUE(first.ok());
+  EXPECT_FALSE(first->duplicate);
+  EXPECT_GT(first->position, at[2]);
+}
+
+// A data directory of a version that kept (stream, "d", msg id) entries: they
+// are read at open and answer duplicates until they expire.
+TEST(embedded_workflow_stream, legacy_msg_id_entries_still_answer_duplicates) {
+  embedded_streams<durability::relaxed> env;
+  auto r = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:old"));
+  ASSERT_TRUE(r.ok());
+  // Rewrite its entry the old way: (stream, "d", msg id) -> expiry, position, publish time.
+  auto* raw = env.database().raw();
+  auto* cf = env.database().handle(cf::streams);
+  std::string current = keys::components({workflow_events_stream, "i"});
+  keys::put_u64_be(current, r->position);
+  ASSERT_TRUE(raw->Delete(rocksdb::WriteOptions(), cf, current).ok());
+  std::string legacy;
+  keys::put_u64_be(legacy, UINT64_MAX / 2);
+  keys::put_u64_be(legacy, r->position);
+  keys::put_u64_be(legacy, 1);
+  ASSERT_TRUE(
+      raw->Put(rocksdb::WriteOptions(), cf, keys::components({workflow_events_stream, "d", "a:old"}), legacy)
+          .ok());
+  env.reopen();
+  auto again = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:old"));
+  ASSERT_TRUE(again.ok()) << again.err().to_string();
+  EXPECT_TRUE(again->duplicate);
+  EXPECT_EQ(again->position, r->position);
 }
 
 TEST(embedded_workflow_stream, compaction_drops_expired_msg_ids_and_keeps_messages) {
@@ -208,6 +292,11 @@ TEST(embedded_workflow_stream, with_writes_are_stored_in_the_messages_write_and_
   auto page = s.read_from(0, 10);
   ASSERT_TRUE(page.ok());
   EXPECT_EQ(page->size(), 1U);
+  // Nor is its msg id remembered: published again, the message is stored.
+  auto retried = publish_and_wait(s, make_publish("tenant.a.reminder.S", "a:r2"));
+  ASSERT_TRUE(retried.ok()) << retried.err().to_string();
+  EXPECT_FALSE(retried->duplicate);
+  EXPECT_GT(retried->position, r->position);
 
   // Writes of another store are not the stream's to make: the caller writes them after the ack.
   temp_dir other_dir;
