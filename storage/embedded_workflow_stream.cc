@@ -110,7 +110,7 @@ struct embedded_workflow_stream::impl {
   embedded_stream_options _options;
   std::string _message_prefix;                // (stream, "m")
   std::string _msg_id_prefix;                 // (stream, "i")
-  recent_msg_ids _ids{_options.max_msg_ids};  // writer thread only (after recover())
+  recent_msg_ids _ids{_options.max_msg_ids};  // filled at open (remember_ids), then the writer's only
   std::uint64_t _warned_forgotten = 0;
 
   batch_queue<pending> _queue{_options.max_pending};
@@ -149,10 +149,12 @@ struct embedded_workflow_stream::impl {
   }
 
   // The msg ids still in their window, back into memory: the legacy entries,
-  // then the newest "i" entries back to the first expired one (they expire
-  // in publish order) or to the bound.
+  // then the "i" entries from the newest back, to the bound or to one that
+  // expired a whole window ago. Expired ones on the way are skipped, not an
+  // end: a wall clock stepped back makes a later message expire earlier.
   status remember_ids() {
     const auto now = _options.now_ms();
+    const auto window_ms = static_cast<std::uint64_t>(_options.dedupe_window.count());
     std::vector<recent_msg_ids::entry> found;
     const auto legacy_prefix = keys::components({_name, legacy_msg_id_tag});
     std::unique_ptr<rocksdb::Iterator> it(raw()->NewIterator(rocksdb::ReadOptions(), handle()));
@@ -178,7 +180,8 @@ struct embedded_workflow_stream::impl {
       std::string_view v(it->value().data(), it->value().size());
       if (key.size() != _msg_id_prefix.size() + 8 || v.size() < 8) return corrupt("msg id entry", _name, 0);
       const auto expires = keys::get_u64_be(v.substr(0, 8));
-      if (expires < now) break;
+      if (expires + window_ms < now) break;
+      if (expires < now) continue;
       found.push_back({recent_msg_ids::hash_of(v.substr(8)),
                        keys::get_u64_be(key.substr(_msg_id_prefix.size())), expires});
     }

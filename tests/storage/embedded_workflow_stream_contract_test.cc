@@ -161,6 +161,25 @@ TEST(embedded_workflow_stream, a_reopened_stream_remembers_ids_until_their_windo
   EXPECT_GT(early_again->position, late->position);
 }
 
+// A wall clock stepped back between two publishes: the later message expires
+// first. At open its expired entry is skipped, and the earlier id, still in
+// its window, is read back behind it.
+TEST(embedded_workflow_stream, a_clock_stepped_back_does_not_hide_older_ids_at_open) {
+  auto now = std::make_shared<std::atomic<std::uint64_t>>(1'000'000);
+  const auto o = two_minute_window_at(now);
+  embedded_streams<durability::relaxed> env(o);
+  auto before = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:before"));
+  ASSERT_TRUE(before.ok());
+  now->fetch_sub(90'000);  // expires 30 s after the first publish
+  ASSERT_TRUE(publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:after")).ok());
+  now->fetch_add(150'000);  // 60 s after the first publish: only its window is still open
+  env.reopen();
+  auto again = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:before"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->duplicate);
+  EXPECT_EQ(again->position, before->position);
+}
+
 // Past max_msg_ids the oldest id is forgotten before its window ends: its
 // message, published again, is stored again; the newer ones still dedupe,
 // also after a reopen (which reads back at most max_msg_ids entries).

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <limits>
 #include <map>
 #include <random>
 
@@ -68,6 +69,13 @@ TEST(recent_msg_ids, ids_sharing_a_hash_are_all_candidates) {
   EXPECT_TRUE(ids.candidates(42).empty());
 }
 
+// 64 homes that straddle the end of the table at every size (the low bits
+// run from 32 below the top around to 31), 4 hashes per home: probe runs wrap
+// around and mix homes, so deletion must both move and keep entries.
+std::uint64_t crowded_hash(std::uint64_t home, std::uint64_t variant) {
+  return (std::numeric_limits<std::uint64_t>::max() - 31 + home) ^ (variant << 40);
+}
+
 // Against a plain multimap: adds with hashes crowded into few home slots,
 // expiries and the bound, across several table growths. Removing a slot in
 // the middle of a probe run must leave every other entry findable.
@@ -90,8 +98,7 @@ TEST(recent_msg_ids, matches_a_reference_under_crowded_hashes) {
   std::uint64_t now = 0;
   for (std::uint64_t p = 1; p <= 20'000; ++p) {
     now += rng() % 3;
-    // 64 distinct homes at most: long probe runs that wrap around the table.
-    const std::uint64_t h = (rng() % 64) * 4096 + (rng() % 4) * (std::uint64_t{1} << 40);
+    const std::uint64_t h = crowded_hash(rng() % 64, rng() % 4);
     if (order.size() == 3000) {
       forget(order.front());
       order.pop_front();
@@ -119,7 +126,7 @@ TEST(recent_msg_ids, matches_a_reference_under_crowded_hashes) {
       ASSERT_EQ(ids.size(), order.size()) << "after " << p;
       for (std::uint64_t k = 0; k < 64; ++k)
         for (std::uint64_t hi = 0; hi < 4; ++hi) {
-          const std::uint64_t hash = k * 4096 + hi * (std::uint64_t{1} << 40);
+          const std::uint64_t hash = crowded_hash(k, hi);
           std::vector<std::uint64_t> want;
           for (auto it = reference.lower_bound(hash); it != reference.upper_bound(hash); ++it)
             want.push_back(it->second.first);
