@@ -111,7 +111,7 @@ struct embedded_workflow_stream::impl {
   std::string _message_prefix;                // (stream, "m")
   std::string _msg_id_prefix;                 // (stream, "i")
   recent_msg_ids _ids{_options.max_msg_ids};  // filled at open (remember_ids), then the writer's only
-  std::uint64_t _warned_forgotten = 0;
+  std::uint64_t _warn_at_forgotten = 1;
 
   batch_queue<pending> _queue{_options.max_pending};
   std::thread _thread;
@@ -248,7 +248,6 @@ struct embedded_workflow_stream::impl {
     // every insert search from the top (docs/performance.md "Memtable inserts").
     write_set ws(_db);
     std::vector<std::pair<std::string, std::string>> ids;
-    std::vector<recent_msg_ids::entry> remembered;                // into memory once the write succeeded
     std::vector<std::pair<std::size_t, const write_set*>> withs;  // outcome index, the publish's own writes
     position_t next = _next_position;
     std::size_t stored = 0;
@@ -274,7 +273,6 @@ struct embedded_workflow_stream::impl {
           ack = {next++, false};
           ws.put(cf::streams, message_key(ack.position), encode_message(r));
           ids.emplace_back(msg_id_key(ack.position), encode_msg_id_entry(expires, r.msg_id));
-          remembered.push_back({recent_msg_ids::hash_of(r.msg_id), ack.position, expires});
           staged.emplace(r.msg_id, ack.position);
           ++stored;
         }
@@ -295,7 +293,9 @@ struct embedded_workflow_stream::impl {
       if (s.ok()) {
         _next_position = next;
         _last_position.store(next - 1, std::memory_order_release);
-        for (const auto& e : remembered) _ids.add(e.hash, e.position, e.expires_ms);
+        // The new ids (all of one expiry) enter memory only now that they are stored.
+        for (const auto& [msg_id, position] : staged)
+          _ids.add(recent_msg_ids::hash_of(msg_id), position, expires);
         warn_if_forgotten_early();
       } else {
         // A failed write invalidates every answer that relied on it (docs/contract.md
@@ -309,12 +309,12 @@ struct embedded_workflow_stream::impl {
     for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(outcomes[i]));
   }
 
-  // Once per 10,000 ids forgotten before their window ended (publishes faster than
-  // max_msg_ids per window): a re-publish of such an id is stored again.
+  // At the first id forgotten before its window ended (more than max_msg_ids publishes per
+  // window), then once per 10,000 more: a re-publish of such an id is stored again.
   void warn_if_forgotten_early() {
     const auto forgotten = _ids.forgotten_early();
-    if (forgotten < _warned_forgotten + 10'000 && !(forgotten > 0 && _warned_forgotten == 0)) return;
-    _warned_forgotten = forgotten;
+    if (forgotten < _warn_at_forgotten) return;
+    _warn_at_forgotten = forgotten + 10'000;
     ESFLOW_WARN("storage",
                 "stream {}: {} msg ids forgotten before their dedupe window ended (max_msg_ids {}: "
                 "publishes outran the bound)",

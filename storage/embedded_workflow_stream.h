@@ -46,10 +46,9 @@ struct embedded_stream_options {
   std::size_t max_batch = 4096;
   // How long a msg id is remembered (at least; JetStream's default duplicate window).
   std::chrono::milliseconds dedupe_window = std::chrono::minutes(2);
-  // Msg ids held in memory at most (~40 bytes each at the bound, ~20 MiB
-  // for the default): past it the oldest is
-  // forgotten before its window ends (a warning says so), and its message,
-  // published again, is stored again.
+  // Msg ids held in memory at most (~40 bytes each at the bound, ~20 MiB for
+  // the default): past it the oldest is forgotten before its window ends (a
+  // warning says so), and its message, published again, is stored again.
   std::size_t max_msg_ids = std::size_t{1} << 19;
   // Milliseconds since the Unix epoch; replaceable in tests.
   std::function<std::uint64_t()> now_ms;

@@ -120,22 +120,39 @@ embedded_stream_options two_minute_window_at(std::shared_ptr<std::atomic<std::ui
   return o;
 }
 
+// Publishes msg id `id` (a reminder of tenant a) and returns its position.
+std::uint64_t publish_id(workflow_stream& s, const std::string& id) {
+  auto r = publish_and_wait(s, make_publish("tenant.a.reminder.S", id));
+  EXPECT_TRUE(r.ok()) << r.err().to_string();
+  EXPECT_FALSE(r.ok() && r->duplicate) << id << " answered as a duplicate";
+  return r.ok() ? r->position : 0;
+}
+
+// Publishes `id` again: answered as the duplicate of the message at `position`.
+void expect_duplicate(workflow_stream& s, const std::string& id, std::uint64_t position) {
+  auto r = publish_and_wait(s, make_publish("tenant.a.reminder.S", id));
+  ASSERT_TRUE(r.ok()) << r.err().to_string();
+  EXPECT_TRUE(r->duplicate) << id;
+  EXPECT_EQ(r->position, position) << id;
+}
+
+// Publishes `id` again: forgotten, so stored anew after `after`.
+void expect_stored_again(workflow_stream& s, const std::string& id, std::uint64_t after) {
+  auto r = publish_and_wait(s, make_publish("tenant.a.reminder.S", id));
+  ASSERT_TRUE(r.ok()) << r.err().to_string();
+  EXPECT_FALSE(r->duplicate) << id;
+  EXPECT_GT(r->position, after) << id;
+}
+
 TEST(embedded_workflow_stream, msg_ids_are_forgotten_after_the_window) {
   auto now = std::make_shared<std::atomic<std::uint64_t>>(1'000'000);
   const auto o = two_minute_window_at(now);
   embedded_streams<durability::relaxed> env(o);
-  auto first = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:r1"));
-  ASSERT_TRUE(first.ok());
+  const auto first = publish_id(env.events(), "a:r1");
   now->fetch_add(119'000);  // inside the window
-  auto dup = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:r1"));
-  ASSERT_TRUE(dup.ok());
-  EXPECT_TRUE(dup->duplicate);
-  EXPECT_EQ(dup->position, first->position);
+  expect_duplicate(env.events(), "a:r1", first);
   now->fetch_add(2'000);  // past it: a new message
-  auto later = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:r1"));
-  ASSERT_TRUE(later.ok());
-  EXPECT_FALSE(later->duplicate);
-  EXPECT_GT(later->position, first->position);
+  expect_stored_again(env.events(), "a:r1", first);
 }
 
 // The ids are held in memory; their entries bring them back at open, each
@@ -144,21 +161,13 @@ TEST(embedded_workflow_stream, a_reopened_stream_remembers_ids_until_their_windo
   auto now = std::make_shared<std::atomic<std::uint64_t>>(1'000'000);
   const auto o = two_minute_window_at(now);
   embedded_streams<durability::fsync> env(o);
-  auto early = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:early"));
-  ASSERT_TRUE(early.ok());
+  publish_id(env.events(), "a:early");
   now->fetch_add(60'000);
-  auto late = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:late"));
-  ASSERT_TRUE(late.ok());
+  const auto late = publish_id(env.events(), "a:late");
   now->fetch_add(61'000);  // 121 s after the first: its window is over, not the second's
   env.reopen();
-  auto late_again = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:late"));
-  ASSERT_TRUE(late_again.ok());
-  EXPECT_TRUE(late_again->duplicate);
-  EXPECT_EQ(late_again->position, late->position);
-  auto early_again = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:early"));
-  ASSERT_TRUE(early_again.ok());
-  EXPECT_FALSE(early_again->duplicate);
-  EXPECT_GT(early_again->position, late->position);
+  expect_duplicate(env.events(), "a:late", late);
+  expect_stored_again(env.events(), "a:early", late);
 }
 
 // A wall clock stepped back between two publishes: the later message expires
@@ -168,70 +177,50 @@ TEST(embedded_workflow_stream, a_clock_stepped_back_does_not_hide_older_ids_at_o
   auto now = std::make_shared<std::atomic<std::uint64_t>>(1'000'000);
   const auto o = two_minute_window_at(now);
   embedded_streams<durability::relaxed> env(o);
-  auto before = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:before"));
-  ASSERT_TRUE(before.ok());
+  const auto before = publish_id(env.events(), "a:before");
   now->fetch_sub(90'000);  // expires 30 s after the first publish
-  ASSERT_TRUE(publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:after")).ok());
+  publish_id(env.events(), "a:after");
   now->fetch_add(150'000);  // 60 s after the first publish: only its window is still open
   env.reopen();
-  auto again = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:before"));
-  ASSERT_TRUE(again.ok());
-  EXPECT_TRUE(again->duplicate);
-  EXPECT_EQ(again->position, before->position);
+  expect_duplicate(env.events(), "a:before", before);
 }
 
 // Past max_msg_ids the oldest id is forgotten before its window ends: its
 // message, published again, is stored again; the newer ones still dedupe,
-// also after a reopen (which reads back at most max_msg_ids entries).
+// also after a reopen.
 TEST(embedded_workflow_stream, past_max_msg_ids_the_oldest_id_is_forgotten) {
   embedded_stream_options o;
   o.max_msg_ids = 2;
   embedded_streams<durability::relaxed> env(o);
-  std::vector<std::uint64_t> at;
-  for (const char* id : {"a:1", "a:2", "a:3"}) {
-    auto r = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", id));
-    ASSERT_TRUE(r.ok());
-    at.push_back(r->position);
-  }
+  publish_id(env.events(), "a:1");
+  const auto second = publish_id(env.events(), "a:2");
+  const auto third = publish_id(env.events(), "a:3");
   env.reopen();
-  auto third = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:3"));
-  ASSERT_TRUE(third.ok());
-  EXPECT_TRUE(third->duplicate);
-  EXPECT_EQ(third->position, at[2]);
-  auto second = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:2"));
-  ASSERT_TRUE(second.ok());
-  EXPECT_TRUE(second->duplicate);
-  EXPECT_EQ(second->position, at[1]);
-  auto first = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:1"));
-  ASSERT_TRUE(first.ok());
-  EXPECT_FALSE(first->duplicate);
-  EXPECT_GT(first->position, at[2]);
+  expect_duplicate(env.events(), "a:3", third);
+  expect_duplicate(env.events(), "a:2", second);
+  expect_stored_again(env.events(), "a:1", third);
 }
 
 // A data directory of a version that kept (stream, "d", msg id) entries: they
 // are read at open and answer duplicates until they expire.
 TEST(embedded_workflow_stream, legacy_msg_id_entries_still_answer_duplicates) {
   embedded_streams<durability::relaxed> env;
-  auto r = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:old"));
-  ASSERT_TRUE(r.ok());
+  const auto old = publish_id(env.events(), "a:old");
   // Rewrite its entry the old way: (stream, "d", msg id) -> expiry, position, publish time.
   auto* raw = env.database().raw();
   auto* cf = env.database().handle(cf::streams);
   std::string current = keys::components({workflow_events_stream, "i"});
-  keys::put_u64_be(current, r->position);
+  keys::put_u64_be(current, old);
   ASSERT_TRUE(raw->Delete(rocksdb::WriteOptions(), cf, current).ok());
   std::string legacy;
   keys::put_u64_be(legacy, UINT64_MAX / 2);
-  keys::put_u64_be(legacy, r->position);
+  keys::put_u64_be(legacy, old);
   keys::put_u64_be(legacy, 1);
   ASSERT_TRUE(
       raw->Put(rocksdb::WriteOptions(), cf, keys::components({workflow_events_stream, "d", "a:old"}), legacy)
           .ok());
   env.reopen();
-  auto again = publish_and_wait(env.events(), make_publish("tenant.a.reminder.S", "a:old"));
-  ASSERT_TRUE(again.ok()) << again.err().to_string();
-  EXPECT_TRUE(again->duplicate);
-  EXPECT_EQ(again->position, r->position);
+  expect_duplicate(env.events(), "a:old", old);
 }
 
 TEST(embedded_workflow_stream, compaction_drops_expired_msg_ids_and_keeps_messages) {
